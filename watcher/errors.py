@@ -1,0 +1,64 @@
+"""The exception hierarchy: every error watcher raises derives from WatcherError."""
+
+from __future__ import annotations
+
+
+class WatcherError(Exception):
+    """Root of watcher's errors; its message is meant for the user, as one line."""
+
+
+class ConfigError(WatcherError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``problems`` lists every problem found, each naming the file and key.
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RuleError(WatcherError):
+    """A rule file is invalid; ``problems`` are ``file:line:column: message`` strings."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StoreError(WatcherError):
+    """The state store cannot be opened, migrated, read or written."""
+
+
+class LockedError(WatcherError):
+    """Another daemon holds the data directory."""
+
+
+class FetchError(WatcherError):
+    """An HTTP fetch failed; the message is the human-readable reason recorded on the feed."""
+
+    def __init__(self, url: str, reason: str, *, retry_after: float | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"{url}: {reason}")
+
+
+class ParseError(WatcherError):
+    """A document (feed, OPML, article) could not be parsed."""
+
+
+class DeliveryError(WatcherError):
+    """A channel could not deliver an alert.
+
+    ``permanent`` errors (e.g. bot removed from a chat) will not succeed on retry;
+    ``retry_after`` is the delay the remote side asked for, in seconds.
+    """
+
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        super().__init__(reason)

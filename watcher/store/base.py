@@ -1,0 +1,137 @@
+"""The Store class: connection handling, migrations and integrity; domain methods are mixins."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from watcher.errors import StoreError
+from watcher.store.migrations import MIGRATIONS, Migration
+from watcher.store.runs import RunsMixin
+
+log = logging.getLogger(__name__)
+
+_VERSION_TABLE = "schema_version"
+
+
+class Store(RunsMixin):
+    """Everything watcher remembers. Methods are synchronous and thread-safe; the daemon
+    calls them from one worker thread so writes are serialised and never block the loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def url(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success; errors become StoreError."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.url}: {_reason(exc)}") from exc
+
+    def schema_version(self) -> int:
+        with self.transaction() as conn:
+            return _current_version(conn)
+
+    def migrate(self, target: int | None = None) -> list[Migration]:
+        """Apply pending migrations up to ``target`` (default: latest); return those applied."""
+        latest = MIGRATIONS[-1].version
+        target = latest if target is None else target
+        with self.transaction() as conn:
+            current = _current_version(conn)
+        if current > latest:
+            raise StoreError(
+                f"{self.url}: schema version {current} is newer than this watcher knows "
+                f"({latest}); upgrade watcher or use another data_dir"
+            )
+        applied = []
+        for migration in MIGRATIONS:
+            if current < migration.version <= target:
+                self._apply(migration)
+                applied.append(migration)
+        return applied
+
+    def _apply(self, migration: Migration) -> None:
+        log.info("store: applying migration %d (%s)", migration.version, migration.name)
+        with self.transaction() as conn:
+            migration.upgrade(conn)
+            conn.execute(sa.text(f"DELETE FROM {_VERSION_TABLE}"))
+            conn.execute(
+                sa.text(f"INSERT INTO {_VERSION_TABLE} (version) VALUES (:v)"),
+                {"v": migration.version},
+            )
+
+    def integrity_problems(self) -> list[str]:
+        """Problems SQLite's integrity and foreign-key checks find; empty when healthy."""
+        if self._engine.dialect.name != "sqlite":
+            return []
+        with self.transaction() as conn:
+            rows = [r[0] for r in conn.execute(sa.text("PRAGMA integrity_check"))]
+            fks = list(conn.execute(sa.text("PRAGMA foreign_key_check")))
+        problems = [r for r in rows if r != "ok"]
+        return problems + [f"foreign key violation: {tuple(r)}" for r in fks]
+
+    def close(self) -> None:
+        if self._engine.dialect.name == "sqlite":
+            # Fold the WAL back into the main file so a stopped store is one consistent file.
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except SQLAlchemyError as exc:
+                log.warning("store: checkpoint on close failed: %s", _reason(exc))
+        self._engine.dispose()
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open (creating if needed) the store at ``url`` and bring its schema up to date."""
+    try:
+        engine = sa.create_engine(url, future=True)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(f"store url {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    store = Store(engine)
+    with store.transaction() as conn:
+        _ensure_version_table(conn)
+    if migrate:
+        store.migrate()
+    return store
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is crash-safe in WAL mode (a killed process loses nothing committed).
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _ensure_version_table(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(_VERSION_TABLE, md, sa.Column("version", sa.Integer, nullable=False))
+    md.create_all(conn)
+
+
+def _current_version(conn: Connection) -> int:
+    row = conn.execute(sa.text(f"SELECT max(version) FROM {_VERSION_TABLE}")).first()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig) if orig is not None else str(exc).splitlines()[0]
+
