@@ -1,0 +1,1 @@
+"""Alerts: composing explained summaries and keeping them in a durable outbox."""

@@ -1,0 +1,1 @@
+"""Channels: where alerts are delivered (console, JSON lines, Telegram, email, Apprise)."""

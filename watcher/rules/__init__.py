@@ -1,0 +1,1 @@
+"""Rules: YAML watch rules, NLP analysis, matching and explanations."""

@@ -1,0 +1,1 @@
+"""Stories: grouping the same story from many outlets so it alerts once."""
