@@ -1,3 +1,3 @@
-"""watcher: news monitoring and alerting daemon (feeds -> articles -> rules -> stories -> alerts)."""
+"""watcher: a news monitoring and alerting daemon."""
 
 __version__ = "0.1.0"

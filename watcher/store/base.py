@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StoreError
+from watcher.store.feeds import FeedsMixin
 from watcher.store.migrations import MIGRATIONS, Migration
 from watcher.store.runs import RunsMixin
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 _VERSION_TABLE = "schema_version"
 
 
-class Store(RunsMixin):
+class Store(RunsMixin, FeedsMixin):
     """Everything watcher remembers. Methods are synchronous and thread-safe; the daemon
     calls them from one worker thread so writes are serialised and never block the loop."""
 
@@ -134,4 +134,3 @@ def _current_version(conn: Connection) -> int:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig) if orig is not None else str(exc).splitlines()[0]
-

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from watcher.store.tables import runs
+from watcher.store.tables import new_id, runs
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,11 @@ class RunsMixin:
     def start_run(self, pid: int, version: str, now: datetime) -> int:
         with self.transaction() as conn:
             result = conn.execute(runs.insert().values(pid=pid, version=version, started_at=now))
-            return int(result.inserted_primary_key[0])
+            return new_id(result)
 
     def count_cycle(self, run_id: int) -> None:
         with self.transaction() as conn:
-            conn.execute(
-                runs.update().where(runs.c.id == run_id).values(cycles=runs.c.cycles + 1)
-            )
+            conn.execute(runs.update().where(runs.c.id == run_id).values(cycles=runs.c.cycles + 1))
 
     def stop_run(self, run_id: int, now: datetime) -> None:
         with self.transaction() as conn:

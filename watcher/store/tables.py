@@ -25,7 +25,16 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        when: datetime = value
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("INSERT returned no primary key")
+    return int(key[0])
 
 
 metadata = sa.MetaData()
@@ -46,4 +55,67 @@ runs = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("stopped_at", UTCDateTime),
     sa.Column("cycles", sa.Integer, nullable=False, server_default="0"),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("interval", sa.Float, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("in_config", sa.Boolean, nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("hint", sa.Float),
+    sa.Column("next_poll_at", UTCDateTime),
+    sa.Column("last_poll_at", UTCDateTime),
+    sa.Column("last_success_at", UTCDateTime),
+    sa.Column("last_new_item_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", UTCDateTime),
+    sa.Column("failing_since", UTCDateTime),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("warning", sa.Text),
+    sa.Column("polls", sa.Integer, nullable=False),
+    sa.Column("not_modified", sa.Integer, nullable=False),
+    sa.Column("entries_total", sa.Integer, nullable=False),
+    sa.Column("reported", sa.Text),
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("guid", sa.Text),
+    sa.Column("link", sa.Text),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("published", UTCDateTime),
+    sa.Column("updated", UTCDateTime),
+    sa.Column("fingerprint", sa.String(40), nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("revisions", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)
+
+entry_keys = sa.Table(
+    "entry_keys",
+    metadata,
+    sa.Column(
+        "feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column(
+        "entry_id", sa.Integer, sa.ForeignKey("entries.id", ondelete="CASCADE"), nullable=False
+    ),
 )

@@ -1,0 +1,221 @@
+"""Config loading, validation messages, and agreement between the schema and the example."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from watcher.config import (
+    Config,
+    ConfigError,
+    Secret,
+    config_from_dict,
+    load_config,
+    parse_duration,
+    read_secret,
+    schema_keys,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, text), env={})
+    return info.value.problems
+
+
+def _example_keys(data: dict[str, object], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and name not in _MAPPING_KEYS:
+            keys |= _example_keys(value, name)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value:
+                keys |= _example_keys(item, name + "[]")
+        else:
+            keys.add(name)
+    return keys
+
+
+# Keys whose value is itself a free-form table (language code -> model name, ...).
+_MAPPING_KEYS = {"nlp.models"}
+
+
+def test_example_and_schema_agree_both_ways() -> None:
+    example = _example_keys(tomllib.loads(EXAMPLE.read_text(encoding="utf-8")))
+    schema = schema_keys()
+    assert sorted(schema - example) == [], "keys in the schema but not in config.example.toml"
+    assert sorted(example - schema) == [], "keys in config.example.toml but not in the schema"
+
+
+def test_every_example_key_has_a_comment() -> None:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    in_feeds = False
+    for i, line in enumerate(lines):
+        if line.startswith("[[feeds]]"):
+            in_feeds = True
+        if in_feeds or not re.match(r"^[a-z_]+\s*=", line):
+            continue
+        assert lines[i - 1].startswith("#"), f"config.example.toml:{i + 1}: {line!r} has no comment"
+
+
+def test_example_loads_and_matches_defaults(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE, env={})
+    assert len(config.feeds) >= 12
+    assert {t for f in config.feeds for t in f.tags} >= {"en", "es", "venezuela", "ukraine"}
+    defaults = Config()
+    assert config.http == defaults.http
+    assert config.polling == defaults.polling
+    assert config.log == defaults.log
+    assert config.data_dir == (ROOT / "data").resolve()
+    assert config.watcher.rules_dir == (ROOT / "rules").resolve()
+
+
+def test_round_trip_of_values(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[watcher]
+data_dir = "state"
+timezone = "Europe/Madrid"
+heartbeat_interval = "1m30s"
+[polling]
+interval = 120
+jitter = 0
+[[feeds]]
+url = "https://example.org/feed.xml"
+tags = ["a", "b"]
+interval = "2h"
+""",
+    )
+    config = load_config(path, env={})
+    assert config.data_dir == tmp_path / "state"
+    assert config.watcher.heartbeat_interval == 90.0
+    assert config.polling.interval == 120.0
+    assert config.polling.jitter == 0.0
+    feed = config.feeds[0]
+    assert (feed.url, feed.tags, feed.interval, feed.enabled) == (
+        "https://example.org/feed.xml",
+        ["a", "b"],
+        7200.0,
+        True,
+    )
+    assert config.store_url == f"sqlite:///{tmp_path / 'state' / 'watcher.db'}"
+
+
+def test_unknown_key_suggests_closest(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, "[http]\nuser_agnet = 'x'\n[polling]\nintervall = 5\n")
+    assert problems == [
+        f"{tmp_path / 'config.toml'}: http.user_agnet: unknown key; did you mean 'user_agent'?",
+        f"{tmp_path / 'config.toml'}: polling.intervall: unknown key; did you mean 'interval'?",
+    ]
+
+
+def test_unknown_section_lists_valid_ones(tmp_path: Path) -> None:
+    (problem,) = _problems(tmp_path, "[bogus]\nx = 1\n")
+    assert "bogus: unknown key; valid keys: watcher, log" in problem
+
+
+def test_wrong_types_are_all_reported(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        """
+[http]
+max_bytes = "big"
+allow_private_addresses = "yes"
+[log]
+level = "loud"
+[polling]
+interval = "soon"
+[[feeds]]
+name = "no url"
+""",
+    )
+    text = "\n".join(problems)
+    assert "http.max_bytes: expected an integer, got string 'big'" in text
+    assert "http.allow_private_addresses: expected true or false, got string 'yes'" in text
+    assert "log.level: expected one of 'debug', 'info', 'warning', 'error', got 'loud'" in text
+    assert "polling.interval: 'soon' is not a duration" in text
+    assert "feeds[0].url: required key is missing" in text
+    assert len(problems) == 5
+
+
+def test_semantic_problems(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        """
+[watcher]
+timezone = "Mars/Olympus"
+[[feeds]]
+url = "ftp://example.org/x"
+[[feeds]]
+url = "https://a.example/feed"
+name = "A"
+[[feeds]]
+url = "https://a.example/feed"
+name = "A"
+""",
+    )
+    text = "\n".join(problems)
+    assert "[watcher] timezone: unknown time zone 'Mars/Olympus'" in text
+    assert "#1 url: 'ftp://example.org/x' is not an http(s) URL" in text
+    assert "#3 url: https://a.example/feed is already feed #2" in text
+    assert "#3 name: 'A' is already feed #2" in text
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", env={})
+    with pytest.raises(ConfigError, match=r"invalid TOML: .*line 1"):
+        load_config(_write(tmp_path, "[http\n"), env={})
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path, env={})  # a directory, not a file
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    path = _write(tmp_path, "")
+    config = load_config(None, env={"WATCHER_CONFIG": str(path), "WATCHER_DATA_DIR": "/srv/w"})
+    assert config.source == path
+    assert config.data_dir == Path("/srv/w")
+
+
+def test_durations() -> None:
+    assert parse_duration("90s") == 90
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("2d") == 172800
+    assert parse_duration("250ms") == 0.25
+    for bad in ("", "5 parsecs", "h", "1h-3m"):
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration(bad)
+
+
+def test_secrets_from_env_or_file_never_shown(tmp_path: Path) -> None:
+    secret_file = tmp_path / "token"
+    secret_file.write_text("123:ABCDEF-secret\n")
+    from_env = read_secret("TOKEN", secret_file, env={"TOKEN": "from-env-999"})
+    assert from_env is not None and from_env.reveal() == "from-env-999"
+    from_file = read_secret("TOKEN", secret_file, env={})
+    assert from_file is not None and from_file.reveal() == "123:ABCDEF-secret"
+    assert "ABCDEF" not in repr(from_file) and "ABCDEF" not in f"{from_file}"
+    assert read_secret("TOKEN", None, env={}) is None
+    with pytest.raises(ConfigError, match="cannot read secret file") as info:
+        read_secret("TOKEN", tmp_path / "missing", env={})
+    assert "ABCDEF" not in str(info.value)
+    assert isinstance(from_file, Secret)
+
+
+def test_config_from_dict_rejects_non_table_sections() -> None:
+    with pytest.raises(ConfigError, match="http: expected a table, got integer 3"):
+        config_from_dict({"http": 3})

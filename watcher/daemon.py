@@ -1,0 +1,145 @@
+"""The daemon: lock, store, scheduler and signals around the pipeline; wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from watcher import __version__
+from watcher.clock import Clock, SystemClock
+from watcher.config import Config
+from watcher.health import Heartbeat, write_heartbeat
+from watcher.lock import DataDirLock, prepare_data_dir
+from watcher.pipeline import Pipeline
+from watcher.store import open_store
+from watcher.store.runner import StoreRunner
+
+log = logging.getLogger(__name__)
+
+# In-flight work gets this long to finish after SIGTERM; the whole stop stays under 10 s.
+_STOP_GRACE = 7.0
+# How often the scheduler looks for feeds that are due.
+TICK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    once: bool = False
+    tick: float = TICK_SECONDS
+
+
+class Daemon:
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._stop = asyncio.Event()
+        self._started = self.clock.now()
+
+    async def run(self, options: RunOptions) -> None:
+        """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
+        data_dir = prepare_data_dir(self.config.data_dir)
+        with DataDirLock(data_dir):
+            store = open_store(self.config.store_url)
+            db = StoreRunner(store)
+            try:
+                await self._run_with_store(db, options)
+            finally:
+                db.shutdown()
+                store.close()
+                log.info("watcher stopped")
+
+    async def _run_with_store(self, db: StoreRunner, options: RunOptions) -> None:
+        run_id = await db(db.store.start_run, os.getpid(), __version__, self.clock.now())
+        pipeline = await Pipeline.start(self.config, db, clock=self.clock)
+        try:
+            log.info("%s", pipeline.summary())
+            if options.once:
+                await pipeline.run_once()
+                await db(db.store.count_cycle, run_id)
+            else:
+                await self._serve(pipeline, db, run_id, options)
+        finally:
+            await pipeline.aclose(grace=_STOP_GRACE)
+            await db(db.store.stop_run, run_id, self.clock.now())
+            self._beat("stopped")
+
+    async def _serve(
+        self, pipeline: Pipeline, db: StoreRunner, run_id: int, opts: RunOptions
+    ) -> None:
+        self._install_signal_handlers()
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        now = self.clock.now()
+        scheduler.add_job(
+            self._beat,
+            "interval",
+            args=["running"],
+            seconds=self.config.watcher.heartbeat_interval,
+            next_run_time=now,
+        )
+        scheduler.add_job(
+            self._guard(pipeline.tick, "poll tick"),
+            "interval",
+            seconds=opts.tick,
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        for job in pipeline.jobs():
+            scheduler.add_job(self._guard(job.fn, job.name), job.trigger, **job.kwargs)
+        scheduler.start()
+        log.info("watcher running (pid %d); stop with SIGTERM or Ctrl-C", os.getpid())
+        try:
+            await self._stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await db(db.store.count_cycle, run_id)
+
+    def _guard(self, fn: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
+        """A job that logs its failures instead of killing the scheduler's executor."""
+
+        async def guarded() -> None:
+            if self._stop.is_set():
+                return
+            try:
+                await fn()
+            except Exception:
+                log.exception("%s failed; it will run again on schedule", name)
+
+        return guarded
+
+    def _beat(self, state: str) -> None:
+        beat = Heartbeat(
+            os.getpid(),
+            self.clock.now(),
+            self._started,
+            self.config.watcher.heartbeat_interval,
+            state,
+        )
+        try:
+            write_heartbeat(self.config.data_dir, beat)
+        except OSError as exc:
+            log.warning("cannot write heartbeat in %s: %s", self.config.data_dir, exc.strerror)
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop.is_set():
+            return
+        log.info("received %s: finishing in-flight work, then stopping", sig.name)
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run_daemon(config: Config, options: RunOptions, *, clock: Clock | None = None) -> None:
+    asyncio.run(Daemon(config, clock=clock).run(options))

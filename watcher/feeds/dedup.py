@@ -1,0 +1,92 @@
+"""Pure decisions on a polled feed's entries: new, updated or known, and first-poll backfill."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from watcher.feeds.identity import content_fingerprint, entry_keys
+from watcher.feeds.parse import Entry
+
+
+@dataclass(frozen=True)
+class Known:
+    entry_id: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    entry: Entry
+    keys: tuple[str, ...]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class UpdatedEntry:
+    entry_id: int
+    entry: Entry
+    keys: tuple[str, ...]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Classified:
+    new: tuple[NewEntry, ...]
+    updated: tuple[UpdatedEntry, ...]
+    unchanged: tuple[int, ...]  # entry ids seen again
+
+
+def all_keys(entries: Sequence[Entry]) -> set[str]:
+    return {key for entry in entries for key in entry_keys(entry)}
+
+
+def classify(entries: Sequence[Entry], known: Mapping[str, Known]) -> Classified:
+    """Split entries into new, updated (known, but content changed) and unchanged.
+
+    An entry is known when ANY of its keys (GUID, canonical link) is, so a publisher that
+    changes GUIDs or link tracking parameters causes no repeat. Duplicates inside one
+    document count once.
+    """
+    new: list[NewEntry] = []
+    updated: list[UpdatedEntry] = []
+    unchanged: list[int] = []
+    batch: set[str] = set()
+    for entry in entries:
+        keys = entry_keys(entry)
+        if batch.intersection(keys):
+            continue
+        batch.update(keys)
+        hit = next((known[k] for k in keys if k in known), None)
+        fingerprint = content_fingerprint(entry)
+        if hit is None:
+            new.append(NewEntry(entry, keys, fingerprint))
+        elif hit.fingerprint != fingerprint:
+            updated.append(UpdatedEntry(hit.entry_id, entry, keys, fingerprint))
+        else:
+            unchanged.append(hit.entry_id)
+    return Classified(tuple(new), tuple(updated), tuple(unchanged))
+
+
+def split_backfill(
+    new: Sequence[NewEntry], now: datetime, *, items: int, window: float
+) -> tuple[list[NewEntry], list[NewEntry]]:
+    """On a feed's first poll, keep only its newest ``items`` entries published within
+    ``window`` seconds; the rest are recorded as seen, so adding a feed does not flood."""
+    cutoff = now - timedelta(seconds=window)
+    ranked = sorted(enumerate(new), key=lambda pair: _recency(pair, cutoff), reverse=True)
+    keep_ids = {i for i, n in ranked[:items] if _date(n.entry) is None or _date(n.entry) >= cutoff}  # type: ignore[operator]
+    keep = [n for i, n in enumerate(new) if i in keep_ids]
+    skip = [n for i, n in enumerate(new) if i not in keep_ids]
+    return keep, skip
+
+
+def _date(entry: Entry) -> datetime | None:
+    return entry.published or entry.updated
+
+
+def _recency(pair: tuple[int, NewEntry], cutoff: datetime) -> tuple[datetime, int]:
+    # Undated entries keep document order (feeds list newest first) and count as recent.
+    index, item = pair
+    return (_date(item.entry) or cutoff, -index)

@@ -1,0 +1,141 @@
+"""Feed discovery: the feeds a web page links to, and the paths sites usually serve them at."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import lxml.etree  # type: ignore[import-untyped]
+
+from watcher.errors import FetchError, ParseError
+from watcher.feeds.parse import parse_feed
+
+# Plain application/json is left out: WordPress puts its REST API (not a feed) on every page
+# as <link rel="alternate" type="application/json">.
+FEED_TYPES = frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/feed+json",
+        "application/x-rss+xml",
+        "application/x-atom+xml",
+        "text/xml",
+        "application/xml",
+    }
+)
+
+# WordPress, Blogger, Ghost, Hugo, Jekyll, Pelican, Substack, Medium and plain conventions.
+COMMON_FEED_PATHS = (
+    "/feed",
+    "/rss",
+    "/rss.xml",
+    "/atom.xml",
+    "/feed.xml",
+    "/index.xml",
+    "/feeds/posts/default",
+    "/?feed=rss2",
+    "/feed.json",
+    "/index.rss",
+    "/atom",
+    "/feeds/all.atom.xml",
+)
+
+_HTML_PARSER = lxml.etree.HTMLParser(remove_comments=True, no_network=True)
+
+
+def find_feed_links(html: bytes, base_url: str) -> list[str]:
+    """Absolute URLs of the feeds a page advertises with <link rel="alternate">, in order."""
+    try:
+        root = lxml.etree.fromstring(html, _HTML_PARSER)
+    except (lxml.etree.LxmlError, ValueError):
+        return []
+    if root is None:  # nothing but whitespace or comments
+        return []
+    base, base_seen = base_url, False
+    links: list[str] = []
+    for element in root.iter("base", "link"):
+        href = (element.get("href") or "").strip()
+        if href and element.tag == "base" and not base_seen:
+            base, base_seen = _join(base_url, href) or base_url, True  # only the first counts
+        elif href and element.tag == "link" and _is_feed_link(element):
+            links.append(_join(base, href))
+    return list(dict.fromkeys(link for link in links if link))
+
+
+def _is_feed_link(element: lxml.etree._Element) -> bool:
+    rel = (element.get("rel") or "").lower().split()
+    media = (element.get("type") or "").partition(";")[0].strip().lower()
+    return "alternate" in rel and media in FEED_TYPES
+
+
+def _join(base: str, href: str) -> str | None:
+    """``href`` made absolute, if it is then an http(s) URL."""
+    try:
+        url = urljoin(base, href)
+        return url if urlsplit(url).scheme in ("http", "https") else None
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+
+
+def candidate_urls(base_url: str) -> list[str]:
+    """Where a site's feed usually is: the common paths, under the page's folder and the root."""
+    try:
+        parts = urlsplit(base_url.strip())
+    except ValueError:
+        return []
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return []
+    root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    folder, _, last = parts.path.rpartition("/")
+    if last and "." not in last:  # "/blog" is a folder, "/blog/post.html" a page in one
+        folder = f"{folder}/{last}"
+    prefixes = [root + folder, root] if folder else [root]
+    return list(dict.fromkeys(prefix + path for prefix in prefixes for path in COMMON_FEED_PATHS))
+
+
+class FetchedPage(Protocol):
+    """What ``discover`` needs of a response (watcher.http.Response has it)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def content_type(self) -> str | None: ...
+
+
+class Fetcher(Protocol):
+    """What ``discover`` needs of an HTTP client (watcher.http.HttpClient has it)."""
+
+    async def get(self, url: str) -> FetchedPage: ...
+
+
+async def discover(client: Fetcher, url: str) -> list[str]:
+    """The feeds for ``url``: itself if it is one, those its page links to, else common paths.
+
+    FetchError when ``url`` itself cannot be fetched; failing candidates are skipped.
+    """
+    page = await client.get(url)
+    if _is_feed(page):
+        return [page.url]
+    linked = find_feed_links(page.content, page.url)
+    if linked:
+        return linked
+    found: list[str] = []
+    for candidate in candidate_urls(page.url):
+        try:
+            response = await client.get(candidate)
+        except FetchError:
+            continue
+        if response.url not in found and _is_feed(response):
+            found.append(response.url)
+    return found
+
+
+def _is_feed(response: FetchedPage) -> bool:
+    try:
+        parse_feed(response.content, url=response.url, content_type=response.content_type)
+    except ParseError:
+        return False
+    return True

@@ -1,0 +1,124 @@
+"""OPML subscription lists: reading them safely into feeds with tags, and writing them."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from xml.parsers import expat
+
+from watcher.errors import ParseError
+
+_CATEGORY_SPLIT = re.compile(r"[,/]")
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    url: str
+    name: str
+    tags: tuple[str, ...] = ()  # folder titles, outermost first, then the category values
+
+
+def parse_opml(data: bytes, *, source: str) -> list[OpmlFeed]:
+    """The feeds in an OPML document, in document order, each URL once.
+
+    Nested outlines become tags; ``source`` (a file name or URL) names the document in
+    errors. A DOCTYPE is refused, so no entity can be declared, let alone expanded.
+    """
+    reader = _OpmlReader(source)
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = reader.doctype
+    parser.StartElementHandler = reader.start
+    parser.EndElementHandler = reader.end
+    reader.parser = parser
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise ParseError(
+            f"{source}:{exc.lineno}:{exc.offset + 1}: not well-formed XML:"
+            f" {expat.ErrorString(exc.code)}"
+        ) from None
+    except (LookupError, ValueError) as exc:  # an encoding Python lacks, or a multi-byte one
+        raise ParseError(f"{source}: unreadable encoding ({exc}); save it as UTF-8") from None
+    if reader.root != "opml":
+        found = f"<{reader.root}>" if reader.root else "no element"
+        raise ParseError(f"{source}: not an OPML document (its root is {found}, not <opml>)")
+    return list(reader.feeds.values())
+
+
+class _OpmlReader:
+    """expat callbacks that collect feed outlines with the folder titles above them."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.parser: Any = None
+        self.root = ""
+        self.folders: list[str | None] = []  # one per open outline; None for a feed outline
+        self.feeds: dict[str, OpmlFeed] = {}
+
+    def doctype(self, name: str, *_: object) -> None:
+        raise ParseError(
+            f"{self._where()}: OPML with a DOCTYPE is refused (its entities could expand"
+            " without bound); remove the <!DOCTYPE ...> declaration"
+        )
+
+    def start(self, tag: str, attributes: dict[str, str]) -> None:
+        self.root = self.root or tag
+        if tag != "outline":
+            return
+        attrs = {key.lower(): value.strip() for key, value in attributes.items()}
+        title = attrs.get("title") or attrs.get("text") or ""
+        url = attrs.get("xmlurl", "")
+        if not url:
+            self.folders.append(title or None)
+            return
+        self.folders.append(None)
+        self._add(_feed_url(url, self._where()), title, attrs.get("category", ""))
+
+    def end(self, tag: str) -> None:
+        if tag == "outline" and self.folders:
+            self.folders.pop()
+
+    def _add(self, url: str, title: str, category: str) -> None:
+        tags = [folder for folder in self.folders if folder]
+        tags += [part.strip() for part in _CATEGORY_SPLIT.split(category) if part.strip()]
+        known = self.feeds.get(url)
+        if known is not None:
+            tags = [*known.tags, *tags]
+        self.feeds[url] = OpmlFeed(
+            url=url,
+            name=known.name if known else (title or url),
+            tags=tuple(dict.fromkeys(tags)),
+        )
+
+    def _where(self) -> str:
+        return f"{self.source}:{self.parser.CurrentLineNumber}"
+
+
+def _feed_url(url: str, where: str) -> str:
+    if url.lower().startswith("feed://"):
+        url = "http://" + url[len("feed://") :]  # an old browser convention
+    if not url.lower().startswith(("http://", "https://")):
+        raise ParseError(f"{where}: xmlUrl {url!r} is not an http(s) URL; fix or remove it")
+    return url
+
+
+def export_opml(feeds: Iterable[OpmlFeed], *, title: str) -> bytes:
+    """An OPML 2.0 document listing ``feeds``, tags in each outline's ``category``.
+
+    Commas and slashes separate categories in OPML, so inside a tag they become spaces.
+    """
+    root = ET.Element("opml", version="2.0")
+    ET.SubElement(ET.SubElement(root, "head"), "title").text = title
+    body = ET.SubElement(root, "body")
+    for feed in feeds:
+        outline = ET.SubElement(
+            body, "outline", type="rss", text=feed.name, title=feed.name, xmlUrl=feed.url
+        )
+        if feed.tags:
+            outline.set("category", ",".join(_CATEGORY_SPLIT.sub(" ", tag) for tag in feed.tags))
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

@@ -1,0 +1,137 @@
+"""One poll of one feed: conditional fetch, parse off the loop, dedup, and record it all."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from watcher.clock import Clock
+from watcher.config import PollingSettings
+from watcher.errors import FetchError, ParseError, WatcherError
+from watcher.feeds.dedup import NewEntry, all_keys, classify, split_backfill
+from watcher.feeds.parse import ParsedFeed, parse_feed
+from watcher.feeds.schedule import (
+    effective_interval,
+    feed_hint,
+    next_poll_after_failure,
+    next_poll_after_success,
+)
+from watcher.http import HttpClient, Response, cache_max_age
+from watcher.store.feeds import FeedRow, PollSuccess
+from watcher.store.runner import StoreRunner
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9,"
+    " application/xml;q=0.8, text/xml;q=0.8, application/json;q=0.7, */*;q=0.1"
+)
+
+
+class Runner(Protocol):
+    def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]: ...
+
+
+@dataclass(frozen=True)
+class PollResult:
+    feed_id: int
+    url: str
+    outcome: str  # "updated", "not-modified" or "failed"
+    next_poll_at: datetime
+    new_entry_ids: list[int] = field(default_factory=list)
+    updated: int = 0
+    backfilled: int = 0
+    reason: str = ""
+
+
+class Poller:
+    def __init__(
+        self,
+        client: HttpClient,
+        db: StoreRunner,
+        settings: PollingSettings,
+        *,
+        clock: Clock,
+        cpu: Runner,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._cpu = cpu
+        self._rng = rng or random.Random()
+
+    async def poll(self, feed: FeedRow) -> PollResult:
+        """Poll ``feed`` once. Every failure is recorded on the feed; none escapes."""
+        now = self._clock.now()
+        try:
+            response = await self._client.get(
+                feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT
+            )
+            if response.status == 304:
+                return await self._not_modified(feed, now, response)
+            parsed = await self._cpu(
+                parse_feed, response.content, url=response.url, content_type=response.content_type
+            )
+            return await self._store(feed, now, response, parsed)
+        except FetchError as exc:
+            return await self._failed(feed, now, exc.reason, exc.retry_after)
+        except ParseError as exc:
+            return await self._failed(feed, now, str(exc), None)
+        except WatcherError as exc:
+            return await self._failed(feed, now, f"internal error: {exc}", None)
+
+    async def _not_modified(self, feed: FeedRow, now: datetime, response: Response) -> PollResult:
+        hint = feed_hint(None, None, cache_max_age(response.headers)) or feed.hint
+        next_at = self._next_success(feed, now, hint)
+        await self._db(self._db.store.record_not_modified, feed.id, now, next_at, hint)
+        return PollResult(feed.id, feed.url, "not-modified", next_at)
+
+    async def _store(
+        self, feed: FeedRow, now: datetime, response: Response, parsed: ParsedFeed
+    ) -> PollResult:
+        known = await self._db(self._db.store.known_keys, feed.id, all_keys(parsed.entries))
+        found = classify(parsed.entries, known)
+        new, backfill = list(found.new), list[NewEntry]()
+        if feed.first_poll:
+            s = self._settings
+            new, backfill = split_backfill(
+                new, now, items=s.backfill_items, window=s.backfill_window
+            )
+        hint = feed_hint(parsed.ttl, parsed.update_period, cache_max_age(response.headers))
+        next_at = self._next_success(feed, now, hint)
+        outcome = PollSuccess(
+            now=now, next_poll_at=next_at, etag=response.etag,
+            last_modified=response.last_modified, hint=hint, title=parsed.title,
+            warning=parsed.warning, new=new, backfill=backfill, updated=found.updated,
+            unchanged=found.unchanged,
+        )  # fmt: skip
+        ids = await self._db(self._db.store.record_poll_success, feed.id, outcome)
+        if parsed.warning:
+            log.info("feed %s: parsed despite a problem: %s", feed.name, parsed.warning)
+        return PollResult(
+            feed.id, feed.url, "updated", next_at, ids, len(found.updated), len(backfill)
+        )
+
+    async def _failed(
+        self, feed: FeedRow, now: datetime, reason: str, retry_after: float | None
+    ) -> PollResult:
+        interval = effective_interval(feed.interval, self._settings, feed.hint)
+        next_at = next_poll_after_failure(
+            now, feed.failures + 1, interval, self._settings, rng=self._rng, retry_after=retry_after
+        )
+        await self._db(self._db.store.record_poll_failure, feed.id, now, reason, next_at)
+        log.warning(
+            "feed %s: %s (retry at %s)", feed.name, reason, next_at.isoformat("T", "seconds")
+        )
+        return PollResult(feed.id, feed.url, "failed", next_at, reason=reason)
+
+    def _next_success(self, feed: FeedRow, now: datetime, hint: float | None) -> datetime:
+        interval = effective_interval(feed.interval, self._settings, hint)
+        return next_poll_after_success(now, interval, self._settings, self._rng)

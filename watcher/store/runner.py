@@ -1,0 +1,28 @@
+"""Async access to the synchronous store: calls run on one dedicated thread, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from watcher.store.base import Store
+
+T = TypeVar("T")
+
+
+class StoreRunner:
+    """``await db(db.store.method, *args)`` runs the call on the store thread: writes are
+    serialised, SQLite never sees two writers, and the event loop never blocks on disk."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def shutdown(self) -> None:
+        # Waits for a call already handed to the thread: a stop never cuts a transaction.
+        self._executor.shutdown(wait=True)
