@@ -86,6 +86,14 @@ def test_rss_permalink_guid_missing_guid_and_item_language() -> None:
     assert anonymous.content == ""
 
 
+def test_a_guid_is_kept_as_written() -> None:
+    # feedparser would resolve a permalink-style GUID against a base URL; with none, the
+    # GUID keeps the form it had, whatever URL the feed was fetched from.
+    body = b"<rss version='2.0'><channel><item><guid>12345</guid></item></channel></rss>"
+    for url in (URL, "https://mirror.example.net/rss"):
+        assert parse_feed(body, url=url).entries[0].guid == "12345"
+
+
 def test_rss_ttl_and_syndication_hints_are_seconds() -> None:
     feed = parse_feed(RSS, url=URL)
     assert feed.ttl == 1800.0

@@ -106,6 +106,29 @@ class NlpSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    story_window: Seconds = 172800.0
+    develop_factor: float = 1.5
+    update_throttle: Seconds = 60.0
+    summary_sentences: int = 3
+    rate_limit: int = 10
+    digest_at: list[str] = field(default_factory=lambda: ["08:00"])
+    quiet_hours: str = ""
+    critical_ignores_quiet_hours: bool = True
+    retry_cap: Seconds = 1800.0
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    quiet_hours: str = ""
+
+
+@dataclass(frozen=True)
+class AppriseSettings:
+    config_file: str = ""
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     enabled: bool = True
     jsonl: bool = True
@@ -153,6 +176,9 @@ class Config:
     polling: PollingSettings = field(default_factory=PollingSettings)
     articles: ArticlesSettings = field(default_factory=ArticlesSettings)
     nlp: NlpSettings = field(default_factory=NlpSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    destinations: dict[str, DestinationSettings] = field(default_factory=dict)
+    apprise: AppriseSettings = field(default_factory=AppriseSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
@@ -242,6 +268,7 @@ def _check_semantics(config: Config, label: str) -> None:
             "(use an IANA name such as 'Europe/Madrid' or 'UTC')"
         )
     problems += _feed_problems(config.feeds, label)
+    problems += _alert_problems(config, label)
     if problems:
         raise ConfigError(problems)
 
@@ -265,6 +292,37 @@ def _feed_problems(feeds: list[FeedConfig], label: str) -> list[str]:
             )
         seen_names.setdefault(name, i + 1)
     return problems
+
+
+def _alert_problems(config: Config, label: str) -> list[str]:
+    problems = []
+    for i, at in enumerate(config.alerts.digest_at):
+        if parse_clock(at) is None:
+            problems.append(f"{label}: alerts.digest_at[{i}]: {at!r} is not a time of day "
+                            "(use 24-hour HH:MM, e.g. \"08:00\")")
+    windows = {"alerts.quiet_hours": config.alerts.quiet_hours}
+    windows |= {f"destinations.{k}.quiet_hours": d.quiet_hours
+                for k, d in config.destinations.items()}
+    for key, value in windows.items():
+        if value and parse_window(value) is None:
+            problems.append(f"{label}: {key}: {value!r} is not a time window "
+                            "(use HH:MM-HH:MM, e.g. \"22:00-07:00\")")
+    return problems
+
+
+def parse_clock(text: str) -> tuple[int, int] | None:
+    """(hour, minute) of a 24-hour "HH:MM", or None."""
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def parse_window(text: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The start and end of a daily "HH:MM-HH:MM" window (it may wrap past midnight)."""
+    start, sep, end = text.partition("-")
+    first, last = parse_clock(start), parse_clock(end)
+    if not sep or first is None or last is None or first == last:
+        return None
+    return first, last
 
 
 def feed_name(feed: FeedConfig) -> str:

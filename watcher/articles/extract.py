@@ -13,7 +13,7 @@ from typing import Any
 
 import trafilatura
 from htmldate import find_date
-from lxml.html import HtmlElement  # type: ignore[import-untyped]
+from lxml.html import HtmlElement
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title
 from trafilatura.settings import Document
 from trafilatura.utils import decode_file, load_html

@@ -53,8 +53,9 @@ def classify(entries: Sequence[Entry], known: Mapping[str, Known]) -> Classified
     updated: list[UpdatedEntry] = []
     unchanged: list[int] = []
     batch: set[str] = set()
+    shared = _shared_links(entries)
     for entry in entries:
-        keys = entry_keys(entry)
+        keys = tuple(k for k in entry_keys(entry) if k not in shared)
         if batch.intersection(keys):
             continue
         batch.update(keys)
@@ -69,6 +70,19 @@ def classify(entries: Sequence[Entry], known: Mapping[str, Known]) -> Classified
     return Classified(tuple(new), tuple(updated), tuple(unchanged))
 
 
+def _shared_links(entries: Sequence[Entry]) -> set[str]:
+    """Link keys that several entries with distinct GUIDs share (e.g. every item points at a
+    section page): such a link identifies nothing, so only the GUIDs count."""
+    guids_by_link: dict[str, set[str]] = {}
+    for entry in entries:
+        keys = entry_keys(entry)
+        guids = {k for k in keys if k.startswith("guid:")}
+        for key in keys:
+            if key.startswith("link:") and guids:
+                guids_by_link.setdefault(key, set()).update(guids)
+    return {link for link, guids in guids_by_link.items() if len(guids) > 1}
+
+
 def split_backfill(
     new: Sequence[NewEntry], now: datetime, *, items: int, window: float
 ) -> tuple[list[NewEntry], list[NewEntry]]:
@@ -76,7 +90,7 @@ def split_backfill(
     ``window`` seconds; the rest are recorded as seen, so adding a feed does not flood."""
     cutoff = now - timedelta(seconds=window)
     ranked = sorted(enumerate(new), key=lambda pair: _recency(pair, cutoff), reverse=True)
-    keep_ids = {i for i, n in ranked[:items] if _date(n.entry) is None or _date(n.entry) >= cutoff}  # type: ignore[operator]
+    keep_ids = {i for i, n in ranked[:items] if _recent(n.entry, cutoff)}
     keep = [n for i, n in enumerate(new) if i in keep_ids]
     skip = [n for i, n in enumerate(new) if i not in keep_ids]
     return keep, skip
@@ -84,6 +98,11 @@ def split_backfill(
 
 def _date(entry: Entry) -> datetime | None:
     return entry.published or entry.updated
+
+
+def _recent(entry: Entry, cutoff: datetime) -> bool:
+    when = _date(entry)
+    return when is None or when >= cutoff
 
 
 def _recency(pair: tuple[int, NewEntry], cutoff: datetime) -> tuple[datetime, int]:

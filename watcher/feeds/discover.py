@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import lxml.etree  # type: ignore[import-untyped]
+import lxml.etree
 
 from watcher.errors import FetchError, ParseError
 from watcher.feeds.parse import parse_feed
@@ -53,14 +53,14 @@ def find_feed_links(html: bytes, base_url: str) -> list[str]:
     if root is None:  # nothing but whitespace or comments
         return []
     base, base_seen = base_url, False
-    links: list[str] = []
+    links: list[str | None] = []
     for element in root.iter("base", "link"):
         href = (element.get("href") or "").strip()
         if href and element.tag == "base" and not base_seen:
             base, base_seen = _join(base_url, href) or base_url, True  # only the first counts
         elif href and element.tag == "link" and _is_feed_link(element):
             links.append(_join(base, href))
-    return list(dict.fromkeys(link for link in links if link))
+    return [link for link in dict.fromkeys(links) if link]
 
 
 def _is_feed_link(element: lxml.etree._Element) -> bool:

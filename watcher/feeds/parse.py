@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
-import lxml.etree  # type: ignore[import-untyped]
-import lxml.html  # type: ignore[import-untyped]
+import lxml.etree
+import lxml.html
 
 from watcher.errors import ParseError
 
@@ -203,11 +203,13 @@ def _utf8_head(body: bytes) -> bytes:
 
 def _run_feedparser(body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
     headers = {"content-type": _xml_content_type(content_type)}
-    if b"base=" in body:
+    if b"xml:base" in body:
+        # feedparser restores the base when an element with xml:base ends only if the
+        # outer base is not empty. (xml:base is a template-wide choice, so a feed's GUIDs,
+        # which feedparser resolves against the base, keep the same form from poll to poll.)
         headers["content-location"] = url
-    # else no base URL: with one, feedparser joins URLs at every element (a quarter of its
-    # time); we resolve the few links we keep ourselves. With xml:base it needs the base, as
-    # it only restores a non-empty base when an element with xml:base ends.
+    # Otherwise no base URL: with one, feedparser joins URLs at every element, a quarter of
+    # its time; we resolve the few links we keep ourselves.
     try:
         # Sanitizing and rewriting HTML would be wasted: we keep only its text.
         result = feedparser.parse(

@@ -77,7 +77,10 @@ class Poller:
             if response.status == 304:
                 return await self._not_modified(feed, now, response)
             parsed = await self._cpu(
-                parse_feed, response.content, url=response.url, content_type=response.content_type
+                parse_feed,
+                response.content,
+                url=response.url,
+                content_type=response.headers.get("content-type"),
             )
             return await self._store(feed, now, response, parsed)
         except FetchError as exc:

@@ -112,7 +112,132 @@ def _v2_feeds(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_alerts(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table("feeds", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("entries", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "articles",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("url", sa.Text, nullable=False, unique=True),
+        sa.Column("entry_id", sa.Integer, sa.ForeignKey("entries.id", ondelete="SET NULL")),
+        sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="SET NULL")),
+        sa.Column("feed_name", sa.Text, nullable=False),
+        sa.Column("feed_tags", sa.Text, nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("language", sa.String(16), nullable=False),
+        sa.Column("source", sa.String(20), nullable=False),
+        sa.Column("fallback_reason", sa.Text, nullable=False),
+        sa.Column("published", sa.DateTime),
+        sa.Column("author", sa.Text, nullable=False),
+        sa.Column("site_name", sa.Text, nullable=False),
+        sa.Column("processed_at", sa.DateTime, nullable=False, index=True),
+    )
+    sa.Table(
+        "stories",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("last_seen", sa.DateTime, nullable=False, index=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("signature", sa.Text, nullable=False),
+        sa.Column("rules", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "story_sources",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("added_at", sa.DateTime, nullable=False),
+    )
+    sa.Table(
+        "matches",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id", ondelete="SET NULL")),
+        sa.Column("rule", sa.Text, nullable=False, index=True),
+        sa.Column("score", sa.Float, nullable=False),
+        sa.Column("threshold", sa.Float, nullable=False),
+        sa.Column("priority", sa.String(16), nullable=False),
+        sa.Column("evidence", sa.Text, nullable=False),
+        sa.Column("reasons", sa.Text, nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    )
+    sa.Table(
+        "alerts",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id", ondelete="SET NULL")),
+        sa.Column("article_id", sa.Integer, sa.ForeignKey("articles.id", ondelete="SET NULL")),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("priority", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+        sa.Column("payload", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "deliveries",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("destination", sa.Text, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("not_before", sa.DateTime),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+        sa.Column("remote_id", sa.Text),
+        sa.Column("sent_at", sa.DateTime),
+        sa.Index("ix_deliveries_queue", "destination", "state", "id"),
+    )
+    sa.Table(
+        "destinations",
+        md,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime),
+        sa.Column("last_error", sa.Text),
+        sa.Column("failing_since", sa.DateTime),
+        sa.Column("last_success_at", sa.DateTime),
+        sa.Column("reported", sa.Text),
+    )
+    sa.Table(
+        "mutes",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("target", sa.Text, nullable=False, index=True),
+        sa.Column("until", sa.DateTime, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("by", sa.Text, nullable=False, server_default=""),
+    )
+    sa.Table(
+        "feedback",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("rule", sa.Text, nullable=False, index=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("by", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+    )
+    md.create_all(conn, tables=[t for t in md.sorted_tables if t.name not in {"feeds", "entries"}])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "meta and daemon runs", _v1_runs),
     Migration(2, "feeds, entries and entry identity keys", _v2_feeds),
+    Migration(3, "articles, matches, stories, alerts and the delivery outbox", _v3_alerts),
 ]
