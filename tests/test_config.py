@@ -219,3 +219,9 @@ def test_secrets_from_env_or_file_never_shown(tmp_path: Path) -> None:
 def test_config_from_dict_rejects_non_table_sections() -> None:
     with pytest.raises(ConfigError, match="http: expected a table, got integer 3"):
         config_from_dict({"http": 3})
+
+
+def test_default_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, "[log]\nlevel = 'debug'\n"), env={})
+    assert config.data_dir == tmp_path / "data"
+    assert config.watcher.rules_dir == tmp_path / "rules"

@@ -298,15 +298,20 @@ def _alert_problems(config: Config, label: str) -> list[str]:
     problems = []
     for i, at in enumerate(config.alerts.digest_at):
         if parse_clock(at) is None:
-            problems.append(f"{label}: alerts.digest_at[{i}]: {at!r} is not a time of day "
-                            "(use 24-hour HH:MM, e.g. \"08:00\")")
+            problems.append(
+                f"{label}: alerts.digest_at[{i}]: {at!r} is not a time of day "
+                '(use 24-hour HH:MM, e.g. "08:00")'
+            )
     windows = {"alerts.quiet_hours": config.alerts.quiet_hours}
-    windows |= {f"destinations.{k}.quiet_hours": d.quiet_hours
-                for k, d in config.destinations.items()}
+    windows |= {
+        f"destinations.{k}.quiet_hours": d.quiet_hours for k, d in config.destinations.items()
+    }
     for key, value in windows.items():
         if value and parse_window(value) is None:
-            problems.append(f"{label}: {key}: {value!r} is not a time window "
-                            "(use HH:MM-HH:MM, e.g. \"22:00-07:00\")")
+            problems.append(
+                f"{label}: {key}: {value!r} is not a time window "
+                '(use HH:MM-HH:MM, e.g. "22:00-07:00")'
+            )
     return problems
 
 
@@ -358,6 +363,11 @@ class _Converter:
                 kwargs[name] = self.value(hints[name], data[name], _join(key, name))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 self.fail(_join(key, name), "required key is missing")
+            elif dataclasses.is_dataclass(hints[name]):
+                kwargs[name] = self.value(hints[name], {}, _join(key, name))
+            elif hints[name] is Path:
+                # Defaults are relative to the config file too, not to wherever watcher runs.
+                kwargs[name] = (self.base / typing.cast(Path, f.default)).resolve()
         if self.problems:
             return None
         return cls(**kwargs)

@@ -93,11 +93,14 @@ class Daemon:
         for job in pipeline.jobs():
             scheduler.add_job(self._guard(job.fn, job.name), job.trigger, **job.kwargs)
         scheduler.start()
+        sender = asyncio.create_task(pipeline.send_loop(), name="outbox sender")
         log.info("watcher running (pid %d); stop with SIGTERM or Ctrl-C", os.getpid())
         try:
             await self._stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
             await db(db.store.count_cycle, run_id)
 
     def _guard(self, fn: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:

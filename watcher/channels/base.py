@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class OutgoingMessage:
     edit_of: str | None = None  # a previous delivery's remote id to replace in place
     # (label, callback data) or (label, "url:https://...") for Telegram inline keyboards.
     buttons: tuple[tuple[str, str], ...] = ()
+    # The alert as structured data (rules, scores, terms) for machine-readable channels.
+    data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

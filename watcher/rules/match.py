@@ -235,17 +235,29 @@ def _find(term: Term, article: _Article) -> tuple[list[_Found], list[str]]:
 
 
 def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list[str]]:
+    """The actor's mentions, and notes on the occurrences of its names that were not counted.
+
+    One sense per article: when at least as many mentions carry one of the actor's types as
+    carry another, those NER labelled otherwise ("Maduro's aides" as ORG) are counted too.
+    """
     analyzed = article.analyzed
-    term_id = analyzed.term_ids.get(actor, -1)
-    found, dropped = [], []
-    for name, start, end in analyzed.scan.actor_spans.get(term_id, []):
+    found, conflicts, notes = [], [], []
+    for name, start, end in analyzed.scan.actor_spans.get(analyzed.term_ids.get(actor, -1), []):
         section = analyzed.section(name)
         problem, label = _actor_problem(actor, article, section, start, end)
-        if problem:
-            dropped.append(problem)
+        mention = _found(section, actor, actor.name, (start, end), label)
+        if not problem:
+            found.append(mention)
+        elif label is not None:
+            conflicts.append((mention, problem))
         else:
-            found.append(_found(section, actor, actor.name, (start, end), label))
-    return found, dropped
+            notes.append(f"not counted: {problem}")
+    majority = bool(found) and len(found) >= len(conflicts)
+    found += [mention for mention, _ in conflicts if majority]
+    types = "/".join(actor.types)
+    prefix = f"counted anyway (most mentions are {types}):" if majority else "not counted:"
+    notes += [f"{prefix} {problem}" for _, problem in conflicts]
+    return sorted(found, key=_order), notes
 
 
 def _actor_problem(
@@ -273,13 +285,15 @@ def _type_problem(
     overlapping = [e for e in section.entities if e.start < end and start < e.end]
     if not actor.types:
         return "", overlapping[0].label if overlapping else None
+    if not (section.caseless or _capitalised(surface)):
+        return f"{surface!r} is lowercase, not a name", None
     good = next((e for e in overlapping if e.types & set(actor.types)), None)
     if good is not None:
         return "", good.label
-    if not overlapping and (section.caseless or _capitalised(surface)):
+    if not overlapping:
         return "", None
-    labels = ", ".join(sorted({e.label for e in overlapping})) or "lowercase, not a name"
-    return f"{surface!r} is {labels}, not {'/'.join(actor.types)}", None
+    labels = ", ".join(sorted({e.label for e in overlapping}))
+    return f"{surface!r} is {labels}, not {'/'.join(actor.types)}", overlapping[0].label
 
 
 def _capitalised(surface: str) -> bool:
@@ -410,9 +424,9 @@ def _term_lines(rule: Rule, article: _Article) -> Iterator[str]:
         shown = f": {', '.join(map(repr, forms))}" if forms else ""
         yield f"{kind} {term.name}: {counts}{shown}"
         for note in dropped[:5]:
-            yield f"  not counted: {note}"
+            yield f"  {note}"
         if len(dropped) > 5:
-            yield f"  not counted: {len(dropped) - 5} more"
+            yield f"  and {len(dropped) - 5} more not counted or counted anyway"
 
 
 def _verdict_lines(rule: Rule, logic: bool, score: float, mentions: int) -> list[str]:

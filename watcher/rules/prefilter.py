@@ -48,9 +48,8 @@ def _fold_char(char: str) -> str:
         lower = char
     if lower.isspace():
         return " "
-    base = next(
-        (c for c in unicodedata.normalize("NFKD", lower) if not unicodedata.combining(c)), lower
-    )
+    decomposed = unicodedata.normalize("NFKD", lower)
+    base = next((c for c in decomposed if not unicodedata.combining(c)), lower).lower()
     return base if len(base) == 1 else lower
 
 
@@ -72,9 +71,13 @@ def is_acronym(alias: str) -> bool:
 def stem(word: str) -> str:
     """A prefix shared by the folded ``word``'s regular inflections (en/es), for the scan.
 
-    strike -> strik (strikes, striking), negociar -> negoci, paz -> paz. Irregular forms
-    (struck) are not covered; list them as keywords if they matter.
+    strikes -> strik (strike, striking), conversaciones -> conversacion, negociar -> negoci.
+    Irregular forms (struck) are not covered; list them as keywords if they matter.
     """
+    if len(word) > 5 and word.endswith("es"):
+        word = word[:-2]
+    elif len(word) > 4 and word.endswith("s"):
+        word = word[:-1]
     if len(word) > 6 and word.endswith(("ar", "er", "ir")):
         return word[:-2]
     if len(word) > 4 and word[-1] in "aeiouy":
@@ -91,13 +94,15 @@ def phrase_key(phrase: str) -> str:
 def title_echo(title: str, text: str) -> int:
     """Where a copy of the title at the start of the text ends (0 if there is none).
 
-    Feed summaries and some sources repeat the title as the first line; mentions there are
-    counted once, in the title.
+    Feed summaries and some sources repeat the title as the first line (or run it into the
+    text after two spaces); mentions there are counted once, in the title.
     """
     head = title.strip()
     offset = len(text) - len(text.lstrip())
-    if head and text.startswith(head, offset):
-        return offset + len(head)
+    end = offset + len(head)
+    rest = text[end : end + 2]
+    if head and text.startswith(head, offset) and (rest[:1] in ("", "\n", "\r") or rest == "  "):
+        return end
     return 0
 
 
@@ -147,7 +152,7 @@ class Prefilter:
     def scan(self, title: str, text: str, language: str) -> Scan:
         """One pass over ``title`` and ``text``; ``scan.candidates`` are rules that could match."""
         folded: dict[Field, str] = {"title": fold(title), "text": fold(text)}
-        scan = Scan(language, folded, title_echo(folded["title"], folded["text"]))
+        scan = Scan(language, folded, title_echo(title, text))
         originals: dict[Field, str] = {"title": title, "text": text}
         for name in FIELDS:
             self._scan_field(scan, name, originals[name])
@@ -181,7 +186,7 @@ class Prefilter:
         if self._regexes is None:
             return
         body = original if name == "title" else original[scan.echo_end :]
-        for index in self._regexes.Match(body):
+        for index in self._regexes.Match(body) or ():
             for term_id in self._regex_terms[index]:
                 scan.counts.setdefault(term_id, [0, 0])[FIELDS.index(name)] = _UNKNOWN_COUNT
 
@@ -230,7 +235,7 @@ def _dedupe_spans(spans: dict[int, list[tuple[Field, int, int]]]) -> None:
     """Keep the longest of overlapping spans of one actor ("Nicolás Maduro" over "Maduro")."""
     for term_id, found in spans.items():
         kept: list[tuple[Field, int, int]] = []
-        for span in sorted(found, key=lambda s: (s[0], s[1], -s[2])):
+        for span in sorted(found, key=lambda s: (FIELDS.index(s[0]), s[1], -s[2])):
             if kept and kept[-1][0] == span[0] and span[1] < kept[-1][2]:
                 continue
             kept.append(span)

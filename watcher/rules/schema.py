@@ -276,7 +276,7 @@ def load_rule_file(path: Path) -> list[Rule]:
     return rules
 
 
-def parse_rules(text: str, path: Path = Path("<rules>")) -> list[Rule]:
+def parse_rules(text: str, path: Path = Path("rules.yaml")) -> list[Rule]:
     """The rules in ``text`` as if read from ``path``; raises RuleError."""
     problems: list[str] = []
     rules = _parse_file(path, text.encode("utf-8", "surrogatepass"), problems)
@@ -793,13 +793,15 @@ class _Checker:
 
     def keyword_group(self, y: _Y, name: str) -> Keywords | None:
         what = f"keywords {name!r}"
+        before = len(self.problems)
         if not isinstance(y.value, dict):
             phrases = tuple(("", p) for p in self.texts(y, what))
             weight: float | None = 1.0
         else:
             phrases, weight = self.language_phrases(y, what)
         if not phrases:
-            self.fail(y, f"{what}: no phrases")
+            if len(self.problems) == before:
+                self.fail(y, f"{what}: no phrases")
             return None
         return Keywords(name, phrases, 1.0 if weight is None else weight)
 
@@ -910,7 +912,7 @@ class _LogicChecker:
             parts.append(self.leaf(keys))
         self.orphans(y, keys)
         if not parts or any(p is None for p in parts):
-            if not parts:
+            if not parts and len(keys) == len(y.value):
                 self.checker.fail(y, "match: expected all, any, none, near or term")
             return None
         nodes = tuple(p for p in parts if p is not None)

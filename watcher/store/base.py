@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StoreError
+from watcher.store.alerts import AlertsMixin
 from watcher.store.feeds import FeedsMixin
 from watcher.store.migrations import MIGRATIONS, Migration
 from watcher.store.runs import RunsMixin
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 _VERSION_TABLE = "schema_version"
 
 
-class Store(RunsMixin, FeedsMixin):
+class Store(RunsMixin, FeedsMixin, AlertsMixin):
     """Everything watcher remembers. Methods are synchronous and thread-safe; the daemon
     calls them from one worker thread so writes are serialised and never block the loop."""
 

@@ -205,7 +205,6 @@ class FeedsMixin:
                     polls=feeds.c.polls + 1,
                     hint=hint,
                     not_modified=feeds.c.not_modified + 1,
-                    reported=None,
                 )
             )
 
@@ -289,7 +288,6 @@ def _success_values(o: PollSuccess) -> dict[str, Any]:
         "failures": 0,
         "failing_since": None,
         "polls": feeds.c.polls + 1,
-        "reported": None,
     }
     if o.title:
         values["title"] = o.title

@@ -1,0 +1,177 @@
+"""End to end in one process: loopback feeds and pages -> rules -> stories -> Telegram double,
+console and alerts.jsonl, with the real store, HTTP client, worker pool and channels."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from botapi import BotApiServer
+from httpserver import HttpServer
+
+from watcher.config import Config, load_config
+from watcher.daemon import Daemon, RunOptions
+from watcher.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Synthetic articles written for these tests.
+VENEZUELA = """US and Venezuela trade threats as warships gather in the Caribbean
+
+Washington sent more warships to the Caribbean on Monday, and Venezuelan President Nicolás
+Maduro answered by calling up militia units across the country. The Venezuelan government
+said the deployment was a threat to its sovereignty and asked regional partners for support.
+
+Maduro told supporters in Caracas that Venezuela would not accept foreign military pressure.
+US officials said the ships are part of an operation against drug trafficking routes and
+denied planning a strike on Venezuelan territory. Analysts in Caracas said the standoff
+between the United States and Venezuela is the most serious in years, and opposition leaders
+urged both sides to open talks before the tension turns into a military clash.
+"""
+
+VENEZUELA_REPRINT = VENEZUELA.replace("on Monday", "on Monday morning").replace(
+    "Analysts in Caracas", "Several analysts in Caracas"
+)
+
+UNRELATED = """Local bakery wins national bread award
+
+A family bakery in a small northern town won this year's national bread award for its sourdough
+loaf. The judges praised the crust and the open crumb, and the owners said they would keep
+their prices unchanged. The bakery opened forty years ago and still bakes every loaf by hand
+in a wood-fired oven that the founder built himself from old bricks and river stones.
+"""
+
+
+def _page(text: str) -> str:
+    title, _, body = text.partition("\n\n")
+    paragraphs = "".join(f"<p>{p.replace(chr(10), ' ')}</p>" for p in body.split("\n\n"))
+    return (
+        f'<html lang="en"><head><title>{title}</title></head><body><article><h1>{title}</h1>'
+        f"{paragraphs}</article></body></html>"
+    )
+
+
+def _rss(server: HttpServer, items: list[tuple[str, str, str]]) -> str:
+    now = datetime.now(UTC)
+    body = "".join(
+        f"<item><title>{title}</title><link>{server.url(path)}</link><guid>{path}</guid>"
+        f"<pubDate>{format_datetime(now - timedelta(minutes=i))}</pubDate>"
+        f"<description>{title}</description></item>"
+        for i, (path, title, _) in enumerate(items)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Loop</title>'
+        f"<link>{server.url('/')}</link>{body}</channel></rss>"
+    )
+
+
+def _serve(server: HttpServer, feed: str, items: list[tuple[str, str, str]]) -> None:
+    for path, _title, text in items:
+        server.route(path, _page(text), headers={"Content-Type": "text/html; charset=utf-8"})
+    server.route(feed, _rss(server, items), headers={"Content-Type": "application/rss+xml"})
+
+
+def _config(
+    tmp_path: Path, server: HttpServer, bot: BotApiServer, feeds: list[str], extra: str = ""
+) -> Config:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    for path in rules.glob("*.yaml"):  # route to the configured defaults (Telegram chats)
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(x for x in lines if not x.startswith("destinations:")))
+    feed_tables = "".join(
+        f'[[feeds]]\nurl = "{server.url(f)}"\nname = "Outlet {i}"\n' for i, f in enumerate(feeds)
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[watcher]
+data_dir = "data"
+[http]
+allow_private_addresses = true
+total_timeout = "10s"
+[polling]
+backfill_items = 10
+[articles]
+workers = 1
+[alerts]
+update_throttle = 0
+[telegram]
+api_base_url = "{bot.base_url}"
+chats = ["-1001"]
+timeout = "5s"
+[console]
+enabled = true
+{extra}
+{feed_tables}
+""")
+    return load_config(path, env={})
+
+
+@pytest.fixture
+def token(bot_api: BotApiServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    # The token reaches watcher as users give it: through the environment.
+    monkeypatch.setenv("WATCHER_TELEGRAM_TOKEN", bot_api.token)
+    return bot_api.token
+
+
+async def test_matching_article_alerts_once_per_story_everywhere(
+    tmp_path: Path,
+    http_server: HttpServer,
+    bot_api: BotApiServer,
+    token: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _serve(
+        http_server,
+        "/a.xml",
+        [("/a/1", "US and Venezuela trade threats", VENEZUELA), ("/a/2", "Bread award", UNRELATED)],
+    )
+    _serve(http_server, "/b.xml", [("/b/1", "US, Venezuela trade threats", VENEZUELA_REPRINT)])
+    config = _config(tmp_path, http_server, bot_api, ["/a.xml"])
+    await Daemon(config).run(RunOptions(once=True))
+
+    (sent,) = bot_api.calls("sendMessage", ok=True)
+    assert sent.chat_id == "-1001" and sent.parse_mode == "HTML"
+    assert "<b>Maduro</b>" in (sent.text or "") or "<b>Nicolás Maduro</b>" in (sent.text or "")
+    assert "venezuela" in (sent.text or "") and http_server.url("/a/1") in (sent.text or "")
+    lines = (config.data_dir / "alerts.jsonl").read_text().splitlines()
+    (record,) = [json.loads(line) for line in lines]
+    assert record["rules"][0]["name"] == "venezuela" and record["url"].endswith("/a/1")
+    assert "US and Venezuela trade threats" in capsys.readouterr().out
+
+    # The same story from a second outlet joins the story: no new alert, an in-place update.
+    config = _config(tmp_path / "second", http_server, bot_api, ["/a.xml", "/b.xml"])
+    shutil.copytree(tmp_path / "data", tmp_path / "second" / "data")
+    await Daemon(config).run(RunOptions(once=True))
+    assert len(bot_api.calls("sendMessage", ok=True)) == 1
+    (edit,) = bot_api.calls("editMessageText", ok=True)
+    assert edit.message_id == sent.sent_id and "+1 sources" in (edit.text or "")
+    store = open_store(config.store_url)
+    try:
+        assert store.count_entries("done") == 3
+        assert store.integrity_problems() == []
+    finally:
+        store.close()
+
+
+async def test_telegram_down_queues_alerts_until_it_is_back(
+    tmp_path: Path, http_server: HttpServer, bot_api: BotApiServer, token: str
+) -> None:
+    _serve(http_server, "/a.xml", [("/a/1", "US and Venezuela trade threats", VENEZUELA)])
+    config = _config(tmp_path, http_server, bot_api, ["/a.xml"])
+    bot_api.outage()
+    await Daemon(config).run(RunOptions(once=True))
+    assert bot_api.calls("sendMessage", ok=True) == []
+    store = open_store(config.store_url)
+    try:
+        assert store.outbox_depth() == {"telegram:-1001": 1}
+        store.retry_failed(datetime.now(UTC))  # skip the backoff wait for the test
+    finally:
+        store.close()
+    bot_api.end_outage()
+    await Daemon(config).run(RunOptions(once=True))
+    assert len(bot_api.calls("sendMessage", ok=True)) == 1

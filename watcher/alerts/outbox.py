@@ -1,0 +1,188 @@
+"""The outbox sender: drains each destination's queue in order, retrying until delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watcher.alerts.compose import Extras, render, render_digest
+from watcher.channels.base import Channel, OutgoingMessage
+from watcher.clock import Clock
+from watcher.errors import DeliveryError
+from watcher.store.alerts import DeliveryJob
+from watcher.store.runner import StoreRunner
+
+log = logging.getLogger(__name__)
+
+_FIRST_RETRY = 5.0
+# A drain call stops after this many rounds so one busy destination cannot hog the loop.
+_MAX_ROUNDS = 200
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+
+def split_destination(destination: str) -> tuple[str, str]:
+    """("telegram", "-100123/7") from "telegram:-100123/7"; ("console", "") from "console"."""
+    kind, _, target = destination.partition(":")
+    return kind, target
+
+
+def retry_delay(failures: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter, at least what the remote side asked for."""
+    backoff = min(cap, _FIRST_RETRY * 2.0 ** max(failures - 1, 0)) * (0.75 + 0.25 * rng.random())
+    return max(backoff, retry_after or 0.0)
+
+
+def compose(job: DeliveryJob, tz: ZoneInfo, now: datetime) -> OutgoingMessage | None:
+    """The message for a queued delivery; None when there is nothing left to send (an
+    update of an alert that was never delivered)."""
+    kind, _ = split_destination(job.destination)
+    if job.kind == "digest":
+        return render_digest(job.payload["items"], tz=tz, now=now)
+    if job.kind == "edit":
+        return _compose_update(job, kind, tz)
+    silent = job.payload.get("priority") == "low"
+    data = {"alert_id": job.alert_id, "kind": job.alert_kind, **job.payload}
+    if job.kind == "reply":
+        rules = ", ".join(r["name"] for r in job.payload["rules"])
+        extras = Extras(headline=f"Story develops ({rules})")
+        msg = render(job.payload, tz=tz, extras=extras, silent=silent)
+        return _with(msg, reply_to=job.target_remote_id, data=data)
+    return _with(render(job.payload, tz=tz, silent=silent), data=data)
+
+
+def _compose_update(job: DeliveryJob, kind: str, tz: ZoneInfo) -> OutgoingMessage | None:
+    if job.original_payload is None or (kind == "telegram" and job.target_remote_id is None):
+        return None
+    data = {
+        "alert_id": job.alert_id,
+        "kind": "sources",
+        "story_id": job.story_id,
+        "sources": [{"source": s, "url": u} for s, u in job.sources],
+    }
+    if kind == "telegram":
+        msg = render(job.original_payload, tz=tz, extras=Extras(sources=job.sources))
+        return _with(msg, edit_of=job.target_remote_id, data=data)
+    names = ", ".join(s for s, _ in job.sources)
+    text = f"↻ {job.original_payload['title']}: +{len(job.sources)} sources ({names})"
+    return OutgoingMessage(
+        subject=text,
+        html=text,
+        text=text,
+        link=job.original_payload["url"],
+        edit_of=job.target_remote_id or "story",
+        data=data,
+    )
+
+
+def _with(msg: OutgoingMessage, **changes: Any) -> OutgoingMessage:
+    return replace(msg, **changes)
+
+
+class Sender:
+    """Sends the head of every destination's queue, one at a time per destination and
+    in order; a failing destination waits with backoff, the others go on."""
+
+    def __init__(
+        self,
+        db: StoreRunner,
+        channels: Mapping[str, Channel],
+        *,
+        clock: Clock,
+        tz: ZoneInfo,
+        retry_cap: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._channels = channels
+        self._clock = clock
+        self._tz = tz
+        self._retry_cap = retry_cap
+        self._rng = rng or random.Random()
+        self._lock = asyncio.Lock()
+
+    async def drain(self) -> SendResult:
+        """Send until every queue is empty, held, or waiting to retry."""
+        totals = [0, 0, 0]
+        async with self._lock:
+            for _ in range(_MAX_ROUNDS):
+                jobs = await self._db(self._db.store.outbox_heads, self._clock.now())
+                if not jobs:
+                    break
+                results = await asyncio.gather(*(self._deliver(job) for job in jobs))
+                for r in results:
+                    totals[r] += 1
+        return SendResult(*totals)
+
+    async def _deliver(self, job: DeliveryJob) -> int:
+        """0 sent (or nothing to send), 1 failed for good, 2 will retry."""
+        now = self._clock.now()
+        message = compose(job, self._tz, now)
+        if message is None:
+            await self._db(self._db.store.delivery_sent, job.id, job.destination, None, now)
+            return 0
+        kind, target = split_destination(job.destination)
+        try:
+            channel = self._channels.get(kind)
+            if channel is None:
+                raise DeliveryError(f"no {kind} channel is configured", permanent=True)
+            delivered = await channel.send(target, message)
+        except DeliveryError as exc:
+            return await self._failed(job, exc)
+        await self._db(
+            self._db.store.delivery_sent,
+            job.id,
+            job.destination,
+            delivered.remote_id,
+            self._clock.now(),
+        )
+        return 0
+
+    async def _failed(self, job: DeliveryJob, exc: DeliveryError) -> int:
+        now = self._clock.now()
+        if exc.permanent:
+            await self._db(
+                self._db.store.delivery_failed,
+                job.id,
+                job.destination,
+                exc.reason,
+                now,
+                retry_at=None,
+            )
+            log.error(
+                "alert %d to %s failed for good: %s (watcher alerts retry resends it)",
+                job.alert_id,
+                job.destination,
+                exc.reason,
+            )
+            return 1
+        failures = job.attempts + 1
+        delay = retry_delay(failures, exc.retry_after, self._retry_cap, self._rng)
+        retry_at = now + timedelta(seconds=delay)
+        await self._db(
+            self._db.store.delivery_failed,
+            job.id,
+            job.destination,
+            exc.reason,
+            now,
+            retry_at=retry_at,
+        )
+        log.warning(
+            "alert %d to %s: %s; retrying in %.0f s",
+            job.alert_id,
+            job.destination,
+            exc.reason,
+            delay,
+        )
+        return 2

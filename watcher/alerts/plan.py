@@ -1,0 +1,176 @@
+"""Pure alert decisions: mutes, rate limits, digests, quiet hours, and where each alert goes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from watcher.config import Config, parse_window
+from watcher.rules.match import Match
+from watcher.stories.group import Action
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: str
+    digest: bool  # held for the next digest instead of sent now
+    not_before: datetime | None  # held by quiet hours until then
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happens to one rule's match: "alert", "develop", "join", "muted" or "digest"."""
+
+    rule: str
+    outcome: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    outcomes: tuple[Outcome, ...]
+    routes: tuple[Route, ...]  # empty when nothing is sent
+
+    @property
+    def alerting(self) -> list[str]:
+        return [o.rule for o in self.outcomes if o.outcome in ("alert", "develop", "digest")]
+
+
+@dataclass(frozen=True)
+class Context:
+    """The state the decision reads, gathered by the caller from the store and config."""
+
+    now: datetime
+    tz: ZoneInfo
+    muted: frozenset[str]  # "rule:NAME", "actor:NAME" or "all"
+    recent_alerts: Mapping[str, int]  # rule -> alerts sent in the last hour
+    rate_limit: int
+    default_destinations: tuple[str, ...]
+    local_destinations: tuple[str, ...]  # console / jsonl: every alert goes there
+    quiet_hours: Mapping[str, str]  # destination -> "HH:MM-HH:MM"
+    default_quiet_hours: str  # for destinations without their own ("" = none)
+    critical_ignores_quiet: bool
+
+
+def context_from_config(
+    config: Config, now: datetime, muted: frozenset[str], recent_alerts: Mapping[str, int]
+) -> Context:
+    quiet = {d: s.quiet_hours for d, s in config.destinations.items() if s.quiet_hours}
+    return Context(
+        now=now, tz=ZoneInfo(config.watcher.timezone), muted=muted, recent_alerts=recent_alerts,
+        rate_limit=config.alerts.rate_limit,
+        default_destinations=default_destinations(config),
+        local_destinations=local_destinations(config),
+        quiet_hours=quiet, default_quiet_hours=config.alerts.quiet_hours,
+        critical_ignores_quiet=config.alerts.critical_ignores_quiet_hours,
+    )  # fmt: skip
+
+
+def default_destinations(config: Config) -> tuple[str, ...]:
+    """Where a rule without `destinations` sends: every configured Telegram chat and
+    email recipient."""
+    chats = tuple(f"telegram:{c}" for c in config.telegram.chats)
+    emails = tuple(f"email:{r}" for r in config.email.recipients) if config.email.host else ()
+    return chats + emails
+
+
+def local_destinations(config: Config) -> tuple[str, ...]:
+    """Console and JSON lines: the console also whenever nothing else is configured."""
+    remote = default_destinations(config)
+    console = ("console",) if config.console.enabled or not remote else ()
+    return console + (("jsonl",) if config.console.jsonl else ())
+
+
+def plan(matches: Sequence[Match], action: Action, reason: str, ctx: Context) -> Plan:
+    """Decide each match's outcome and the routes of the alert (if any) it produces."""
+    outcomes = [_outcome(m, action, reason, ctx) for m in matches]
+    sending = [m for m, o in zip(matches, outcomes, strict=True) if o.outcome != "muted"]
+    if action is Action.JOIN or not sending:
+        return Plan(tuple(outcomes), ())
+    return Plan(tuple(outcomes), tuple(_routes(sending, outcomes, ctx)))
+
+
+def _outcome(match: Match, action: Action, reason: str, ctx: Context) -> Outcome:
+    muted = _muted_by(match, ctx.muted)
+    if muted:
+        return Outcome(match.rule, "muted", f"muted: {muted}")
+    if action is Action.JOIN:
+        return Outcome(match.rule, "join", reason)
+    if match.priority == "low":
+        return Outcome(match.rule, "digest", "low priority: sent in the digest")
+    if ctx.rate_limit and ctx.recent_alerts.get(match.rule, 0) >= ctx.rate_limit:
+        return Outcome(
+            match.rule,
+            "digest",
+            f"over the rate limit ({ctx.rate_limit} per hour): sent in the digest",
+        )
+    return Outcome(match.rule, "develop" if action is Action.DEVELOP else "alert", reason)
+
+
+def _muted_by(match: Match, muted: frozenset[str]) -> str:
+    """An actor mute applies when that actor carries most of the match's evidence."""
+    if "all" in muted:
+        return "all alerts are paused"
+    if f"rule:{match.rule}" in muted:
+        return f"rule {match.rule}"
+    actors = [e.term for e in match.evidence if e.kind == "actor"]
+    if actors:
+        top = max(set(actors), key=actors.count)
+        if f"actor:{top}" in muted:
+            return f"actor {top}"
+    return ""
+
+
+def _routes(matches: Sequence[Match], outcomes: Sequence[Outcome], ctx: Context) -> list[Route]:
+    immediate: dict[str, bool] = {}
+    by_rule = {o.rule: o for o in outcomes}
+    for match in matches:
+        now = by_rule[match.rule].outcome != "digest"
+        for dest in match.destinations or ctx.default_destinations:
+            immediate[dest] = immediate.get(dest, False) or now
+    for dest in ctx.local_destinations:
+        immediate[dest] = True  # local sinks record everything at once, digest or not
+    critical = any(m.priority == "critical" for m in matches)
+    return [
+        Route(dest, not now, None if not now else _quiet_until(dest, critical, ctx))
+        for dest, now in immediate.items()
+    ]
+
+
+def _quiet_until(destination: str, critical: bool, ctx: Context) -> datetime | None:
+    if destination in ctx.local_destinations or (critical and ctx.critical_ignores_quiet):
+        return None
+    window = ctx.quiet_hours.get(destination, ctx.default_quiet_hours)
+    return quiet_until(window, ctx.now, ctx.tz)
+
+
+def quiet_until(window: str, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """When the quiet window containing ``now`` ends, or None if ``now`` is outside it."""
+    parsed = parse_window(window) if window else None
+    if parsed is None:
+        return None
+    (sh, sm), (eh, em) = parsed
+    local = now.astimezone(tz)
+    start, end = time(sh, sm), time(eh, em)
+    t = local.time()
+    inside = start <= t < end if start < end else (t >= start or t < end)
+    if not inside:
+        return None
+    end_day = local.date() + timedelta(days=1 if start > end and t >= start else 0)
+    return datetime.combine(end_day, end, tzinfo=tz)
+
+
+def next_digest_time(times: Sequence[str], after: datetime, tz: ZoneInfo) -> datetime:
+    """The first configured time of day strictly after ``after``."""
+    local = after.astimezone(tz)
+    candidates = []
+    for text in times:
+        hour, minute = (int(x) for x in text.split(":"))
+        for days in (0, 1):
+            at = datetime.combine(local.date() + timedelta(days=days), time(hour, minute), tz)
+            if at > local:
+                candidates.append(at)
+                break
+    return min(candidates)

@@ -1,0 +1,657 @@
+"""Store methods for articles, matches, stories and the durable alert outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from watcher.alerts.plan import Outcome, Route
+from watcher.articles.model import Article, ArticleSource
+from watcher.rules.match import Match
+from watcher.store.tables import (
+    alerts,
+    articles,
+    deliveries,
+    destinations,
+    entries,
+    feedback,
+    matches,
+    mutes,
+    new_id,
+    stories,
+    story_sources,
+)
+from watcher.stories.group import Signature, StoryRef
+
+# Channels that can change a sent alert in place ("+3 sources"); others get no updates.
+EDITABLE = ("telegram:", "console", "jsonl")
+
+
+@dataclass(frozen=True)
+class StoryChange:
+    story_id: int | None  # None: a new story
+    title: str
+    signature: Signature
+    rules: dict[str, float]  # rule -> score to remember (the highest wins)
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """Everything decided about one article, stored in one transaction."""
+
+    entry_id: int | None
+    feed_id: int | None
+    url: str  # canonical
+    article: Article
+    now: datetime
+    matches: Sequence[tuple[Match, Outcome]] = ()
+    story: StoryChange | None = None
+    alert_kind: str | None = None  # "new" or "develop"
+    payload: dict[str, Any] | None = None
+    routes: Sequence[Route] = ()
+    update_throttle: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """The head of one destination's queue, with what is needed to compose it."""
+
+    id: int
+    alert_id: int
+    destination: str
+    kind: str  # "send", "reply", "edit" or "digest"
+    attempts: int
+    alert_kind: str
+    payload: dict[str, Any]
+    story_id: int | None
+    target_remote_id: str | None = None  # the message to reply to or edit
+    sources: tuple[tuple[str, str], ...] = ()
+    original_payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    id: int
+    kind: str
+    priority: str
+    created_at: datetime
+    title: str
+    rules: tuple[str, ...]
+    deliveries: tuple[tuple[str, str, str | None], ...] = field(default=())  # dest, state, error
+
+
+def _signature_json(sig: Signature) -> dict[str, Any]:
+    return {"title_terms": sorted(sig.title_terms), "sketch": list(sig.sketch)}
+
+
+def _signature(data: dict[str, Any]) -> Signature:
+    return Signature(frozenset(data["title_terms"]), tuple(data["sketch"]))
+
+
+class AlertsMixin:
+    def transaction(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # --- articles and stories ---
+
+    def article_id(self, url: str) -> int | None:
+        with self.transaction() as conn:
+            return conn.execute(sa.select(articles.c.id).where(articles.c.url == url)).scalar()
+
+    def recent_stories(self, since: datetime) -> list[StoryRef]:
+        query = sa.select(stories).where(stories.c.last_seen >= since)
+        with self.transaction() as conn:
+            return [
+                StoryRef(r.id, _signature(r.signature), r.last_seen, dict(r.rules))
+                for r in conn.execute(query)
+            ]
+
+    def record_article(self, rec: ArticleRecord) -> int | None:
+        """Store an article, its matches, story and alert with its deliveries, atomically.
+
+        Returns the article id, or None if another entry already brought the same article.
+        """
+        with self.transaction() as conn:
+            if conn.execute(sa.select(articles.c.id).where(articles.c.url == rec.url)).first():
+                _finish_entry(conn, rec.entry_id)
+                return None
+            article_id = _insert_article(conn, rec)
+            story_id = _save_story(conn, rec, article_id) if rec.story else None
+            _insert_matches(conn, rec, article_id, story_id)
+            if rec.alert_kind and rec.payload is not None:
+                _insert_alert(conn, rec, article_id, story_id)
+            elif story_id is not None and rec.story and rec.story.story_id is not None:
+                _queue_story_updates(conn, story_id, rec.now, rec.update_throttle)
+            _finish_entry(conn, rec.entry_id)
+            return article_id
+
+    def finish_entry(self, entry_id: int) -> None:
+        with self.transaction() as conn:
+            _finish_entry(conn, entry_id)
+
+    def mark_entry_failed(self, entry_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(entries.update().where(entries.c.id == entry_id).values(state="error"))
+
+    # --- mutes, rate limits and feedback ---
+
+    def active_mutes(self, now: datetime) -> dict[str, datetime]:
+        query = (
+            sa.select(mutes.c.target, sa.func.max(mutes.c.until).label("until"))
+            .where(mutes.c.until > now)
+            .group_by(mutes.c.target)
+        )
+        with self.transaction() as conn:
+            return {r.target: r.until for r in conn.execute(query)}
+
+    def add_mute(self, target: str, until: datetime, now: datetime, by: str = "") -> None:
+        with self.transaction() as conn:
+            conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
+
+    def remove_mute(self, target: str, now: datetime) -> int:
+        with self.transaction() as conn:
+            result = conn.execute(
+                mutes.update()
+                .where(mutes.c.target == target, mutes.c.until > now)
+                .values(until=now)
+            )
+            return result.rowcount
+
+    def alert_counts(self, since: datetime) -> dict[str, int]:
+        """Alerts sent per rule since ``since`` (for rate limits and /rules)."""
+        query = (
+            sa.select(matches.c.rule, sa.func.count())
+            .where(matches.c.created_at >= since, matches.c.outcome.in_(["alert", "develop"]))
+            .group_by(matches.c.rule)
+        )
+        with self.transaction() as conn:
+            return {str(rule): int(n) for rule, n in conn.execute(query)}
+
+    def add_feedback(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
+        """Record feedback on every rule of an alert; returns those rules."""
+        with self.transaction() as conn:
+            payload = conn.execute(
+                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
+            ).scalar()
+            rules = [r["name"] for r in (payload or {}).get("rules", [])]
+            for rule in rules:
+                conn.execute(
+                    feedback.insert().values(
+                        alert_id=alert_id, rule=rule, kind=kind, by=by, created_at=now
+                    )
+                )
+            return rules
+
+    def feedback_counts(self, since: datetime | None = None) -> dict[str, int]:
+        query = sa.select(feedback.c.rule, sa.func.count()).group_by(feedback.c.rule)
+        if since is not None:
+            query = query.where(feedback.c.created_at >= since)
+        with self.transaction() as conn:
+            return {str(rule): int(n) for rule, n in conn.execute(query)}
+
+    # --- the outbox ---
+
+    def outbox_heads(self, now: datetime) -> list[DeliveryJob]:
+        """For each destination not in backoff, its oldest delivery that is due."""
+        due = sa.or_(deliveries.c.not_before.is_(None), deliveries.c.not_before <= now)
+        heads = (
+            sa.select(sa.func.min(deliveries.c.id))
+            .where(deliveries.c.state == "pending", due)
+            .group_by(deliveries.c.destination)
+        )
+        ready = sa.or_(
+            destinations.c.next_attempt_at.is_(None), destinations.c.next_attempt_at <= now
+        )
+        query = (
+            sa.select(
+                deliveries, alerts.c.kind.label("alert_kind"), alerts.c.payload, alerts.c.story_id
+            )
+            .join(alerts, alerts.c.id == deliveries.c.alert_id)
+            .outerjoin(destinations, destinations.c.name == deliveries.c.destination)
+            .where(deliveries.c.id.in_(heads), sa.or_(destinations.c.name.is_(None), ready))
+            .order_by(deliveries.c.id)
+        )
+        with self.transaction() as conn:
+            return [_job(conn, r) for r in conn.execute(query)]
+
+    def outbox_depth(self) -> dict[str, int]:
+        query = (
+            sa.select(deliveries.c.destination, sa.func.count())
+            .where(deliveries.c.state == "pending")
+            .group_by(deliveries.c.destination)
+        )
+        with self.transaction() as conn:
+            return {str(d): int(n) for d, n in conn.execute(query)}
+
+    def delivery_sent(
+        self, job_id: int, destination: str, remote_id: str | None, now: datetime
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == job_id)
+                .values(
+                    state="sent",
+                    remote_id=remote_id,
+                    sent_at=now,
+                    attempts=deliveries.c.attempts + 1,
+                    last_error=None,
+                )
+            )
+            _upsert_destination(
+                conn,
+                destination,
+                failures=0,
+                next_attempt_at=None,
+                last_error=None,
+                failing_since=None,
+                last_success_at=now,
+                reported=None,
+            )
+
+    def delivery_failed(
+        self,
+        job_id: int,
+        destination: str,
+        reason: str,
+        now: datetime,
+        *,
+        retry_at: datetime | None,
+    ) -> int:
+        """Record a failed attempt; ``retry_at`` None means permanent (the delivery fails).
+        Returns the destination's consecutive failures."""
+        with self.transaction() as conn:
+            state = "pending" if retry_at else "failed"
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == job_id)
+                .values(state=state, attempts=deliveries.c.attempts + 1, last_error=reason)
+            )
+            row = conn.execute(
+                sa.select(destinations).where(destinations.c.name == destination)
+            ).first()
+            failures = (row.failures if row else 0) + 1
+            _upsert_destination(
+                conn,
+                destination,
+                failures=failures,
+                next_attempt_at=retry_at,
+                last_error=reason,
+                failing_since=(row.failing_since if row and row.failing_since else now),
+            )
+            return failures
+
+    def destination_rows(self) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(destinations))]
+
+    def mark_destination_reported(self, destination: str, problem: str | None) -> None:
+        with self.transaction() as conn:
+            _upsert_destination(conn, destination, reported=problem)
+
+    def retry_failed(self, now: datetime) -> int:
+        """Queue every failed delivery again; returns how many."""
+        with self.transaction() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.state == "failed")
+                .values(state="pending", not_before=None)
+            )
+            conn.execute(destinations.update().values(next_attempt_at=None))
+            return result.rowcount
+
+    # --- digests ---
+
+    def digest_destinations(self) -> list[str]:
+        query = sa.select(deliveries.c.destination).where(deliveries.c.state == "digest").distinct()
+        with self.transaction() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    def queue_digest(self, destination: str, now: datetime) -> int:
+        """Gather a destination's held alerts into one digest delivery; returns their count."""
+        with self.transaction() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(deliveries.c.id, alerts.c.payload)
+                    .join(alerts, alerts.c.id == deliveries.c.alert_id)
+                    .where(deliveries.c.destination == destination, deliveries.c.state == "digest")
+                    .order_by(deliveries.c.id)
+                )
+            )
+            if not rows:
+                return 0
+            items = [r.payload for r in rows]
+            result = conn.execute(
+                alerts.insert().values(
+                    kind="digest", priority="low", created_at=now, payload={"items": items}
+                )
+            )
+            conn.execute(
+                deliveries.insert().values(
+                    alert_id=new_id(result),
+                    destination=destination,
+                    kind="digest",
+                    state="pending",
+                    created_at=now,
+                    attempts=0,
+                )
+            )
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_([r.id for r in rows]))
+                .values(state="digested", sent_at=now)
+            )
+            return len(rows)
+
+    # --- reading back ---
+
+    def recent_alerts(self, limit: int = 20) -> list[AlertRow]:
+        with self.transaction() as conn:
+            rows = list(conn.execute(sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)))
+            out = []
+            for r in rows:
+                ds = conn.execute(
+                    sa.select(deliveries.c.destination, deliveries.c.state, deliveries.c.last_error)
+                    .where(deliveries.c.alert_id == r.id)
+                    .order_by(deliveries.c.id)
+                )
+                payload = r.payload or {}
+                title = payload.get("title") or f"{len(payload.get('items', []))} alerts"
+                out.append(
+                    AlertRow(
+                        r.id,
+                        r.kind,
+                        r.priority,
+                        r.created_at,
+                        title,
+                        tuple(x["name"] for x in payload.get("rules", [])),
+                        tuple((d.destination, d.state, d.last_error) for d in ds),
+                    )
+                )
+            return out
+
+    def articles_since(self, since: datetime, limit: int = 100_000) -> list[tuple[int, Article]]:
+        query = (
+            sa.select(articles)
+            .where(articles.c.processed_at >= since)
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            return [(r.id, _article(r)) for r in conn.execute(query)]
+
+    def alerted_rules(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
+        """For backtests: which rules matched (and were not muted) per stored article."""
+        out: dict[int, set[str]] = {}
+        with self.transaction() as conn:
+            for chunk in range(0, len(article_ids), 500):
+                ids = article_ids[chunk : chunk + 500]
+                query = sa.select(matches.c.article_id, matches.c.rule).where(
+                    matches.c.article_id.in_(ids), matches.c.outcome != "muted"
+                )
+                for article_id, rule in conn.execute(query):
+                    out.setdefault(article_id, set()).add(rule)
+        return out
+
+
+def _insert_article(conn: Connection, rec: ArticleRecord) -> int:
+    a = rec.article
+    result = conn.execute(
+        articles.insert().values(
+            url=rec.url,
+            entry_id=rec.entry_id,
+            feed_id=rec.feed_id,
+            feed_name=a.feed_name,
+            feed_tags=list(a.feed_tags),
+            title=a.title,
+            text=a.text,
+            language=a.language,
+            source=str(a.source),
+            fallback_reason=a.fallback_reason,
+            published=a.published,
+            author=a.author,
+            site_name=a.site_name,
+            processed_at=rec.now,
+        )
+    )
+    return new_id(result)
+
+
+def _save_story(conn: Connection, rec: ArticleRecord, article_id: int) -> int:
+    change = rec.story
+    assert change is not None
+    if change.story_id is None:
+        result = conn.execute(
+            stories.insert().values(
+                created_at=rec.now,
+                last_seen=rec.now,
+                title=change.title,
+                signature=_signature_json(change.signature),
+                rules=change.rules,
+            )
+        )
+        return new_id(result)
+    known = conn.execute(sa.select(stories.c.rules).where(stories.c.id == change.story_id)).scalar()
+    merged = dict(known or {})
+    for rule, score in change.rules.items():
+        merged[rule] = max(score, merged.get(rule, 0.0))
+    conn.execute(
+        stories.update()
+        .where(stories.c.id == change.story_id)
+        .values(last_seen=rec.now, rules=merged)
+    )
+    conn.execute(
+        story_sources.insert().values(
+            story_id=change.story_id,
+            article_id=article_id,
+            source=rec.article.feed_name or rec.article.site_name or "",
+            url=rec.article.url,
+            title=rec.article.title,
+            added_at=rec.now,
+        )
+    )
+    return change.story_id
+
+
+def _insert_matches(
+    conn: Connection, rec: ArticleRecord, article_id: int, story_id: int | None
+) -> None:
+    rows = [
+        {
+            "article_id": article_id,
+            "story_id": story_id,
+            "rule": m.rule,
+            "score": m.score,
+            "threshold": m.threshold,
+            "priority": m.priority,
+            "evidence": [asdict(e) for e in m.evidence],
+            "reasons": list(m.reasons),
+            "outcome": o.outcome,
+            "created_at": rec.now,
+        }
+        for m, o in rec.matches
+    ]
+    if rows:
+        conn.execute(matches.insert(), rows)
+
+
+def _insert_alert(
+    conn: Connection, rec: ArticleRecord, article_id: int, story_id: int | None
+) -> None:
+    assert rec.payload is not None
+    result = conn.execute(
+        alerts.insert().values(
+            story_id=story_id,
+            article_id=article_id,
+            kind=rec.alert_kind,
+            priority=rec.payload["priority"],
+            created_at=rec.now,
+            payload=rec.payload,
+        )
+    )
+    alert_id = new_id(result)
+    kind = "reply" if rec.alert_kind == "develop" else "send"
+    rows = [
+        {
+            "alert_id": alert_id,
+            "destination": r.destination,
+            "kind": kind,
+            "state": "digest" if r.digest else "pending",
+            "created_at": rec.now,
+            "not_before": r.not_before,
+            "attempts": 0,
+        }
+        for r in rec.routes
+    ]
+    if rows:
+        conn.execute(deliveries.insert(), rows)
+
+
+def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttle: float) -> None:
+    """Make sure each editable destination of the story's first alert has one pending edit;
+    a pending edit is composed when sent, so it always carries every source so far."""
+    first = conn.execute(
+        sa.select(alerts.c.id)
+        .where(alerts.c.story_id == story_id, alerts.c.kind == "new")
+        .order_by(alerts.c.id)
+        .limit(1)
+    ).scalar()
+    if first is None:
+        return
+    dests = [
+        d
+        for (d,) in conn.execute(
+            sa.select(deliveries.c.destination).where(
+                deliveries.c.alert_id == first, deliveries.c.kind == "send"
+            )
+        )
+        if d.startswith(EDITABLE)
+    ]
+    pending = {
+        d
+        for (d,) in conn.execute(
+            sa.select(deliveries.c.destination)
+            .join(alerts, alerts.c.id == deliveries.c.alert_id)
+            .where(
+                alerts.c.story_id == story_id,
+                deliveries.c.kind == "edit",
+                deliveries.c.state == "pending",
+            )
+        )
+    }
+    todo = [d for d in dests if d not in pending]
+    if not todo:
+        return
+    result = conn.execute(
+        alerts.insert().values(
+            story_id=story_id, kind="sources", priority="normal", created_at=now, payload={}
+        )
+    )
+    alert_id = new_id(result)
+    for dest in todo:
+        conn.execute(
+            deliveries.insert().values(
+                alert_id=alert_id,
+                destination=dest,
+                kind="edit",
+                state="pending",
+                created_at=now,
+                not_before=_next_edit(conn, story_id, dest, now, throttle),
+                attempts=0,
+            )
+        )
+
+
+def _next_edit(
+    conn: Connection, story_id: int, dest: str, now: datetime, throttle: float
+) -> datetime:
+    last: datetime | None = conn.execute(
+        sa.select(sa.func.max(deliveries.c.sent_at))
+        .join(alerts, alerts.c.id == deliveries.c.alert_id)
+        .where(
+            alerts.c.story_id == story_id,
+            deliveries.c.destination == dest,
+            deliveries.c.kind == "edit",
+        )
+    ).scalar()
+    if last is None:
+        return now
+    return max(now, last + timedelta(seconds=throttle))
+
+
+def _finish_entry(conn: Connection, entry_id: int | None) -> None:
+    if entry_id is not None:
+        conn.execute(entries.update().where(entries.c.id == entry_id).values(state="done"))
+
+
+def _upsert_destination(conn: Connection, name: str, **values: Any) -> None:
+    exists = conn.execute(sa.select(destinations.c.name).where(destinations.c.name == name)).first()
+    if exists:
+        conn.execute(destinations.update().where(destinations.c.name == name).values(**values))
+    else:
+        conn.execute(destinations.insert().values(name=name, **{"failures": 0, **values}))
+
+
+def _job(conn: Connection, r: Any) -> DeliveryJob:
+    base = DeliveryJob(
+        r.id,
+        r.alert_id,
+        r.destination,
+        r.kind,
+        r.attempts,
+        r.alert_kind,
+        r.payload or {},
+        r.story_id,
+    )
+    if r.kind not in ("reply", "edit") or r.story_id is None:
+        return base
+    first = conn.execute(
+        sa.select(alerts.c.payload, deliveries.c.remote_id)
+        .join(deliveries, deliveries.c.alert_id == alerts.c.id)
+        .where(
+            alerts.c.story_id == r.story_id,
+            alerts.c.kind == "new",
+            deliveries.c.destination == r.destination,
+            deliveries.c.kind == "send",
+        )
+        .order_by(alerts.c.id)
+        .limit(1)
+    ).first()
+    sources = tuple(
+        (s.source, s.url)
+        for s in conn.execute(
+            sa.select(story_sources.c.source, story_sources.c.url)
+            .where(story_sources.c.story_id == r.story_id)
+            .order_by(story_sources.c.id)
+        )
+    )
+    return DeliveryJob(
+        **{
+            **asdict(base),
+            "target_remote_id": first.remote_id if first else None,
+            "sources": sources,
+            "original_payload": first.payload if first else None,
+        }
+    )
+
+
+def _article(r: Any) -> Article:
+    return Article(
+        url=r.url,
+        title=r.title,
+        text=r.text,
+        source=ArticleSource(r.source),
+        language=r.language,
+        published=r.published,
+        author=r.author,
+        site_name=r.site_name,
+        feed_name=r.feed_name,
+        feed_tags=tuple(r.feed_tags or ()),
+        fallback_reason=r.fallback_reason,
+    )
