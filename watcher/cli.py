@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from watcher import __version__
+from watcher.articles.extract import article_from_file, build_article, extract_page
+from watcher.articles.fetch import fetch_article
+from watcher.articles.model import Article
+from watcher.channels.registry import build_channels
 from watcher.clock import SystemClock
-from watcher.config import Config, load_config
+from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
-from watcher.errors import ConfigError, RuleError, WatcherError
+from watcher.errors import ConfigError, FetchError, RuleError, WatcherError
+from watcher.feeds.discover import discover
+from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml
 from watcher.health import check_health, read_heartbeat
+from watcher.http import HttpClient
+from watcher.lock import prepare_data_dir
 from watcher.logs import setup_logging
-from watcher.store import open_store
+from watcher.rules.backtest import compare, format_backtest
+from watcher.rules.explain import explain, format_explanation
+from watcher.rules.match import Matcher
+from watcher.rules.nlp import Analyzer
+from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
+from watcher.store import Store, open_store
+from watcher.store.alerts import AlertRow
 from watcher.store.feeds import FeedRow
 
 Command = Callable[[argparse.Namespace], int]
@@ -48,10 +67,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"watcher {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add(sub, "run", _cmd_run, "run the daemon (or one cycle with --once)")
+    run = _add(sub, "run", _cmd_run, "run the daemon (or one cycle with --once)")
+    run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
+    run.add_argument("--log-format", choices=["text", "json"], help="override [log] format")
+    run.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="override [log] level"
+    )
     _add(sub, "check", _cmd_check, "validate the config and rules; list every problem")
-    _add(sub, "health", _cmd_health, "exit 0 if the daemon's heartbeat is fresh")
-    _add(sub, "feeds", _cmd_feeds, "show each feed's health as a table")
+    health = _add(sub, "health", _cmd_health, "exit 0 if the daemon's heartbeat is fresh")
+    health.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="age that counts as stale (default: 3 x heartbeat_interval + 5)",
+    )
+    feeds = _add(sub, "feeds", _cmd_feeds, "feed health table; import, export, discover feeds")
+    feeds.add_argument(
+        "action", nargs="?", default="list", choices=["list", "import", "export", "discover"]
+    )
+    feeds.add_argument(
+        "target",
+        nargs="?",
+        metavar="FILE-or-URL",
+        help="the OPML file to import, or the page to discover feeds in",
+    )
+    exp = _add(sub, "explain", _cmd_explain, "show how the rules judge articles (URLs or files)")
+    exp.add_argument("inputs", nargs="+", metavar="URL-or-FILE")
+    exp.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
+    exp.add_argument("--json", action="store_true", help="one JSON object per article per line")
+    back = _add(sub, "backtest", _cmd_backtest, "run the current rules over stored articles")
+    back.add_argument("--since", default="7d", help="how far back (default 7d)")
+    back.add_argument("--rule", help="only this rule")
+    back.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
+    alerts = _add(sub, "alerts", _cmd_alerts, "recent alerts and their delivery state")
+    alerts.add_argument("action", nargs="?", default="list", choices=["list", "retry"])
+    alerts.add_argument("--limit", type=int, default=20)
     return parser
 
 
@@ -70,26 +120,25 @@ def _add(
         help="config file (default: $WATCHER_CONFIG, else built-in defaults)",
     )
     p.set_defaults(handler=handler)
-    if name == "run":
-        p.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
-        p.add_argument("--log-format", choices=["text", "json"], help="override [log] format")
-        p.add_argument(
-            "--log-level",
-            choices=["debug", "info", "warning", "error"],
-            help="override [log] level",
-        )
-    if name == "health":
-        p.add_argument(
-            "--max-age",
-            type=float,
-            metavar="SECONDS",
-            help="heartbeat age that counts as stale (default: 3 x heartbeat_interval + 5)",
-        )
     return p
 
 
 def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config)
+
+
+@contextmanager
+def _store(config: Config) -> Iterator[Store]:
+    logging.getLogger().setLevel(logging.WARNING)
+    prepare_data_dir(config.data_dir)
+    store = open_store(config.store_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+# --- run, check, health ----------------------------------------------------------------
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -100,10 +149,61 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    """Every problem with the config, the rules and the channels, then exit 1 if any."""
     config = _config(args)
-    source = config.source or "built-in defaults"
-    print(f"{source}: OK ({len(config.feeds)} feeds)")
+    problems: list[str] = []
+    rules = RuleSet()
+    try:
+        rules = load_rules(config.watcher.rules_dir)
+    except RuleError as exc:
+        problems += exc.problems
+    try:
+        build_channels(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
+    for warning in Analyzer(config.nlp, rules).warnings():
+        print(f"watcher: warning: {warning}", file=sys.stderr)
+    for problem in problems:
+        print(f"watcher: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(
+        f"{config.source or 'built-in defaults'}: OK ({len(config.feeds)} feeds, "
+        f"{len(rules.rules)} rules: {', '.join(rules.names()) or 'none'})"
+    )
     return 0
+
+
+def _valid_rules(directory: Path) -> tuple[Rule, ...]:
+    """The rules of every file that loads on its own, to check even when others do not."""
+    found: list[Rule] = []
+    for path in sorted(directory.glob("*.y*ml")):
+        with contextlib.suppress(RuleError):
+            found += load_rule_file(path)
+    return tuple(found)
+
+
+def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
+    configured = {
+        "console",
+        "jsonl",
+        "telegram" if config.telegram.chats else "",
+        "email" if config.email.host else "",
+        "apprise" if config.apprise.config_file else "",
+    }
+    if config.telegram.token_file:
+        configured.add("telegram")
+    problems = []
+    for rule in rules:
+        for dest in rule.destinations:
+            kind = dest.split(":", 1)[0]
+            if kind not in configured:
+                problems.append(
+                    f"{rule.path}:{rule.line}: rule {rule.name} sends to {dest}, "
+                    f"but no {kind} channel is configured (see [{kind}])"
+                )
+    return problems
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
@@ -118,29 +218,87 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- feeds ---------------------------------------------------------------------------
+
+
 def _cmd_feeds(args: argparse.Namespace) -> int:
     config = _config(args)
-    logging.getLogger().setLevel(logging.WARNING)
-    store = open_store(config.store_url)
-    try:
+    if args.action in ("import", "discover") and not args.target:
+        raise WatcherError(
+            f"watcher feeds {args.action} needs a {'file' if args.action == 'import' else 'URL'}"
+        )
+    if args.action == "import":
+        return _feeds_import(config, Path(args.target))
+    if args.action == "export":
+        feeds = [OpmlFeed(f.url, feed_name(f), tuple(f.tags)) for f in config.feeds]
+        sys.stdout.write(export_opml(feeds, title="watcher feeds").decode("utf-8"))
+        return 0
+    if args.action == "discover":
+        return _feeds_discover(config, args.target)
+    with _store(config) as store:
         rows = store.feeds()
-    finally:
-        store.close()
     print(format_feed_table(rows, SystemClock().now()))
+    return 0
+
+
+def _feeds_import(config: Config, path: Path) -> int:
+    if config.source is None:
+        raise WatcherError("watcher feeds import needs --config FILE: the feeds are added there")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WatcherError(f"{path}: cannot read: {exc.strerror}") from None
+    known = {f.url for f in config.feeds}
+    new = [f for f in parse_opml(data, source=str(path)) if f.url not in known]
+    with config.source.open("a", encoding="utf-8") as out:
+        out.write("".join(_feed_toml(f) for f in new))
+    load_config(config.source)  # the result must still be a valid config
+    print(
+        f"added {len(new)} feeds to {config.source} "
+        f"({len(known & {f.url for f in parse_opml(data, source=str(path))})} already there)"
+    )
+    return 0
+
+
+def _feed_toml(feed: OpmlFeed) -> str:
+    tags = ", ".join(json.dumps(t, ensure_ascii=False) for t in feed.tags)
+    return (
+        f"\n[[feeds]]\nurl = {json.dumps(feed.url)}\n"
+        f"name = {json.dumps(feed.name, ensure_ascii=False)}\ntags = [{tags}]\n"
+    )
+
+
+def _feeds_discover(config: Config, url: str) -> int:
+    async def go() -> list[str]:
+        async with HttpClient(config.http) as client:
+            return await discover(client, url)
+
+    found = asyncio.run(go())
+    if not found:
+        print(f"no feeds found at {url}", file=sys.stderr)
+        return 1
+    print("\n".join(found))
     return 0
 
 
 def format_feed_table(rows: Sequence[FeedRow], now: datetime) -> str:
     header = ("FEED", "STATUS", "LAST OK", "FAILS", "LAST NEW", "NEXT POLL", "ENTRIES", "PROBLEM")
-    lines = [header] + [_feed_line(r, now) for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    out = [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1]
-        for line in lines
-    ]
+    lines = [_feed_line(r, now) for r in rows]
+    out = _table(header, lines)
     if not rows:
-        out.append("(no feeds: add [[feeds]] to the config and run the daemon)")
-    return "\n".join(s.rstrip() for s in out)
+        out += "\n(no feeds: add [[feeds]] to the config and run the daemon)"
+    return out
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    everything = [tuple(header), *[tuple(line) for line in lines]]
+    widths = [max(len(line[i]) for line in everything) for i in range(len(header) - 1)]
+    return "\n".join(
+        (
+            "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1]
+        ).rstrip()
+        for line in everything
+    )
 
 
 def _feed_line(r: FeedRow, now: datetime) -> tuple[str, ...]:
@@ -152,7 +310,7 @@ def _feed_line(r: FeedRow, now: datetime) -> tuple[str, ...]:
         status = "ok"
     else:
         status = "new"
-    problem = r.last_error if r.failures else (r.warning or "")
+    problem = r.last_error if r.failures else (r.reported or r.warning or "")
     return (
         r.name[:40],
         status,
@@ -183,6 +341,119 @@ def _span(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:.0f}s"
+
+
+# --- explain and backtest --------------------------------------------------------------
+
+
+def _matcher(config: Config, rules_dir: Path | None) -> Matcher:
+    rules = load_rules(rules_dir or config.watcher.rules_dir)
+    analyzer = Analyzer(config.nlp, rules)
+    for warning in analyzer.warnings():
+        print(f"watcher: warning: {warning}", file=sys.stderr)
+    return Matcher(rules, analyzer)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    config = _config(args)
+    matcher = _matcher(config, args.rules)
+    tz, now = ZoneInfo(config.watcher.timezone), SystemClock().now()
+    failed = 0
+    for source in args.inputs:
+        try:
+            article = _load_article(config, source)
+        except WatcherError as exc:
+            print(f"watcher: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        report = explain(
+            source, article, matcher, now=now, tz=tz, quotes=config.alerts.summary_sentences
+        )
+        print(
+            json.dumps(report, ensure_ascii=False, default=str)
+            if args.json
+            else format_explanation(report) + "\n"
+        )
+    return 1 if failed else 0
+
+
+def _load_article(config: Config, source: str) -> Article:
+    if not source.startswith(("http://", "https://")):
+        return article_from_file(Path(source))
+
+    async def fetch() -> tuple[bytes | None, str]:
+        async with HttpClient(config.http) as client:
+            return await fetch_article(client, url=source, settings=config.articles)
+
+    html, error = asyncio.run(fetch())
+    if html is None:
+        raise FetchError(source, error)
+    return build_article(
+        url=source,
+        extracted=extract_page(html, url=source),
+        feed_title="",
+        feed_content="",
+        feed_summary="",
+        published=None,
+        feed_name="",
+        feed_tags=(),
+        language_hint="",
+        min_text_chars=0,
+    )
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    config = _config(args)
+    matcher = _matcher(config, args.rules)
+    try:
+        since = SystemClock().now() - timedelta(seconds=parse_duration(args.since))
+    except ValueError as exc:
+        raise WatcherError(f"--since: {exc}") from None
+    with _store(config) as store:
+        stored = store.articles_since(since)
+        did = store.alerted_rules([i for i, _ in stored])
+        feedback = store.feedback_counts()
+    would = {i: {m.rule for m in matcher.match(a)} for i, a in stored}
+    names = [args.rule] if args.rule else matcher.rules.names()
+    results = [r for r in compare(would, did, names) if r.rule in names]
+    titles = {i: a.title for i, a in stored}
+    print(format_backtest(results, titles, feedback, len(stored)))
+    return 0
+
+
+# --- alerts ----------------------------------------------------------------------------
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        if args.action == "retry":
+            count = store.retry_failed(SystemClock().now())
+            print(f"{count} failed deliveries queued again; the running daemon sends them")
+            return 0
+        rows = store.recent_alerts(args.limit)
+    print(format_alerts(rows, ZoneInfo(config.watcher.timezone)))
+    return 0
+
+
+def format_alerts(rows: Sequence[AlertRow], tz: ZoneInfo) -> str:
+    lines = [
+        (
+            str(r.id),
+            r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            r.kind,
+            r.priority,
+            ",".join(r.rules) or "-",
+            r.title[:50],
+            " ".join(
+                f"{d}={s}" + (f" ({e[:40]})" if e and s != "sent" else "")
+                for d, s, e in r.deliveries
+            ),
+        )
+        for r in rows
+    ]
+    out = _table(("ID", "TIME", "KIND", "PRIORITY", "RULES", "TITLE", "DELIVERIES"), lines)
+    return out if rows else out + "\n(no alerts yet)"
 
 
 if __name__ == "__main__":

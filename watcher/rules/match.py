@@ -242,7 +242,9 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
     """
     analyzed = article.analyzed
     found, conflicts, notes = [], [], []
-    for name, start, end in analyzed.scan.actor_spans.get(analyzed.term_ids.get(actor, -1), []):
+    term_id = analyzed.term_ids.get(actor)
+    spans = analyzed.scan.spans(term_id) if term_id is not None else []
+    for name, start, end in spans:
         section = analyzed.section(name)
         problem, label = _actor_problem(actor, article, section, start, end)
         mention = _found(section, actor, actor.name, (start, end), label)

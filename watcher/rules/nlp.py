@@ -119,7 +119,7 @@ class AnalyzedArticle:
     # keyword, exclude and not_near phrase -> per token, the folded forms that match it
     phrases: Mapping[str, tuple[frozenset[str], ...]]
     statistical: bool  # entities come from a statistical model (else from actor names)
-    term_ids: Mapping[Term, int]  # the prefilter's ids, the keys of scan.actor_spans
+    term_ids: Mapping[Term, int]  # the prefilter's ids, to look terms up in the scan
 
     def section(self, name: Field) -> Section:
         return self.title if name == "title" else self.text
@@ -191,10 +191,10 @@ class Analyzer:
         """Entities from actor names where no statistical NER ran: capitalised mentions."""
         caseless = section.caseless
         found = []
-        for term_id, spans in scan.actor_spans.items():
+        for term_id in scan.actors():
             actor = self.prefilter.terms[term_id]
             assert isinstance(actor, Actor)
-            for name, start, end in spans:
+            for name, start, end in scan.spans(term_id):
                 if name != section.name or start < section.ner_end or not actor.types:
                     continue
                 if caseless or _capitalised(section.text[start:end]):

@@ -39,7 +39,6 @@ from watcher.rules.schema import (
 _WORD_RE = re.compile(r"\w+")
 # A regex that matches counts as this many mentions in the bound: it could be many.
 _UNKNOWN_COUNT = 1_000_000
-_ACTOR, _STEM = 0, 1
 
 
 def _fold_char(char: str) -> str:
@@ -113,74 +112,143 @@ class Scan:
     language: str
     folded: dict[Field, str]
     echo_end: int
-    # term id -> [mentions in title, mentions in text] (an upper bound for keywords)
-    counts: dict[int, list[int]] = field(default_factory=dict)
-    # actor term id -> (field, start, end) of each whole-word, case-checked name or alias
-    actor_spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict)
+    prefilter: Prefilter
+    # pattern id -> (field, start, end) of each place it matched
+    hits: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict)
+    # regex term id -> the fields where one of its regexes matched
+    regex_fields: dict[int, set[Field]] = field(default_factory=dict)
     # indices into Prefilter.rules of the rules that could match
     candidates: tuple[int, ...] = ()
+    _spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict)
 
-    def count(self, term_id: int, scope: Iterable[Field]) -> int:
-        counts = self.counts.get(term_id, (0, 0))
-        return sum(counts[FIELDS.index(f)] for f in scope)
+    def count(self, term_id: int, scope: Iterable[Field] = FIELDS) -> int:
+        """How often the term may be mentioned in ``scope``: exact for actors, an upper bound
+        for keywords, and "many" for a regex that matched."""
+        fields = set(scope)
+        if term_id in self.regex_fields:
+            return _UNKNOWN_COUNT * len(fields & self.regex_fields[term_id])
+        ids = self.prefilter.patterns_of(term_id, self.language)
+        return sum(1 for i in ids for hit in self.hits.get(i, ()) if hit[0] in fields)
+
+    def spans(self, term_id: int) -> list[tuple[Field, int, int]]:
+        """Where an actor's names occur as whole words, longest first where they overlap."""
+        if term_id not in self._spans:
+            ids = self.prefilter.patterns_of(term_id, self.language)
+            found = [hit for i in ids for hit in self.hits.get(i, ())]
+            self._spans[term_id] = _dedupe(found)
+        return self._spans[term_id]
+
+    def actors(self) -> list[int]:
+        """The term ids of the actors whose names occur."""
+        found = {t for i in self.hits for t in self.prefilter.actors_of(i)}
+        return sorted(found)
+
+
+# How a pattern must sit in the text: at a word start (a keyword stem, any ending), as a
+# whole word (an actor's name), or as a whole word written in capitals (an acronym).
+_STEM, _WORD, _CAPITALS = 0, 1, 2
 
 
 class Prefilter:
-    """The automaton over every rule's names and keyword stems, and the regex set."""
+    """The automaton over every rule's names and keyword stems, and the regex set.
+
+    Each rule is indexed under the terms it cannot match without (its trigger terms: the
+    actor of ``all: [actor, keywords]``, every branch of ``any``), so a keyword that 1,000
+    rules share but none needs on its own costs nothing extra per article.
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules.rules
         self.terms: list[Term] = []
         self.term_ids: dict[Term, int] = {}
-        self.rules_of: list[set[int]] = []
+        self._patterns: dict[tuple[str, int], int] = {}
+        self._term_patterns: list[list[tuple[int, str]]] = []  # term -> (pattern, language)
+        self._pattern_actors: list[list[int]] = []
+        self._pattern_rules: list[set[int]] = []
+        self._regex_rules: dict[int, set[int]] = {}
+        self._always: set[int] = set()
         for index, rule in enumerate(self.rules):
-            for term in rule.terms:
-                self.rules_of[self._intern(term)].add(index)
-        self._automaton = _build_automaton(self.terms)
+            self._index(index, rule)
+        self._automaton = self._build_automaton()
         self._regexes, self._regex_terms = _build_regex_set(self.terms)
-
-    def _intern(self, term: Term) -> int:
-        if term not in self.term_ids:
-            self.term_ids[term] = len(self.terms)
-            self.terms.append(term)
-            self.rules_of.append(set())
-        return self.term_ids[term]
 
     def term_id(self, term: Term) -> int:
         return self.term_ids[term]
 
+    def patterns_of(self, term_id: int, language: str) -> list[int]:
+        found = self._term_patterns[term_id]
+        return [i for i, lang in found if not lang or not language or lang == language]
+
+    def actors_of(self, pattern_id: int) -> list[int]:
+        return self._pattern_actors[pattern_id]
+
+    def _index(self, index: int, rule: Rule) -> None:
+        ids = {term.name: self._intern(term) for term in rule.terms}
+        triggers = _triggers(rule.logic, rule)
+        if triggers is None:
+            self._always.add(index)
+            return
+        for name in triggers:
+            term_id = ids[name]
+            if isinstance(rule.term(name), Pattern):
+                self._regex_rules.setdefault(term_id, set()).add(index)
+            for pattern, _ in self._term_patterns[term_id]:
+                self._pattern_rules[pattern].add(index)
+
+    def _intern(self, term: Term) -> int:
+        if term not in self.term_ids:
+            term_id = self.term_ids[term] = len(self.terms)
+            self.terms.append(term)
+            self._term_patterns.append([])
+            for key, kind, language in _patterns(term):
+                pattern = self._pattern(key, kind)
+                self._term_patterns[term_id].append((pattern, language))
+                if kind != _STEM:
+                    self._pattern_actors[pattern].append(term_id)
+        return self.term_ids[term]
+
+    def _pattern(self, key: str, kind: int) -> int:
+        if (key, kind) not in self._patterns:
+            self._patterns[key, kind] = len(self._patterns)
+            self._pattern_actors.append([])
+            self._pattern_rules.append(set())
+        return self._patterns[key, kind]
+
+    def _build_automaton(self) -> Any:
+        kinds: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for (key, kind), pattern in self._patterns.items():
+            kinds[key].append((kind, pattern))
+        automaton = ahocorasick.Automaton()
+        for key, found in kinds.items():
+            automaton.add_word(key, (len(key), tuple(found)))
+        if len(automaton):
+            automaton.make_automaton()
+        return automaton
+
     def scan(self, title: str, text: str, language: str) -> Scan:
         """One pass over ``title`` and ``text``; ``scan.candidates`` are rules that could match."""
         folded: dict[Field, str] = {"title": fold(title), "text": fold(text)}
-        scan = Scan(language, folded, title_echo(title, text))
+        scan = Scan(language, folded, title_echo(title, text), self)
         originals: dict[Field, str] = {"title": title, "text": text}
         for name in FIELDS:
             self._scan_field(scan, name, originals[name])
             self._scan_regexes(scan, name, originals[name])
-        _dedupe_spans(scan.actor_spans)
         scan.candidates = self._candidates(scan)
         return scan
 
     def _scan_field(self, scan: Scan, name: Field, original: str) -> None:
         folded = scan.folded[name]
         skip = scan.echo_end if name == "text" else 0
-        slot = FIELDS.index(name)
-        if not self._automaton:
+        if not len(self._automaton):
             return
-        for last, (length, targets) in self._automaton.iter(folded, skip):
+        for last, (length, kinds) in self._automaton.iter(folded, skip):
             start, end = last + 1 - length, last + 1
             if start > 0 and folded[start - 1].isalnum() and folded[start].isalnum():
                 continue
             whole = end == len(folded) or not (folded[end].isalnum() and folded[end - 1].isalnum())
-            for term_id, mode, extra in targets:
-                acronym_ok = not extra or _capitals(original, start, end)
-                if mode == _ACTOR and not (whole and acronym_ok):
-                    continue
-                if mode == _STEM and extra and scan.language and extra != scan.language:
-                    continue
-                scan.counts.setdefault(term_id, [0, 0])[slot] += 1
-                if mode == _ACTOR:
-                    scan.actor_spans.setdefault(term_id, []).append((name, start, end))
+            for kind, pattern in kinds:
+                if kind == _STEM or (whole and (kind == _WORD or _capitals(original, start, end))):
+                    scan.hits.setdefault(pattern, []).append((name, start, end))
 
     def _scan_regexes(self, scan: Scan, name: Field, original: str) -> None:
         if self._regexes is None:
@@ -188,10 +256,14 @@ class Prefilter:
         body = original if name == "title" else original[scan.echo_end :]
         for index in self._regexes.Match(body) or ():
             for term_id in self._regex_terms[index]:
-                scan.counts.setdefault(term_id, [0, 0])[FIELDS.index(name)] = _UNKNOWN_COUNT
+                scan.regex_fields.setdefault(term_id, set()).add(name)
 
     def _candidates(self, scan: Scan) -> tuple[int, ...]:
-        touched = {r for term_id in scan.counts for r in self.rules_of[term_id]}
+        touched = set(self._always)
+        for pattern in scan.hits:
+            touched |= self._pattern_rules[pattern]
+        for term_id in scan.regex_fields:
+            touched |= self._regex_rules.get(term_id, set())
         return tuple(sorted(r for r in touched if self.could_match(self.rules[r], scan)))
 
     def could_match(self, rule: Rule, scan: Scan) -> bool:
@@ -214,6 +286,35 @@ class Prefilter:
         )
 
 
+def _patterns(term: Term) -> list[tuple[str, int, str]]:
+    """(folded key, kind, language or "") of each pattern that finds the term."""
+    if isinstance(term, Actor):
+        return [(fold(n).strip(), _CAPITALS if is_acronym(n) else _WORD, "") for n in term.names]
+    if isinstance(term, Keywords):
+        return [(phrase_key(p), _STEM, lang) for lang, p in term.phrases if phrase_key(p)]
+    return []
+
+
+# Rough cost of indexing a rule under a term: actors are rarer in text than keywords.
+_COST = {Actor: 1, Pattern: 2, Keywords: 3}
+
+
+def _triggers(node: Node, rule: Rule) -> frozenset[str] | None:
+    """Names of which at least one must be mentioned for ``node`` to hold (None: no such set)."""
+    if isinstance(node, Mentions):
+        return frozenset({node.name})
+    if isinstance(node, NoneOf):
+        return None
+    if isinstance(node, Near):
+        options: list[frozenset[str] | None] = [frozenset(op) for op in node.operands]
+    else:
+        options = [_triggers(child, rule) for child in node.children]
+    if isinstance(node, AnyOf):
+        return None if None in options else frozenset().union(*options)  # type: ignore[arg-type]
+    usable = [o for o in options if o is not None]
+    return min(usable, key=lambda o: sum(_COST[type(rule.term(n))] for n in o), default=None)
+
+
 def _possible(node: Node, count: Any) -> bool:
     if isinstance(node, Mentions):
         return bool(count(node.name, node.scope) >= node.min)
@@ -231,33 +332,13 @@ def _capitals(original: str, start: int, end: int) -> bool:
     return all(c.isupper() for c in original[start:end] if c.isalpha())
 
 
-def _dedupe_spans(spans: dict[int, list[tuple[Field, int, int]]]) -> None:
-    """Keep the longest of overlapping spans of one actor ("Nicolás Maduro" over "Maduro")."""
-    for term_id, found in spans.items():
-        kept: list[tuple[Field, int, int]] = []
-        for span in sorted(found, key=lambda s: (FIELDS.index(s[0]), s[1], -s[2])):
-            if kept and kept[-1][0] == span[0] and span[1] < kept[-1][2]:
-                continue
+def _dedupe(spans: list[tuple[Field, int, int]]) -> list[tuple[Field, int, int]]:
+    """The longest of overlapping spans ("Nicolás Maduro" over "Maduro"), in text order."""
+    kept: list[tuple[Field, int, int]] = []
+    for span in sorted(spans, key=lambda s: (FIELDS.index(s[0]), s[1], -s[2])):
+        if not (kept and kept[-1][0] == span[0] and span[1] < kept[-1][2]):
             kept.append(span)
-        spans[term_id] = kept
-
-
-def _build_automaton(terms: list[Term]) -> Any:
-    targets: dict[str, set[tuple[int, int, Any]]] = defaultdict(set)
-    for term_id, term in enumerate(terms):
-        if isinstance(term, Actor):
-            for name in term.names:
-                targets[fold(name).strip()].add((term_id, _ACTOR, is_acronym(name)))
-        elif isinstance(term, Keywords):
-            for language, phrase in term.phrases:
-                targets[phrase_key(phrase)].add((term_id, _STEM, language))
-    automaton = ahocorasick.Automaton()
-    for key, found in targets.items():
-        if key:
-            automaton.add_word(key, (len(key), tuple(sorted(found))))
-    if len(automaton):
-        automaton.make_automaton()
-    return automaton
+    return kept
 
 
 def _build_regex_set(terms: list[Term]) -> tuple[Any, list[list[int]]]:

@@ -1,0 +1,108 @@
+"""The command line as users type it: explain, check, backtest, alerts, feeds import/export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from watcher.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT.parent / "shared" / "seeds" / "000_1e00dd681d865c74.txt"
+
+GEORGIA = """Georgia voters head to the polls in Atlanta suburbs
+
+Voters across the US state of Georgia lined up early on Tuesday in Atlanta and its suburbs for a
+runoff election. County officials in Georgia said turnout was strong and that results would be
+counted by evening. Candidates spent the last days of the campaign visiting churches and
+diners in Savannah, Macon and Athens, promising lower property taxes and better schools.
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    path = tmp_path / "config.toml"
+    path.write_text('[watcher]\ndata_dir = "data"\n')
+    return path
+
+
+def test_explain_json_on_the_seed_article_matches_both_rules(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not SEED.exists():
+        pytest.skip("../shared/seeds is not present")
+    assert main(["explain", "--config", str(config), "--json", str(SEED)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    report = json.loads(line)
+    assert {m["rule"] for m in report["matches"]} == {"venezuela", "ukraine-peace"}
+    assert report["source"] == str(SEED) and report["language"] == "en"
+    venezuela = next(m for m in report["matches"] if m["rule"] == "venezuela")
+    assert any(e["term"] == "Nicolás Maduro" for e in venezuela["evidence"])
+    assert "Maduro" in report["summary"]
+
+
+def test_explain_text_for_a_near_miss(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    article = tmp_path / "georgia.txt"
+    article.write_text(GEORGIA)
+    assert main(["explain", "--config", str(config), str(article)]) == 0
+    out = capsys.readouterr().out
+    assert "== Georgia voters head to the polls" in out
+    assert "venezuela: no match" in out and "ukraine-peace: no match" in out
+    assert "no alert would be sent" in out
+
+
+def test_explain_missing_file_is_one_clear_line(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", "--config", str(config), "/nonexistent/a.txt"]) == 1
+    assert "/nonexistent/a.txt" in capsys.readouterr().err
+
+
+def test_check_lists_every_problem(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(config)]) == 0
+    assert "OK (0 feeds, 2 rules" in capsys.readouterr().out
+    rules = config.parent / "rules"
+    (rules / "broken.yaml").write_text("name: broken\nactors:\n  X:\n    typez: [PERSON]\n")
+    (rules / "routed.yaml").write_text(
+        "name: routed\ndestinations: [email:desk@example.org]\nactors: {Y: {}}\n"
+    )
+    assert main(["check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "broken.yaml:4:5" in err and "typez" in err
+    assert "rule routed sends to email:desk@example.org, but no email channel" in err
+
+
+def test_alerts_and_backtest_on_an_empty_store(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["alerts", "--config", str(config)]) == 0
+    assert "(no alerts yet)" in capsys.readouterr().out
+    assert main(["backtest", "--config", str(config), "--since", "2d"]) == 0
+    assert "backtest over 0 stored articles" in capsys.readouterr().out
+    assert main(["backtest", "--config", str(config), "--since", "soon"]) == 1
+    assert "--since: 'soon' is not a duration" in capsys.readouterr().err
+
+
+def test_feeds_import_export_round_trip(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opml = tmp_path / "feeds.opml"
+    opml.write_text("""<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head>
+<body><outline text="Venezuela"><outline type="rss" text="Efecto Cocuyo"
+ xmlUrl="https://efectococuyo.com/feed/"/></outline>
+<outline type="rss" text="BBC" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"
+ category="en,world"/></body></opml>""")
+    assert main(["feeds", "import", str(opml), "--config", str(config)]) == 0
+    assert "added 2 feeds" in capsys.readouterr().out
+    assert main(["feeds", "import", str(opml), "--config", str(config)]) == 0
+    assert "added 0 feeds" in capsys.readouterr().out
+    assert main(["feeds", "export", "--config", str(config)]) == 0
+    exported = capsys.readouterr().out
+    assert 'xmlUrl="https://efectococuyo.com/feed/"' in exported and "Venezuela" in exported
+    assert main(["feeds", "import", "--config", str(config)]) == 1

@@ -1,0 +1,108 @@
+"""Explaining an article against the rules: every verdict, its evidence, and the alert text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watcher.alerts.compose import build_payload, render
+from watcher.articles.model import Article
+from watcher.rules.match import Match, Matcher, Verdict
+
+
+def explain(
+    source: str, article: Article, matcher: Matcher, *, now: datetime, tz: ZoneInfo, quotes: int
+) -> dict[str, Any]:
+    """Everything `watcher explain` reports on one article, as JSON-ready data."""
+    verdicts = matcher.explain(article, now=now)
+    language = matcher.analyzer.language(article)
+    matches = [_as_match(v, matcher) for v in verdicts if v.matched]
+    summary = None
+    if matches:
+        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
+        summary = render(payload, tz=tz).text
+    return {
+        "source": source,
+        "url": article.url,
+        "title": article.title,
+        "language": language,
+        "length": len(article.text),
+        "text_source": str(article.source),
+        "fallback_reason": article.fallback_reason,
+        "matches": [_verdict_json(v) for v in verdicts if v.matched],
+        "verdicts": [_verdict_json(v) for v in verdicts],
+        "summary": summary,
+    }
+
+
+def _as_match(verdict: Verdict, matcher: Matcher) -> Match:
+    rule = next(r for r in matcher.rules.rules if r.name == verdict.rule)
+    return Match(
+        rule.name,
+        verdict.score,
+        rule.threshold,
+        verdict.evidence,
+        rule.priority,
+        rule.destinations,
+        verdict.reasons,
+    )
+
+
+def _verdict_json(v: Verdict) -> dict[str, Any]:
+    return {
+        "rule": v.rule,
+        "matched": v.matched,
+        "score": round(v.score, 2),
+        "threshold": v.threshold,
+        "reasons": list(v.reasons),
+        "evidence": [asdict(e) for e in v.evidence],
+    }
+
+
+def format_explanation(report: dict[str, Any]) -> str:
+    """The human-readable form of one ``explain`` report."""
+    lines = [
+        f"== {report['title'] or '(untitled)'}",
+        f"   {report['source']}",
+        f"   language {report['language'] or '?'}, {report['length']:,} characters of text "
+        f"from {report['text_source']}"
+        + (f" ({report['fallback_reason']})" if report["fallback_reason"] else ""),
+    ]
+    for v in report["verdicts"]:
+        lines += _format_verdict(v)
+    if report["summary"]:
+        lines += ["", "--- the alert that would be sent ---", report["summary"]]
+    else:
+        lines += ["", "no rule matched: no alert would be sent"]
+    return "\n".join(lines)
+
+
+def _format_verdict(v: dict[str, Any]) -> list[str]:
+    head = "MATCH" if v["matched"] else "no match"
+    lines = ["", f"{v['rule']}: {head} (score {v['score']:g}, threshold {v['threshold']:g})"]
+    lines += [f"   {reason}" for reason in v["reasons"]]
+    for e in _strongest(v["evidence"]):
+        label = f" [{e['entity_label']}]" if e.get("entity_label") else ""
+        lines.append(
+            f"   - {e['kind']} {e['term']}{label}: {e['matched']!r} in {e['where']}: "
+            f"{_short(e['sentence'])!r}"
+        )
+    return lines
+
+
+def _strongest(evidence: Sequence[dict[str, Any]], limit: int = 8) -> list[dict[str, Any]]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in evidence:
+        key = (e["term"], e["where"])
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out[:limit]
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
