@@ -11,18 +11,32 @@ from watcher.feeds.parse import Entry
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def _entry(n: int, *, guid: str | None = None, link: str | None = None, title: str = "",
-           hours_ago: float | None = 1) -> Entry:
+def _entry(
+    n: int,
+    *,
+    guid: str | None = None,
+    link: str | None = None,
+    title: str = "",
+    hours_ago: float | None = 1,
+) -> Entry:
     published = NOW - timedelta(hours=hours_ago) if hours_ago is not None else None
-    return Entry(guid=guid if guid is not None else f"g{n}",
-                 link=link if link is not None else f"https://news.example/a/{n}",
-                 title=title or f"Story {n}", summary="s", content="", author="",
-                 published=published, updated=None, language="en")
+    return Entry(
+        guid=guid if guid is not None else f"g{n}",
+        link=link if link is not None else f"https://news.example/a/{n}",
+        title=title or f"Story {n}",
+        summary="s",
+        content="",
+        author="",
+        published=published,
+        updated=None,
+        language="en",
+    )
 
 
 def _known(*entries: Entry) -> dict[str, Known]:
-    return {k: Known(i, content_fingerprint(e)) for i, e in enumerate(entries, 1)
-            for k in entry_keys(e)}
+    return {
+        k: Known(i, content_fingerprint(e)) for i, e in enumerate(entries, 1) for k in entry_keys(e)
+    }
 
 
 def test_new_and_unchanged() -> None:
