@@ -318,7 +318,7 @@ def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:
                 taken.update(range(a, b + 1))
                 start, end = section.starts[a], section.ends[b]
                 found.append(_found(section, group, phrase, (start, end), None))
-    return sorted(found, key=lambda f: (f.where, f.evidence.start))
+    return sorted(found, key=_order)
 
 
 def _after_echo(analyzed: AnalyzedArticle, name: Field, section: Section, token: int) -> bool:

@@ -92,7 +92,7 @@ class Section:
     ends: list[int] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)  # (folded text, folded lemma)
     sentence_of: list[int] = field(default_factory=list)  # per token
-    word_of: list[int] = field(default_factory=list)  # per token: words before it
+    word_of: list[int] = field(default_factory=list)  # per token: words up to it
     sentences: list[tuple[int, int]] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     ner_end: int = 0  # statistical NER covered text[:ner_end]
@@ -169,8 +169,9 @@ class Analyzer:
     def _pipeline(self, language: str) -> tuple[Any, bool]:
         name = self._models().get(language, "")
         nlp = _statistical(name) if name else None
-        if nlp is None and name and model_installed(name):
-            self._warnings.append(_missing_warning(name, language, loaded=False))
+        warning = _missing_warning(name, language, loaded=False)
+        if nlp is None and name and model_installed(name) and warning not in self._warnings:
+            self._warnings.append(warning)
         return (nlp, True) if nlp is not None else (_lookup(language), False)
 
     def _sections(

@@ -112,14 +112,14 @@ class Scan:
     language: str
     folded: dict[Field, str]
     echo_end: int
-    prefilter: Prefilter
+    prefilter: Prefilter = field(repr=False)
     # pattern id -> (field, start, end) of each place it matched
     hits: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict)
     # regex term id -> the fields where one of its regexes matched
     regex_fields: dict[int, set[Field]] = field(default_factory=dict)
     # indices into Prefilter.rules of the rules that could match
     candidates: tuple[int, ...] = ()
-    _spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict)
+    _spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict, repr=False)
 
     def count(self, term_id: int, scope: Iterable[Field] = FIELDS) -> int:
         """How often the term may be mentioned in ``scope``: exact for actors, an upper bound

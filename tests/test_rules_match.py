@@ -1,0 +1,498 @@
+"""Tests for watcher.rules.match: actors, keywords, logic, scores, filters and explanations.
+
+Every article here is synthetic, written for these tests; the seed article is read from
+../shared/seeds when present.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from watcher.articles.model import Article, ArticleSource
+from watcher.config import NlpSettings
+from watcher.rules.match import Evidence, Matcher, Verdict
+from watcher.rules.nlp import Analyzer
+from watcher.rules.schema import RuleSet, load_rules, parse_rules
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO.parent / "shared" / "seeds" / "000_1e00dd681d865c74.txt"
+
+
+def article(title: str, text: str = "", **fields: object) -> Article:
+    return Article(url="https://example.org/a", title=title, text=text,
+                   source=ArticleSource.FILE, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def matcher(rules_yaml: str, settings: NlpSettings | None = None) -> Matcher:
+    ruleset = RuleSet(tuple(parse_rules(textwrap.dedent(rules_yaml))))
+    return Matcher(ruleset, Analyzer(settings or NlpSettings(), ruleset))
+
+
+def names(m: Matcher, a: Article, **kwargs: datetime) -> list[str]:
+    return [found.rule for found in m.match(a, **kwargs)]
+
+
+def verdict(m: Matcher, a: Article, rule: str = "") -> Verdict:
+    verdicts = m.explain(a)
+    return next(v for v in verdicts if v.rule == rule) if rule else verdicts[0]
+
+
+def matched(v: Verdict) -> list[str]:
+    return [e.matched for e in v.evidence]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Matcher:
+    ruleset = load_rules(REPO / "rules")
+    return Matcher(ruleset, Analyzer(NlpSettings(), ruleset))
+
+
+# --- the seed article and the near misses ----------------------------------------------
+
+
+def seed_article() -> Article:
+    if not SEED.exists():
+        pytest.skip("../shared/seeds is not present")
+    lines = [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines()]
+    content = [i for i, line in enumerate(lines) if line]
+    # The first non-empty line is page junk ("Advertisement banner"); the title follows.
+    title_at = content[1]
+    return article(lines[title_at], "\n".join(lines[title_at + 1 :]).strip())
+
+
+def test_seed_article_matches_both_rules_with_evidence(shipped: Matcher) -> None:
+    found = {m.rule: m for m in shipped.match(seed_article())}
+    assert set(found) == {"venezuela", "ukraine-peace"}
+
+    venezuela = found["venezuela"]
+    actors = {(e.term, e.matched) for e in venezuela.evidence if e.kind == "actor"}
+    assert ("Nicolás Maduro", "Nicolas Maduro") in actors
+    assert ("Nicolás Maduro", "Maduro") in actors
+    assert ("Venezuela", "Venezuela") in actors
+    maduro = next(e for e in venezuela.evidence if e.matched == "Nicolas Maduro")
+    assert maduro.entity_label == "PERSON" and maduro.where == "text"
+    assert "phone call with Venezuelan President Nicolas Maduro" in maduro.sentence
+    assert (
+        venezuela.priority == "critical" and venezuela.destinations == ()
+    )  # the configured defaults
+    assert venezuela.score >= venezuela.threshold
+
+    ukraine = found["ukraine-peace"]
+    terms = {(e.kind, e.term) for e in ukraine.evidence}
+    assert {("actor", "Ukraine"), ("keyword", "peace talks"), ("keyword", "peace plan")} <= terms
+    plan = next(e for e in ukraine.evidence if e.term == "peace plan")
+    assert "Ukrainian delegations" in plan.sentence
+    assert any("near(Ukraine|Russia|envoys, talks)" in r for r in ukraine.reasons)
+
+
+def test_near_miss_ford_car_recall_and_the_aircraft_carrier() -> None:
+    m = matcher("""\
+        name: gerald-ford
+        actors:
+          Gerald Ford:
+            aliases: [Ford, President Ford, Gerald R. Ford]
+            types: [PERSON]
+            exclude: [USS Gerald R. Ford, Ford Motor]
+        """)  # fmt: skip
+    recall = article(
+        "Ford recalls 240,000 SUVs over faulty rear suspension",
+        "Ford Motor Co. is recalling about 240,000 Explorer SUVs in the United States because "
+        "a rear suspension link can fracture. Ford said dealers will replace the part for free.",
+    )
+    carrier = article("Carrier arrives", "The aircraft carrier USS Gerald R. Ford arrived in the "
+                      "Caribbean on Tuesday.")  # fmt: skip
+    president = article("A pardon, fifty years on", "Gerald Ford pardoned Richard Nixon in 1974. "
+                        "President Ford later lost the 1976 election to Jimmy Carter.")  # fmt: skip
+    assert names(m, recall) == [] and names(m, carrier) == []
+    assert names(m, president) == ["gerald-ford"]
+    reasons = "\n".join(verdict(m, recall).reasons)
+    assert "'Ford' is ORG, not PERSON" in reasons
+    assert "is part of 'USS Gerald R. Ford' (exclude)" in "\n".join(verdict(m, carrier).reasons)
+
+
+GEORGIA_RULE = """\
+    name: georgia
+    actors:
+      Georgia:
+        types: [GPE]
+        not_near: [Atlanta, county, Raffensperger, Kemp]
+      Tbilisi:
+    keywords:
+      election: [election, vote, ballot, polling station]
+      us-state: [Atlanta, Fulton County, Brian Kemp, Peach State, Senate race]
+    match:
+      all:
+        - near: [[Georgia, Tbilisi], election]
+        - {term: Georgia, min: 2}
+      none: [us-state]
+    """
+
+
+def test_near_miss_election_in_the_us_state_of_georgia() -> None:
+    m = matcher(GEORGIA_RULE)
+    country = article(
+        "Georgia holds parliamentary election amid protests",
+        "Voters in Georgia cast ballots on Saturday in a parliamentary election seen as a test "
+        "of the country's path toward the European Union. In Tbilisi, long queues formed "
+        "outside polling stations.",
+    )
+    state = article(
+        "Georgia voters head to the polls in tight Senate race",
+        "Voters across Georgia lined up on Tuesday in a closely watched election. In Fulton "
+        "County, which includes most of Atlanta, officials reported long lines. Georgia "
+        "Secretary of State Brad Raffensperger said turnout was high.",
+    )
+    assert names(m, country) == ["georgia"]
+    assert names(m, state) == []
+    reasons = verdict(m, state).reasons
+    assert "  not counted: 'Georgia' is in a sentence with 'Raffensperger' (not_near)" in reasons
+    assert any(r.startswith("match: ✗ all(") and "✗ none(✓ us-state)" in r for r in reasons)
+
+
+def test_near_miss_spanish_recipe_with_platano_maduro(shipped: Matcher) -> None:
+    recipe = article(
+        "Plátanos maduros fritos con queso",
+        "Pela dos plátanos maduros y córtalos en rodajas. Calienta aceite en una sartén y fríe "
+        "el plátano maduro hasta que esté dorado. Sirve con queso rallado. Es una receta "
+        "típica de Venezuela y de Colombia.",
+    )
+    titled = article("Tortilla de Plátano Maduro", "Una receta con cuatro huevos y un Plátano "
+                     "Maduro bien dorado.")  # fmt: skip
+    assert names(shipped, recipe) == []
+    assert names(shipped, titled) == []
+    reasons = "\n".join(verdict(shipped, titled, "venezuela").reasons)
+    assert "'Maduro' is part of 'plátano maduro' (exclude)" in reasons
+
+
+def test_near_miss_peace_in_an_unrelated_context(shipped: Matcher) -> None:
+    yoga = article(
+        "Finding inner peace: a beginner's guide to yoga",
+        "Yoga teachers say regular practice brings inner peace and calm. Olena, a "
+        "Ukrainian-born instructor in Lisbon, starts every class with ten minutes of breathing. "
+        "The Russian twist, a core exercise, comes later. Students say the peace they find on "
+        "the mat lasts all day.",
+    )
+    assert names(shipped, yoga) == []
+
+
+def test_near_miss_passing_mention_of_venezuela(shipped: Matcher) -> None:
+    oil = article(
+        "Oil prices climb as OPEC+ extends output cuts",
+        "Oil prices rose on Monday after OPEC+ agreed to extend its output cuts into next "
+        "year. Brent crude gained 1.2% to $84 a barrel, while US crude rose 1.1%.\n\n"
+        "Analysts said demand from China remains the main uncertainty. The US government "
+        "reported a larger than expected draw in crude stockpiles last week.\n\n"
+        "Supply disruptions in Libya and lower exports from Venezuela also supported prices. "
+        "Traders will watch the Federal Reserve's meeting later this week.",
+    )
+    assert names(shipped, oil) == []
+    assert verdict(shipped, oil, "venezuela").reasons[-1].startswith("no alert: ")
+
+
+# --- Spanish, on the blank pipeline -------------------------------------------------------
+
+
+def test_spanish_peace_talks_and_ceasefire(shipped: Matcher) -> None:
+    text = article(
+        "Rusia y Ucrania reanudan las conversaciones de paz en Estambul",
+        "Las delegaciones de Rusia y Ucrania se reunieron este lunes en Estambul para una nueva "
+        "ronda de conversaciones de paz. Ambas partes discutieron un posible alto el fuego de "
+        "treinta días. Kiev insiste en que cualquier acuerdo respete su integridad territorial.",
+    )
+    (found,) = shipped.match(text)
+    assert found.rule == "ukraine-peace"
+    keywords = {e.matched for e in found.evidence if e.kind == "keyword"}
+    assert {"conversaciones de paz", "alto el fuego"} <= keywords
+    assert {"Ucrania", "Kiev"} <= {e.matched for e in found.evidence if e.term == "Ukraine"}
+
+
+def test_spanish_maduro_without_accents_and_in_capitals(shipped: Matcher) -> None:
+    text = article(
+        "Nicolas Maduro rechaza las nuevas sanciones de Washington",
+        "El presidente de Venezuela rechazó el lunes las sanciones anunciadas por Estados "
+        "Unidos. MADURO afirmó que el gobierno no aceptará presiones.",
+    )
+    (found,) = shipped.match(text)
+    maduro = [e for e in found.evidence if e.term == "Nicolás Maduro"]
+    assert [(e.matched, e.where) for e in maduro] == [("Nicolas Maduro", "title"),
+                                                      ("MADURO", "text")]  # fmt: skip
+    assert maduro[0].entity_label == "PERSON"  # a rule-based entity: no Spanish model
+
+
+# --- actors ----------------------------------------------------------------------------
+
+MADURO_RULE = """\
+    name: maduro
+    actors:
+      Nicolás Maduro: {aliases: [Maduro], types: [PERSON]}
+      United States: [US]
+    """
+
+
+def test_actor_aliases_accents_possessives_and_case() -> None:
+    m = matcher(MADURO_RULE)
+    text = "Nicolas Maduro's government replied. MADURO spoke. Maduro's aides agreed. "
+    v = verdict(m, article("Talks", text + "The Maduros of the world disagree."))
+    assert matched(v) == ["Nicolas Maduro", "MADURO", "Maduro"]
+    assert all(e.term == "Nicolás Maduro" for e in v.evidence)
+
+
+def test_acronym_aliases_match_only_in_capitals() -> None:
+    m = matcher(MADURO_RULE)
+    v = verdict(m, article("Tell us", "Tell us what you think. US troops arrived."))
+    assert matched(v) == ["US"]
+
+
+def test_names_match_whole_words_only() -> None:
+    m = matcher("actors: [Caracas]\n")
+    assert names(m, article("Caracasian food", "Not Caracas-like at all.")) == ["rules"]
+    assert verdict(m, article("Caracasian food", "Nothing here.")).matched is False
+
+
+def test_type_constraint_gives_untagged_capitalised_names_the_benefit_of_the_doubt() -> None:
+    m = matcher(MADURO_RULE)
+    v = verdict(m, article("Maduro Amid Rising Tensions", "The maduro fruit is sweet."))
+    assert matched(v) == ["Maduro"]
+    assert "  not counted: 'maduro' is lowercase, not a name" in v.reasons
+
+
+# --- keywords ---------------------------------------------------------------------------
+
+
+def test_keywords_match_on_lemmas() -> None:
+    m = matcher("keywords: [strike, peace talks]\n")
+    v = verdict(m, article("Peace Talks", "The strikes continued. Workers were striking. "
+                           "A peace talk was held."))  # fmt: skip
+    assert matched(v) == ["Peace Talks", "strikes", "striking", "peace talk"]
+    assert [e.term for e in v.evidence] == ["peace talks", "strike", "strike", "peace talks"]
+
+
+def test_keywords_per_language() -> None:
+    m = matcher("keywords:\n  en: [ceasefire]\n  es: [alto el fuego]\n")
+    english = article("Ceasefire holds", "The ceasefire held overnight, officials said.")
+    spanish = article("Se mantiene el alto el fuego", "El alto el fuego se mantuvo durante la "
+                      "noche, según las autoridades.")  # fmt: skip
+    assert matched(verdict(m, english)) == ["Ceasefire", "ceasefire"]
+    assert matched(verdict(m, spanish)) == ["alto el fuego", "alto el fuego"]
+    # an English article quoting the Spanish phrase does not count it
+    quoted = article("Ceasefire holds", "The ceasefire, or alto el fuego, held, officials said.")
+    assert matched(verdict(m, quoted)) == ["Ceasefire", "ceasefire"]
+
+
+def test_longest_phrase_wins_within_a_group() -> None:
+    m = matcher("keywords: [peace, peace talks]\n")
+    assert matched(verdict(m, article("x", "The peace talks resumed in peace."))) == [
+        "peace talks",
+        "peace",
+    ]
+
+
+def test_regex() -> None:
+    m = matcher("regex: {cartel: '(?i)cartel de los soles'}\n")
+    v = verdict(m, article("Indictment", "Prosecutors named the CARTEL DE LOS SOLES again."))
+    assert v.matched and v.evidence[0] == Evidence(
+        "regex", "cartel", "CARTEL DE LOS SOLES", "text",
+        "Prosecutors named the CARTEL DE LOS SOLES again.", 22, 41, None,
+    )  # fmt: skip
+
+
+# --- logic, proximity, mentions, scope, score ---------------------------------------------
+
+NEAR_RULE = """\
+    actors: [Ukraine]
+    keywords: {talks: [peace talks]}
+    match:
+      near: [Ukraine, talks]
+      within: {within}
+    """
+
+
+@pytest.mark.parametrize(
+    ("within", "text", "expected"),
+    [
+        ("sentence", "Ukraine said so on Monday. Peace talks resume soon.", False),
+        ("sentence", "Ukraine and Russia began peace talks on Monday.", True),
+        ("sentence", "Ukraine\nPeace talks begin", False),  # a heading is its own sentence
+        ("3", "Ukraine and Russia began peace talks on Monday.", False),
+        ("4", "Ukraine and Russia began peace talks on Monday.", True),
+        ("4", "Peace talks, they said; Ukraine agreed.", True),
+    ],
+)  # fmt: skip
+def test_proximity(within: str, text: str, expected: bool) -> None:
+    m = matcher(NEAR_RULE.replace("{within}", within))
+    assert verdict(m, article("Headline", text)).matched is expected
+
+
+def test_nested_logic() -> None:
+    m = matcher("""\
+        actors: [Ukraine, Russia, Belarus]
+        keywords: {talks: [peace talks], sport: [football]}
+        match:
+          all:
+            - any: [Ukraine, Russia]
+            - any: [talks, {all: [Belarus, Russia]}]
+          none: [sport]
+        """)  # fmt: skip
+    assert verdict(m, article("x", "Ukraine wants peace talks.")).matched
+    assert verdict(m, article("x", "Russia and Belarus met.")).matched
+    assert not verdict(m, article("x", "Ukraine and Belarus met.")).matched
+    assert not verdict(m, article("x", "Ukraine wants peace talks after football.")).matched
+    reasons = verdict(m, article("x", "Ukraine and Belarus met.")).reasons
+    assert ("match: ✗ all(✗ all(✓ any(✓ Ukraine, ✗ Russia), ✗ any(✗ talks, ✗ all(✓ Belarus, "
+            "✗ Russia))), ✓ none(✗ sport))") in reasons  # fmt: skip
+
+
+def test_minimum_mentions() -> None:
+    m = matcher("actors: [Caracas]\nmatch: {term: Caracas, min: 2}\n")
+    assert not verdict(m, article("x", "Caracas is hot.")).matched
+    assert verdict(m, article("x", "Caracas is hot. Caracas is far.")).matched
+    m = matcher("actors: [Caracas, Maracaibo]\nmin_mentions: 3\n")
+    assert not verdict(m, article("x", "Caracas and Maracaibo.")).matched
+    v = verdict(m, article("x", "Caracas and Maracaibo. And Caracas."))
+    assert v.matched and "score 3 (threshold 1), 3 mentions (min_mentions 3)" in v.reasons
+
+
+def test_scope() -> None:
+    m = matcher("actors: [Caracas]\nmatch: {term: Caracas, in: title}\n")
+    assert not verdict(m, article("News", "Caracas is hot.")).matched
+    assert verdict(m, article("Caracas today", "Hot.")).matched
+    m = matcher("actors: [Caracas]\nscope: title\n")
+    assert verdict(m, article("News", "Caracas is hot.")).score == 0
+
+
+def test_score_threshold_weights_and_title_weight() -> None:
+    m = matcher("""\
+        actors:
+          Caracas: {weight: 2}
+          Maracaibo:
+        title_weight: 3
+        threshold: 7
+        """)  # fmt: skip
+    assert verdict(m, article("Caracas", "Maracaibo.")).score == 7
+    assert verdict(m, article("Caracas", "Maracaibo.")).matched
+    v = verdict(m, article("News", "Caracas and Maracaibo."))
+    assert (v.score, v.matched) == (3, False)
+    assert v.reasons[-1] == "no alert: score 3 < threshold 7"
+
+
+def test_title_repeated_at_the_start_of_the_text_counts_once() -> None:
+    m = matcher("actors: [Caracas]\ntitle_weight: 1\n")
+    assert verdict(m, article("Caracas blackout", "Caracas blackout\nPower is back.")).score == 1
+    assert verdict(m, article("Caracas blackout", "Caracas blackout  Power is back.")).score == 1
+    assert verdict(m, article("Caracas blackout", "Caracas blackout ends.")).score == 2
+
+
+# --- filters -----------------------------------------------------------------------------
+
+FILTERED_RULE = """\
+    actors: [Caracas]
+    filters:
+      feeds: [Wire, tag:latam]
+      languages: [es]
+      max_age: 1d
+    """
+
+
+def test_filters() -> None:
+    m = matcher(FILTERED_RULE)
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    ok = article("Caracas hoy", "Caracas amaneció con lluvia en la ciudad.", feed_name="Wire",
+                 published=now - timedelta(hours=2))  # fmt: skip
+    assert names(m, ok, now=now) == ["rules"]
+    tagged = article(ok.title, ok.text, feed_name="Other", feed_tags=("latam",))
+    assert names(m, tagged, now=now) == ["rules"]
+    for wrong, reason in [
+        (article(ok.title, ok.text, feed_name="Other"), "feed 'Other' is not in"),
+        (article("Caracas today", "Caracas woke up to rain in the city.", feed_name="Wire"),
+         "language 'en' is not in ['es']"),
+        (article(ok.title, ok.text, feed_name="Wire", published=now - timedelta(days=3)),
+         "published 3.0d ago, more than max_age 1.0d"),
+    ]:  # fmt: skip
+        assert names(m, wrong, now=now) == []
+        assert verdict(m, wrong).rule == "rules"
+        assert reason in m.explain(wrong, now=now)[0].reasons[0]
+    # without `now`, the age is not checked
+    assert names(m, article(ok.title, ok.text, feed_name="Wire",
+                            published=now - timedelta(days=3))) == ["rules"]  # fmt: skip
+
+
+# --- the prefilter and the pipeline counter ---------------------------------------------------
+
+
+def test_articles_without_terms_never_reach_the_pipeline() -> None:
+    m = matcher(textwrap.dedent(MADURO_RULE) + "threshold: 3\n")
+    m.match(article("Snails at the airport", "Ninety giant African snails were seized."))
+    m.match(article("Maduro", "Only a passing mention."))  # a bound of 2 < threshold 3
+    assert m.analyzer.pipeline_runs == 0
+    speech = article("Maduro speaks", "President Nicolás Maduro spoke to reporters on Monday.")
+    assert names(m, speech) == ["maduro"]
+    assert m.analyzer.pipeline_runs == 1
+
+
+def test_explain_notes_when_the_prefilter_would_skip_a_match() -> None:
+    """Irregular forms are not in the prefilter: explain says so instead of disagreeing."""
+    m = matcher("keywords: [strike]\n")
+    v = verdict(m, article("Storm", "Lightning struck the tower."))
+    assert v.matched is False
+    assert v.reasons[-1].startswith("prefilter: ruled out before the full analysis")
+    assert m.match(article("Storm", "Lightning struck the tower.")) == []
+
+
+def test_a_thousand_rules_build_and_match() -> None:
+    rules = "\n---\n".join(
+        f"name: r{i}\nactors: [Zorblax{i}]\nkeywords: {{deal: [quux{i} treaty]}}\n"
+        f"match: [Zorblax{i}, deal]"
+        for i in range(1000)
+    )
+    m = matcher(rules)
+    hit = article("Zorblax517 signs", "Zorblax517 signed two quux517 treaties. Zorblax12 did not.")
+    assert names(m, hit) == ["r517"]
+    miss = article("Nothing", "No generated term appears in this text at all.")
+    assert m.match(miss) == [] and m.analyzer.pipeline_runs == 1
+    start = time.perf_counter()
+    for _ in range(200):
+        m.match(miss)
+    assert time.perf_counter() - start < 1.0  # the scan alone: well under 5 ms an article
+
+
+# --- long texts, fallback, explain ------------------------------------------------------------
+
+
+def test_long_text_keywords_are_counted_past_the_ner_limit() -> None:
+    m = matcher("keywords: [ceasefire]\nactors: [Gaza]\n", NlpSettings(ner_chars=200))
+    filler = "The weather was calm and the markets were quiet. " * 20
+    v = verdict(m, article("Report", filler + "A ceasefire in Gaza began."))
+    assert matched(v) == ["ceasefire", "Gaza"]
+    assert v.evidence[0].sentence == "A ceasefire in Gaza began."
+
+
+def test_fallback_when_the_model_is_not_installed() -> None:
+    settings = NlpSettings(model="xx_watcher_missing_model")
+    m = matcher(MADURO_RULE, settings)
+    assert m.analyzer.warnings() == [
+        "spaCy model 'xx_watcher_missing_model' is not installed; English uses a blank pipeline "
+        "with lookup lemmas and rule-based entities (pip install xx_watcher_missing_model)"
+    ]
+    v = verdict(m, article("Talks", "Nicolás Maduro spoke. The maduro fruit was sweet."))
+    assert v.matched and matched(v) == ["Nicolás Maduro"]
+    assert v.evidence[0].entity_label == "PERSON"
+
+
+def test_explain_gives_one_verdict_per_rule() -> None:
+    m = matcher("""\
+        name: one
+        actors: [Caracas]
+        ---
+        name: two
+        actors: [Maracaibo]
+        filters: {languages: [es]}
+        """)  # fmt: skip
+    one, two = m.explain(article("Caracas", "Caracas is hot in the summer."))
+    assert (one.rule, one.matched, two.rule, two.matched) == ("one", True, "two", False)
+    assert one.reasons[0] == "actor Caracas: 2 mentions (1 in the title): 'Caracas'"
+    assert two.reasons == ("filtered out: language 'en' is not in ['es']",)

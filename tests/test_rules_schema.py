@@ -1,0 +1,527 @@
+"""Tests for watcher.rules.schema: the rule format, the loader and every validation error."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from watcher.errors import RuleError
+from watcher.rules.schema import (
+    MAX_FILE_BYTES,
+    Actor,
+    AllOf,
+    AnyOf,
+    Filters,
+    Keywords,
+    Mentions,
+    Near,
+    NoneOf,
+    Pattern,
+    load_rule_file,
+    load_rules,
+    parse_rules,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_of(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
+    path = write(tmp_path, name, text)
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(path)
+    return caught.value.problems
+
+
+def only_problem(tmp_path: Path, text: str) -> str:
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, problems
+    return problems[0].replace(str(tmp_path) + "/", "")
+
+
+# --- the format ------------------------------------------------------------------------
+
+
+def test_full_rule(tmp_path: Path) -> None:
+    path = write(tmp_path, "ukraine.yaml", """\
+        name: ukraine-peace
+        description: Ukraine–Russia peace talks
+        priority: critical
+        destinations: [telegram:-1001234567890/42, telegram:@newsdesk, email:desk@example.org,
+                       console, apprise:ntfy://topic]
+        filters:
+          feeds: [Reuters World, tag:europe]
+          languages: [en, es]
+          max_age: 2d
+        actors:
+          Ukraine: [Ukrainian, Kyiv, Ucrania]
+          Vladimir Putin:
+            aliases: [Putin]
+            types: [PERSON]
+            exclude: [Putin Street]
+            not_near: [restaurant]
+            weight: 2
+        keywords:
+          talks:
+            en: [peace talks, ceasefire]
+            es: [conversaciones de paz]
+            weight: 0.5
+          war: [war, invasion]
+        regex:
+          summit: '(?i)summit in (Riyadh|Istanbul)'
+        match:
+          all:
+            - near: [Ukraine, [talks, war]]
+              within: 10
+            - any: [Vladimir Putin, {term: war, min: 2, in: text}]
+          none: [summit]
+        scope: [title, text]
+        min_mentions: 3
+        threshold: 5
+        title_weight: 3
+        """)  # fmt: skip
+    (rule,) = load_rule_file(path)
+    assert rule.name == "ukraine-peace"
+    assert rule.priority == "critical"
+    assert rule.destinations[0] == "telegram:-1001234567890/42"
+    assert rule.filters == Filters(("Reuters World", "tag:europe"), ("en", "es"), 172800.0)
+    assert rule.actors == (
+        Actor("Ukraine", ("Ukrainian", "Kyiv", "Ucrania")),
+        Actor("Vladimir Putin", ("Putin",), ("PERSON",), ("Putin Street",), ("restaurant",), 2.0),
+    )
+    talks, war = rule.keywords
+    assert talks.phrases == (
+        ("en", "peace talks"),
+        ("en", "ceasefire"),
+        ("es", "conversaciones de paz"),
+    )
+    assert talks.weight == 0.5
+    assert talks.for_language("es") == ("conversaciones de paz",)
+    assert talks.for_language("") == ("peace talks", "ceasefire", "conversaciones de paz")
+    assert war == Keywords("war", (("", "war"), ("", "invasion")))
+    assert rule.regexes == (Pattern("summit", ("(?i)summit in (Riyadh|Istanbul)",)),)
+    assert rule.logic == AllOf((
+        AllOf((
+            Near((("Ukraine",), ("talks", "war")), 10),
+            AnyOf((Mentions("Vladimir Putin"), Mentions("war", 2, ("text",)))),
+        )),
+        NoneOf((Mentions("summit"),)),
+    ))  # fmt: skip
+    assert (rule.min_mentions, rule.threshold, rule.title_weight) == (3, 5.0, 3.0)
+    assert rule.path == path and rule.line == 1
+    assert [t.name for t in rule.positive_terms] == ["Ukraine", "Vladimir Putin", "talks", "war"]
+
+
+def test_smallest_rule_takes_its_name_from_the_file(tmp_path: Path) -> None:
+    (rule,) = load_rule_file(write(tmp_path, "maduro.yaml", "actors: [Nicolás Maduro]\n"))
+    assert rule.name == "maduro"
+    assert rule.actors == (Actor("Nicolás Maduro"),)
+    assert rule.logic == AnyOf((Mentions("Nicolás Maduro"),))
+    assert (rule.priority, rule.threshold, rule.destinations) == ("normal", 1.0, ())
+
+
+def test_short_forms(tmp_path: Path) -> None:
+    (rule,) = load_rule_file(write(tmp_path, "r.yaml", """\
+        actors:
+          Caracas:
+          Nicolás Maduro: [Maduro]
+        keywords:
+          en: [peace talks]
+          es: [conversaciones de paz]
+        regex: 'Cartel de los Soles'
+        match: [Caracas, keywords]
+        """))  # fmt: skip
+    assert rule.actors == (Actor("Caracas"), Actor("Nicolás Maduro", ("Maduro",)))
+    assert rule.keywords == (
+        Keywords("keywords", (("en", "peace talks"), ("es", "conversaciones de paz"))),
+    )
+    assert rule.regexes == (Pattern("regex", ("Cartel de los Soles",)),)
+    assert rule.logic == AllOf((Mentions("Caracas"), Mentions("keywords")))
+
+
+def test_actor_list_form_and_yaml_merge_keys(tmp_path: Path) -> None:
+    (rule,) = load_rule_file(write(tmp_path, "r.yaml", """\
+        actors:
+          - Caracas
+          - name: Nicolás Maduro
+            aliases: [Maduro]
+            types: [PERSON]
+        keywords:
+          base: &base {en: [strike]}
+          more:
+            <<: *base
+            es: [ataque]
+        """))  # fmt: skip
+    assert rule.actors == (Actor("Caracas"), Actor("Nicolás Maduro", ("Maduro",), ("PERSON",)))
+    assert rule.keywords[1].phrases == (("es", "ataque"), ("en", "strike"))
+
+
+def test_texts_are_read_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 would read `no` as false and 1984 as a number; names are text."""
+    (rule,) = load_rule_file(write(tmp_path, "r.yaml", "actors: [no, 1984, 'yes']\n"))
+    assert [a.name for a in rule.actors] == ["no", "1984", "yes"]
+
+
+def test_several_rules_in_one_file(tmp_path: Path) -> None:
+    rules = load_rule_file(write(tmp_path, "r.yaml", """\
+        name: one
+        actors: [A1]
+        ---
+        name: two
+        actors: [B2]
+        """))  # fmt: skip
+    assert [(r.name, r.line) for r in rules] == [("one", 1), ("two", 4)]
+
+
+def test_load_rules_reads_every_yaml_file_and_skips_hidden_ones(tmp_path: Path) -> None:
+    write(tmp_path, "b.yaml", "actors: [Bb]\n")
+    write(tmp_path, "a.yml", "actors: [Aa]\n")
+    write(tmp_path, ".#a.yaml", "broken: [")
+    write(tmp_path, "notes.txt", "not a rule")
+    ruleset = load_rules(tmp_path)
+    assert ruleset.names() == ["a", "b"]
+    assert ruleset.get("b") is ruleset.rules[1]
+    assert ruleset.get("zzz") is None
+
+
+def test_fingerprint_follows_the_contents(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "actors: [Aa]\n")
+    first = load_rules(tmp_path).fingerprint
+    assert load_rules(tmp_path).fingerprint == first
+    write(tmp_path, "a.yaml", "actors: [Ab]\n")
+    assert load_rules(tmp_path).fingerprint != first
+
+
+def test_shipped_rules_are_valid() -> None:
+    ruleset = load_rules(REPO / "rules")
+    assert ruleset.names() == ["ukraine-peace", "venezuela"]
+
+
+def test_docs_example_is_valid() -> None:
+    """The rule in the schema's docstring and docs/rules.md parse as documented."""
+    from watcher.rules import schema
+
+    doc = schema.__doc__ or ""
+    example = doc.split("A fuller one")[1].split("::\n", 1)[1].split("\n\n")[0]
+    (rule,) = parse_rules(textwrap.dedent(example))
+    assert rule.name == "ukraine-peace"
+    guide = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    blocks = guide.split("```yaml\n")[1:]
+    assert parse_rules(blocks[0].split("```")[0]) and parse_rules(blocks[1].split("```")[0])
+    documented = parse_rules(blocks[1].split("```")[0])[0]
+    assert dataclasses.replace(documented, line=rule.line) == rule
+
+
+# --- validation: every problem, with file:line:column ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "actors: [a\n  b: c",
+            "r.yaml:2:4: YAML syntax error: ",
+        ),
+        (
+            "actors: [Aa]\nactor: [Bb]\n",
+            "r.yaml:2:1: rule: unknown key 'actor'; did you mean 'actors'?",
+        ),
+        (
+            "actors:\n  Aa: {aliass: [Bb]}\n",
+            "r.yaml:2:8: actor 'Aa': unknown key 'aliass'; did you mean 'aliases'?",
+        ),
+        (
+            "actors: [Aa]\nthreshold: high\n",
+            "r.yaml:2:12: threshold: expected a number of at least 0, got text ('high')",
+        ),
+        (
+            "actors: [Aa]\nthreshold: -1\n",
+            "r.yaml:2:12: threshold: expected a number of at least 0",
+        ),
+        (
+            "actors: Aa\n",
+            "r.yaml:1:9: actors: expected a mapping of names or a list, got text ('Aa')",
+        ),
+        (
+            "actors:\n  Aa: {types: [PERSN]}\n",
+            "r.yaml:2:15: actor 'Aa' types: unknown entity type 'PERSN'; did you mean 'PERSON'?",
+        ),
+        (
+            "description: nothing to match\n",
+            "r.yaml:1:1: empty rule: it needs actors, keywords or regex",
+        ),
+        (
+            "actors: [Aa]\nregex: '(a'\n",
+            "r.yaml:2:8: regex 'regex': invalid regular expression '(a': missing ): (a",
+        ),
+        (
+            "actors: [Aa]\nregex: {r: '(?<=a)b'}\n",
+            "r.yaml:2:12: regex 'r': invalid regular expression",
+        ),
+        (
+            "actors: [Aa]\nfilters: {max_age: 2 days}\n",
+            "r.yaml:2:20: filters.max_age: '2 days' is not a duration",
+        ),
+        (
+            "actors: [Aa]\nfilters: {max_age: -5}\n",
+            "r.yaml:2:20: filters.max_age: expected a duration such as 6h or 2d",
+        ),
+        (
+            "actors: [Aa]\nfilters: {languages: [en, english]}\n",
+            "r.yaml:2:27: filters.languages: 'english' is not an ISO 639-1 code",
+        ),
+        (
+            "actors: [Aa]\nfilters: {feed: [x]}\n",
+            "r.yaml:2:11: filters: unknown key 'feed'; did you mean 'feeds'?",
+        ),
+        (
+            "actors: [Aa]\npriority: urgent\n",
+            "r.yaml:2:11: priority: 'urgent' is not valid (valid: critical, normal, low)",
+        ),
+        (
+            "actors: [Aa]\ndestinations: [telegram:chat]\n",
+            "r.yaml:2:16: destinations: 'telegram:chat' is malformed",
+        ),
+        (
+            "actors: [Aa]\ndestinations: [email:bob]\n",
+            "r.yaml:2:16: destinations: 'email:bob' is malformed (expected email:desk@example.org)",
+        ),
+        (
+            "actors: [Aa]\ndestinations: [telegran:-100]\n",
+            "r.yaml:2:16: destinations: unknown kind 'telegran'",
+        ),
+        (
+            "actors: [Aa]\nmatch: [Ab]\n",
+            "r.yaml:2:9: match: unknown term 'Ab' (declare it under actors, keywords or regex); "
+            "known terms: Aa",
+        ),
+        (
+            "actors: [Maduro]\nmatch: [Madura]\n",
+            "did you mean 'Maduro'?",
+        ),
+        (
+            "actors: [Aa]\nmatch: {none: [Aa]}\n",
+            "r.yaml:2:8: match: needs a condition outside 'none'",
+        ),
+        (
+            "actors: [Aa]\nmatch: {near: [Aa]}\n",
+            "r.yaml:2:15: match: near needs a list of at least two terms",
+        ),
+        (
+            "actors: [Aa, Bb]\nmatch: {near: [Aa, Bb], within: paragraph}\n",
+            "r.yaml:2:33: match: within: expected 'sentence' or a number of words",
+        ),
+        (
+            "actors: [Aa]\nmatch: {any: [Aa], within: 3}\n",
+            "r.yaml:2:20: match: 'within' goes with 'near'",
+        ),
+        (
+            "actors: [Aa]\nmatch: {term: Aa, min: 0}\n",
+            "r.yaml:2:24: match: min: expected a whole number of at least 1",
+        ),
+        (
+            "actors: [Aa]\nmatch: {term: Aa, in: body}\n",
+            "r.yaml:2:23: match: in: 'body' is not valid",
+        ),
+        (
+            "actors: [Aa]\nmatch: {}\n",
+            "r.yaml:2:8: match: expected all, any, none, near or term",
+        ),
+        (
+            "actors: [Aa]\nmatch: {any: []}\n",
+            "r.yaml:2:14: match: empty list",
+        ),
+        (
+            "actors: [Aa]\nmatch: {alll: [Aa]}\n",
+            "r.yaml:2:9: match: unknown key 'alll'; did you mean 'all'?",
+        ),
+        (
+            "actors: [Aa]\nkeywords: {talks: []}\n",
+            "r.yaml:2:19: keywords 'talks': no phrases",
+        ),
+        (
+            "actors: [Aa]\nkeywords: {talks: {english: [x]}}\n",
+            "r.yaml:2:20: keywords 'talks': 'english' is not a language code",
+        ),
+        (
+            "actors:\n  Aa: [B]\n",
+            "r.yaml:2:7: actor 'Aa' aliases: 'B' is too short to match reliably",
+        ),
+        (
+            "actors: [Aa]\nkeywords: {Aa: [x]}\n",
+            "r.yaml:2:11: keyword group 'Aa': the name is already used by actor 'Aa'",
+        ),
+        (
+            "name: 'bad name!'\nactors: [Aa]\n",
+            "r.yaml:1:7: name: 'bad name!' is not valid",
+        ),
+        (
+            "actors: [Aa]\nactors: [Bb]\n",
+            "r.yaml:2:1: duplicate key 'actors'",
+        ),
+        (
+            "actors: !!python/object:os.system [Aa]\n",
+            "r.yaml:1:9: unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'",
+        ),
+        (
+            "actors: !custom Aa\n",
+            "r.yaml:1:9: unsupported YAML tag '!custom'",
+        ),
+        (
+            "- actors: [Aa]\n",
+            "r.yaml:1:1: rule: expected a mapping (key: value lines), got a list",
+        ),
+        (
+            "# only a comment\n",
+            "r.yaml:1:1: no rule in file",
+        ),
+        (
+            "actors: [Aa]\nscope: []\n",
+            "r.yaml:2:8: scope: expected title, text or both",
+        ),
+        (
+            "actors: [Aa]\nmin_mentions: 1.5\n",
+            "r.yaml:2:15: min_mentions: expected a whole number of at least 1",
+        ),
+        (
+            "actors: [Aa]\n[x]: 1\n",
+            "r.yaml:2:1: a key must be plain text",
+        ),
+    ],
+)
+def test_each_problem_is_reported_with_its_position(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    problem = only_problem(tmp_path, text)
+    assert problem.startswith(expected) if expected.startswith("r.yaml") else expected in problem
+
+
+def test_every_problem_is_reported_in_order(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, """\
+        actors:
+          Aa: {types: [PERSN]}
+        priority: urgent
+        match: [Zz]
+        threshold: x
+        """)  # fmt: skip
+    positions = [p.split(": ")[0].rsplit(":", 2)[1:] for p in problems]
+    assert positions == [["2", "15"], ["3", "11"], ["4", "9"], ["5", "12"]]
+
+
+def test_names_are_required_when_a_file_has_several_rules(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "actors: [Aa]\n---\nname: two\nactors: [Bb]\n")
+    assert problems == [f"{tmp_path}/r.yaml:1:1: name: required when a file holds several rules"]
+
+
+def test_file_name_must_make_a_valid_rule_name(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, "actors: [Aa]\n", name="my rule.yaml")
+    assert problem.endswith("name: the file name 'my rule' is not a valid rule name; add name: "
+                            "with letters, digits, '-', '_' or '.'")  # fmt: skip
+
+
+def test_duplicate_rule_names_in_one_file(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "name: x\nactors: [Aa]\n---\nname: x\nactors: [Bb]\n")
+    assert problems == [
+        f"{tmp_path}/r.yaml:4:1: duplicate rule name 'x' (first defined at {tmp_path}/r.yaml:1; "
+        "rule names must be unique)"
+    ]
+
+
+def test_duplicate_rule_names_across_files(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "name: same\nactors: [Aa]\n")
+    write(tmp_path, "b.yaml", "\n\nname: same\nactors: [Bb]\n")
+    with pytest.raises(RuleError) as caught:
+        load_rules(tmp_path)
+    assert caught.value.problems == [
+        f"{tmp_path}/b.yaml:3:1: duplicate rule name 'same' (first defined at {tmp_path}/a.yaml:1; "
+        "rule names must be unique)"
+    ]
+
+
+def test_load_rules_reports_problems_of_every_file(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "actors: [Aa]\npriority: urgent\n")
+    write(tmp_path, "b.yaml", "actors: [Bb\n")
+    with pytest.raises(RuleError) as caught:
+        load_rules(tmp_path)
+    assert [p.split(": ")[0].rsplit("/", 1)[1] for p in caught.value.problems] == [
+        "a.yaml:2:11",
+        "b.yaml:2:1",
+    ]
+
+
+def test_missing_directory_and_file(tmp_path: Path) -> None:
+    with pytest.raises(RuleError, match="rules directory not found"):
+        load_rules(tmp_path / "nope")
+    with pytest.raises(RuleError, match=r"nope.yaml:1:1: cannot read rule file"):
+        load_rule_file(tmp_path / "nope.yaml")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_bytes(b"actors: [Caf\xe9]\n")
+    with pytest.raises(RuleError, match=r"r.yaml:1:1: not UTF-8 text \(byte 12\)"):
+        load_rule_file(path)
+
+
+def test_file_size_is_capped(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("# " + "x" * MAX_FILE_BYTES)
+    with pytest.raises(RuleError, match=r"r.yaml:1:1: rule file is larger than 1,000,000 bytes"):
+        load_rule_file(path)
+
+
+def test_deep_nesting_is_refused_without_recursion(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, "actors: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "r.yaml:1:" in problem and "nested more than 64 levels deep" in problem
+
+
+def test_alias_bombs_are_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    problems = problems_of(tmp_path, "keywords:\n" + "".join(f"  {line}\n" for line in lines))
+    assert any("document too large or too deeply nested (aliases?)" in p for p in problems)
+
+
+def test_recursive_aliases_are_refused(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "actors: &a [Aa, *a]\n")
+    assert problems  # a RuleError, not a RecursionError
+
+
+# --- fuzzing ------------------------------------------------------------------------------
+
+_YAMLISH = st.lists(
+    st.sampled_from([
+        "actors", "keywords", "match", "all", "any", "none", "near", "within", "term", "min",
+        "filters", "max_age", "regex", "name", "types", "PERSON", "aliases", ":", ": ", "- ",
+        "[", "]", "{", "}", ",", "\n", "  ", "    ", "&a ", "*a", "!!python/object ", "!x ",
+        "<<: ", "'", '"', "---\n", "Maduro", "1", "-1", "2d", "(a", "~", "null", "yes", "#",
+        "\t", "%YAML 1.1\n", "? ", "|\n", ">\n", "\\", "\x00", "é",
+    ]),
+    max_size=60,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_YAMLISH, st.text(max_size=200)))
+def test_fuzz_only_rule_errors(text: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "fuzz.yaml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            rules = load_rule_file(path)
+        except RuleError as exc:
+            assert exc.problems
+            assert all(p.startswith(f"{path}:") for p in exc.problems), exc.problems
+        else:
+            assert rules
