@@ -648,14 +648,14 @@ class _Checker:
                 y,
                 f"destinations: unknown kind {kind!r} (use telegram:-1001234567890, "
                 "telegram:-1001234567890/42 for a topic, email:desk@example.org, console "
-                "or apprise:URL)",
+                "or apprise:TAG)",
             )
         elif not ok:
             examples = {
                 "telegram": "telegram:-1001234567890 or telegram:@channel, optionally /TOPIC",
                 "email": "email:desk@example.org",
                 "console": "console",
-                "apprise": "apprise:URL",
+                "apprise": "apprise:TAG (a tag in [apprise] config_file)",
             }
             self.fail(y, f"destinations: {value!r} is malformed (expected {examples[kind]})")
         return bool(ok)
