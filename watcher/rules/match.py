@@ -46,6 +46,7 @@ class Evidence:
     start: int  # char offsets in the field
     end: int
     entity_label: str | None = None
+    weight: float = 1.0  # the term's weight in the rule; 0 for context-only terms
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ def _found(
     matched = section.text[start:end]
     text = _excerpt(section.sentence_text(sentence), matched)
     kind = _KINDS[type(term)]
-    evidence = Evidence(kind, shown, matched, section.name, text, start, end, label)
+    evidence = Evidence(kind, shown, matched, section.name, text, start, end, label, term.weight)
     word = section.word_of[token] if section.word_of else 0
     return _Found(evidence, term.name, sentence, word)
 
