@@ -144,7 +144,7 @@ def _store(config: Config) -> Iterator[Store]:
 def _cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     setup_logging(args.log_level or config.log.level, args.log_format or config.log.format)
-    run_daemon(config, RunOptions(once=args.once))
+    run_daemon(config, RunOptions(once=args.once, tick=config.polling.tick))
     return 0
 
 

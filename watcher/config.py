@@ -89,6 +89,8 @@ class PollingSettings:
     backfill_window: Seconds = 86400.0
     failing_after: Seconds = 86400.0
     silent_factor: float = 10.0
+    # How often the daemon looks for feeds that are due (and starts their polls).
+    tick: Seconds = 5.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class TelegramSettings:
     link_previews: bool = False
     admins: list[str] = field(default_factory=list)
     timeout: Seconds = 10.0
+    # Run the command bot (and put mute / "not relevant" buttons on alerts) when a token is set.
+    bot: bool = True
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,12 @@ class EmailSettings:
     sender: str = ""
     recipients: list[str] = field(default_factory=list)
     timeout: Seconds = 30.0
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = False
+    listen: str = "127.0.0.1:9464"
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,7 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     # Where the config came from; not a TOML key.
     source: Path | None = field(default=None, metadata={"toml": False})
@@ -269,6 +280,11 @@ def _check_semantics(config: Config, label: str) -> None:
         )
     problems += _feed_problems(config.feeds, label)
     problems += _alert_problems(config, label)
+    if parse_listen(config.metrics.listen) is None:
+        problems.append(
+            f"{label}: metrics.listen: {config.metrics.listen!r} is not an address to listen on "
+            '(use HOST:PORT, e.g. "127.0.0.1:9464" or "[::1]:9464")'
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -328,6 +344,16 @@ def parse_window(text: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
     if not sep or first is None or last is None or first == last:
         return None
     return first, last
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """(host, port) of "HOST:PORT" ("[::1]:9464" for IPv6), or None; port 0 picks a free one."""
+    host, sep, port = text.strip().rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return (host, int(port)) if bracketed or ":" not in host else None
 
 
 def feed_name(feed: FeedConfig) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watcher import __version__
+from watcher.bot.app import TelegramBot, bot_token
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.health import Heartbeat, write_heartbeat
 from watcher.lock import DataDirLock, prepare_data_dir
+from watcher.metrics import Metrics, MetricsServer, start_metrics_server
 from watcher.pipeline import Pipeline
 from watcher.store import open_store
 from watcher.store.runner import StoreRunner
@@ -40,6 +43,10 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._started = self.clock.now()
+        # The /metrics and /healthz endpoint while serving, when [metrics] enables it.
+        self.metrics_server: MetricsServer | None = None
+        # The Telegram command bot while serving, when a token is set and [telegram] bot is on.
+        self.bot: TelegramBot | None = None
 
     async def run(self, options: RunOptions) -> None:
         """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
@@ -56,7 +63,8 @@ class Daemon:
 
     async def _run_with_store(self, db: StoreRunner, options: RunOptions) -> None:
         run_id = await db(db.store.start_run, os.getpid(), __version__, self.clock.now())
-        pipeline = await Pipeline.start(self.config, db, clock=self.clock)
+        metrics = Metrics() if self.config.metrics.enabled and not options.once else None
+        pipeline = await Pipeline.start(self.config, db, clock=self.clock, metrics=metrics)
         try:
             log.info("%s", pipeline.summary())
             if options.once:
@@ -73,6 +81,14 @@ class Daemon:
         self, pipeline: Pipeline, db: StoreRunner, run_id: int, opts: RunOptions
     ) -> None:
         self._install_signal_handlers()
+        if pipeline.metrics is not None:
+            self.metrics_server = await start_metrics_server(
+                self.config.metrics,
+                pipeline.metrics,
+                data_dir=self.config.data_dir,
+                clock=self.clock,
+                outbox=functools.partial(db, db.store.outbox_depth),
+            )
         scheduler = AsyncIOScheduler(timezone="UTC")
         now = self.clock.now()
         scheduler.add_job(
@@ -94,14 +110,31 @@ class Daemon:
             scheduler.add_job(self._guard(job.fn, job.name), job.trigger, **job.kwargs)
         scheduler.start()
         sender = asyncio.create_task(pipeline.send_loop(), name="outbox sender")
+        self._start_bot(pipeline, db)
         log.info("watcher running (pid %d); stop with SIGTERM or Ctrl-C", os.getpid())
         try:
             await self._stop.wait()
         finally:
+            if self.bot is not None:
+                pipeline.set_notifier(None)
+                await self.bot.stop()
             scheduler.shutdown(wait=False)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            if self.metrics_server is not None:
+                await self.metrics_server.aclose()
             await db(db.store.count_cycle, run_id)
+
+    def _start_bot(self, pipeline: Pipeline, db: StoreRunner) -> None:
+        """Start the Telegram bot in this loop (it connects in the background)."""
+        token = bot_token(self.config)
+        if token is None:
+            return
+        self.bot = TelegramBot(
+            self.config, token, db, pipeline, clock=self.clock, started=self._started
+        )
+        pipeline.set_notifier(self.bot.notify_admins)
+        self.bot.start()
 
     def _guard(self, fn: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
         """A job that logs its failures instead of killing the scheduler's executor."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -17,14 +18,17 @@ from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time
 from watcher.articles.fetch import fetch_article
+from watcher.bot.explain import explain_page
 from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels
 from watcher.clock import Clock
 from watcher.config import Config
+from watcher.errors import FetchError
 from watcher.feeds.identity import canonical_url
 from watcher.feeds.poll import Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
 from watcher.http import HttpClient
+from watcher.metrics import Metrics
 from watcher.rules.nlp import Analyzer
 from watcher.rules.reload import RulesSource
 from watcher.rules.worker import EntryJob, Processed, process_entry
@@ -39,6 +43,11 @@ RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
 # Articles processed at once: enough to keep both cores and the network busy.
 ARTICLE_CONCURRENCY = 8
+# A destination failing this many times in a row is reported to the admins.
+DESTINATION_FAILURES = 3
+
+# Sends an admin message (plain text); the Telegram bot provides one.
+Notify = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,10 @@ class Pipeline:
         feeds: list[FeedRow],
         rules: RulesSource | None = None,
         channels: dict[str, Channel] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self._db = db
         self._clock = clock
         self._client = client
@@ -75,16 +86,25 @@ class Pipeline:
         self._tz = ZoneInfo(config.watcher.timezone)
         self._poller = Poller(client, db, config.polling, clock=clock, cpu=cpu, rng=random.Random())
         self._sender = Sender(
-            db, self._channels, clock=clock, tz=self._tz, retry_cap=config.alerts.retry_cap
+            db,
+            self._channels,
+            clock=clock,
+            tz=self._tz,
+            retry_cap=config.alerts.retry_cap,
+            metrics=metrics,
+            bot_buttons=config.telegram.bot,
         )
         self._polls: dict[int, asyncio.Task[PollResult | None]] = {}
         self._articles: dict[int, asyncio.Task[None]] = {}
         self._decide_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(ARTICLE_CONCURRENCY)
         self._send_wanted = asyncio.Event()
+        self._notify: Notify | None = None
 
     @classmethod
-    async def start(cls, config: Config, db: StoreRunner, *, clock: Clock) -> Pipeline:
+    async def start(
+        cls, config: Config, db: StoreRunner, *, clock: Clock, metrics: Metrics | None = None
+    ) -> Pipeline:
         """Load rules (RuleError if invalid), build channels (ConfigError), sync feeds."""
         rules = RulesSource(config.watcher.rules_dir)
         rules.load()
@@ -103,6 +123,7 @@ class Pipeline:
             feeds=feeds,
             rules=rules,
             channels=channels,
+            metrics=metrics,
         )
 
     def summary(self) -> str:
@@ -167,7 +188,11 @@ class Pipeline:
         except Exception:
             # A bug must not stop this feed forever: log it and try again next interval.
             log.exception("feed %s: unexpected error while polling", feed.name)
+            if self.metrics is not None:
+                self.metrics.polled(feed.name, "failed")
             return None
+        if self.metrics is not None:
+            self.metrics.polled(feed.name, result.outcome)
         if result.new_entry_ids:
             log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
             await self.process_pending()
@@ -185,6 +210,7 @@ class Pipeline:
             if problem and problem.split(" ")[0] != (feed.reported or "").split(" ")[0]:
                 log.warning("feed %s (%s) is %s", feed.name, feed.url, problem)
                 await self._db(self._db.store.mark_reported, feed.id, problem)
+                await self._report(f"Feed {feed.name} ({feed.url}) is {problem}")
             elif not problem and feed.reported:
                 # Cleared here, not by polls: a silent feed's polls succeed and find nothing.
                 await self._db(self._db.store.mark_reported, feed.id, None)
@@ -237,6 +263,10 @@ class Pipeline:
         processed = await self._cpu(
             process_entry, job, self.rules.rules, self.config.nlp, self._clock.now()
         )
+        if self.metrics is not None:
+            self.metrics.processed(
+                processed.article.source.value, (m.rule for m in processed.matches)
+            )
         await self._record(pending, url, processed)
 
     async def _fetch(self, link: str | None) -> tuple[bytes | None, str]:
@@ -282,6 +312,9 @@ class Pipeline:
         if error is not None:
             for problem in error.problems:
                 log.error("rules not reloaded, previous rules stay active: %s", problem)
+            await self._report(
+                "Rule files rejected; the previous rules stay active:\n" + "\n".join(error.problems)
+            )
         elif self.rules.rules is not before:
             names = ", ".join(self.rules.rules.names())
             log.info("rules reloaded: %d rules (%s)", len(self.rules.rules.rules), names)
@@ -295,15 +328,64 @@ class Pipeline:
                 await asyncio.wait_for(self._send_wanted.wait(), SEND_INTERVAL)
             self._send_wanted.clear()
             try:
-                self._log_sent(await self._sender.drain())
+                result = await self._sender.drain()
+                self._log_sent(result)
+                if result.failed or result.retrying:
+                    await self._check_destinations(permanent=result.failed > 0)
             except Exception:
                 log.exception("delivery round failed; the outbox keeps every alert")
+
+    async def _check_destinations(self, *, permanent: bool) -> None:
+        """Report destinations failing DESTINATION_FAILURES times in a row, or for good;
+        a delivery that succeeds clears the report (Store.delivery_sent)."""
+        for row in await self._db(self._db.store.destination_rows):
+            failures = row["failures"]
+            if row["reported"] or row["failing_since"] is None:
+                continue
+            if permanent or failures >= DESTINATION_FAILURES:
+                problem = f"failing ({failures} attempts in a row): {row['last_error']}"
+                log.warning("destination %s is %s", row["name"], problem)
+                await self._db(self._db.store.mark_destination_reported, row["name"], problem)
+                await self._report(f"Destination {row['name']} is {problem}")
 
     async def send_digests(self) -> None:
         for destination in await self._db(self._db.store.digest_destinations):
             count = await self._db(self._db.store.queue_digest, destination, self._clock.now())
             log.info("digest of %d alerts queued for %s", count, destination)
         self._send_wanted.set()
+
+    # --- hooks for the Telegram bot ---
+
+    def set_notifier(self, notify: Notify | None) -> None:
+        """Where admin messages go (rejected rule files, failing feeds and destinations);
+        every problem is logged as well."""
+        self._notify = notify
+
+    async def _report(self, text: str) -> None:
+        if self._notify is None:
+            return
+        try:
+            await self._notify(text)
+        except Exception:
+            log.exception("could not send an admin message")
+
+    async def explain_url(self, url: str) -> dict[str, Any]:
+        """`/test URL`: fetch the page (even with articles.fetch off) and explain it against
+        the current rules in a worker process; FetchError when there is no page."""
+        settings = dataclasses.replace(self.config.articles, fetch=True)
+        html, error = await fetch_article(self._client, url=url, settings=settings)
+        if html is None:
+            raise FetchError(url, error)
+        return await self._cpu(
+            explain_page,
+            url,
+            html,
+            self.rules.rules,
+            self.config.nlp,
+            now=self._clock.now(),
+            timezone=self.config.watcher.timezone,
+            quotes=self.config.alerts.summary_sentences,
+        )
 
     def next_digest(self) -> str:
         return next_digest_time(

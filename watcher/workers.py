@@ -7,6 +7,8 @@ import functools
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +18,9 @@ from watcher.errors import WatcherError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# How often a worker checks that the daemon that started it is still alive.
+_PARENT_CHECK_SECONDS = 0.5
 
 
 def pool_size(configured: int) -> int:
@@ -34,7 +39,12 @@ class CpuPool:
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -48,6 +58,23 @@ class CpuPool:
 
     def shutdown(self, *, cancel: bool = False) -> None:
         self._executor.shutdown(wait=True, cancel_futures=cancel)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the daemon that started this worker is gone.
+
+    A daemon killed by SIGKILL or the OOM killer cannot shut its pool down, and a spawned
+    worker never sees its call queue close (it holds the queue's write end too), so it would
+    wait for work forever, holding the NLP models' memory, one more after every crash."""
+    watch = threading.Thread(target=_watch_parent, args=(parent,), name="watch daemon")
+    watch.daemon = True
+    watch.start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 class InlinePool:

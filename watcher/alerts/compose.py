@@ -48,7 +48,8 @@ def choose_quotes(article: Article, matches: Sequence[Match], count: int) -> lis
         return []
     evidence = [e for m in matches for e in m.evidence if e.where == "text"]
     strength = _sentence_strength(sentences, evidence)
-    ranked = sorted(strength, key=lambda i: (-strength[i], i))
+    # The lead is always quoted: it must not also take one of the evidence places.
+    ranked = [i for i in sorted(strength, key=lambda i: (-strength[i], i)) if i != 0]
     chosen = sorted({0, *ranked[: max(count - 1, 0)]})[:count]
     surfaces = {e.matched for e in evidence} | {e.matched for m in matches for e in m.evidence}
     return [_quote(_clip(sentences[i]), surfaces) for i in chosen]
@@ -75,9 +76,10 @@ def _clip(sentence: str) -> str:
 
 def _quote(sentence: str, surfaces: Iterable[str]) -> Quote:
     marks: list[tuple[int, int]] = []
-    folded = sentence.casefold()
+    # IGNORECASE, not casefold(): casefolding changes lengths ("ß" -> "ss") and would shift
+    # every later span.
     for surface in sorted({s for s in surfaces if s.strip()}, key=len, reverse=True):
-        for found in re.finditer(re.escape(surface.casefold()), folded):
+        for found in re.finditer(re.escape(surface), sentence, re.IGNORECASE):
             span = (found.start(), found.end())
             if not any(a < span[1] and span[0] < b for a, b in marks):
                 marks.append(span)
@@ -104,11 +106,15 @@ def build_payload(
 
 
 def _rule_summary(match: Match) -> dict[str, Any]:
-    counts = Counter((e.kind, e.term) for e in match.evidence)
-    labels = {e.term: e.entity_label for e in match.evidence if e.entity_label}
+    # Context-only terms (weight 0) explain nothing on their own: leave them out.
+    scoring = [e for e in match.evidence if e.weight > 0]
+    counts = Counter((e.kind, e.term) for e in scoring)
+    weights = {e.term: e.weight for e in scoring}
+    labels = {e.term: e.entity_label for e in scoring if e.entity_label}
+    ranked = sorted(counts.items(), key=lambda item: -item[1] * weights[item[0][1]])
     terms = [
         {"term": term, "kind": kind, "count": n, "label": labels.get(term)}
-        for (kind, term), n in counts.most_common()
+        for (kind, term), n in ranked
     ]
     return {
         "name": match.rule,
@@ -145,10 +151,10 @@ def render(
     while True:
         parts = _parts(payload, quotes, tz, extras)
         html_text = "\n\n".join(h for h, _ in parts if h)
-        if len(html_text) <= _BUDGET or not quotes:
+        if _size(html_text) <= _BUDGET or not quotes:
             break
         quotes.pop()
-    if len(html_text) > _BUDGET:
+    if _size(html_text) > _BUDGET:
         html_text = _hard_trim(parts)
     text = "\n\n".join(t for _, t in parts if t)
     rules = ", ".join(r["name"] for r in payload["rules"])
@@ -233,10 +239,15 @@ def _hard_trim(parts: list[tuple[str, str]]) -> str:
     out: list[str] = []
     for _, text in parts:
         piece = _esc(text[:600])
-        if sum(len(p) + 2 for p in out) + len(piece) > _BUDGET:
+        if sum(_size(p) + 2 for p in out) + _size(piece) > _BUDGET:
             break
         out.append(piece)
     return "\n\n".join(out)
+
+
+def _size(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units, so an emoji counts twice."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _esc(text: str) -> str:

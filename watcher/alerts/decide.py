@@ -52,6 +52,10 @@ def decide_article(
         rules={r: s for r, s in scores.items() if r in alerting},
     )  # fmt: skip
     outcomes = tuple(zip(processed.matches, result.outcomes, strict=True))
+    if not alerting and decision.story_id is None:
+        # Everything muted: no story either, or the next match would "develop" an alert
+        # nobody received.
+        return _replace(base, matches=outcomes)
     if not result.routes:
         return _replace(base, matches=outcomes, story=story)
     sending = [m for m in processed.matches if m.rule in alerting]

@@ -8,15 +8,19 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import Extras, render, render_digest
+from watcher.bot.callbacks import alert_buttons
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.clock import Clock
 from watcher.errors import DeliveryError
 from watcher.store.alerts import DeliveryJob
 from watcher.store.runner import StoreRunner
+
+if TYPE_CHECKING:
+    from watcher.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +48,40 @@ def retry_delay(failures: int, retry_after: float | None, cap: float, rng: rando
     return max(backoff, retry_after or 0.0)
 
 
-def compose(job: DeliveryJob, tz: ZoneInfo, now: datetime) -> OutgoingMessage | None:
+def compose(
+    job: DeliveryJob, tz: ZoneInfo, now: datetime, *, bot_buttons: bool = False
+) -> OutgoingMessage | None:
     """The message for a queued delivery; None when there is nothing left to send (an
-    update of an alert that was never delivered)."""
+    update of an alert that was never delivered). ``bot_buttons`` adds the Telegram bot's
+    "Mute rule 24h" and "Not relevant" buttons to Telegram alerts."""
     kind, _ = split_destination(job.destination)
     if job.kind == "digest":
         return render_digest(job.payload["items"], tz=tz, now=now)
     if job.kind == "edit":
-        return _compose_update(job, kind, tz)
+        return _compose_update(job, kind, tz, bot_buttons)
     silent = job.payload.get("priority") == "low"
     data = {"alert_id": job.alert_id, "kind": job.alert_kind, **job.payload}
     if job.kind == "reply":
         rules = ", ".join(r["name"] for r in job.payload["rules"])
         extras = Extras(headline=f"Story develops ({rules})")
         msg = render(job.payload, tz=tz, extras=extras, silent=silent)
-        return _with(msg, reply_to=job.target_remote_id, data=data)
-    return _with(render(job.payload, tz=tz, silent=silent), data=data)
+        msg = _with(msg, reply_to=job.target_remote_id, data=data)
+    else:
+        msg = _with(render(job.payload, tz=tz, silent=silent), data=data)
+    if bot_buttons and kind == "telegram":
+        return _with_bot_buttons(msg, job.alert_id, job.payload)
+    return msg
 
 
-def _compose_update(job: DeliveryJob, kind: str, tz: ZoneInfo) -> OutgoingMessage | None:
+def _with_bot_buttons(
+    msg: OutgoingMessage, alert_id: int, payload: dict[str, Any]
+) -> OutgoingMessage:
+    return replace(msg, buttons=(*alert_buttons(alert_id, payload["rules"]), *msg.buttons))
+
+
+def _compose_update(
+    job: DeliveryJob, kind: str, tz: ZoneInfo, bot_buttons: bool
+) -> OutgoingMessage | None:
     if job.original_payload is None or (kind == "telegram" and job.target_remote_id is None):
         return None
     data = {
@@ -73,7 +92,11 @@ def _compose_update(job: DeliveryJob, kind: str, tz: ZoneInfo) -> OutgoingMessag
     }
     if kind == "telegram":
         msg = render(job.original_payload, tz=tz, extras=Extras(sources=job.sources))
-        return _with(msg, edit_of=job.target_remote_id, data=data)
+        msg = _with(msg, edit_of=job.target_remote_id, data=data)
+        if bot_buttons and job.original_alert_id is not None:
+            # An edit replaces the keyboard too: keep the original alert's buttons.
+            return _with_bot_buttons(msg, job.original_alert_id, job.original_payload)
+        return msg
     names = ", ".join(s for s, _ in job.sources)
     text = f"↻ {job.original_payload['title']}: +{len(job.sources)} sources ({names})"
     return OutgoingMessage(
@@ -103,9 +126,13 @@ class Sender:
         tz: ZoneInfo,
         retry_cap: float,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+        bot_buttons: bool = False,
     ) -> None:
         self._db = db
         self._channels = channels
+        self._bot_buttons = bot_buttons
+        self._metrics = metrics
         self._clock = clock
         self._tz = tz
         self._retry_cap = retry_cap
@@ -128,18 +155,23 @@ class Sender:
     async def _deliver(self, job: DeliveryJob) -> int:
         """0 sent (or nothing to send), 1 failed for good, 2 will retry."""
         now = self._clock.now()
-        message = compose(job, self._tz, now)
-        if message is None:
-            await self._db(self._db.store.delivery_sent, job.id, job.destination, None, now)
-            return 0
         kind, target = split_destination(job.destination)
         try:
+            message = compose(job, self._tz, now, bot_buttons=self._bot_buttons)
+            if message is None:
+                await self._db(self._db.store.delivery_sent, job.id, job.destination, None, now)
+                return 0
             channel = self._channels.get(kind)
             if channel is None:
                 raise DeliveryError(f"no {kind} channel is configured", permanent=True)
             delivered = await channel.send(target, message)
         except DeliveryError as exc:
             return await self._failed(job, exc)
+        except Exception as exc:
+            # A bug in composing or in a channel must not block the destination's queue.
+            log.exception("alert %d to %s: unexpected error", job.alert_id, job.destination)
+            reason = f"internal error: {exc.__class__.__name__}: {exc}"
+            return await self._failed(job, DeliveryError(reason, permanent=True))
         await self._db(
             self._db.store.delivery_sent,
             job.id,
@@ -147,10 +179,22 @@ class Sender:
             delivered.remote_id,
             self._clock.now(),
         )
+        if self._metrics is not None:
+            await self._count_sent(job, self._metrics)
         return 0
+
+    async def _count_sent(self, job: DeliveryJob, metrics: Metrics) -> None:
+        latency = None
+        if job.kind in ("send", "reply"):  # edits and digests are late by design
+            first_seen = await self._db(self._db.store.alert_first_seen, job.alert_id)
+            if first_seen is not None:
+                latency = (self._clock.now() - first_seen).total_seconds()
+        metrics.delivered(job.destination, latency)
 
     async def _failed(self, job: DeliveryJob, exc: DeliveryError) -> int:
         now = self._clock.now()
+        if self._metrics is not None:
+            self._metrics.delivery_failed(job.destination, final=exc.permanent)
         if exc.permanent:
             await self._db(
                 self._db.store.delivery_failed,

@@ -170,7 +170,9 @@ def next_digest_time(times: Sequence[str], after: datetime, tz: ZoneInfo) -> dat
         hour, minute = (int(x) for x in text.split(":"))
         for days in (0, 1):
             at = datetime.combine(local.date() + timedelta(days=days), time(hour, minute), tz)
-            if at > local:
+            # Compared as instants: aware datetimes sharing a tzinfo compare by wall time,
+            # which is wrong in the hour repeated when DST ends.
+            if at.timestamp() > after.timestamp():
                 candidates.append(at)
                 break
-    return min(candidates)
+    return min(candidates, key=datetime.timestamp)

@@ -38,29 +38,50 @@ class Classified:
     unchanged: tuple[int, ...]  # entry ids seen again
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What ``classify`` needs of one entry; computed where parsing runs, off the event loop."""
+
+    keys: tuple[str, ...]
+    fingerprint: str
+
+
 def all_keys(entries: Sequence[Entry]) -> set[str]:
     return {key for entry in entries for key in entry_keys(entry)}
 
 
-def classify(entries: Sequence[Entry], known: Mapping[str, Known]) -> Classified:
+def identify(entries: Sequence[Entry]) -> tuple[Identity, ...]:
+    """Each entry's identity keys, without links several distinct GUIDs share, and its
+    content fingerprint, in document order."""
+    keys = [entry_keys(entry) for entry in entries]
+    shared = _shared_links(keys)
+    return tuple(
+        Identity(tuple(k for k in entry if k not in shared), content_fingerprint(e))
+        for e, entry in zip(entries, keys, strict=True)
+    )
+
+
+def classify(
+    entries: Sequence[Entry],
+    known: Mapping[str, Known],
+    identities: Sequence[Identity] | None = None,
+) -> Classified:
     """Split entries into new, updated (known, but content changed) and unchanged.
 
     An entry is known when ANY of its keys (GUID, canonical link) is, so a publisher that
     changes GUIDs or link tracking parameters causes no repeat. Duplicates inside one
-    document count once.
+    document count once. ``identities`` is ``identify(entries)``, when already computed.
     """
     new: list[NewEntry] = []
     updated: list[UpdatedEntry] = []
     unchanged: list[int] = []
     batch: set[str] = set()
-    shared = _shared_links(entries)
-    for entry in entries:
-        keys = tuple(k for k in entry_keys(entry) if k not in shared)
+    for entry, identity in zip(entries, identities or identify(entries), strict=True):
+        keys, fingerprint = identity.keys, identity.fingerprint
         if batch.intersection(keys):
             continue
         batch.update(keys)
         hit = next((known[k] for k in keys if k in known), None)
-        fingerprint = content_fingerprint(entry)
         if hit is None:
             new.append(NewEntry(entry, keys, fingerprint))
         elif hit.fingerprint != fingerprint:
@@ -70,14 +91,13 @@ def classify(entries: Sequence[Entry], known: Mapping[str, Known]) -> Classified
     return Classified(tuple(new), tuple(updated), tuple(unchanged))
 
 
-def _shared_links(entries: Sequence[Entry]) -> set[str]:
+def _shared_links(keys: Sequence[tuple[str, ...]]) -> set[str]:
     """Link keys that several entries with distinct GUIDs share (e.g. every item points at a
     section page): such a link identifies nothing, so only the GUIDs count."""
     guids_by_link: dict[str, set[str]] = {}
-    for entry in entries:
-        keys = entry_keys(entry)
-        guids = {k for k in keys if k.startswith("guid:")}
-        for key in keys:
+    for entry in keys:
+        guids = {k for k in entry if k.startswith("guid:")}
+        for key in entry:
             if key.startswith("link:") and guids:
                 guids_by_link.setdefault(key, set()).update(guids)
     return {link for link, guids in guids_by_link.items() if len(guids) > 1}

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from watcher.clock import Clock
 from watcher.config import PollingSettings
 from watcher.errors import FetchError, ParseError, WatcherError
-from watcher.feeds.dedup import NewEntry, all_keys, classify, split_backfill
+from watcher.feeds.dedup import Identity, NewEntry, classify, identify, split_backfill
 from watcher.feeds.parse import ParsedFeed, parse_feed
 from watcher.feeds.schedule import (
     effective_interval,
@@ -31,6 +31,15 @@ FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9,"
     " application/xml;q=0.8, text/xml;q=0.8, application/json;q=0.7, */*;q=0.1"
 )
+
+
+def parse_and_identify(
+    body: bytes, *, url: str, content_type: str | None
+) -> tuple[ParsedFeed, tuple[Identity, ...]]:
+    """``parse_feed`` and each entry's identity, in one call to the worker process: hashing
+    and canonicalising URLs there leaves the event loop only the store lookups."""
+    parsed = parse_feed(body, url=url, content_type=content_type)
+    return parsed, identify(parsed.entries)
 
 
 class Runner(Protocol):
@@ -76,19 +85,25 @@ class Poller:
             )
             if response.status == 304:
                 return await self._not_modified(feed, now, response)
-            parsed = await self._cpu(
-                parse_feed,
+            parsed, identities = await self._cpu(
+                parse_and_identify,
                 response.content,
                 url=response.url,
                 content_type=response.headers.get("content-type"),
             )
-            return await self._store(feed, now, response, parsed)
+            return await self._store(feed, now, response, parsed, identities)
         except FetchError as exc:
             return await self._failed(feed, now, exc.reason, exc.retry_after)
         except ParseError as exc:
             return await self._failed(feed, now, str(exc), None)
         except WatcherError as exc:
             return await self._failed(feed, now, f"internal error: {exc}", None)
+        except Exception as exc:
+            # A bug (ours or a library's) on some input: still schedule the next poll, or the
+            # feed stays due and its host gets a request every tick.
+            log.exception("feed %s: unexpected error while polling", feed.name)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            return await self._failed(feed, now, reason, None)
 
     async def _not_modified(self, feed: FeedRow, now: datetime, response: Response) -> PollResult:
         hint = feed_hint(None, None, cache_max_age(response.headers)) or feed.hint
@@ -97,10 +112,16 @@ class Poller:
         return PollResult(feed.id, feed.url, "not-modified", next_at)
 
     async def _store(
-        self, feed: FeedRow, now: datetime, response: Response, parsed: ParsedFeed
+        self,
+        feed: FeedRow,
+        now: datetime,
+        response: Response,
+        parsed: ParsedFeed,
+        identities: tuple[Identity, ...],
     ) -> PollResult:
-        known = await self._db(self._db.store.known_keys, feed.id, all_keys(parsed.entries))
-        found = classify(parsed.entries, known)
+        wanted = {key for identity in identities for key in identity.keys}
+        known = await self._db(self._db.store.known_keys, feed.id, wanted)
+        found = classify(parsed.entries, known, identities)
         new, backfill = list(found.new), list[NewEntry]()
         if feed.first_poll:
             s = self._settings

@@ -316,11 +316,12 @@ def _section(name: Field, text: str, scan: Scan, docs: Iterable[tuple[Any, int]]
 
 def _sentence_spans(doc: Any, offset: int) -> Iterator[tuple[int, int]]:
     """Sentences, also split at line breaks: a heading is not part of the next paragraph."""
+    text = doc.text  # spaCy rebuilds it from every token on each access: read it once
     for sent in doc.sents:
         start = sent.start_char
         for piece in _LINE_BREAK_RE.split(sent.text):
             if piece.strip():
-                begin = doc.text.index(piece, start)
+                begin = text.index(piece, start)
                 yield offset + begin, offset + begin + len(piece)
                 start = begin + len(piece)
 

@@ -73,6 +73,7 @@ class DeliveryJob:
     target_remote_id: str | None = None  # the message to reply to or edit
     sources: tuple[tuple[str, str], ...] = ()
     original_payload: dict[str, Any] | None = None
+    original_alert_id: int | None = None  # the alert whose message an edit replaces
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,74 @@ class AlertsMixin:
                     out.setdefault(article_id, set()).add(rule)
         return out
 
+    def alert_first_seen(self, alert_id: int) -> datetime | None:
+        """When the feed entry behind an alert was first seen (for the latency metric);
+        None when the alert has no entry (e.g. its article came from a file)."""
+        query = (
+            sa.select(entries.c.first_seen)
+            .join(articles, articles.c.entry_id == entries.c.id)
+            .join(alerts, alerts.c.article_id == articles.c.id)
+            .where(alerts.c.id == alert_id)
+        )
+        with self.transaction() as conn:
+            first_seen: datetime | None = conn.execute(query).scalar()
+            return first_seen
+
+    # --- for the Telegram bot ---
+
+    def count_alerts(self, since: datetime) -> int:
+        """Alerts (new stories and developments, not digests or updates) since ``since``."""
+        query = sa.select(sa.func.count()).where(
+            alerts.c.created_at >= since, alerts.c.kind.in_(["new", "develop"])
+        )
+        with self.transaction() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def digest_counts(self) -> dict[str, int]:
+        """Alerts held for the next digest, per destination."""
+        query = (
+            sa.select(deliveries.c.destination, sa.func.count())
+            .where(deliveries.c.state == "digest")
+            .group_by(deliveries.c.destination)
+        )
+        with self.transaction() as conn:
+            return {str(d): int(n) for d, n in conn.execute(query)}
+
+    def button_alert(self, alert_id: int) -> ButtonAlert | None:
+        """What an alert button may act on: the alert's rules and where it was delivered."""
+        with self.transaction() as conn:
+            payload = conn.execute(
+                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
+            ).scalar()
+            if payload is None:
+                return None
+            dests = conn.execute(
+                sa.select(deliveries.c.destination).where(deliveries.c.alert_id == alert_id)
+            )
+            return ButtonAlert(
+                alert_id,
+                tuple(str(r["name"]) for r in payload.get("rules", [])),
+                tuple(sorted({str(d) for (d,) in dests})),
+            )
+
+    def add_feedback_once(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
+        """Like add_feedback, but a second press by the same person records nothing (returns
+        [])."""
+        with self.transaction() as conn:
+            seen = conn.execute(
+                sa.select(feedback.c.id).where(
+                    feedback.c.alert_id == alert_id, feedback.c.kind == kind, feedback.c.by == by
+                )
+            ).first()
+        return [] if seen else self.add_feedback(alert_id, kind, by, now)
+
+
+@dataclass(frozen=True)
+class ButtonAlert:
+    id: int
+    rules: tuple[str, ...]
+    destinations: tuple[str, ...]
+
 
 def _insert_article(conn: Connection, rec: ArticleRecord) -> int:
     a = rec.article
@@ -524,15 +593,16 @@ def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttl
     ).scalar()
     if first is None:
         return
-    dests = [
-        d
-        for (d,) in conn.execute(
-            sa.select(deliveries.c.destination).where(
+    # destination -> when the first alert may go there (quiet hours): no edit before it.
+    dests: dict[str, datetime | None] = {
+        d: held
+        for d, held in conn.execute(
+            sa.select(deliveries.c.destination, deliveries.c.not_before).where(
                 deliveries.c.alert_id == first, deliveries.c.kind == "send"
             )
         )
         if d.startswith(EDITABLE)
-    ]
+    }
     pending = {
         d
         for (d,) in conn.execute(
@@ -562,7 +632,7 @@ def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttl
                 kind="edit",
                 state="pending",
                 created_at=now,
-                not_before=_next_edit(conn, story_id, dest, now, throttle),
+                not_before=max(_next_edit(conn, story_id, dest, now, throttle), dests[dest] or now),
                 attempts=0,
             )
         )
@@ -612,7 +682,7 @@ def _job(conn: Connection, r: Any) -> DeliveryJob:
     if r.kind not in ("reply", "edit") or r.story_id is None:
         return base
     first = conn.execute(
-        sa.select(alerts.c.payload, deliveries.c.remote_id)
+        sa.select(alerts.c.payload, alerts.c.id, deliveries.c.remote_id)
         .join(deliveries, deliveries.c.alert_id == alerts.c.id)
         .where(
             alerts.c.story_id == r.story_id,
@@ -637,6 +707,7 @@ def _job(conn: Connection, r: Any) -> DeliveryJob:
             "target_remote_id": first.remote_id if first else None,
             "sources": sources,
             "original_payload": first.payload if first else None,
+            "original_alert_id": first.id if first else None,
         }
     )
 

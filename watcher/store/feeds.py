@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from watcher.config import FeedConfig, feed_name
+from watcher.errors import StoreError
 from watcher.feeds.dedup import Known, NewEntry, UpdatedEntry
 from watcher.feeds.parse import Entry
-from watcher.store.tables import entries, entry_keys, feeds, new_id
+from watcher.store.tables import entries, entry_keys, feeds
 
 
 @dataclass(frozen=True)
@@ -153,78 +154,41 @@ class FeedsMixin:
             return [_row(r) for r in conn.execute(query)]
 
     def known_keys(self, feed_id: int, keys: Iterable[str]) -> dict[str, Known]:
-        keys = list(keys)
         found: dict[str, Known] = {}
         with self.transaction() as conn:
-            for chunk in _chunks(keys, 500):
-                query = (
-                    sa.select(entry_keys.c.key, entries.c.id, entries.c.fingerprint)
-                    .join(entries, entries.c.id == entry_keys.c.entry_id)
-                    .where(entry_keys.c.feed_id == feed_id, entry_keys.c.key.in_(chunk))
-                )
-                found.update({r.key: Known(r.id, r.fingerprint) for r in conn.execute(query)})
+            for chunk in _chunks(list(keys), 500):
+                rows = conn.execute(_KNOWN_KEYS, {"b_feed": feed_id, "b_keys": chunk})
+                found.update({r.key: Known(r.id, r.fingerprint) for r in rows})
         return found
 
     def record_poll_success(self, feed_id: int, outcome: PollSuccess) -> list[int]:
         """Store one successful poll atomically; returns the ids of new pending entries."""
         with self.transaction() as conn:
-            pending = [_insert_entry(conn, feed_id, n, outcome.now, "pending") for n in outcome.new]
-            for n in outcome.backfill:
-                _insert_entry(conn, feed_id, n, outcome.now, "backfill")
+            states = ["pending"] * len(outcome.new) + ["backfill"] * len(outcome.backfill)
+            ids = _insert_entries(
+                conn, feed_id, [*outcome.new, *outcome.backfill], states, outcome.now
+            )
             for u in outcome.updated:
                 _update_entry(conn, feed_id, u, outcome.now)
             if outcome.unchanged:
-                conn.execute(
-                    entries.update()
-                    .where(entries.c.id.in_(outcome.unchanged))
-                    .values(last_seen=outcome.now)
-                )
-            conn.execute(
-                feeds.update()
-                .where(feeds.c.id == feed_id)
-                .values(
-                    **_success_values(outcome),
-                    entries_total=feeds.c.entries_total + len(outcome.new) + len(outcome.backfill),
-                )
-            )
-        return pending
+                seen = {"b_ids": list(outcome.unchanged), "b_now": outcome.now}
+                conn.execute(_SEEN_AGAIN, seen)
+            conn.execute(_SUCCESS, _success_values(feed_id, outcome))
+        return ids[: len(outcome.new)]
 
     def record_not_modified(
         self, feed_id: int, now: datetime, next_poll_at: datetime, hint: float | None
     ) -> None:
+        values = {"b_feed": feed_id, "b_now": now, "b_next": next_poll_at, "b_hint": hint}
         with self.transaction() as conn:
-            conn.execute(
-                feeds.update()
-                .where(feeds.c.id == feed_id)
-                .values(
-                    last_poll_at=now,
-                    last_success_at=now,
-                    next_poll_at=next_poll_at,
-                    failures=0,
-                    failing_since=None,
-                    polls=feeds.c.polls + 1,
-                    hint=hint,
-                    not_modified=feeds.c.not_modified + 1,
-                )
-            )
+            conn.execute(_NOT_MODIFIED, values)
 
     def record_poll_failure(
         self, feed_id: int, now: datetime, reason: str, next_poll_at: datetime
     ) -> None:
+        values = {"b_feed": feed_id, "b_now": now, "b_reason": reason, "b_next": next_poll_at}
         with self.transaction() as conn:
-            conn.execute(
-                feeds.update()
-                .where(feeds.c.id == feed_id)
-                .values(
-                    last_poll_at=now,
-                    last_error=reason,
-                    last_error_at=now,
-                    failing_since=sa.func.coalesce(feeds.c.failing_since, now),
-                    failures=feeds.c.failures + 1,
-                    polls=feeds.c.polls + 1,
-                    next_poll_at=next_poll_at,
-                )
-            )
+            conn.execute(_FAILURE, values)
 
     def set_next_poll(self, feed_id: int, when: datetime | None) -> None:
         with self.transaction() as conn:
@@ -276,24 +240,92 @@ _NEW_FEED: dict[str, Any] = {
 }
 
 
-def _success_values(o: PollSuccess) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "last_poll_at": o.now,
-        "last_success_at": o.now,
-        "next_poll_at": o.next_poll_at,
-        "etag": o.etag,
-        "last_modified": o.last_modified,
-        "hint": o.hint,
-        "warning": o.warning,
-        "failures": 0,
-        "failing_since": None,
-        "polls": feeds.c.polls + 1,
+# The statements run for every poll are built once: building one (SQLAlchemy's generative
+# calls and cache key) costs several times more than running it.
+_KNOWN_KEYS = (
+    sa.select(entry_keys.c.key, entries.c.id, entries.c.fingerprint)
+    .join(entries, entries.c.id == entry_keys.c.entry_id)
+    .where(
+        entry_keys.c.feed_id == sa.bindparam("b_feed"),
+        entry_keys.c.key.in_(sa.bindparam("b_keys", expanding=True)),
+    )
+)
+_EXISTING_KEYS = sa.select(entry_keys.c.key).where(
+    entry_keys.c.feed_id == sa.bindparam("b_feed"),
+    entry_keys.c.key.in_(sa.bindparam("b_keys", expanding=True)),
+)
+_MAX_ENTRY_ID = sa.select(sa.func.max(entries.c.id))
+_ENTRIES_SINCE = (
+    sa.select(entries.c.id)
+    .where(entries.c.feed_id == sa.bindparam("b_feed"), entries.c.id > sa.bindparam("b_after"))
+    .order_by(entries.c.id)
+)
+_INSERT_ENTRY = entries.insert()
+_INSERT_KEY = entry_keys.insert()
+_SEEN_AGAIN = (
+    entries.update()
+    .where(entries.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+    .values(last_seen=sa.bindparam("b_now"))
+)
+_THIS_FEED = feeds.c.id == sa.bindparam("b_feed")
+_POLLED = {"last_poll_at": sa.bindparam("b_now"), "polls": feeds.c.polls + 1}
+_SUCCEEDED = {
+    **_POLLED,
+    "last_success_at": sa.bindparam("b_now"),
+    "next_poll_at": sa.bindparam("b_next"),
+    "hint": sa.bindparam("b_hint"),
+    "failures": 0,
+    "failing_since": None,
+}
+_NOT_MODIFIED = (
+    feeds.update().where(_THIS_FEED).values(**_SUCCEEDED, not_modified=feeds.c.not_modified + 1)
+)
+_SUCCESS = (
+    feeds.update()
+    .where(_THIS_FEED)
+    .values(
+        **_SUCCEEDED,
+        etag=sa.bindparam("b_etag"),
+        last_modified=sa.bindparam("b_last_modified"),
+        warning=sa.bindparam("b_warning"),
+        # NULL keeps the stored value: an empty title, or no new item this time.
+        title=sa.func.coalesce(sa.bindparam("b_title", type_=sa.Text), feeds.c.title),
+        last_new_item_at=sa.func.coalesce(
+            sa.bindparam("b_new_at", type_=feeds.c.last_new_item_at.type),
+            feeds.c.last_new_item_at,
+        ),
+        entries_total=feeds.c.entries_total + sa.bindparam("b_added", type_=sa.Integer),
+    )
+)
+_FAILURE = (
+    feeds.update()
+    .where(_THIS_FEED)
+    .values(
+        **_POLLED,
+        last_error=sa.bindparam("b_reason"),
+        last_error_at=sa.bindparam("b_now"),
+        failing_since=sa.func.coalesce(
+            feeds.c.failing_since, sa.bindparam("b_now", type_=feeds.c.failing_since.type)
+        ),
+        failures=feeds.c.failures + 1,
+        next_poll_at=sa.bindparam("b_next"),
+    )
+)
+
+
+def _success_values(feed_id: int, o: PollSuccess) -> dict[str, Any]:
+    return {
+        "b_feed": feed_id,
+        "b_now": o.now,
+        "b_next": o.next_poll_at,
+        "b_hint": o.hint,
+        "b_etag": o.etag,
+        "b_last_modified": o.last_modified,
+        "b_warning": o.warning,
+        "b_title": o.title or None,
+        "b_new_at": o.now if o.new else None,
+        "b_added": len(o.new) + len(o.backfill),
     }
-    if o.title:
-        values["title"] = o.title
-    if o.new:
-        values["last_new_item_at"] = o.now
-    return values
 
 
 def _entry_values(entry: Entry) -> dict[str, Any]:
@@ -310,21 +342,38 @@ def _entry_values(entry: Entry) -> dict[str, Any]:
     }
 
 
-def _insert_entry(conn: Connection, feed_id: int, new: NewEntry, now: datetime, state: str) -> int:
-    result = conn.execute(
-        entries.insert().values(
-            feed_id=feed_id,
-            fingerprint=new.fingerprint,
-            first_seen=now,
-            last_seen=now,
-            revisions=0,
-            state=state,
-            **_entry_values(new.entry),
-        )
-    )
-    entry_id = new_id(result)
-    _add_keys(conn, feed_id, entry_id, new.keys)
-    return entry_id
+def _insert_entries(
+    conn: Connection, feed_id: int, news: Sequence[NewEntry], states: Sequence[str], now: datetime
+) -> list[int]:
+    """Insert entries and their keys in a few statements; returns their ids, in order.
+
+    One executemany instead of a statement per entry: a first poll of a thousand feeds
+    stores tens of thousands of entries on the one store thread. (An ordered INSERT ...
+    RETURNING would do, but SQLAlchemy runs it row by row on SQLite.) The rows are inserted
+    one after the other, so their new ids ascend in the order given.
+    """
+    if not news:
+        return []
+    before = conn.execute(_MAX_ENTRY_ID).scalar() or 0
+    rows = [
+        {
+            "feed_id": feed_id,
+            "fingerprint": n.fingerprint,
+            "first_seen": now,
+            "last_seen": now,
+            "revisions": 0,
+            "state": state,
+            **_entry_values(n.entry),
+        }
+        for n, state in zip(news, states, strict=True)
+    ]
+    conn.execute(_INSERT_ENTRY, rows)
+    added = conn.execute(_ENTRIES_SINCE, {"b_feed": feed_id, "b_after": before})
+    ids = [int(i) for i in added.scalars()]
+    if len(ids) != len(rows):  # only another writer on this feed could cause it
+        raise StoreError(f"feed {feed_id}: inserted {len(rows)} entries but found {len(ids)}")
+    _add_keys(conn, feed_id, [(i, n.keys) for i, n in zip(ids, news, strict=True)])
+    return ids
 
 
 def _update_entry(conn: Connection, feed_id: int, upd: UpdatedEntry, now: datetime) -> None:
@@ -338,22 +387,27 @@ def _update_entry(conn: Connection, feed_id: int, upd: UpdatedEntry, now: dateti
             **_entry_values(upd.entry),
         )
     )
-    _add_keys(conn, feed_id, upd.entry_id, upd.keys)
+    _add_keys(conn, feed_id, [(upd.entry_id, upd.keys)])
 
 
-def _add_keys(conn: Connection, feed_id: int, entry_id: int, keys: Sequence[str]) -> None:
-    # A key may already point at this (or, after a GUID reuse, another) entry: keep the first.
-    existing = {
-        r.key
-        for r in conn.execute(
-            sa.select(entry_keys.c.key).where(
-                entry_keys.c.feed_id == feed_id, entry_keys.c.key.in_(keys)
-            )
-        )
-    }
-    rows = [{"feed_id": feed_id, "key": k, "entry_id": entry_id} for k in keys if k not in existing]
+def _add_keys(conn: Connection, feed_id: int, owners: Sequence[tuple[int, Sequence[str]]]) -> None:
+    """Point each ``(entry_id, keys)``'s keys at its entry, in one INSERT for them all.
+
+    A key may already point at this (or, after a GUID reuse, another) entry: keep the first.
+    """
+    wanted = [key for _, keys in owners for key in keys]
+    existing: set[str] = set()
+    for chunk in _chunks(wanted, 500):
+        found = conn.execute(_EXISTING_KEYS, {"b_feed": feed_id, "b_keys": chunk})
+        existing.update(found.scalars())
+    rows = []
+    for entry_id, keys in owners:
+        for key in keys:
+            if key not in existing:
+                existing.add(key)
+                rows.append({"feed_id": feed_id, "key": key, "entry_id": entry_id})
     if rows:
-        conn.execute(entry_keys.insert(), rows)
+        conn.execute(_INSERT_KEY, rows)
 
 
 def _pending(r: Any) -> PendingEntry:

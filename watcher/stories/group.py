@@ -22,6 +22,12 @@ TEXT_SAME = 0.45  # wire copy reprinted, lightly edited
 TITLE_SAME = 0.5  # rewrites of the same event with near-identical headlines
 TITLE_RELATED = 0.3  # headlines that overlap...
 TEXT_RELATED = 0.15  # ...and bodies that share a good part of their phrasing
+# Similar headlines alone are not enough when both bodies are real text sharing almost no
+# phrasing: "Takeaways from the second/third night of ..." are different articles.
+TEXT_FLOOR = 0.03
+# Below this many shingles (~65 words: a headline or a short summary) the text is too
+# short for a lack of shared phrasing to mean much.
+_HEADLINE_SHINGLES = 64
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
@@ -147,12 +153,13 @@ class Signature:
 class Similarity:
     title: float
     text: float
+    bodies: bool = False  # both articles have more text than a headline
 
     @property
     def same_story(self) -> bool:
         return (
             self.text >= TEXT_SAME
-            or self.title >= TITLE_SAME
+            or (self.title >= TITLE_SAME and (self.text >= TEXT_FLOOR or not self.bodies))
             or (self.title >= TITLE_RELATED and self.text >= TEXT_RELATED)
         )
 
@@ -187,7 +194,8 @@ def signature(title: str, text: str) -> Signature:
 
 
 def similarity(a: Signature, b: Signature) -> Similarity:
-    return Similarity(title=_jaccard(a.title_terms, b.title_terms), text=_sketch_jaccard(a, b))
+    bodies = min(len(a.sketch), len(b.sketch)) >= _HEADLINE_SHINGLES
+    return Similarity(_jaccard(a.title_terms, b.title_terms), _sketch_jaccard(a, b), bodies)
 
 
 def decide(
@@ -221,12 +229,13 @@ def _closest(
     sig: Signature, when: datetime, recent: Iterable[StoryRef], window: float
 ) -> tuple[StoryRef | None, Similarity | None]:
     horizon = when - timedelta(seconds=window)
-    best: tuple[float, StoryRef, Similarity] | None = None
+    best: tuple[tuple[float, float], StoryRef, Similarity] | None = None
     for story in recent:
         if story.last_seen < horizon:
             continue
         sim = similarity(sig, story.signature)
-        rank = max(sim.text, sim.title)
+        # Ties on the stronger signal (often two headlines alike) go to the closer body.
+        rank = (max(sim.text, sim.title), sim.text + sim.title)
         if sim.same_story and (best is None or rank > best[0]):
             best = (rank, story, sim)
     return (best[1], best[2]) if best else (None, None)

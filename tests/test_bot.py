@@ -1,0 +1,670 @@
+"""The Telegram bot through the loopback Bot API: commands, buttons, access control, admin
+messages, bad input, and its life inside the daemon; state checked in the real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from botapi import TEST_USER, TEST_USER_ID, ApiRequest, BotApiServer
+from httpserver import HttpServer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from watcher.alerts.outbox import compose
+from watcher.alerts.plan import Outcome, Route
+from watcher.articles.model import Article, ArticleSource
+from watcher.bot.access import Access, Caller, alert_chats, chat_key
+from watcher.bot.app import TelegramBot, bot_token
+from watcher.bot.callbacks import MAX_BYTES, Press, alert_buttons, decode, encode
+from watcher.bot.replies import Target, format_test, parse_mute, resolve_target
+from watcher.clock import FakeClock
+from watcher.config import Config, Secret, load_config
+from watcher.daemon import Daemon, RunOptions
+from watcher.errors import ConfigError
+from watcher.pipeline import Pipeline
+from watcher.rules.match import Match
+from watcher.rules.schema import load_rules
+from watcher.store import Store, open_store
+from watcher.store.alerts import ArticleRecord, DeliveryJob
+from watcher.store.runner import StoreRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
+ADMIN = TEST_USER_ID  # 1001, the double's default user, in a private chat
+GROUP = -1001  # the alert chat
+MEMBER = {"id": 777, "is_bot": False, "first_name": "Member", "username": "member"}
+STRANGER = {"id": 666, "is_bot": False, "first_name": "Stranger", "username": "stranger"}
+
+# A synthetic article written for these tests.
+VENEZUELA = """US and Venezuela trade threats as warships gather in the Caribbean
+
+Washington sent more warships to the Caribbean on Monday, and Venezuelan President Nicolás
+Maduro answered by calling up militia units across the country. The Venezuelan government
+said the deployment was a threat to its sovereignty and asked regional partners for support.
+
+Maduro told supporters in Caracas that Venezuela would not accept foreign military pressure.
+US officials said the ships are part of an operation against drug trafficking routes and
+denied planning a strike on Venezuelan territory. Analysts in Caracas said the standoff
+between the United States and Venezuela is the most serious in years.
+"""
+
+
+def _page(text: str) -> str:
+    title, _, body = text.partition("\n\n")
+    paragraphs = "".join(f"<p>{p.replace(chr(10), ' ')}</p>" for p in body.split("\n\n"))
+    return (
+        f'<html lang="en"><head><title>{title}</title></head><body><article><h1>{title}</h1>'
+        f"{paragraphs}</article></body></html>"
+    )
+
+
+WORLD, BROKEN = "https://feeds.example.org/world.xml", "https://feeds.example.org/broken.xml"
+
+
+def _config(
+    tmp_path: Path, api: BotApiServer, extra: str = "", feeds: tuple[str, str] = (WORLD, BROKEN)
+) -> Config:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    for path in rules.glob("*.yaml"):  # route to the configured chat
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(x for x in lines if not x.startswith("destinations:")))
+    (tmp_path / "bot.token").write_text(api.token + "\n")
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[watcher]
+data_dir = "data"
+[http]
+allow_private_addresses = true
+total_timeout = "10s"
+[articles]
+workers = 1
+[alerts]
+update_throttle = 0
+[telegram]
+token_file = "bot.token"
+api_base_url = "{api.base_url}"
+chats = ["{GROUP}"]
+admins = ["{ADMIN}"]
+timeout = "5s"
+{extra}
+[[feeds]]
+url = "{feeds[0]}"
+name = "World"
+[[feeds]]
+url = "{feeds[1]}"
+name = "Broken"
+""")
+    return load_config(path, env={})
+
+
+@dataclass
+class Harness:
+    api: BotApiServer
+    config: Config
+    clock: FakeClock
+    store: Store
+    pipeline: Pipeline
+    bot: TelegramBot
+
+    async def ask(
+        self, text: str, *, chat_id: int = ADMIN, user: dict[str, Any] | None = None
+    ) -> ApiRequest:
+        """Send ``text`` as a message and return the bot's (first delivered) reply."""
+        before = len(self.api.calls("sendMessage"))
+        self.api.push_message(text, chat_id=chat_id, user=user)
+        found = await asyncio.to_thread(self.api.wait_for, "sendMessage", before + 1)
+        return next((r for r in found[before:] if r.ok), found[before])
+
+    async def press(
+        self,
+        data: str,
+        *,
+        chat_id: int = GROUP,
+        user: dict[str, Any] | None = None,
+        message_id: int | None = None,
+    ) -> ApiRequest:
+        """Press an inline button; returns the bot's answerCallbackQuery."""
+        before = len(self.api.calls("answerCallbackQuery"))
+        self.api.push_callback(data, chat_id=chat_id, user=user, message_id=message_id)
+        found = await asyncio.to_thread(self.api.wait_for, "answerCallbackQuery", before + 1)
+        return found[before]
+
+    async def settle(self) -> None:
+        """Every update pushed so far is handled (updates are handled in order)."""
+        await self.ask("/help")
+
+    def replies_to(self, chat_id: int) -> list[str]:
+        return [r.text or "" for r in self.api.calls("sendMessage") if r.chat_id == str(chat_id)]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, bot_api: BotApiServer) -> AsyncIterator[Harness]:
+    config = _config(tmp_path, bot_api)
+    config.data_dir.mkdir()
+    store = open_store(config.store_url)
+    db = StoreRunner(store)
+    clock = FakeClock(NOW)
+    pipeline = await Pipeline.start(config, db, clock=clock)
+    bot = TelegramBot(
+        config, Secret(bot_api.token), db, pipeline, clock=clock, started=NOW, poll_timeout=1
+    )
+    pipeline.set_notifier(bot.notify_admins)
+    bot.start()
+    try:
+        await asyncio.wait_for(bot.ready.wait(), 10)
+        yield Harness(bot_api, config, clock, store, pipeline, bot)
+    finally:
+        await bot.stop()
+        await pipeline.aclose(grace=0)
+        db.shutdown()
+        store.close()
+
+
+def _alert(
+    store: Store,
+    now: datetime,
+    *,
+    url: str = "https://news.example.org/1",
+    rules: tuple[str, ...] = ("venezuela",),
+    destinations: tuple[str, ...] = (f"telegram:{GROUP}",),
+    digest: bool = False,
+) -> int:
+    """Record a matching article with its alert, as the pipeline does; returns the alert id."""
+    article = Article(url=url, title="Maduro & the <navy>", text="Text.", source=ArticleSource.PAGE)
+    matches = [(Match(r, 5.0, 1.0, (), "normal", (), ()), Outcome(r, "alert", "")) for r in rules]
+    payload = {
+        "title": article.title,
+        "url": url,
+        "source": "Example News",
+        "published": None,
+        "language": "en",
+        "text_source": "page",
+        "quotes": [],
+        "rules": [{"name": r, "score": 5.0, "threshold": 1.0, "terms": []} for r in rules],
+        "priority": "normal",
+    }
+    record = ArticleRecord(
+        entry_id=None,
+        feed_id=None,
+        url=url,
+        article=article,
+        now=now,
+        matches=matches,
+        alert_kind="new",
+        payload=payload,
+        routes=[Route(d, digest, None) for d in destinations],
+    )
+    assert store.record_article(record) is not None
+    return store.recent_alerts(1)[0].id
+
+
+# --- pure parts -------------------------------------------------------------------------
+
+
+def test_callback_data_round_trips_and_stays_compact() -> None:
+    for press in (Press("mute", 10**12 - 1, 2), Press("not_relevant", 1)):
+        data = encode(press)
+        assert decode(data) == press and len(data.encode()) <= MAX_BYTES
+    buttons = alert_buttons(42, [{"name": "a" * 64}, {"name": "b"}, {"name": "c"}, {"name": "d"}])
+    assert [d for _, d in buttons] == ["m:42:0", "m:42:1", "m:42:2", "n:42"]
+    assert all(len(label) < 40 for label, _ in buttons)
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["", "m:1", "m:1:x", "m:-1:0", "m:1:10", "n:", "n:1:0", "x:1", " n:1", "n:1\n",
+     "m:1234567890123:0", "n:١٢"],
+)  # fmt: skip
+def test_malformed_callback_data_is_refused(data: str) -> None:
+    assert decode(data) is None
+
+
+@given(st.one_of(st.text(max_size=100), st.binary(max_size=80), st.none(), st.integers()))
+def test_decoding_never_raises(data: object) -> None:
+    press = decode(data)
+    assert press is None or encode(press) == data
+
+
+def test_access_admins_and_alert_chats_only() -> None:
+    access = Access(["1001", "-500"])
+    chats = frozenset({"-1001", "@desk"})
+    assert access.allows(Caller(1001, 1001), frozenset())  # admin in private
+    assert access.allows(Caller(1001, -999), frozenset())  # admin in any chat
+    assert access.allows(Caller(None, -500), frozenset())  # admin chat, anonymous admin
+    assert access.allows(Caller(777, -1001), chats)  # member of the alert chat
+    assert access.allows(Caller(777, -42, "Desk"), chats)  # public channel by @name
+    assert not access.allows(Caller(777, 777), chats)
+    assert not access.allows(Caller(None, None), chats)
+    assert chat_key("telegram:-100123/7") == "-100123" and chat_key("@Desk") == "@desk"
+
+
+def test_alert_chats_include_rule_destinations(tmp_path: Path, bot_api: BotApiServer) -> None:
+    config = _config(tmp_path, bot_api)
+    rule = tmp_path / "rules" / "extra.yaml"
+    rule.write_text("name: extra\nactors: [Someone]\ndestinations: [telegram:-100777/3]\n")
+    rules = load_rules(tmp_path / "rules")
+    assert alert_chats(config, rules) == {str(GROUP), "-100777"}
+
+
+def test_mute_targets_resolve_rules_actors_and_suggest(tmp_path: Path) -> None:
+    rules = load_rules(ROOT / "rules")
+    assert resolve_target("venezuela", rules) == Target(
+        "rule:venezuela", " (to mute the actor instead: actor:Venezuela)"
+    )
+    assert resolve_target("actor:venezuela", rules) == Target("actor:Venezuela")
+    assert resolve_target("nicolas  MADURO", rules) == Target("actor:Nicolás Maduro")
+    assert resolve_target("Maduro", rules) == Target("actor:Nicolás Maduro")
+    assert resolve_target("ALL", rules) == Target("all")
+    reply = resolve_target("venezuella", rules)
+    assert isinstance(reply, str) and "Did you mean venezuela" in reply
+    reply = resolve_target("<b>zzzzzz</b>", rules)
+    assert isinstance(reply, str) and "&lt;b&gt;" in reply and "Rules:" in reply
+
+
+def test_mute_arguments() -> None:
+    rules = load_rules(ROOT / "rules")
+    request = parse_mute(["Nicolás", "Maduro", "3d"], rules)
+    assert not isinstance(request, str)
+    assert request.target.key == "actor:Nicolás Maduro" and request.seconds == 3 * 86400
+    request = parse_mute(["venezuela"], rules)
+    assert not isinstance(request, str) and request.seconds == 86400
+    assert "not a duration" in str(parse_mute(["venezuela", "3x"], rules))
+    assert "1m to 365d" in str(parse_mute(["venezuela", "400d"], rules))
+    assert "Usage" in str(parse_mute([], rules))
+
+
+def test_test_reply_fits_one_message_and_escapes() -> None:
+    evidence = [
+        {
+            "kind": "actor",
+            "term": f"<Actor {i}>",
+            "matched": "x" * 500,
+            "where": "text",
+            "sentence": "<script>" * 200,
+        }
+        for i in range(50)
+    ]
+    verdict = {"matched": True, "score": 9.0, "threshold": 1.0, "reasons": ["r" * 900] * 9}
+    report = {
+        "title": "<b>T</b>" * 200,
+        "language": "en",
+        "length": 50_000,
+        "text_source": "page",
+        "fallback_reason": "",
+        "verdicts": [{**verdict, "rule": f"rule-{i}", "evidence": evidence} for i in range(40)],
+    }
+    text = format_test(report)
+    assert len(text) <= 4096 and "<script>" not in text and "would alert" in text
+
+
+def test_alert_buttons_on_telegram_alerts_only(tmp_path: Path) -> None:
+    payload = {
+        "title": "T",
+        "url": "https://news.example.org/1",
+        "source": "S",
+        "published": None,
+        "quotes": [],
+        "rules": [{"name": "venezuela", "score": 5.0, "threshold": 1.0, "terms": []}],
+        "priority": "normal",
+    }
+    job = DeliveryJob(7, 7, f"telegram:{GROUP}", "send", 0, "new", payload, None)
+    message = compose(job, UTC_ZONE, NOW, bot_buttons=True)
+    assert message is not None
+    assert [d for _, d in message.buttons] == ["m:7:0", "n:7", "url:https://news.example.org/1"]
+    to_email = DeliveryJob(8, 7, "email:a@b.org", "send", 0, "new", payload, None)
+    email = compose(to_email, UTC_ZONE, NOW, bot_buttons=True)
+    assert email is not None and all(not d.startswith(("m:", "n:")) for _, d in email.buttons)
+    # A "+N sources" edit keeps the buttons of the alert whose message it edits.
+    edit = DeliveryJob(
+        9, 8, f"telegram:{GROUP}", "edit", 0, "sources", {}, 3, "55", (("B", "https://b"),),
+        payload, original_alert_id=7,
+    )  # fmt: skip
+    message = compose(edit, UTC_ZONE, NOW, bot_buttons=True)
+    assert message is not None and ("👎 Not relevant", "n:7") in message.buttons
+    plain = compose(job, UTC_ZONE, NOW)
+    assert plain is not None and [d for _, d in plain.buttons] == ["url:https://news.example.org/1"]
+
+
+def test_bot_token_needs_a_token_and_the_bot_on(tmp_path: Path, bot_api: BotApiServer) -> None:
+    config = _config(tmp_path, bot_api)
+    token = bot_token(config, env={})
+    assert token is not None and token.reveal() == bot_api.token
+    token = bot_token(config, env={"WATCHER_TELEGRAM_TOKEN": "1:x"})
+    assert token is not None and token.reveal() == "1:x"
+    (tmp_path / "bot.token").unlink()
+    with pytest.raises(ConfigError, match=r"bot\.token: cannot read secret file"):
+        bot_token(config, env={})
+    off = _config(tmp_path / "off", bot_api, "bot = false")
+    assert bot_token(off, env={"WATCHER_TELEGRAM_TOKEN": "1:x"}) is None
+
+
+# --- commands through the Bot API double ------------------------------------------------
+
+
+async def test_commands_are_registered_and_help_answers(harness: Harness) -> None:
+    (registered,) = harness.api.calls("setMyCommands")
+    names = {c["command"] for c in registered.params["commands"]}
+    assert names >= {"help", "status", "rules", "mute", "unmute", "pause", "resume", "test"}
+    assert names >= {"digest", "feeds"}
+    reply = await harness.ask("/help")
+    assert reply.parse_mode == "HTML" and "/mute" in (reply.text or "")
+    assert harness.api.calls("getUpdates")[0].params.get("allowed_updates") == [
+        "message",
+        "callback_query",
+    ]
+
+
+async def test_status_reports_feeds_alerts_and_outbox(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    broken = store.feed_by_url(BROKEN)
+    store.record_poll_failure(broken.id, now - timedelta(hours=1), "HTTP 404 Not Found", now)
+    _alert(store, now)
+    text = (await harness.ask("/status")).text or ""
+    assert "Feeds: 1 healthy, 1 failing, 0 silent" in text
+    assert "Last poll: 10 Mar 11:00 UTC" in text
+    assert "Alerts today: 1" in text
+    assert f"Outbox: 1 waiting (telegram:{GROUP} 1)" in text
+    assert "Rules: 2" in text and "Next digest: 11 Mar 08:00 UTC" in text
+
+
+async def test_feeds_lists_failing_feeds_with_reasons(harness: Harness) -> None:
+    assert "All 2 feeds are healthy" in ((await harness.ask("/feeds")).text or "")
+    store, now = harness.store, harness.clock.now()
+    broken = store.feed_by_url(BROKEN)
+    store.record_poll_failure(broken.id, now, "HTTP 404 <Not Found>", now)
+    text = (await harness.ask("/feeds")).text or ""
+    assert "1 of 2 feeds need attention" in text
+    assert "Broken</a>: failing since 10 Mar 12:00 UTC (1 failures): HTTP 404 &lt;Not" in text
+
+
+async def test_mute_unmute_pause_resume_change_the_store(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    reply = await harness.ask("/mute venezuela 2h")
+    assert "Muted rule venezuela until 10 Mar 14:00 UTC" in (reply.text or "")
+    reply = await harness.ask("/mute Maduro 3d")
+    assert "Muted actor Nicolás Maduro until 13 Mar 12:00 UTC" in (reply.text or "")
+    assert store.active_mutes(now) == {
+        "rule:venezuela": now + timedelta(hours=2),
+        "actor:Nicolás Maduro": now + timedelta(days=3),
+    }
+    assert "Did you mean venezuela" in ((await harness.ask("/mute venezuella")).text or "")
+    assert "not a duration" in ((await harness.ask("/mute ukraine-peace 3x")).text or "")
+    listed = (await harness.ask("/unmute")).text or ""
+    assert "rule venezuela until" in listed and "actor Nicolás Maduro" in listed
+    assert "Unmuted rule venezuela" in ((await harness.ask("/unmute venezuela")).text or "")
+    assert "was not muted" in ((await harness.ask("/unmute venezuela")).text or "")
+    assert set(store.active_mutes(now)) == {"actor:Nicolás Maduro"}
+
+    reply = await harness.ask("/pause")
+    assert "Paused all alerts until /resume" in (reply.text or "")
+    assert store.active_mutes(now)["all"] > now + timedelta(days=3000)
+    rules_text = (await harness.ask("/rules")).text or ""
+    assert "All alerts are paused until /resume" in rules_text
+    assert "Alerts resumed" in ((await harness.ask("/resume")).text or "")
+    assert "were not paused" in ((await harness.ask("/resume")).text or "")
+    assert "Paused all alerts until 10 Mar 18:00" in ((await harness.ask("/pause 6h")).text or "")
+    assert "all" in store.active_mutes(now)
+
+
+async def test_rules_show_state_hits_and_not_relevant(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    first = _alert(store, now - timedelta(hours=2))
+    _alert(store, now - timedelta(hours=30), url="https://news.example.org/old")
+    store.add_feedback(first, "not_relevant", "telegram:1", now)
+    store.add_mute("rule:ukraine-peace", now + timedelta(hours=5), now)
+    text = (await harness.ask("/rules")).text or ""
+    assert "<b>venezuela</b> (critical): active · 1 alerts · 1 not relevant" in text
+    assert "<b>ukraine-peace</b>" in text and "muted until 10 Mar 17:00 UTC" in text
+
+
+async def test_digest_command_queues_the_pending_digest(harness: Harness) -> None:
+    assert "Nothing is waiting" in ((await harness.ask("/digest")).text or "")
+    _alert(harness.store, harness.clock.now(), digest=True)
+    text = (await harness.ask("/digest")).text or ""
+    assert f"Digest of 1 alerts queued for telegram:{GROUP}" in text
+    assert harness.store.digest_counts() == {}
+    assert harness.store.outbox_depth() == {f"telegram:{GROUP}": 1}
+
+
+# --- buttons ----------------------------------------------------------------------------
+
+
+async def test_buttons_record_feedback_once_and_mute_the_rule(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    alert = _alert(store, now)
+    answer = await harness.press(f"n:{alert}", user=MEMBER)
+    assert "not relevant for venezuela" in (answer.params.get("text") or "")
+    answer = await harness.press(f"n:{alert}", user=MEMBER)
+    assert "Already noted" in (answer.params.get("text") or "")
+    assert store.feedback_counts() == {"venezuela": 1}
+
+    await harness.press(f"m:{alert}:0", user=MEMBER)
+    assert store.active_mutes(now) == {"rule:venezuela": now + timedelta(hours=24)}
+    await harness.settle()
+    assert any("Muted rule venezuela" in t for t in harness.replies_to(GROUP))
+
+
+async def test_forged_and_stale_button_data_change_nothing(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    elsewhere = _alert(store, now, destinations=("telegram:-3003",))
+    mine = _alert(store, now, url="https://news.example.org/2", digest=True)
+    store.queue_digest(f"telegram:{GROUP}", now)
+    digest = store.recent_alerts(1)[0].id  # a digest has no rules to judge
+    forged = [f"n:{elsewhere}", f"m:{elsewhere}:0", f"m:{mine}:5", f"n:{digest}", "n:999999"]
+    for data in [*forged, "garbage", ""]:
+        answer = await harness.press(data, user=MEMBER)
+        assert "no longer valid" in (answer.params.get("text") or ""), data
+    assert store.feedback_counts() == {} and store.active_mutes(now) == {}
+    # An admin may press on an alert sent elsewhere (e.g. forwarded to them).
+    await harness.press(f"n:{elsewhere}", chat_id=ADMIN, user=TEST_USER)
+    assert store.feedback_counts() == {"venezuela": 1}
+
+
+# --- access control, bad input, secrets -------------------------------------------------
+
+
+async def test_strangers_get_nothing_and_are_logged_once(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="watcher")
+    store, now = harness.store, harness.clock.now()
+    alert = _alert(store, now)
+    for text in ["/status", "/mute venezuela", "/pause", "/feeds", "hello"]:
+        harness.api.push_message(text, chat_id=666, user=STRANGER)
+    harness.api.push_message("/rules", chat_id=-2002, user=STRANGER)
+    answer = await harness.press(f"n:{alert}", chat_id=-2002, user=STRANGER)
+    assert answer.params.get("text") == "Not allowed."
+    await harness.settle()
+    assert harness.replies_to(666) == [] and harness.replies_to(-2002) == []
+    assert store.active_mutes(now) == {} and store.feedback_counts() == {}
+    refusals = [r.getMessage() for r in caplog.records if "refused chat" in r.getMessage()]
+    assert len(refusals) == 2 and "refused chat 666 (user 666 @stranger)" in refusals[0]
+    # Members of the alert chat may command the bot.
+    assert "Feeds:" in ((await harness.ask("/status", chat_id=GROUP, user=MEMBER)).text or "")
+
+
+async def test_bad_input_gets_a_short_reply_or_silence(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = harness.api
+    assert "Unknown command /frobnicate" in ((await harness.ask("/frobnicate now")).text or "")
+    assert "only understand commands" in ((await harness.ask("what is up?")).text or "")
+    assert "Usage: /test URL" in ((await harness.ask("/test ftp://x")).text or "")
+    huge = await harness.ask("/mute " + "&x" * 2000)
+    assert len(huge.text or "") < 400 and "&amp;x" in (huge.text or "")
+    assert "1m to 365d" in ((await harness.ask("/pause 0s")).text or "")
+    before = len(api.calls("sendMessage"))
+    api.push_message("/status@some_other_bot", chat_id=GROUP, user=MEMBER)
+    api.push_message("/nonsense@some_other_bot", chat_id=GROUP, user=MEMBER)
+    edited = {"message_id": 5, "date": 0, "chat": {"id": ADMIN, "type": "private"}}
+    api.push_update({"edited_message": {**edited, "from": TEST_USER, "text": "/pause"}})
+    channel = {"id": -1005, "type": "channel", "title": "C"}
+    api.push_update(
+        {"channel_post": {"message_id": 6, "date": 0, "chat": channel, "text": "/pause"}}
+    )
+    api.push_update({"my_chat_member": {"junk": True}})
+    await harness.settle()
+    assert len(api.calls("sendMessage")) == before + 1  # only the reply to /help
+    assert harness.store.active_mutes(harness.clock.now()) == {}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_token_never_appears_in_logs_or_replies(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = harness.api.token
+    harness.api.fail_next("sendMessage", 400, f"Bad Request: chat not found for bot{token}")
+    harness.api.push_message("/status")
+    await asyncio.to_thread(harness.api.wait_for, "sendMessage", 2)  # failed reply + apology
+    await harness.settle()
+    assert any("an update failed" in r.getMessage() for r in caplog.records)
+    assert token not in caplog.text
+    assert all(token not in (r.text or "") for r in harness.api.calls("sendMessage"))
+
+
+async def test_rejected_token_keeps_the_bot_off_quietly(
+    tmp_path: Path, bot_api: BotApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = _config(tmp_path, bot_api)
+    config.data_dir.mkdir()
+    store = open_store(config.store_url)
+    db = StoreRunner(store)
+    pipeline = await Pipeline.start(config, db, clock=FakeClock(NOW))
+    wrong = "987654321:AAwrong-token-wrong-token-wrong-token"
+    bot = TelegramBot(config, Secret(wrong), db, pipeline, clock=FakeClock(NOW), started=NOW)
+    try:
+        bot.start()
+        for _ in range(100):
+            if "token was rejected" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert "token was rejected" in caplog.text and wrong not in caplog.text
+        assert not bot.ready.is_set()
+    finally:
+        await bot.stop()
+        await pipeline.aclose(grace=0)
+        db.shutdown()
+        store.close()
+
+
+# --- admin messages ---------------------------------------------------------------------
+
+
+async def _admin_message(api: BotApiServer, containing: str) -> str:
+    for _ in range(100):
+        for text in (r.text or "" for r in api.calls("sendMessage") if r.chat_id == str(ADMIN)):
+            if containing in text:
+                return text
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no admin message with {containing!r}")
+
+
+async def test_admins_hear_of_rejected_rules_failing_feeds_and_destinations(
+    harness: Harness,
+) -> None:
+    bad = harness.config.watcher.rules_dir / "broken.yaml"
+    bad.write_text("name: broken\nactors: [\n")
+    await harness.pipeline.reload_rules()
+    text = await _admin_message(harness.api, "Rule files rejected")
+    assert "broken.yaml" in text and "previous rules stay active" in text
+
+    store, now = harness.store, harness.clock.now()
+    broken = store.feed_by_url(BROKEN)
+    store.record_poll_failure(broken.id, now - timedelta(days=2), "HTTP 404 Not Found", now)
+    await harness.pipeline.check_feed_health()
+    text = await _admin_message(harness.api, "Feed Broken")
+    assert "failing for 2 d: HTTP 404 Not Found" in text
+
+    harness.api.fail_chat(GROUP, 403)
+    _alert(store, now)
+    sender = asyncio.create_task(harness.pipeline.send_loop())
+    try:
+        text = await _admin_message(harness.api, f"Destination telegram:{GROUP}")
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    assert "bot was blocked" in text
+
+
+# --- /test, with the worker pool --------------------------------------------------------
+
+
+async def test_test_command_explains_a_page(harness: Harness, http_server: HttpServer) -> None:
+    http_server.route(
+        "/story", _page(VENEZUELA), headers={"Content-Type": "text/html; charset=utf-8"}
+    )
+    http_server.route("/gone", "gone", status=404)
+    reply = await harness.ask(f"/test {http_server.url('/gone')}")
+    assert "Could not test" in (reply.text or "") and "404" in (reply.text or "")
+    started = time.monotonic()
+    reply = await harness.ask(f"/test {http_server.url('/story')}")
+    text = reply.text or ""
+    assert "<b>✅ would alert: venezuela</b>" in text and "Nicolás Maduro" in text
+    assert text.index("<b>venezuela</b>: MATCH") < text.index("<b>ukraine-peace</b>: no match")
+    assert len(text) <= 4096
+    assert time.monotonic() - started < 60
+
+
+# --- in the daemon ----------------------------------------------------------------------
+
+
+def _rss(server: HttpServer) -> str:
+    item = (
+        f"<item><title>US and Venezuela trade threats</title><link>{server.url('/a/1')}</link>"
+        "<guid>a1</guid><description>US and Venezuela trade threats</description></item>"
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>L</title>{item}</channel></rss>'
+    )
+
+
+@pytest.mark.slow
+async def test_bot_lives_and_stops_with_the_daemon_and_buttons_record_feedback(
+    tmp_path: Path, bot_api: BotApiServer, http_server: HttpServer
+) -> None:
+    http_server.route("/a/1", _page(VENEZUELA), headers={"Content-Type": "text/html"})
+    rss = {"Content-Type": "application/rss+xml"}
+    http_server.route("/feed.xml", _rss(http_server), headers=rss)
+    feeds = (http_server.url("/feed.xml"), http_server.url("/missing.xml"))
+    config = _config(tmp_path, bot_api, feeds=feeds)
+    daemon = Daemon(config)
+    run = asyncio.create_task(daemon.run(RunOptions(tick=0.2)))
+    try:
+        (alert,) = await asyncio.to_thread(bot_api.wait_for, "sendMessage", 1, 60)
+        assert alert.chat_id == str(GROUP)
+        assert [d for _, d in alert.buttons] == ["m:1:0", "n:1", f"url:{http_server.url('/a/1')}"]
+        assert daemon.bot is not None
+        await asyncio.wait_for(daemon.bot.ready.wait(), 10)
+        bot_api.push_callback("n:1", chat_id=GROUP, message_id=alert.sent_id, user=MEMBER)
+        await asyncio.to_thread(bot_api.wait_for, "answerCallbackQuery", 1)
+        bot_api.push_message("/status")
+        (_, status) = await asyncio.to_thread(bot_api.wait_for, "sendMessage", 2)
+        assert status.chat_id == str(ADMIN) and "Alerts today: 1" in (status.text or "")
+    finally:
+        stopping = time.monotonic()
+        daemon.stop()
+        await asyncio.wait_for(run, 15)
+    assert time.monotonic() - stopping < 10
+    await asyncio.sleep(bot_api.max_poll + 0.1)  # the long poll cut by the stop is recorded
+    polls = len(bot_api.calls("getUpdates"))
+    await asyncio.sleep(bot_api.max_poll + 0.1)
+    assert len(bot_api.calls("getUpdates")) == polls  # the bot stopped polling
+    store = open_store(config.store_url)
+    try:
+        assert store.feedback_counts() == {"venezuela": 1}
+    finally:
+        store.close()

@@ -1,0 +1,60 @@
+"""The worker job's plumbing: how rules cross into worker processes (pickled once per version)."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from watcher.config import NlpSettings
+from watcher.rules.schema import RuleSet, load_rules, parse_rules
+from watcher.rules.worker import EntryJob, process_entry
+from watcher.workers import CpuPool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_loaded_rules_are_pickled_once_and_unpickled_once(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    rules = load_rules(tmp_path / "rules")
+    first, second = pickle.dumps(rules), pickle.dumps(rules)
+    assert first == second
+    received = pickle.loads(first)
+    assert received == rules and received.fingerprint == rules.fingerprint
+    assert pickle.loads(second) is received  # same version: the copy already held is reused
+
+    (tmp_path / "rules" / "extra.yaml").write_text("actors: [Caracas]\n")
+    edited = load_rules(tmp_path / "rules")
+    assert sorted(pickle.loads(pickle.dumps(edited)).names()) == sorted([*rules.names(), "extra"])
+
+
+def test_rules_without_fingerprint_pickle_as_plain_values() -> None:
+    rules = RuleSet(tuple(parse_rules("actors: [Caracas]\n")))
+    copy = pickle.loads(pickle.dumps(rules))
+    assert copy == rules and copy is not rules and copy.fingerprint == ""
+
+
+async def test_worker_process_matches_with_rules_sent_by_fingerprint() -> None:
+    rules = load_rules(ROOT / "rules")
+    job = EntryJob(
+        url="https://example.org/a",
+        html=None,
+        fetch_error="the entry has no link",
+        feed_title="Maduro answers US warships off Venezuela",
+        feed_content="",
+        feed_summary="Venezuelan President Nicolás Maduro called up militia units in Caracas "
+        "after the United States sent warships to the Caribbean.",
+        published=None,
+        feed_name="Loop",
+        feed_tags=(),
+        language_hint="en",
+        min_text_chars=300,
+    )
+    pool = CpuPool(1)
+    try:
+        for _ in range(2):  # the second call finds the rules already in the worker
+            done = await pool(process_entry, job, rules, NlpSettings(), datetime.now(UTC))
+            assert [m.rule for m in done.matches] == ["venezuela"]
+    finally:
+        pool.shutdown()

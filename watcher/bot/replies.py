@@ -1,0 +1,367 @@
+"""What the bot says: parsing command arguments and formatting replies (Telegram HTML); pure."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watcher.config import parse_duration
+from watcher.rules.schema import RuleSet
+from watcher.store.feeds import FeedRow
+
+# Replies are cut well inside Telegram's 4,096 characters, between whole lines.
+REPLY_LIMIT = 3800
+DEFAULT_MUTE = 86400.0
+MAX_MUTE = 365 * 86400.0
+MIN_MUTE = 60.0
+# /pause without a duration lasts until /resume; the store needs an end, so: ten years.
+PAUSE_FOREVER = 3650 * 86400.0
+_SHOWN_INPUT = 60  # characters of user input echoed back
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("status", "feeds, last poll, alerts today, outbox"),
+    ("rules", "rules with state, alerts in 24 h, not relevant"),
+    ("mute", "RULE-or-ACTOR [duration]: mute (default 24h)"),
+    ("unmute", "RULE-or-ACTOR: unmute; no argument lists mutes"),
+    ("pause", "[duration]: pause all alerts"),
+    ("resume", "resume all alerts"),
+    ("test", "URL: how the rules judge a page"),
+    ("digest", "send the pending digest now"),
+    ("feeds", "failing feeds and why"),
+    ("help", "this list"),
+)
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def shown(text: str) -> str:
+    """User input as it may be echoed: clipped and escaped."""
+    clipped = text if len(text) <= _SHOWN_INPUT else text[: _SHOWN_INPUT - 1] + "…"
+    return esc(clipped)
+
+
+def help_text() -> str:
+    lines = ["<b>watcher bot</b>", ""]
+    lines += [f"/{name} — {esc(description)}" for name, description in COMMANDS]
+    lines += [
+        "",
+        "Durations: 30m, 2h, 3d, 1w. Under each alert: <i>Mute rule 24h</i>, "
+        "<i>Not relevant</i> (counted per rule in /rules and `watcher backtest`) and "
+        "<i>Open article</i>.",
+    ]
+    return "\n".join(lines)
+
+
+def fit(lines: Sequence[str], limit: int = REPLY_LIMIT) -> str:
+    """Whole lines up to ``limit`` characters; each line is balanced HTML on its own."""
+    out: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            out.append("… (cut to fit one message)")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
+
+
+def when(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%d %b %H:%M %Z")
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    seconds = max(0.0, (now - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
+
+
+def until_text(until: datetime, now: datetime, tz: ZoneInfo) -> str:
+    if until - now > timedelta(seconds=MAX_MUTE):
+        return "until /resume"
+    return f"until {when(until, tz)}"
+
+
+# --- mute targets and durations ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a mute applies to: ``key`` as the store and the alert decision know it."""
+
+    key: str  # "rule:NAME", "actor:NAME" or "all"
+    note: str = ""  # e.g. that an actor has the same name as the rule
+
+    @property
+    def label(self) -> str:
+        if self.key == "all":
+            return "all alerts"
+        kind, _, name = self.key.partition(":")
+        return f"{kind} {name}"
+
+
+@dataclass(frozen=True)
+class MuteRequest:
+    target: Target
+    seconds: float
+
+
+def parse_duration_arg(text: str) -> float | str:
+    """Seconds, or the reply explaining what is wrong with ``text``."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        return f"‘{shown(text)}’ is not a duration: use e.g. 30m, 2h, 3d or 1w."
+    if not MIN_MUTE <= seconds <= MAX_MUTE:
+        return "Durations go from 1m to 365d."
+    return seconds
+
+
+def parse_mute(
+    args: Sequence[str], rules: RuleSet, default: float = DEFAULT_MUTE
+) -> MuteRequest | str:
+    """``/mute TARGET [duration]``; the reply to send instead when the arguments are wrong."""
+    if not args:
+        return "Usage: /mute RULE-or-ACTOR [duration], e.g. /mute venezuela 3d\n" + _known(rules)
+    text, seconds = " ".join(args), default
+    if len(args) > 1 and args[-1][:1].isdigit():
+        parsed = parse_duration_arg(args[-1])
+        whole = resolve_target(text, rules)
+        if isinstance(parsed, str):
+            return MuteRequest(whole, default) if isinstance(whole, Target) else parsed
+        text, seconds = " ".join(args[:-1]), parsed
+    target = resolve_target(text, rules)
+    return MuteRequest(target, seconds) if isinstance(target, Target) else target
+
+
+def resolve_target(text: str, rules: RuleSet) -> Target | str:
+    """The rule or actor ``text`` names ("rule:"/"actor:" force one); else a reply that
+    suggests the closest names."""
+    text = " ".join(text.split())
+    if _fold(text) in ("all", "*"):
+        return Target("all")
+    kind, sep, name = text.partition(":")
+    wanted = kind.strip().lower() if sep and kind.strip().lower() in ("rule", "actor") else ""
+    name = name.strip() if wanted else text
+    names = _names(rules)
+    rule = names["rule"].get(_fold(name)) if wanted != "actor" else None
+    actor = names["actor"].get(_fold(name)) if wanted != "rule" else None
+    if rule is not None:
+        note = f" (to mute the actor instead: actor:{esc(actor)})" if actor else ""
+        return Target(f"rule:{rule}", note)
+    if actor is not None:
+        return Target(f"actor:{actor}")
+    return _unknown(name, names, rules)
+
+
+def _names(rules: RuleSet) -> dict[str, dict[str, str]]:
+    """Folded name -> canonical name, for rules and for actors (with their aliases)."""
+    actors: dict[str, str] = {}
+    for rule in rules.rules:
+        for actor in rule.actors:
+            for alias in actor.names:
+                actors.setdefault(_fold(alias), actor.name)
+    return {"rule": {_fold(r.name): r.name for r in rules.rules}, "actor": actors}
+
+
+def _unknown(name: str, names: Mapping[str, Mapping[str, str]], rules: RuleSet) -> str:
+    every = {**names["actor"], **names["rule"]}
+    close = difflib.get_close_matches(_fold(name)[:200], list(every), n=3, cutoff=0.6)
+    suggestions = list(dict.fromkeys(every[c] for c in close))
+    head = f"No rule or actor ‘{shown(name)}’."
+    if suggestions:
+        return f"{head} Did you mean {' or '.join(esc(s) for s in suggestions)}?"
+    return f"{head}\n{_known(rules)}"
+
+
+def _known(rules: RuleSet) -> str:
+    names = ", ".join(rules.names()) or "(none loaded)"
+    return f"Rules: {esc(names[:1000])}"
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form, as rules match actor names."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
+
+
+def format_mutes(mutes: Mapping[str, datetime], now: datetime, tz: ZoneInfo) -> str:
+    if not mutes:
+        return "Nothing is muted."
+    lines = ["<b>Muted</b>"]
+    lines += [
+        f"• {esc(Target(key).label)} {until_text(until, now, tz)}"
+        for key, until in sorted(mutes.items())
+    ]
+    return fit(lines)
+
+
+# --- /status, /rules, /feeds ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything /status shows, gathered by the bot from the store and the pipeline."""
+
+    version: str
+    started: datetime
+    now: datetime
+    feeds: Sequence[FeedRow]
+    alerts_today: int
+    outbox: Mapping[str, int]
+    mutes: Mapping[str, datetime]
+    rules: int
+    next_digest: datetime | None = None
+    failing_destinations: Sequence[Mapping[str, Any]] = field(default_factory=list)
+
+
+def format_status(s: Status, tz: ZoneInfo) -> str:
+    enabled = [f for f in s.feeds if f.enabled]
+    failing = [f for f in enabled if f.failing_since is not None]
+    silent = [f for f in enabled if f.failing_since is None and _silent(f)]
+    healthy = len(enabled) - len(failing) - len(silent)
+    polls = [f.last_poll_at for f in enabled if f.last_poll_at is not None]
+    lines = [
+        f"<b>watcher {esc(s.version)}</b> · running since {when(s.started, tz)}",
+        f"Feeds: {healthy} healthy, {len(failing)} failing, {len(silent)} silent"
+        + (f", {len(s.feeds) - len(enabled)} disabled" if len(s.feeds) > len(enabled) else "")
+        + (" (/feeds)" if failing or silent else ""),
+        f"Last poll: {when(max(polls), tz)} ({ago(max(polls), s.now)})"
+        if polls
+        else "Last poll: none yet",
+        f"Alerts today: {s.alerts_today}",
+        f"Outbox: {_backlog(s.outbox)}",
+        f"Rules: {s.rules}" + _mute_summary(s.mutes, s.now, tz),
+    ]
+    if s.next_digest is not None:
+        lines.append(f"Next digest: {when(s.next_digest, tz)}")
+    lines += [
+        f"⚠️ {esc(d['name'])} failing since {when(d['failing_since'], tz)}: "
+        f"{shown(str(d.get('last_error') or ''))}"
+        for d in s.failing_destinations
+    ]
+    return fit(lines)
+
+
+def _backlog(outbox: Mapping[str, int]) -> str:
+    total = sum(outbox.values())
+    if not total:
+        return "empty"
+    parts = ", ".join(f"{esc(d)} {n}" for d, n in sorted(outbox.items()))
+    return f"{total} waiting ({parts})"
+
+
+def _mute_summary(mutes: Mapping[str, datetime], now: datetime, tz: ZoneInfo) -> str:
+    if "all" in mutes:
+        return f" · ⏸ all alerts paused {until_text(mutes['all'], now, tz)}"
+    return f" · {len(mutes)} muted" if mutes else ""
+
+
+def _silent(feed: FeedRow) -> bool:
+    return (feed.reported or "").startswith("silent")
+
+
+def format_rules(
+    rules: RuleSet,
+    *,
+    mutes: Mapping[str, datetime],
+    alerts: Mapping[str, int],
+    not_relevant: Mapping[str, int],
+    now: datetime,
+    tz: ZoneInfo,
+) -> str:
+    if not rules.rules:
+        return "No rules are loaded. Add YAML files to the rules folder."
+    lines = ["<b>Rules</b> (alerts in the last 24 h · marked not relevant)"]
+    if "all" in mutes:
+        lines.append(f"⏸ All alerts are paused {until_text(mutes['all'], now, tz)}.")
+    for rule in rules.rules:
+        until = mutes.get(f"rule:{rule.name}")
+        state = f"🔕 muted {until_text(until, now, tz)}" if until else "active"
+        lines.append(
+            f"• <b>{esc(rule.name)}</b> ({rule.priority}): {state} · "
+            f"{alerts.get(rule.name, 0)} alerts · {not_relevant.get(rule.name, 0)} not relevant"
+        )
+    actors = sorted((k[6:], u) for k, u in mutes.items() if k.startswith("actor:"))
+    lines += [f"🔕 actor {esc(name)} {until_text(u, now, tz)}" for name, u in actors]
+    return fit(lines)
+
+
+def format_feeds(feeds: Iterable[FeedRow], now: datetime, tz: ZoneInfo) -> str:
+    enabled = [f for f in feeds if f.enabled]
+    bad = [f for f in enabled if f.failing_since is not None or _silent(f)]
+    if not bad:
+        return f"All {len(enabled)} feeds are healthy."
+    lines = [f"<b>{len(bad)} of {len(enabled)} feeds need attention</b>"]
+    lines += [_feed_line(f, now, tz) for f in bad]
+    return fit(lines)
+
+
+def _feed_line(feed: FeedRow, now: datetime, tz: ZoneInfo) -> str:
+    name = f'<a href="{html.escape(feed.url, quote=True)}">{esc(feed.name)}</a>'
+    if feed.failing_since is None:
+        return f"• {name}: {shown(feed.reported or 'silent')}"
+    return (
+        f"• {name}: failing since {when(feed.failing_since, tz)} "
+        f"({feed.failures} failures): {esc((feed.last_error or 'unknown error')[:300])}"
+    )
+
+
+# --- /test ------------------------------------------------------------------------------
+
+_EVIDENCE_PER_RULE = 6
+
+
+def format_test(report: Mapping[str, Any]) -> str:
+    """An explain() report as a reply: the verdict first, then each rule's evidence."""
+    matched = [v["rule"] for v in report["verdicts"] if v["matched"]]
+    verdict = (
+        f"✅ would alert: {esc(', '.join(matched))}"
+        if matched
+        else "❌ no rule matched: no alert would be sent"
+    )
+    source = str(report["text_source"]) + (
+        f" ({report['fallback_reason']})" if report.get("fallback_reason") else ""
+    )
+    lines = [
+        f"🧪 <b>{esc((report['title'] or '(untitled)')[:300])}</b>",
+        f"language {esc(report['language'] or '?')} · {report['length']:,} characters "
+        f"from {esc(source[:200])}",
+        f"<b>{verdict}</b>",
+    ]
+    for v in sorted(report["verdicts"], key=lambda v: not v["matched"]):  # matches first
+        lines += _verdict_lines(v)
+    return fit(lines)
+
+
+def _verdict_lines(v: Mapping[str, Any]) -> list[str]:
+    head = "MATCH" if v["matched"] else "no match"
+    lines = [
+        "",
+        f"<b>{esc(v['rule'])}</b>: {head} (score {v['score']:g}, threshold {v['threshold']:g})",
+    ]
+    lines += [f"  {esc(str(reason)[:300])}" for reason in v["reasons"][:5]]
+    seen: set[str] = set()
+    for e in v["evidence"]:  # one quote per term
+        if e["term"] in seen or len(seen) >= _EVIDENCE_PER_RULE:
+            continue
+        seen.add(e["term"])
+        sentence = _clip(str(e["sentence"]), 140)
+        lines.append(
+            f"  • {esc(e['kind'])} <b>{esc(e['term'])}</b>: ‘{esc(_clip(str(e['matched']), 60))}’"
+            f" in {esc(e['where'])}: <i>{esc(sentence)}</i>"
+        )
+    return lines
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
