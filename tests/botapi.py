@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import email.parser
 import email.policy
+import html
 import json
 import threading
 import time
@@ -649,7 +650,8 @@ class _TelegramHtml(HTMLParser):
     )
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+        # Entities are decoded by hand: an escaped "&lt;" is text, not a tag, as in Telegram.
+        super().__init__(convert_charrefs=False)
         self.stack: list[str] = []
         self.text: list[str] = []
         self.problem = ""
@@ -669,6 +671,14 @@ class _TelegramHtml(HTMLParser):
         if "<" in data:
             self._fail("Unsupported start tag")
         self.text.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in ("lt", "gt", "amp", "quot"):
+            self._fail(f'Unsupported HTML entity "&{name};"')
+        self.text.append(html.unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.text.append(html.unescape(f"&#{name};"))
 
     def _fail(self, what: str) -> None:
         line, column = self.getpos()
