@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from watcher.clock import Clock
 from watcher.config import PollingSettings
 from watcher.errors import FetchError, ParseError, WatcherError
-from watcher.feeds.dedup import Identity, NewEntry, classify, identify, split_backfill
+from watcher.feeds.dedup import Identity, Known, NewEntry, classify, identify, split_backfill
 from watcher.feeds.parse import ParsedFeed, parse_feed
 from watcher.feeds.schedule import (
     effective_interval,
@@ -119,8 +119,10 @@ class Poller:
         parsed: ParsedFeed,
         identities: tuple[Identity, ...],
     ) -> PollResult:
-        wanted = {key for identity in identities for key in identity.keys}
-        known = await self._db(self._db.store.known_keys, feed.id, wanted)
+        known: dict[str, Known] = {}
+        if feed.entries_total:  # else nothing can be known: spare the store a query
+            wanted = {key for identity in identities for key in identity.keys}
+            known = await self._db(self._db.store.known_keys, feed.id, wanted)
         found = classify(parsed.entries, known, identities)
         new, backfill = list(found.new), list[NewEntry]()
         if feed.first_poll:
