@@ -16,6 +16,7 @@ from watcher import __version__
 from watcher.bot.app import TelegramBot, bot_token
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
+from watcher.errors import StoreError
 from watcher.health import Heartbeat, write_heartbeat
 from watcher.lock import DataDirLock, prepare_data_dir
 from watcher.metrics import Metrics, MetricsServer, start_metrics_server
@@ -43,6 +44,8 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._started = self.clock.now()
+        # The running pipeline, once started (for the bot and for tests to look at).
+        self.pipeline: Pipeline | None = None
         # The /metrics and /healthz endpoint while serving, when [metrics] enables it.
         self.metrics_server: MetricsServer | None = None
         # The Telegram command bot while serving, when a token is set and [telegram] bot is on.
@@ -65,6 +68,7 @@ class Daemon:
         run_id = await db(db.store.start_run, os.getpid(), __version__, self.clock.now())
         metrics = Metrics() if self.config.metrics.enabled and not options.once else None
         pipeline = await Pipeline.start(self.config, db, clock=self.clock, metrics=metrics)
+        self.pipeline = pipeline
         try:
             log.info("%s", pipeline.summary())
             if options.once:
@@ -144,6 +148,8 @@ class Daemon:
                 return
             try:
                 await fn()
+            except StoreError as exc:  # disk full, read-only: one clear line, no traceback
+                log.error("%s failed; it will run again on schedule: %s", name, exc)
             except Exception:
                 log.exception("%s failed; it will run again on schedule", name)
 

@@ -1,0 +1,65 @@
+"""Hot reload of rules: the directory stamp, and valid and invalid edits in a running daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from watcher.config import load_config
+from watcher.daemon import Daemon, RunOptions
+from watcher.rules.reload import RulesSource
+
+ROOT = Path(__file__).resolve().parents[1]
+BAKERY = "name: bakery\nactors: [sourdough]\n"
+
+
+def test_reload_keeps_previous_rules_on_an_invalid_edit(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(BAKERY)
+    source = RulesSource(tmp_path)
+    assert source.load().names() == ["bakery"]
+    assert source.reload() is None  # nothing changed
+    (tmp_path / "b.yaml").write_text("name: broken\nactors:\n  X: {typez: [PERSON]}\n")
+    error = source.reload()
+    assert error is not None and "b.yaml:3:" in error.problems[0]
+    assert source.rules.names() == ["bakery"]  # still active
+    assert source.reload() is None  # reported once, not on every check
+    (tmp_path / "b.yaml").write_text("name: fixed\nkeywords: {bread: [bread]}\n")
+    assert source.reload() is None
+    assert source.rules.names() == ["bakery", "fixed"]
+
+
+@pytest.mark.slow
+async def test_running_daemon_picks_up_valid_edits_and_rejects_invalid_ones(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    config_path = tmp_path / "config.toml"
+    config_path.write_text('[watcher]\ndata_dir = "data"\n[articles]\nworkers = 1\n')
+    daemon = Daemon(load_config(config_path, env={}))
+    task = asyncio.create_task(daemon.run(RunOptions()))
+    caplog.set_level(logging.INFO)
+
+    async def until(predicate: object, timeout: float = 15.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():  # type: ignore[operator]
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.1)
+
+    try:
+        await until(lambda: daemon.pipeline is not None)
+        assert daemon.pipeline is not None
+        assert daemon.pipeline.rules.rules.names() == ["ukraine-peace", "venezuela"]
+        (tmp_path / "rules" / "bad.yaml").write_text("name: bad\nactors: [X]\nthreshhold: 3\n")
+        await until(lambda: "rules not reloaded" in caplog.text)
+        assert "bad.yaml:3:1" in caplog.text and "did you mean 'threshold'" in caplog.text
+        assert daemon.pipeline.rules.rules.names() == ["ukraine-peace", "venezuela"]
+        (tmp_path / "rules" / "bad.yaml").write_text(BAKERY)
+        await until(lambda: "rules reloaded" in caplog.text)
+        assert daemon.pipeline.rules.rules.names() == ["bakery", "ukraine-peace", "venezuela"]
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 15)
