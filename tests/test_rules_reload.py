@@ -43,8 +43,8 @@ async def test_running_daemon_picks_up_valid_edits_and_rejects_invalid_ones(
     task = asyncio.create_task(daemon.run(RunOptions()))
     caplog.set_level(logging.INFO)
 
-    async def until(predicate: object, timeout: float = 15.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def until(predicate: object) -> None:
+        deadline = asyncio.get_running_loop().time() + 15.0
         while not predicate():  # type: ignore[operator]
             assert asyncio.get_running_loop().time() < deadline, "timed out"
             await asyncio.sleep(0.1)
