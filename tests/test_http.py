@@ -11,14 +11,14 @@ import threading
 import time
 import tracemalloc
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import brotli  # type: ignore[import-untyped]
-import httpx
 import pytest
 from httpserver import HttpServer, RecordedRequest, Reply, compress
 from smtpserver import server_tls_context
@@ -50,29 +50,23 @@ async def client() -> AsyncIterator[HttpClient]:
         yield fetcher
 
 
-class _LoopbackOnly(httpx.AsyncBaseTransport):
-    """The real transport, plus a tripwire: the guard tests must never send traffic off-host.
+async def _loopback_only(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """A tripwire on every request sent: the guard tests must never send traffic off-host.
 
     Should the guard regress, a request to 10.x would otherwise really leave this machine.
     """
-
-    def __init__(self) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host not in ("127.0.0.1", "localhost"):
-            raise AssertionError(f"the guard let a request through to {request.url}")
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    if request.url.host not in ("127.0.0.1", "localhost"):
+        raise AssertionError(f"the guard let a request through to {request.url}")
+    return await handler(request)
 
 
 async def _failure(
-    url: str, transport: httpx.AsyncBaseTransport | None = None, **overrides: Any
+    url: str, middlewares: Sequence[aiohttp.ClientMiddlewareType] = (), **overrides: Any
 ) -> FetchError:
     settings = _settings(**overrides)
-    async with HttpClient(settings, transport=transport, clock=FakeClock(NOW)) as fetcher:
+    async with HttpClient(settings, middlewares=middlewares, clock=FakeClock(NOW)) as fetcher:
         with pytest.raises(FetchError) as caught:
             await fetcher.get(url)
     return caught.value
@@ -406,7 +400,7 @@ async def test_hostname_resolving_to_loopback_is_refused(http_server: HttpServer
 )
 async def test_private_literals_are_refused_before_connecting(host: str) -> None:
     error = await _failure(
-        f"http://{host}/feed", transport=_LoopbackOnly(), allow_private_addresses=False
+        f"http://{host}/feed", middlewares=[_loopback_only], allow_private_addresses=False
     )
     assert error.reason.startswith(f"refused: {host.strip('[]')} is a private address")
 
@@ -423,7 +417,7 @@ async def test_redirect_from_public_to_private_is_refused(
     http_server.redirect("/hop", target.format(port=http_server.port))
     http_server.route("/inside", b"secret")
     settings = _settings(allow_private_addresses=False)
-    async with HttpClient(settings, transport=_LoopbackOnly(), resolver=_public) as fetcher:
+    async with HttpClient(settings, middlewares=[_loopback_only], resolver=_public) as fetcher:
         with pytest.raises(FetchError, match=r"^.*: refused: .* is a private address") as caught:
             await fetcher.get(f"http://localhost:{http_server.port}/hop")
     assert caught.value.url == target.format(port=http_server.port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import math
 import re
@@ -10,7 +11,15 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +28,12 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Protocol, Self
 
+import aiohttp
 import brotli  # type: ignore[import-untyped]
-import httpx
+import certifi
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from watcher import __version__
 from watcher.clock import Clock, SystemClock
@@ -38,13 +51,17 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _ACCEPT_ENCODING = "gzip, deflate, br"
 _PRIVATE_HINT = "(set http.allow_private_addresses = true to allow)"
+# Idle keep-alive connections are dropped after this long, before most servers drop them.
+_KEEPALIVE = 5.0
+# A status line or one header field may be this long (aiohttp's default, 8 KiB, is below
+# what some CDNs send in Content-Security-Policy or Link headers).
+_HEADER_LIMIT = 16 * 1024
 
-# Everything the network, TLS, httpx or a decompressor can throw; all become FetchError.
+# Everything the network, TLS, aiohttp or a decompressor can throw; all become FetchError.
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.HTTPError,
-    httpx.InvalidURL,
-    httpx.StreamError,
-    OSError,
+    aiohttp.ClientError,
+    HttpProcessingError,
+    OSError,  # TimeoutError included
     ValueError,
     zlib.error,
     brotli.error,
@@ -57,7 +74,7 @@ class Response:
 
     url: str  # the final URL, after redirects
     status: int  # 200..299 or 304
-    headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
+    headers: Mapping[str, str]  # case-insensitive; a repeated field's values joined by ", "
     content: bytes  # decompressed; b"" for 304
     elapsed: float  # seconds spent fetching, all hops, not counting waits for a free slot
     redirects: tuple[str, ...] = ()  # the URLs visited before ``url``
@@ -81,14 +98,15 @@ class Response:
 class HttpClient:
     """Fetches URLs politely and defensively; share one per process across tasks.
 
-    ``resolver`` replaces DNS for the private-address guard only (tests use it).
+    ``resolver`` replaces DNS for the private-address guard only (tests use it);
+    ``middlewares`` wrap every request aiohttp sends (tests use one as a tripwire).
     """
 
     def __init__(
         self,
         settings: HttpSettings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
         clock: Clock | None = None,
         resolver: Resolver | None = None,
     ) -> None:
@@ -97,7 +115,9 @@ class HttpClient:
         self._resolve: Resolver = resolver or _getaddrinfo
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
-        self._client = _make_client(settings, transport)
+        self._middlewares = tuple(middlewares)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -111,7 +131,10 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     async def get(
         self,
@@ -140,15 +163,23 @@ class HttpClient:
             visited.append(str(current))
             current = _next_hop(hop.location, visited, self._settings.max_redirects)
 
-    async def _guard(self, url: httpx.URL) -> None:
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use: a session belongs to the event loop that is running then.
+        if self._closed:
+            raise RuntimeError("HttpClient.get called after aclose()")
+        if self._session is None:
+            self._session = _make_session(self._settings, self._middlewares)
+        return self._session
+
+    async def _guard(self, url: URL) -> None:
         if self._settings.allow_private_addresses:
             return
-        host = url.raw_host.decode("ascii")
+        host = url.raw_host or ""
         for ip in await self._addresses(url, host):
             if not _is_public(ip):
                 raise FetchError(str(url), _refusal(host, ip))
 
-    async def _addresses(self, url: httpx.URL, host: str) -> list[_IPAddress]:
+    async def _addresses(self, url: URL, host: str) -> list[_IPAddress]:
         literal = _ip_literal(host)
         if literal is not None:
             return [literal]
@@ -158,9 +189,10 @@ class HttpClient:
         except (OSError, UnicodeError, ValueError) as exc:
             raise FetchError(str(url), f"DNS lookup failed for host {host}") from exc
 
-    async def _hop(self, url: httpx.URL, job: _Job) -> _Hop:
+    async def _hop(self, url: URL, job: _Job) -> _Hop:
         """One request/response exchange, inside the politeness slots and the total deadline."""
-        async with self._slot(url.host):
+        host = url.host or ""
+        async with self._slot(host):
             started = time.monotonic()
             deadline = asyncio.timeout(job.total - job.spent)
             try:
@@ -168,7 +200,7 @@ class HttpClient:
                     await self._guard(url)
                     return await self._exchange(url, job)
             except _NETWORK_ERRORS as exc:
-                reason = _describe(exc, self._settings, url.host, total=deadline.expired())
+                reason = _describe(exc, self._settings, host, total=deadline.expired())
                 raise FetchError(str(url), reason) from exc
             finally:
                 job.spent += time.monotonic() - started
@@ -182,31 +214,30 @@ class HttpClient:
         async with per_host, self._slots:
             yield
 
-    async def _exchange(self, url: httpx.URL, job: _Job) -> _Hop:
-        request = self._client.build_request("GET", url, headers=job.headers)
-        response = await self._client.send(request, stream=True)
+    async def _exchange(self, url: URL, job: _Job) -> _Hop:
+        response = await self._client().get(url, headers=job.headers, allow_redirects=False)
         try:
-            return await self._settle(response, job.limit)
+            return await self._settle(response, url, job.limit)
         finally:
-            await response.aclose()
+            # Back to the pool when the body was read to its end (304s, redirects and most
+            # small bodies are, by then); otherwise the connection is closed.
+            response.release()
 
-    async def _settle(self, response: httpx.Response, limit: int) -> _Hop:
-        status = response.status_code
+    async def _settle(self, response: aiohttp.ClientResponse, url: URL, limit: int) -> _Hop:
+        status, headers = response.status, _single_valued(response.headers)
         if status in _REDIRECT_STATUSES:
-            return _Hop(status, response.headers, b"", _location(response))
+            return _Hop(status, headers, b"", _location(url, status, headers))
         if status == 304:
-            return _Hop(status, response.headers, b"")
+            return _Hop(status, headers, b"")
         if not 200 <= status < 300:
-            raise self._status_error(response)
-        return _Hop(status, response.headers, await _read_body(response, limit))
+            raise self._status_error(str(url), status, headers)
+        return _Hop(status, headers, await _read_body(response, str(url), limit))
 
-    def _status_error(self, response: httpx.Response) -> FetchError:
-        status = response.status_code
+    def _status_error(self, url: str, status: int, headers: Mapping[str, str]) -> FetchError:
         retry_after = None
         if status in _RETRY_AFTER_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock.now())
-        reason = _status_reason(status, retry_after)
-        return FetchError(str(response.url), reason, retry_after=retry_after)
+            retry_after = parse_retry_after(headers.get("retry-after"), self._clock.now())
+        return FetchError(url, _status_reason(status, retry_after), retry_after=retry_after)
 
 
 @dataclass
@@ -222,32 +253,45 @@ class _Job:
 @dataclass(frozen=True)
 class _Hop:
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     content: bytes
-    location: httpx.URL | None = None
+    location: URL | None = None
 
     def response(self, url: str, elapsed: float, redirects: tuple[str, ...]) -> Response:
         return Response(url, self.status, self.headers, self.content, elapsed, redirects)
 
 
-def _make_client(
-    settings: HttpSettings, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
+def _make_session(
+    settings: HttpSettings, middlewares: Sequence[aiohttp.ClientMiddlewareType]
+) -> aiohttp.ClientSession:
     user_agent = settings.user_agent.replace("{version}", __version__)
-    return httpx.AsyncClient(
-        transport=transport,
+    connector = aiohttp.TCPConnector(
+        limit=settings.max_connections,
+        limit_per_host=0,  # HttpClient's per-host semaphores decide
+        keepalive_timeout=_KEEPALIVE,
+        ssl=_tls_context(),
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
         headers={"User-Agent": user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
-        timeout=httpx.Timeout(
-            settings.read_timeout, connect=settings.connect_timeout, pool=settings.total_timeout
+        # Waiting for a pooled connection is bounded by the semaphores and the total deadline.
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
         ),
-        limits=httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-        ),
-        follow_redirects=False,
+        # Bodies are inflated by the bounded decoders below, never by aiohttp.
+        auto_decompress=False,
         # Environment proxies would connect somewhere the address guard never checked.
         trust_env=False,
+        max_line_size=_HEADER_LIMIT,
+        max_field_size=_HEADER_LIMIT,
+        middlewares=middlewares,
     )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Mozilla's CA bundle, not the system's: the same trust on every machine (as httpx did).
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _request_headers(
@@ -257,36 +301,47 @@ def _request_headers(
     return {name: value for name, value in wanted.items() if value}
 
 
+def _single_valued(headers: CIMultiDictProxy[str]) -> Mapping[str, str]:
+    """The headers with a repeated field's values joined by ", " (RFC 9110 section 5.3)."""
+    names = {name.lower() for name in headers}
+    if len(names) == len(headers):
+        return headers
+    return CIMultiDictProxy(CIMultiDict({n: ", ".join(headers.getall(n)) for n in names}))
+
+
 # --- URLs and redirects -----------------------------------------------------------------
 
 
-def _parse_url(url: str) -> httpx.URL:
+def _parse_url(url: str) -> URL:
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        parsed = URL(url)
+    except (TypeError, ValueError) as exc:
         raise FetchError(url, f"invalid URL {url!r}: {exc}") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
         raise FetchError(url, f"invalid URL {url!r}: only http:// and https:// URLs can be fetched")
     return parsed
 
 
-def _location(response: httpx.Response) -> httpx.URL:
-    location = response.headers.get("location")
+def _location(url: URL, status: int, headers: Mapping[str, str]) -> URL:
+    location = headers.get("location")
     if not location:
-        reason = f"{_status_reason(response.status_code, None)} without a Location header"
-        raise FetchError(str(response.url), reason)
+        raise FetchError(str(url), f"{_status_reason(status, None)} without a Location header")
+    try:
+        target = url.join(URL(location))
+    except (TypeError, ValueError) as exc:
+        raise FetchError(str(url), f"redirect to invalid URL {location!r}: {exc}") from exc
     # Fragments are the client's business and would defeat loop detection.
-    return response.url.join(location).copy_with(fragment=None)
+    return target.with_fragment(None)
 
 
-def _next_hop(location: httpx.URL, visited: list[str], max_redirects: int) -> httpx.URL:
+def _next_hop(location: URL, visited: list[str], max_redirects: int) -> URL:
     """Where a redirect leads, or FetchError for a loop, too many hops or a bad target."""
     target = str(location)
     if target in visited:
         raise FetchError(visited[-1], f"redirect loop at {target}")
     if len(visited) > max_redirects:
         raise FetchError(visited[-1], f"too many redirects (more than {max_redirects})")
-    if location.scheme not in ("http", "https") or not location.host:
+    if location.scheme not in ("http", "https") or not location.raw_host:
         raise FetchError(visited[-1], f"redirect to unsupported URL {target}")
     return location
 
@@ -321,10 +376,18 @@ def _is_public(ip: _IPAddress) -> bool:
     return ip.is_global and not special
 
 
+def _shown(ip: _IPAddress) -> str:
+    # URL parsing compresses ::ffff:10.0.0.1 to ::ffff:a00:1; people write the dotted form.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return str(ip)
+
+
 def _refusal(host: str, ip: _IPAddress) -> str:
-    if _ip_literal(host) is not None:
-        return f"refused: {host} is a private address {_PRIVATE_HINT}"
-    return f"refused: {host} resolves to private address {ip} {_PRIVATE_HINT}"
+    literal = _ip_literal(host)
+    if literal is not None:
+        return f"refused: {_shown(literal)} is a private address {_PRIVATE_HINT}"
+    return f"refused: {host} resolves to private address {_shown(ip)} {_PRIVATE_HINT}"
 
 
 # --- failure reasons --------------------------------------------------------------------
@@ -351,21 +414,33 @@ _EXPLANATIONS: tuple[
     tuple[type[BaseException] | tuple[type[BaseException], ...], _Explain], ...
 ] = (
     (
-        httpx.ConnectTimeout,
+        aiohttp.ConnectionTimeoutError,
         lambda e, s, h: f"connect timed out after {_seconds(s.connect_timeout)} s",
     ),
-    (httpx.ReadTimeout, lambda e, s, h: f"read timed out after {_seconds(s.read_timeout)} s"),
-    (httpx.PoolTimeout, lambda e, s, h: "timed out waiting for a free connection"),
-    (httpx.TimeoutException, lambda e, s, h: f"timed out: {e}"),
-    (socket.gaierror, lambda e, s, h: f"DNS lookup failed for host {h}"),
+    (
+        aiohttp.SocketTimeoutError,
+        lambda e, s, h: f"read timed out after {_seconds(s.read_timeout)} s",
+    ),
+    (aiohttp.ServerTimeoutError, lambda e, s, h: f"timed out: {e}"),
+    (
+        (aiohttp.ClientConnectorDNSError, socket.gaierror),
+        lambda e, s, h: f"DNS lookup failed for host {h}",
+    ),
     (ConnectionRefusedError, lambda e, s, h: "connection refused"),
     (ssl.SSLError, lambda e, s, h: f"TLS error: {_tls_message(e)}"),
     (ConnectionResetError, lambda e, s, h: "connection reset by the server"),
-    (httpx.RemoteProtocolError, lambda e, s, h: f"broken response: {e}"),
+    (
+        (
+            aiohttp.ClientPayloadError,
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientResponseError,
+            HttpProcessingError,
+        ),
+        lambda e, s, h: f"broken response: {_protocol_message(e)}",
+    ),
     ((zlib.error, brotli.error), lambda e, s, h: f"could not decompress the body: {e}"),
-    ((httpx.InvalidURL, httpx.UnsupportedProtocol), lambda e, s, h: f"invalid URL: {e}"),
-    (httpx.LocalProtocolError, lambda e, s, h: f"invalid request: {e}"),
-    (UnicodeError, lambda e, s, h: f"invalid request: {e}"),
+    (aiohttp.InvalidURL, lambda e, s, h: f"invalid URL: {e}"),
+    ((UnicodeError, ValueError), lambda e, s, h: f"invalid request: {e}"),
 )
 
 
@@ -394,9 +469,23 @@ def _find_cause(
 
 
 def _tls_message(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        exc = exc.os_error  # aiohttp's wrapper; the ssl module's error says what went wrong
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {exc.verify_message}"
     return str(getattr(exc, "reason", None) or exc)
+
+
+def _protocol_message(exc: BaseException) -> str:
+    """The parser's own words, on one line, without aiohttp's wrapping and repr()s."""
+    parser_error = _find_cause(exc, HttpProcessingError)
+    if isinstance(parser_error, HttpProcessingError) and parser_error.message:
+        text = parser_error.message
+    elif isinstance(exc, aiohttp.ClientResponseError) and exc.message:
+        text = exc.message
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 # --- bounded body decoding --------------------------------------------------------------
@@ -501,22 +590,21 @@ def _decoder_for(url: str, content_encoding: str | None) -> _Chain:
     return _Chain([_DECODERS[c]() for c in reversed(codings)])
 
 
-async def _read_body(response: httpx.Response, limit: int) -> bytes:
-    url = str(response.url)
+async def _read_body(response: aiohttp.ClientResponse, url: str, limit: int) -> bytes:
     encoding = response.headers.get("content-encoding")
     decoder = _decoder_for(url, encoding)
-    if not encoding and _declared_length(response) > limit:
+    if not encoding and _declared_length(response.headers) > limit:
         raise FetchError(url, f"response larger than {limit} bytes")
     body = bytearray()
-    async for raw in response.aiter_raw():
+    async for raw in response.content.iter_any():
         _append(body, decoder.decode(raw), limit, url)
     _append(body, decoder.flush(), limit, url)
     return bytes(body)
 
 
-def _declared_length(response: httpx.Response) -> int:
+def _declared_length(headers: Mapping[str, str]) -> int:
     try:
-        return int(response.headers.get("content-length", "0"))
+        return int(headers.get("content-length", "0"))
     except ValueError:
         return 0
 
