@@ -78,6 +78,17 @@ def rss_mb(pid: int | None = None) -> float:
     return status_kb(pid or os.getpid(), "VmRSS") / 1024
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: RSS with each shared page divided among its sharers."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def peak_rss_mb(pid: int | None = None) -> float:
     return status_kb(pid or os.getpid(), "VmHWM") / 1024
 
@@ -202,7 +213,7 @@ def write_config(
     for path in rules.glob("*.yaml"):  # route to the configured default destinations
         lines = path.read_text(encoding="utf-8").splitlines()
         path.write_text("\n".join(x for x in lines if not x.startswith("destinations:")))
-    telegram = f'[telegram]\napi_base_url = "{bot_url}"\nchats = ["-1001"]\nbot = false\n'
+    telegram = f'[telegram]\napi_base_url = "{bot_url}"\nchats = ["1001"]\nbot = false\n'
     console = f"[console]\nenabled = false\njsonl = {'false' if bot_url else 'true'}\n"
     metrics = f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n'
     tables = "".join(f'[[feeds]]\nurl = "{u}"\nname = "Loop {i}"\n' for i, u in enumerate(feeds))

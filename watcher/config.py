@@ -28,6 +28,7 @@ class _DurationMarker:
 DURATION = _DurationMarker()
 Seconds = Annotated[float, DURATION]
 
+_MAX_DURATION = 10 * 365 * 86400.0
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -420,16 +421,22 @@ class _Converter:
         return self.value(args[0], data, key)
 
     def duration(self, data: Any, key: str) -> float | None:
+        seconds = None
         if isinstance(data, int | float) and not isinstance(data, bool) and data >= 0:
-            return float(data)
-        if isinstance(data, str):
+            seconds = float(data)
+        elif isinstance(data, str):
             try:
-                return parse_duration(data)
+                seconds = parse_duration(data)
             except ValueError as exc:
                 self.fail(key, str(exc))
                 return None
-        self.fail(key, f'expected a duration such as 90 or "15m", got {_describe(data)}')
-        return None
+        if seconds is None:
+            self.fail(key, f'expected a duration such as 90 or "15m", got {_describe(data)}')
+        elif seconds > _MAX_DURATION:
+            # Beyond this, date arithmetic overflows (inf, "1e300") and the daemon would crash.
+            self.fail(key, f"{data!r} is longer than the longest duration allowed, 10 years")
+            return None
+        return seconds
 
     def list_value(self, item: Any, data: Any, key: str) -> list[Any] | None:
         if not isinstance(data, list):
@@ -453,7 +460,7 @@ class _Converter:
     def scalar(self, hint: Any, data: Any, key: str) -> Any:
         if hint is Path:
             if isinstance(data, str) and data:
-                return (self.base / Path(data).expanduser()).resolve()
+                return self.path(data, key)
             self.fail(key, f"expected a path, got {_describe(data)}")
             return None
         ok = {
@@ -468,6 +475,13 @@ class _Converter:
             self.fail(key, f"expected {_TYPE_NAMES[hint]}, got {_describe(data)}")
             return None
         return float(data) if hint is float else data
+
+    def path(self, data: str, key: str) -> Path | None:
+        try:
+            return (self.base / Path(data).expanduser()).resolve()
+        except (RuntimeError, ValueError, OSError) as exc:  # "~nosuchuser", a NUL byte
+            self.fail(key, f"{data!r} is not a usable path ({exc})")
+            return None
 
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}

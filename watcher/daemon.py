@@ -148,6 +148,11 @@ class Daemon:
                 return
             try:
                 await fn()
+            except asyncio.CancelledError:
+                # The scheduler's shutdown at a stop cancels jobs in flight: not an error
+                # (anything they handed to the store thread still finishes).
+                if not self._stop.is_set():
+                    raise
             except StoreError as exc:  # disk full, read-only: one clear line, no traceback
                 log.error("%s failed; it will run again on schedule: %s", name, exc)
             except Exception:

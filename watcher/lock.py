@@ -22,11 +22,20 @@ def prepare_data_dir(path: Path) -> Path:
             "set [watcher] data_dir or WATCHER_DATA_DIR to a writable folder"
         ) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise StoreError(
-            f"data directory {path}: not writable by this user; "
-            "fix its permissions or set [watcher] data_dir to another folder"
-        )
+        raise StoreError(f"data directory {path}: {_unwritable(path)}")
     return path
+
+
+def _unwritable(path: Path) -> str:
+    # A read-only mount refuses even root: say so rather than blame permissions.
+    if os.statvfs(path).f_flag & os.ST_RDONLY:
+        return (
+            "on a read-only file system; remount it read-write "
+            "or set [watcher] data_dir to another folder"
+        )
+    return (
+        "not writable by this user; fix its permissions or set [watcher] data_dir to another folder"
+    )
 
 
 class DataDirLock:

@@ -167,6 +167,7 @@ class MetricsServer:
         self._clock = clock
         self._outbox = outbox
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self, listen: str) -> None:
         """Listen on ``listen`` (HOST:PORT); ConfigError when that is impossible."""
@@ -193,12 +194,21 @@ class MetricsServer:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     async def aclose(self) -> None:
+        """Stop listening and drop requests in progress (the store may be closing next)."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             reply, head = await self._serve(reader)
             writer.write(_encode(reply, head=head))

@@ -9,7 +9,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,7 @@ from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels
 from watcher.clock import Clock
 from watcher.config import Config
-from watcher.errors import FetchError
+from watcher.errors import FetchError, StoreError
 from watcher.feeds.identity import canonical_url
 from watcher.feeds.poll import Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
@@ -100,6 +100,9 @@ class Pipeline:
         self._slots = asyncio.Semaphore(ARTICLE_CONCURRENCY)
         self._send_wanted = asyncio.Event()
         self._notify: Notify | None = None
+        # Feeds whose last poll could not be recorded, and when to poll them again: the store
+        # still says they are due, and they must not be fetched again at every tick.
+        self._held: dict[int, datetime] = {}
 
     @classmethod
     async def start(
@@ -161,8 +164,9 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Start a poll for every feed that is due and not already being polled."""
-        for feed in await self._db(self._db.store.due_feeds, self._clock.now()):
-            if feed.id not in self._polls:
+        now = self._clock.now()
+        for feed in await self._db(self._db.store.due_feeds, now):
+            if feed.id not in self._polls and self._held.get(feed.id, now) <= now:
                 self._spawn_poll(feed)
 
     async def run_once(self) -> list[PollResult]:
@@ -185,12 +189,19 @@ class Pipeline:
     async def _poll(self, feed: FeedRow) -> PollResult | None:
         try:
             result = await self._poller.poll(feed)
-        except Exception:
-            # A bug must not stop this feed forever: log it and try again next interval.
-            log.exception("feed %s: unexpected error while polling", feed.name)
+        except Exception as exc:
+            # A bug or a failing store (disk full) must not stop this feed forever, nor
+            # have it fetched at every tick: try again next interval.
+            if isinstance(exc, StoreError):
+                log.error("feed %s: poll not recorded, retrying next interval: %s", feed.name, exc)
+            else:
+                log.exception("feed %s: unexpected error while polling", feed.name)
+            interval = feed.interval or self.config.polling.interval
+            self._held[feed.id] = self._clock.now() + timedelta(seconds=interval)
             if self.metrics is not None:
                 self.metrics.polled(feed.name, "failed")
             return None
+        self._held.pop(feed.id, None)
         if self.metrics is not None:
             self.metrics.polled(feed.name, result.outcome)
         if result.new_entry_ids:
@@ -228,6 +239,11 @@ class Pipeline:
         try:
             async with self._slots:
                 await self._process_entry(pending)
+        except StoreError as exc:
+            # Not the article's fault (disk full, read-only): it stays pending for a retry.
+            log.error(
+                "entry %d (%s): not recorded, kept pending: %s", pending.id, pending.entry.link, exc
+            )
         except Exception:
             # A stop (CancelledError) is not caught: the entry stays pending for next start.
             log.exception(
@@ -332,6 +348,8 @@ class Pipeline:
                 self._log_sent(result)
                 if result.failed or result.retrying:
                     await self._check_destinations(permanent=result.failed > 0)
+            except StoreError as exc:
+                log.error("delivery round stopped; the outbox keeps every alert: %s", exc)
             except Exception:
                 log.exception("delivery round failed; the outbox keeps every alert")
 

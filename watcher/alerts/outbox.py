@@ -138,6 +138,10 @@ class Sender:
         self._retry_cap = retry_cap
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        # Sent, but the store failed to record it (disk full, read-only): job id -> (remote
+        # id, when sent). Only the recording is retried, so a store outage does not send the
+        # same message again every round; a crash meanwhile sends it once more at most.
+        self._unrecorded: dict[int, tuple[str | None, datetime]] = {}
 
     async def drain(self) -> SendResult:
         """Send until every queue is empty, held, or waiting to retry."""
@@ -154,6 +158,8 @@ class Sender:
 
     async def _deliver(self, job: DeliveryJob) -> int:
         """0 sent (or nothing to send), 1 failed for good, 2 will retry."""
+        if job.id in self._unrecorded:
+            return await self._record_sent(job, *self._unrecorded[job.id])
         now = self._clock.now()
         kind, target = split_destination(job.destination)
         try:
@@ -172,13 +178,12 @@ class Sender:
             log.exception("alert %d to %s: unexpected error", job.alert_id, job.destination)
             reason = f"internal error: {exc.__class__.__name__}: {exc}"
             return await self._failed(job, DeliveryError(reason, permanent=True))
-        await self._db(
-            self._db.store.delivery_sent,
-            job.id,
-            job.destination,
-            delivered.remote_id,
-            self._clock.now(),
-        )
+        self._unrecorded[job.id] = (delivered.remote_id, self._clock.now())
+        return await self._record_sent(job, *self._unrecorded[job.id])
+
+    async def _record_sent(self, job: DeliveryJob, remote_id: str | None, when: datetime) -> int:
+        await self._db(self._db.store.delivery_sent, job.id, job.destination, remote_id, when)
+        self._unrecorded.pop(job.id, None)
         if self._metrics is not None:
             await self._count_sent(job, self._metrics)
         return 0

@@ -132,6 +132,18 @@ def _current_version(conn: Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+# SQLite's words for a failing disk ("disk I/O error") do not say what to do about it.
+_DISK_HINTS = {
+    "SQLITE_FULL": "the disk holding the data directory is full; free some space",
+    "SQLITE_IOERR": "the data directory cannot be written (read-only or failing disk?)",
+    "SQLITE_READONLY": "the database or its data directory is read-only; make them writable",
+}
+
+
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig) if orig is not None else str(exc).splitlines()[0]
+    if orig is None:
+        return str(exc).splitlines()[0]
+    code = str(getattr(orig, "sqlite_errorname", ""))
+    hint = next((h for prefix, h in _DISK_HINTS.items() if code.startswith(prefix)), "")
+    return f"{orig} ({code}): {hint}" if hint else str(orig)
