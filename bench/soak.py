@@ -1,6 +1,6 @@
 """Soak: 10,000 articles through the whole daemon and delivery, watching its memory.
 
-    .venv/bin/python bench/soak.py [--articles 10000] [--feeds 10]
+    .venv/bin/python bench/soak.py [--articles 10000] [--feeds 10] [--workers 0]
 
 Runs the real daemon (``python -m watcher run`` in a subprocess: example rules, spaCy model,
 its worker pool, SQLite store, metrics endpoint) against loopback feeds and pages and the
@@ -130,9 +130,14 @@ class Memory:
         self.samples: list[Sample] = []
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of the daemon's main process and of its workers together."""
+        """CPU seconds so far of the daemon's main process, of its workers together, and of
+        this process (the loopback servers), which shares the machine with them."""
         workers = sum(cpu_seconds(p) for p in descendants(self.pid))
-        return {"daemon": round(cpu_seconds(self.pid), 1), "workers": round(workers, 1)}
+        return {
+            "daemon": round(cpu_seconds(self.pid), 1),
+            "workers": round(workers, 1),
+            "bench_servers": round(time.process_time(), 1),
+        }
 
     def sample(self, processed: int) -> None:
         pids = descendants(self.pid)
@@ -169,19 +174,24 @@ def _processed(port: int) -> tuple[int, dict[str, float]]:
     return int(metric_total(metrics, "watcher_articles_processed_total")), metrics
 
 
-def soak(folder: Path, articles: int, feeds_n: int, timeout: float) -> None:
+def soak(folder: Path, articles: int, feeds_n: int, timeout: float, workers: int) -> None:
     kind, pages = page_bodies()
     with HttpServer() as web, BotApiServer() as bot:
         feeds = [LoopFeed(web, f"/feed/{i}.xml", window=FEED_WINDOW) for i in range(feeds_n)]
         port = free_port()
         config = write_config(
-            folder, [f.url for f in feeds], bot_url=bot.base_url, metrics_port=port
+            folder,
+            [f.url for f in feeds],
+            bot_url=bot.base_url,
+            metrics_port=port,
+            extra=f"[articles]\nworkers = {workers}\n",
         )
         proc = start_daemon(config, token=bot.token)
         publisher = Publisher(web, feeds, pages)
         memory = Memory(proc.pid)
-        emit({"bench": "soak", "articles": articles, "feeds": feeds_n, "pages": kind,
-              "distinct_pages": len(pages), "match_every": MATCH_EVERY})  # fmt: skip
+        emit({"bench": "soak", "articles": articles, "feeds": feeds_n, "workers": workers,
+              "pages": kind, "distinct_pages": len(pages),
+              "match_every": MATCH_EVERY})  # fmt: skip
         try:
             if not wait_until(lambda: _processed(port)[1], 120, 0.1):
                 raise SystemExit(f"metrics never answered; see {config.with_suffix('.log')}")
@@ -278,16 +288,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=10_000, help="articles (10000)")
     parser.add_argument("--feeds", type=int, default=10, help="loopback feeds (10)")
+    parser.add_argument("--workers", type=int, default=0, help="[articles] workers (0: cores)")
     parser.add_argument("--timeout", type=float, default=3600, help="give up after (s)")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it (log, store)")
     args = parser.parse_args()
     emit({"bench": "soak", "machine": machine()})
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        soak(args.keep, args.articles, args.feeds, args.timeout)
+        soak(args.keep, args.articles, args.feeds, args.timeout, args.workers)
         return
     with tempfile.TemporaryDirectory(prefix="watcher-bench-soak-") as tmp:
-        soak(Path(tmp), args.articles, args.feeds, args.timeout)
+        soak(Path(tmp), args.articles, args.feeds, args.timeout, args.workers)
 
 
 if __name__ == "__main__":
