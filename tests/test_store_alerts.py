@@ -344,3 +344,11 @@ def test_mutes_expire_and_can_be_lifted(store: Store) -> None:
     assert store.active_mutes(NOW + timedelta(seconds=1)) == {
         "actor:Nicolás Maduro": NOW + timedelta(minutes=1)
     }
+
+
+def test_a_digest_queued_in_quiet_hours_waits_for_them_to_end(store: Store) -> None:
+    store.record_article(record(0, [Route(TG, True, None)]))
+    assert store.queue_digest(TG, NOW, NOW + timedelta(hours=3)) == 1
+    assert store.outbox_heads(NOW) == []
+    (digest,) = store.outbox_heads(NOW + timedelta(hours=3))
+    assert digest.kind == "digest"

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from watcher import __version__
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
-from watcher.alerts.plan import context_from_config, next_digest_time
+from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
 from watcher.articles.fetch import fetch_article
 from watcher.bot.explain import explain_page
 from watcher.channels.base import Channel
@@ -367,8 +367,12 @@ class Pipeline:
                 await self._report(f"Destination {row['name']} is {problem}")
 
     async def send_digests(self) -> None:
+        now = self._clock.now()
         for destination in await self._db(self._db.store.digest_destinations):
-            count = await self._db(self._db.store.queue_digest, destination, self._clock.now())
+            window = self.config.destinations.get(destination)
+            quiet = (window.quiet_hours if window else "") or self.config.alerts.quiet_hours
+            held = quiet_until(quiet, now, self._tz)  # a digest is never critical
+            count = await self._db(self._db.store.queue_digest, destination, now, held)
             log.info("digest of %d alerts queued for %s", count, destination)
         self._send_wanted.set()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from watcher.alerts.compose import build_payload
 from watcher.alerts.plan import Context, plan
@@ -55,15 +54,15 @@ def decide_article(
     if not alerting and decision.story_id is None:
         # Everything muted: no story either, or the next match would "develop" an alert
         # nobody received.
-        return _replace(base, matches=outcomes)
+        return replace(base, matches=outcomes)
     if not result.routes:
-        return _replace(base, matches=outcomes, story=story)
+        return replace(base, matches=outcomes, story=story)
     sending = [m for m in processed.matches if m.rule in alerting]
     payload = build_payload(
         processed.article, sending, source=_source(processed), quotes=settings.summary_sentences
     )
     kind = "develop" if decision.action is Action.DEVELOP else "new"
-    return _replace(
+    return replace(
         base, matches=outcomes, story=story, alert_kind=kind, payload=payload, routes=result.routes
     )
 
@@ -71,7 +70,3 @@ def decide_article(
 def _source(processed: Processed) -> str:
     article = processed.article
     return article.feed_name or article.site_name or ""
-
-
-def _replace(record: ArticleRecord, **changes: Any) -> ArticleRecord:
-    return replace(record, **changes)

@@ -65,9 +65,9 @@ def compose(
         rules = ", ".join(r["name"] for r in job.payload["rules"])
         extras = Extras(headline=f"Story develops ({rules})")
         msg = render(job.payload, tz=tz, extras=extras, silent=silent)
-        msg = _with(msg, reply_to=job.target_remote_id, data=data)
+        msg = replace(msg, reply_to=job.target_remote_id, data=data)
     else:
-        msg = _with(render(job.payload, tz=tz, silent=silent), data=data)
+        msg = replace(render(job.payload, tz=tz, silent=silent), data=data)
     if bot_buttons and kind == "telegram":
         return _with_bot_buttons(msg, job.alert_id, job.payload)
     return msg
@@ -92,7 +92,7 @@ def _compose_update(
     }
     if kind == "telegram":
         msg = render(job.original_payload, tz=tz, extras=Extras(sources=job.sources))
-        msg = _with(msg, edit_of=job.target_remote_id, data=data)
+        msg = replace(msg, edit_of=job.target_remote_id, data=data)
         if bot_buttons and job.original_alert_id is not None:
             # An edit replaces the keyboard too: keep the original alert's buttons.
             return _with_bot_buttons(msg, job.original_alert_id, job.original_payload)
@@ -107,10 +107,6 @@ def _compose_update(
         edit_of=job.target_remote_id or "story",
         data=data,
     )
-
-
-def _with(msg: OutgoingMessage, **changes: Any) -> OutgoingMessage:
-    return replace(msg, **changes)
 
 
 class Sender:

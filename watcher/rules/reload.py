@@ -25,9 +25,6 @@ class RulesSource:
         self._stamp = stamp
         return self.rules
 
-    def changed(self) -> bool:
-        return self._current_stamp() != self._stamp
-
     def reload(self) -> RuleError | None:
         """Reload if any rule file changed; the error if the new rules are invalid.
 

@@ -314,7 +314,9 @@ class AlertsMixin:
         with self.transaction() as conn:
             return [r[0] for r in conn.execute(query)]
 
-    def queue_digest(self, destination: str, now: datetime) -> int:
+    def queue_digest(
+        self, destination: str, now: datetime, not_before: datetime | None = None
+    ) -> int:
         """Gather a destination's held alerts into one digest delivery; returns their count."""
         with self.transaction() as conn:
             rows = list(
@@ -340,6 +342,7 @@ class AlertsMixin:
                     kind="digest",
                     state="pending",
                     created_at=now,
+                    not_before=not_before,
                     attempts=0,
                 )
             )
