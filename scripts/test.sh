@@ -1,0 +1,11 @@
+#!/bin/sh
+# Sets up and runs the whole test suite: system packages, venv, lint, format, types, tests.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/system-deps.sh
+python3 -m venv .venv
+.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest "$@"
