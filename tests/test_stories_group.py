@@ -12,16 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.stories.group import (
-    SKETCH_SIZE,
-    Action,
-    Signature,
-    Similarity,
-    StoryRef,
-    decide,
-    signature,
-    similarity,
-)
+from watcher.stories.group import SKETCH_SIZE, Action, Similarity, decide, signature, similarity
+from watcher.types import Signature, StoryRef
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 NEWS = CORPUS / "news" / "articles.jsonl"

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from watcher import __version__
 from watcher.articles.extract import article_from_file, build_article, extract_page
 from watcher.articles.fetch import fetch_article
-from watcher.articles.model import Article
 from watcher.channels.registry import build_channels
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
@@ -37,6 +36,7 @@ from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store
 from watcher.store.alerts import AlertRow
 from watcher.store.feeds import FeedRow
+from watcher.types import Article
 
 Command = Callable[[argparse.Namespace], int]
 

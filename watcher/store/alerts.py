@@ -11,9 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from watcher.alerts.plan import Outcome, Route
-from watcher.articles.model import Article, ArticleSource
-from watcher.rules.match import Match
 from watcher.store.tables import (
     alerts,
     articles,
@@ -27,7 +24,7 @@ from watcher.store.tables import (
     stories,
     story_sources,
 )
-from watcher.stories.group import Signature, StoryRef
+from watcher.types import Article, ArticleSource, Match, Outcome, Route, Signature, StoryRef
 
 # Channels that can change a sent alert in place ("+3 sources"); others get no updates.
 EDITABLE = ("telegram:", "console", "jsonl")

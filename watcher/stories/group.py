@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from watcher.types import Signature, StoryRef
+
 # Bottom-k MinHash: a fixed-size sketch whose overlap estimates the Jaccard similarity of
 # the articles' word shingles, so storage and comparison cost do not grow with length.
 SKETCH_SIZE = 128
@@ -144,12 +146,6 @@ _STOPWORDS = frozenset(
 
 
 @dataclass(frozen=True)
-class Signature:
-    title_terms: frozenset[str]
-    sketch: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class Similarity:
     title: float
     text: float
@@ -162,16 +158,6 @@ class Similarity:
             or (self.title >= TITLE_SAME and (self.text >= TEXT_FLOOR or not self.bodies))
             or (self.title >= TITLE_RELATED and self.text >= TEXT_RELATED)
         )
-
-
-@dataclass(frozen=True)
-class StoryRef:
-    """What the grouping decision needs to know about a recent story."""
-
-    id: int
-    signature: Signature
-    last_seen: datetime
-    rules: Mapping[str, float]  # rule name -> best score that alerted in this story
 
 
 class Action(StrEnum):
