@@ -20,10 +20,10 @@ from httpserver import HttpServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from watcher.alerts.buttons import MAX_BYTES, Press, alert_buttons, decode, encode
 from watcher.alerts.outbox import compose
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
 from watcher.bot.app import TelegramBot, bot_token
-from watcher.bot.callbacks import MAX_BYTES, Press, alert_buttons, decode, encode
 from watcher.bot.replies import Target, format_test, parse_mute, resolve_target
 from watcher.clock import FakeClock
 from watcher.config import Config, Secret, load_config
