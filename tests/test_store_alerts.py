@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from watcher.alerts.compose import build_payload
+from watcher.articles.fingerprint import signature
 from watcher.config import FeedConfig
 from watcher.errors import StoreError
 from watcher.store import Store, open_store
@@ -25,7 +26,6 @@ from watcher.store.tables import (
     stories,
     story_sources,
 )
-from watcher.stories.group import signature
 from watcher.types import Article, ArticleSource, Entry, Evidence, Match, NewEntry, Outcome, Route
 
 NOW = datetime(2026, 1, 14, 10, 0, tzinfo=UTC)

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.stories.group import SKETCH_SIZE, Action, Similarity, decide, signature, similarity
+from watcher.articles.fingerprint import SKETCH_SIZE, signature
+from watcher.stories.group import Action, Similarity, decide, similarity
 from watcher.types import Signature, StoryRef
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
