@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
+from watcher.alerts.blocklist import BlocklistSource, blocked
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
@@ -73,6 +74,7 @@ class Pipeline:
         rules: RulesSource | None = None,
         channels: dict[str, Channel] | None = None,
         metrics: Metrics | None = None,
+        blocklist: BlocklistSource | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -82,6 +84,7 @@ class Pipeline:
         self._cpu = cpu
         self._feeds = feeds
         self.rules = rules or RulesSource(config.watcher.rules_dir)
+        self.blocklist = blocklist or BlocklistSource(config)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
         self._poller = Poller(client, db, config.polling, clock=clock, cpu=cpu, rng=random.Random())
@@ -114,6 +117,10 @@ class Pipeline:
         for warning in Analyzer(config.nlp, rules.rules).warnings():
             log.warning("%s", warning)
         channels = build_channels(config)
+        blocklist = BlocklistSource(config)
+        await asyncio.to_thread(blocklist.load)  # ConfigError if invalid
+        for warning in blocklist.blocklist.warnings:
+            log.warning("blocklist: %s", warning)
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
         cpu = CpuPool(config.articles.workers)
@@ -127,6 +134,7 @@ class Pipeline:
             rules=rules,
             channels=channels,
             metrics=metrics,
+            blocklist=blocklist,
         )
 
     def summary(self) -> str:
@@ -300,6 +308,7 @@ class Pipeline:
             muted = frozenset(await self._db(store.active_mutes, now))
             counts = await self._db(store.alert_counts, now - timedelta(hours=1))
             ctx = context_from_config(self.config, now, muted, counts)
+            reason = blocked(self.blocklist.blocklist, processed.article, url)
             record = decide_article(
                 processed,
                 entry_id=pending.id,
@@ -308,17 +317,20 @@ class Pipeline:
                 recent=recent,
                 ctx=ctx,
                 settings=self.config.alerts,
+                blocked=reason if processed.matches else "",
             )
             await self._db(store.record_article, record)
+        for match, outcome in record.matches:
+            # Muted and blocked matches are logged too: they leave no alert behind.
+            held = outcome.outcome in ("muted", "blocked")
+            log.info(
+                "rule %s: %s (score %.1f): %s",
+                match.rule,
+                outcome.reason if held else outcome.outcome,
+                match.score,
+                processed.article.title,
+            )
         if record.alert_kind or record.story:
-            for match, outcome in record.matches:
-                log.info(
-                    "rule %s: %s (score %.1f): %s",
-                    match.rule,
-                    outcome.outcome,
-                    match.score,
-                    processed.article.title,
-                )
             self._send_wanted.set()
 
     async def reload_rules(self) -> None:
@@ -334,6 +346,21 @@ class Pipeline:
         elif self.rules.rules is not before:
             names = ", ".join(self.rules.rules.names())
             log.info("rules reloaded: %d rules (%s)", len(self.rules.rules.rules), names)
+        await self._reload_blocklist()
+
+    async def _reload_blocklist(self) -> None:
+        before = self.blocklist.blocklist
+        error = await asyncio.to_thread(self.blocklist.reload)
+        if error is not None:
+            for problem in error.problems:
+                log.error("blocklist not reloaded, the previous one stays active: %s", problem)
+            await self._report(
+                "Blocklist rejected; the previous one stays active:\n" + "\n".join(error.problems)
+            )
+        elif self.blocklist.blocklist is not before:
+            log.info("blocklist reloaded: %d entries", len(self.blocklist.blocklist))
+            for warning in self.blocklist.blocklist.warnings:
+                log.warning("blocklist: %s", warning)
 
     # --- delivery ---
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from watcher.alerts.compose import build_payload
-from watcher.alerts.plan import Context, plan
+from watcher.alerts.plan import Context, Outcome, plan
 from watcher.config import AlertsSettings
 from watcher.rules.worker import Processed
 from watcher.store.alerts import ArticleRecord, StoryChange
@@ -22,8 +22,10 @@ def decide_article(
     recent: Sequence[StoryRef],
     ctx: Context,
     settings: AlertsSettings,
+    blocked: str = "",
 ) -> ArticleRecord:
-    """Pure: group the article into a story, decide each match's outcome, build the alert."""
+    """Pure: group the article into a story, decide each match's outcome, build the alert.
+    ``blocked`` (the blocklist's reason) records every match as "blocked", with no story."""
     base = ArticleRecord(
         entry_id=entry_id,
         feed_id=feed_id,
@@ -34,6 +36,11 @@ def decide_article(
     )
     if not processed.matches or processed.signature is None:
         return base
+    if blocked:
+        held = tuple(
+            (m, Outcome(m.rule, "blocked", f"blocked by {blocked}")) for m in processed.matches
+        )
+        return replace(base, matches=held)
     scores = {m.rule: m.score for m in processed.matches}
     decision = decide(
         processed.signature,
