@@ -2,11 +2,13 @@
 
     python contrib/trim_lookups.py en es
 
-spacy-lookups-data ships the lemma tables of every language spaCy knows (99 MB installed);
-watcher's lookup lemmatizer needs the English and Spanish ones (rules/nlp.py). The package
-names its files "<lang>_<table>.json.gz"; every file of another language is deleted. If that
-layout ever changes, the check at the end fails the build instead of trimming silently. A
-rule in another language then matches on word forms instead of lemmas.
+spacy-lookups-data ships the tables of every language spaCy knows (99 MB installed);
+watcher's lookup lemmatizer needs the English and Spanish lemma tables (rules/nlp.py). The
+package names its files "<lang>_<table>.json.gz"; every file of another language is deleted,
+and so are the kept languages' lexeme_prob and lexeme_cluster tables (28 MB), which only the
+training of statistical models reads. If that layout ever changes, the check at the end fails
+the build instead of trimming silently. A rule in another language then matches on word
+forms instead of lemmas.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+
+# Tables no lemmatizer reads: word probabilities and Brown clusters for model training.
+_UNUSED = ("lexeme_prob", "lexeme_cluster")
 
 
 def data_dir() -> Path:
@@ -30,7 +35,11 @@ def size(path: Path) -> int:
 def trim(directory: Path, keep: set[str]) -> list[Path]:
     """Delete the data files of every language not in ``keep``; return what was deleted."""
     files = sorted(f for f in directory.iterdir() if f.is_file())
-    kept = [f for f in files if f.name.split("_", 1)[0] in keep]
+    kept = [
+        f
+        for f in files
+        if f.name.split("_", 1)[0] in keep and not f.name.split("_", 1)[1].startswith(_UNUSED)
+    ]
     if not any(f.name.endswith("_lemma_lookup.json.gz") for f in kept):
         raise SystemExit(
             f"trim_lookups: no lemma_lookup tables for {sorted(keep)} in {directory}; "
