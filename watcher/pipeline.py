@@ -47,6 +47,9 @@ ARTICLE_CONCURRENCY = 8
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
+# Failure reasons (watcher/http.py) that mean the host was never reached.
+_UNREACHED = ("DNS lookup failed", "connect timed out", "connection refused", "network error")
+
 # Sends an admin message (plain text); the Telegram bot provides one.
 Notify = Callable[[str], Awaitable[None]]
 
@@ -106,6 +109,9 @@ class Pipeline:
         # Feeds whose last poll could not be recorded, and when to poll them again: the store
         # still says they are due, and they must not be fetched again at every tick.
         self._held: dict[int, datetime] = {}
+        # Feed id -> whether its last poll reached the host; all unreached is said once.
+        self._reached: dict[int, bool] = {}
+        self._said_offline = False
 
     @classmethod
     async def start(
@@ -186,7 +192,7 @@ class Pipeline:
         await self.process_pending()
         await asyncio.gather(*self._articles.values())
         sent = await self._sender.drain()
-        self._log_sent(sent)
+        await self._log_sent(sent)
         return results
 
     def _spawn_poll(self, feed: FeedRow) -> None:
@@ -212,10 +218,31 @@ class Pipeline:
         self._held.pop(feed.id, None)
         if self.metrics is not None:
             self.metrics.polled(feed.name, result.outcome)
+        self._note_reach(feed.id, result)
         if result.new_entry_ids:
             log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
             await self.process_pending()
         return result
+
+    def _note_reach(self, feed_id: int, result: PollResult) -> None:
+        """Say once when no enabled feed's host could be reached: the network is down."""
+        self._reached[feed_id] = not (
+            result.outcome == "failed" and result.reason.startswith(_UNREACHED)
+        )
+        enabled = {f.id for f in self._feeds if f.enabled}
+        if not enabled or not enabled <= self._reached.keys():
+            return  # not every feed polled yet
+        reachable = sum(self._reached[i] for i in enabled)
+        if reachable == 0 and not self._said_offline:
+            self._said_offline = True
+            log.error(
+                "0 of %d feeds reachable: is the network up? (last error: %s)",
+                len(enabled),
+                result.reason,
+            )
+        elif reachable and self._said_offline:
+            self._said_offline = False
+            log.info("%d of %d feeds reachable again", reachable, len(enabled))
 
     async def check_feed_health(self) -> None:
         """Report feeds failing longer than the threshold or silent far beyond their cadence."""
@@ -372,7 +399,7 @@ class Pipeline:
             self._send_wanted.clear()
             try:
                 result = await self._sender.drain()
-                self._log_sent(result)
+                await self._log_sent(result)
                 if result.failed or result.retrying:
                     await self._check_destinations(permanent=result.failed > 0)
             except StoreError as exc:
@@ -441,14 +468,20 @@ class Pipeline:
             self.config.alerts.digest_at, self._clock.now(), self._tz
         ).isoformat()
 
-    def _log_sent(self, result: SendResult) -> None:
-        if result.sent or result.failed:
-            log.info(
-                "delivered %d messages (%d failed for good, %d waiting to retry)",
-                result.sent,
-                result.failed,
-                result.retrying,
-            )
+    async def _log_sent(self, result: SendResult) -> None:
+        if not (result.sent or result.failed):
+            return
+        # The queue, not just this round's heads: messages behind a failing or held one.
+        depth = await self._db(self._db.store.outbox_depth)
+        queued = sum(depth.values())
+        where = ", ".join(f"{n} for {d}" for d, n in sorted(depth.items()))
+        log.info(
+            "delivered %d messages (%d failed for good; %d still queued%s)",
+            result.sent,
+            result.failed,
+            queued,
+            f": {where}" if where else "",
+        )
 
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
