@@ -517,7 +517,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     titles = {i: a.title for i, a in stored}
     print(format_backtest(results, titles, feedback, len(stored)))
     if kept_back:
-        print(f"\n({kept_back} matches were muted or blocked then; not counted as new hits)")
+        were = "match was" if kept_back == 1 else "matches were"
+        print(f"\n({kept_back} {were} muted or blocked then; not counted as new hits)")
     return 0
 
 
