@@ -3,10 +3,11 @@ and `explain`, and real daemon runs on loopback feeds where a blocked article ne
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,44 @@ async def test_without_a_blocklist_the_same_article_alerts(
     config = _with_blocklist(_config(tmp_path, http_server, bot_api, ["/a.xml"]))
     await Daemon(config).run(RunOptions(once=True))
     assert len(bot_api.calls("sendMessage", ok=True)) == 1
+
+
+async def test_a_running_daemon_reloads_the_list_and_keeps_it_on_a_bad_edit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write_config(tmp_path, "terms: [horoscope]\n")
+    path.write_text(path.read_text() + "[articles]\nworkers = 1\n")
+    daemon = Daemon(load_config(path, env={}))
+    task = asyncio.create_task(daemon.run(RunOptions()))
+    caplog.set_level(logging.INFO)
+
+    async def until(predicate: Callable[[], bool]) -> None:
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while not predicate():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.1)
+
+    try:
+        await until(lambda: daemon.pipeline is not None)
+        assert daemon.pipeline is not None
+        source = daemon.pipeline.blocklist
+        assert source.blocklist.terms == ("horoscope",)
+        (tmp_path / "blocklist.yaml").write_text("terms: [horoscope]\ndomains: [http://x.com/]\n")
+        await until(lambda: "blocklist not reloaded" in caplog.text)
+        assert "blocklist.yaml:2: domains:" in caplog.text
+        assert source.blocklist.terms == ("horoscope",)
+        (tmp_path / "blocklist.yaml").write_text("terms: [horoscope, lottery]\n")
+        await until(lambda: "blocklist reloaded" in caplog.text)
+        assert source.blocklist.terms == ("horoscope", "lottery")
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 30)
+
+
+def test_run_refuses_to_start_on_an_invalid_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_text: io.StringIO
+) -> None:
+    # log_text: `watcher run` sets up logging; the fixture puts pytest's back afterwards.
+    path = _write_config(tmp_path, "terms: [horoscope]\nfeedz: [x]\n")
+    assert main(["run", "--once", "--config", str(path)]) == 1
+    assert f"{tmp_path / 'blocklist.yaml'}:2: unknown key 'feedz'" in capsys.readouterr().err
