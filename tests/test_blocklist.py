@@ -122,7 +122,7 @@ def test_check_validates_the_blocklist(tmp_path: Path, capsys: pytest.CaptureFix
     assert f"{tmp_path / 'blocklist.yaml'}:2: unknown key 'domain'" in err
     (tmp_path / "blocklist.yaml").write_text("terms: [horoscope]\n")
     assert main(["check", "--config", str(path)]) == 0
-    assert "blocklist: 1 entries" in capsys.readouterr().out
+    assert "blocklist: 1 entry" in capsys.readouterr().out
     (tmp_path / "blocklist.yaml").unlink()
     assert main(["check", "--config", str(path)]) == 1
     assert "blocklist file not found" in capsys.readouterr().err

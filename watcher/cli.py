@@ -256,10 +256,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(
         f"{config.source or 'built-in defaults'}: OK ({len(config.feeds)} feeds, "
         f"{len(rules.rules)} rules: {', '.join(rules.names()) or 'none'}"
-        + (f"; blocklist: {len(blocklist)} entries" if blocklist.path else "")
+        + (f"; blocklist: {_entries(len(blocklist))}" if blocklist.path else "")
         + ")"
     )
     return 0
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _valid_rules(directory: Path) -> tuple[Rule, ...]:

@@ -40,7 +40,10 @@ class Blocklist:
     domains: tuple[str, ...] = ()  # lower-case hosts
     path: Path | None = None
     warnings: tuple[str, ...] = ()
-    _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", _compile(self.terms))
 
     def __len__(self) -> int:
         return len(self.terms) + len(self.feeds) + len(self.domains)
@@ -54,9 +57,9 @@ def blocked(blocklist: Blocklist, article: Article, url: str = "") -> str:
     for domain in blocklist.domains:
         if host == domain or host.endswith("." + domain):
             return f"domain {domain!r}"
-    if blocklist._pattern is not None:
+    if blocklist.pattern is not None:
         for text in (article.title, article.text):
-            found = blocklist._pattern.search(fold(text))
+            found = blocklist.pattern.search(fold(text))
             if found:
                 return f"term {_term_for(blocklist, found.group(0))!r}"
     return ""
@@ -124,14 +127,7 @@ def parse_blocklist(text: str, path: Path, feeds: Sequence[FeedConfig] = ()) -> 
     names, warnings = _feed_names(values["feeds"], path, feeds)
     if problems:
         raise ConfigError(problems)
-    return Blocklist(
-        tuple(terms),
-        frozenset(names),
-        tuple(domains),
-        path,
-        tuple(warnings),
-        _compile(terms),
-    )
+    return Blocklist(tuple(terms), frozenset(names), tuple(domains), path, tuple(warnings))
 
 
 def _read_root(
