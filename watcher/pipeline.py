@@ -335,7 +335,9 @@ class Pipeline:
             muted = frozenset(await self._db(store.active_mutes, now))
             counts = await self._db(store.alert_counts, now - timedelta(hours=1))
             ctx = context_from_config(self.config, now, muted, counts)
-            reason = blocked(self.blocklist.blocklist, processed.article, url)
+            # Only a match can alert: spare the other articles the term search.
+            article, blocklist = processed.article, self.blocklist.blocklist
+            reason = blocked(blocklist, article, url) if processed.matches else ""
             record = decide_article(
                 processed,
                 entry_id=pending.id,
@@ -344,7 +346,7 @@ class Pipeline:
                 recent=recent,
                 ctx=ctx,
                 settings=self.config.alerts,
-                blocked=reason if processed.matches else "",
+                blocked=reason,
             )
             await self._db(store.record_article, record)
         for match, outcome in record.matches:
@@ -472,7 +474,10 @@ class Pipeline:
         if not (result.sent or result.failed):
             return
         # The queue, not just this round's heads: messages behind a failing or held one.
-        depth = await self._db(self._db.store.outbox_depth)
+        try:
+            depth = await self._db(self._db.store.outbox_depth)
+        except StoreError:
+            depth = {}  # the round itself is recorded; only the count is missing
         queued = sum(depth.values())
         where = ", ".join(f"{n} for {d}" for d, n in sorted(depth.items()))
         log.info(

@@ -90,7 +90,7 @@ class AlertRow:
 
 @dataclass(frozen=True)
 class HeldMatch:
-    """A rule's match that sent nothing: outcome "muted" or "blocked", with the reason."""
+    """A rule's match that sent nothing: outcome "muted" or "blocked"."""
 
     created_at: datetime
     rule: str
