@@ -3,7 +3,7 @@ tables of spacy-lookups-data to English and Spanish (contrib/trim_lookups.py).
 
     .venv/bin/python bench/install_size.py
 
-Prints one JSON line per figure: the whole venv (as `du -sh` counts it), its largest
+Prints one JSON line per figure, in MiB as `du -sh` counts them: the whole venv, its largest
 packages, and spacy-lookups-data before and after the trim. Takes a few minutes (pip).
 """
 
@@ -26,7 +26,7 @@ def du(path: Path) -> int:
 
 
 def largest(site: Path, count: int = 8) -> list[tuple[str, float]]:
-    sizes = [(p.name, du(p) / 1e6) for p in site.iterdir() if p.is_dir()]
+    sizes = [(p.name, du(p) / 2**20) for p in site.iterdir() if p.is_dir()]
     return sorted(sizes, key=lambda s: -s[1])[:count]
 
 
@@ -41,13 +41,13 @@ def main() -> int:
         )
         site = next((venv / "lib").glob("python3*/site-packages"))
         lookups = site / "spacy_lookups_data"
-        emit({"what": "venv", "trimmed": False, "MB": round(du(venv) / 1e6, 1)})
-        emit({"what": "spacy-lookups-data", "trimmed": False, "MB": round(du(lookups) / 1e6, 1)})
-        emit({"what": "largest packages", "MB": [(n, round(s, 1)) for n, s in largest(site)]})
+        emit({"what": "venv", "trimmed": False, "MiB": round(du(venv) / 2**20, 1)})
+        emit({"what": "spacy-lookups-data", "trimmed": False, "MiB": round(du(lookups) / 2**20, 1)})
+        emit({"what": "largest packages", "MiB": [(n, round(s, 1)) for n, s in largest(site)]})
         trim = ROOT / "contrib" / "trim_lookups.py"
         subprocess.run([str(venv / "bin" / "python"), str(trim), "en", "es"], check=True)
-        emit({"what": "venv", "trimmed": True, "MB": round(du(venv) / 1e6, 1)})
-        emit({"what": "spacy-lookups-data", "trimmed": True, "MB": round(du(lookups) / 1e6, 1)})
+        emit({"what": "venv", "trimmed": True, "MiB": round(du(venv) / 2**20, 1)})
+        emit({"what": "spacy-lookups-data", "trimmed": True, "MiB": round(du(lookups) / 2**20, 1)})
     return 0
 
 

@@ -2,11 +2,12 @@
 
     python contrib/trim_lookups.py en es
 
-spacy-lookups-data ships the tables of every language spaCy knows (99 MB installed);
+spacy-lookups-data ships the tables of every language spaCy knows (99 MiB installed);
 watcher's lookup lemmatizer needs the English and Spanish lemma tables (rules/nlp.py). The
 package names its files "<lang>_<table>.json.gz"; every file of another language is deleted,
-and so are the kept languages' lexeme_prob and lexeme_cluster tables (28 MB), which only the
-training of statistical models reads. If that layout ever changes, the check at the end fails
+and so are the kept languages' lexeme_prob and lexeme_cluster tables (27 MiB): word
+probabilities and clusters that no lemmatizer reads (spaCy loads them only when a training
+config asks for them). If that layout ever changes, the check at the end fails
 the build instead of trimming silently. A rule in another language then matches on word
 forms instead of lemmas.
 """
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
     after = size(directory)
     print(
         f"spacy-lookups-data: kept {', '.join(languages)}; deleted {len(gone)} files; "
-        f"{before / 1e6:.1f} MB -> {after / 1e6:.1f} MB"
+        f"{before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB"
     )
     return 0
 
