@@ -119,6 +119,8 @@ class AlertsSettings:
     quiet_hours: str = ""
     critical_ignores_quiet_hours: bool = True
     retry_cap: Seconds = 1800.0
+    # YAML file of terms, feeds and domains that never alert (watcher/alerts/blocklist.py).
+    blocklist_file: str = ""
 
 
 @dataclass(frozen=True)

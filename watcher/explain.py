@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher.alerts.blocklist import Blocklist, blocked
 from watcher.articles.extract import Extracted, article_from_file, build_article, extract_page
 from watcher.articles.fetch import fetch_article
 from watcher.clock import Clock
@@ -39,8 +40,10 @@ class Explainer:
         cpu: CpuPool | InlinePool,
         rules: Callable[[], RuleSet],
         clock: Clock,
+        blocklist: Callable[[], Blocklist] | None = None,
     ) -> None:
         self._config = config
+        self._blocklist = blocklist
         self._client = client
         self._cpu = cpu
         self._rules = rules
@@ -75,6 +78,7 @@ class Explainer:
 
     def _options(self) -> dict[str, Any]:
         return {
+            "blocklist": self._blocklist() if self._blocklist else None,
             "nlp": self._config.nlp,
             "now": self._clock.now(),
             "timezone": self._config.watcher.timezone,
@@ -91,6 +95,7 @@ def explain_page(
     now: datetime,
     timezone: str,
     quotes: int,
+    blocklist: Blocklist | None = None,
 ) -> Report:
     """A fetched page, extracted and explained (picklable, top level: runs in a worker).
 
@@ -108,7 +113,9 @@ def explain_page(
         language_hint="",
         min_text_chars=0,
     )
-    return explain_article(url, article, rules, nlp=nlp, now=now, timezone=timezone, quotes=quotes)
+    return explain_article(
+        url, article, rules, nlp=nlp, now=now, timezone=timezone, quotes=quotes, blocklist=blocklist
+    )
 
 
 def explain_article(
@@ -120,10 +127,16 @@ def explain_article(
     now: datetime,
     timezone: str,
     quotes: int,
+    blocklist: Blocklist | None = None,
 ) -> Report:
-    """Every verdict with its evidence, and the alert that would be sent (in a worker)."""
+    """Every verdict with its evidence, the alert that would be sent, and whether the
+    blocklist stops it (in a worker)."""
     matcher = matcher_for(rules, nlp)
-    return explain(source, article, matcher, now=now, tz=ZoneInfo(timezone), quotes=quotes)
+    report = explain(source, article, matcher, now=now, tz=ZoneInfo(timezone), quotes=quotes)
+    reason = blocked(blocklist, article, article.url) if blocklist is not None else ""
+    if reason and blocklist is not None and blocklist.path:
+        report["blocked"] = f"{reason} in {blocklist.path.name}"
+    return report
 
 
 def _extract(html: bytes, url: str) -> Extracted | None:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
+from watcher.alerts.blocklist import BlocklistSource, blocked
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
@@ -45,6 +46,9 @@ ARTICLE_CONCURRENCY = 8
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
+# Failure reasons (watcher/http.py) that mean the host was never reached.
+_UNREACHED = ("DNS lookup failed", "connect timed out", "connection refused", "network error")
+
 # Sends an admin message (plain text); the Telegram bot provides one.
 Notify = Callable[[str], Awaitable[None]]
 
@@ -72,6 +76,7 @@ class Pipeline:
         rules: RulesSource | None = None,
         channels: dict[str, Channel] | None = None,
         metrics: Metrics | None = None,
+        blocklist: BlocklistSource | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -81,6 +86,7 @@ class Pipeline:
         self._cpu = cpu
         self._feeds = feeds
         self.rules = rules or RulesSource(config.watcher.rules_dir)
+        self.blocklist = blocklist or BlocklistSource(config)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
         self._poller = Poller(client, db, config.polling, clock=clock, cpu=cpu, rng=random.Random())
@@ -103,8 +109,16 @@ class Pipeline:
         # still says they are due, and they must not be fetched again at every tick.
         self._held: dict[int, datetime] = {}
         self.explainer = Explainer(
-            config, client=client, cpu=cpu, rules=lambda: self.rules.rules, clock=clock
+            config,
+            client=client,
+            cpu=cpu,
+            rules=lambda: self.rules.rules,
+            clock=clock,
+            blocklist=lambda: self.blocklist.blocklist,
         )
+        # Feed id -> whether its last poll reached the host; all unreached is said once.
+        self._reached: dict[int, bool] = {}
+        self._said_offline = False
 
     @classmethod
     async def start(
@@ -116,6 +130,10 @@ class Pipeline:
         for warning in Analyzer(config.nlp, rules.rules).warnings():
             log.warning("%s", warning)
         channels = build_channels(config)
+        blocklist = BlocklistSource(config)
+        await asyncio.to_thread(blocklist.load)  # ConfigError if invalid
+        for warning in blocklist.blocklist.warnings:
+            log.warning("blocklist: %s", warning)
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
         cpu = CpuPool(config.articles.workers)
@@ -129,6 +147,7 @@ class Pipeline:
             rules=rules,
             channels=channels,
             metrics=metrics,
+            blocklist=blocklist,
         )
 
     def summary(self) -> str:
@@ -180,7 +199,7 @@ class Pipeline:
         await self.process_pending()
         await asyncio.gather(*self._articles.values())
         sent = await self._sender.drain()
-        self._log_sent(sent)
+        await self._log_sent(sent)
         return results
 
     def _spawn_poll(self, feed: FeedRow) -> None:
@@ -206,10 +225,31 @@ class Pipeline:
         self._held.pop(feed.id, None)
         if self.metrics is not None:
             self.metrics.polled(feed.name, result.outcome)
+        self._note_reach(feed.id, result)
         if result.new_entry_ids:
             log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
             await self.process_pending()
         return result
+
+    def _note_reach(self, feed_id: int, result: PollResult) -> None:
+        """Say once when no enabled feed's host could be reached: the network is down."""
+        self._reached[feed_id] = not (
+            result.outcome == "failed" and result.reason.startswith(_UNREACHED)
+        )
+        enabled = {f.id for f in self._feeds if f.enabled}
+        if not enabled or not enabled <= self._reached.keys():
+            return  # not every feed polled yet
+        reachable = sum(self._reached[i] for i in enabled)
+        if reachable == 0 and not self._said_offline:
+            self._said_offline = True
+            log.error(
+                "0 of %d feeds reachable: is the network up? (last error: %s)",
+                len(enabled),
+                result.reason,
+            )
+        elif reachable and self._said_offline:
+            self._said_offline = False
+            log.info("%d of %d feeds reachable again", reachable, len(enabled))
 
     async def check_feed_health(self) -> None:
         """Report feeds failing longer than the threshold or silent far beyond their cadence."""
@@ -302,6 +342,9 @@ class Pipeline:
             muted = frozenset(await self._db(store.active_mutes, now))
             counts = await self._db(store.alert_counts, now - timedelta(hours=1))
             ctx = context_from_config(self.config, now, muted, counts)
+            # Only a match can alert: spare the other articles the term search.
+            article, blocklist = processed.article, self.blocklist.blocklist
+            reason = blocked(blocklist, article, url) if processed.matches else ""
             record = decide_article(
                 processed,
                 entry_id=pending.id,
@@ -310,17 +353,20 @@ class Pipeline:
                 recent=recent,
                 ctx=ctx,
                 settings=self.config.alerts,
+                blocked=reason,
             )
             await self._db(store.record_article, record)
+        for match, outcome in record.matches:
+            # Muted and blocked matches are logged too: they leave no alert behind.
+            held = outcome.outcome in ("muted", "blocked")
+            log.info(
+                "rule %s: %s (score %.1f): %s",
+                match.rule,
+                outcome.reason if held else outcome.outcome,
+                match.score,
+                processed.article.title,
+            )
         if record.alert_kind or record.story:
-            for match, outcome in record.matches:
-                log.info(
-                    "rule %s: %s (score %.1f): %s",
-                    match.rule,
-                    outcome.outcome,
-                    match.score,
-                    processed.article.title,
-                )
             self._send_wanted.set()
 
     async def reload_rules(self) -> None:
@@ -336,6 +382,21 @@ class Pipeline:
         elif self.rules.rules is not before:
             names = ", ".join(self.rules.rules.names())
             log.info("rules reloaded: %d rules (%s)", len(self.rules.rules.rules), names)
+        await self._reload_blocklist()
+
+    async def _reload_blocklist(self) -> None:
+        before = self.blocklist.blocklist
+        error = await asyncio.to_thread(self.blocklist.reload)
+        if error is not None:
+            for problem in error.problems:
+                log.error("blocklist not reloaded, the previous one stays active: %s", problem)
+            await self._report(
+                "Blocklist rejected; the previous one stays active:\n" + "\n".join(error.problems)
+            )
+        elif self.blocklist.blocklist is not before:
+            log.info("blocklist reloaded: %d entries", len(self.blocklist.blocklist))
+            for warning in self.blocklist.blocklist.warnings:
+                log.warning("blocklist: %s", warning)
 
     # --- delivery ---
 
@@ -347,7 +408,7 @@ class Pipeline:
             self._send_wanted.clear()
             try:
                 result = await self._sender.drain()
-                self._log_sent(result)
+                await self._log_sent(result)
                 if result.failed or result.retrying:
                     await self._check_destinations(permanent=result.failed > 0)
             except StoreError as exc:
@@ -402,14 +463,23 @@ class Pipeline:
             self.config.alerts.digest_at, self._clock.now(), self._tz
         ).isoformat()
 
-    def _log_sent(self, result: SendResult) -> None:
-        if result.sent or result.failed:
-            log.info(
-                "delivered %d messages (%d failed for good, %d waiting to retry)",
-                result.sent,
-                result.failed,
-                result.retrying,
-            )
+    async def _log_sent(self, result: SendResult) -> None:
+        if not (result.sent or result.failed):
+            return
+        # The queue, not just this round's heads: messages behind a failing or held one.
+        try:
+            depth = await self._db(self._db.store.outbox_depth)
+        except StoreError:
+            depth = {}  # the round itself is recorded; only the count is missing
+        queued = sum(depth.values())
+        where = ", ".join(f"{n} for {d}" for d, n in sorted(depth.items()))
+        log.info(
+            "delivered %d messages (%d failed for good; %d still queued%s)",
+            result.sent,
+            result.failed,
+            queued,
+            f": {where}" if where else "",
+        )
 
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""

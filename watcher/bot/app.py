@@ -266,8 +266,9 @@ class TelegramBot:
             return
         self._access.refuse(caller)
         if update.callback_query is not None:
+            # No answer text, as README says; the empty answer only stops the client's spinner.
             with contextlib.suppress(TelegramError):
-                await _answer(update.callback_query, "Not allowed.")
+                await update.callback_query.answer()
         raise ApplicationHandlerStop
 
     async def _reply(self, update: Update, text: str) -> None:

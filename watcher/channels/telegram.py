@@ -299,7 +299,8 @@ def _delivery_error(  # noqa: PLR0911
 ) -> DeliveryError:
     """The DeliveryError for a Bot API failure, with the bot token scrubbed from it."""
     where = f"telegram {destination}"
-    detail = _scrub(exc.message or type(exc).__name__, token)
+    # A 5xx error page is not kept in the reason (it is stored and shown to admins).
+    detail = _scrub(exc.message or type(exc).__name__, token).partition(_PAGE)[0]
     if isinstance(exc, RetryAfter):
         seconds = _retry_after_seconds(exc)
         return DeliveryError(
@@ -330,6 +331,9 @@ def _delivery_error(  # noqa: PLR0911
     if isinstance(exc, TimedOut):
         return DeliveryError(f"{where}: the Bot API did not answer in time ({detail})")
     return DeliveryError(f"{where}: {detail}")
+
+
+_PAGE = ". Parsing the server response"
 
 
 def _scrub(text: str, token: str) -> str:

@@ -73,7 +73,9 @@ def format_explanation(report: dict[str, Any]) -> str:
     ]
     for v in report["verdicts"]:
         lines += _format_verdict(v)
-    if report["summary"]:
+    if report["summary"] and report.get("blocked"):
+        lines += ["", f"blocked by {report['blocked']}: no alert would be sent"]
+    elif report["summary"]:
         lines += ["", "--- the alert that would be sent ---", report["summary"]]
     else:
         lines += ["", "no rule matched: no alert would be sent"]

@@ -82,6 +82,17 @@ class AlertRow:
     title: str
     rules: tuple[str, ...]
     deliveries: tuple[tuple[str, str, str | None], ...] = field(default=())  # dest, state, error
+    story_id: int | None = None
+
+
+@dataclass(frozen=True)
+class HeldMatch:
+    """A rule's match that sent nothing: outcome "muted" or "blocked"."""
+
+    created_at: datetime
+    rule: str
+    outcome: str
+    title: str
 
 
 def _signature_json(sig: Signature) -> dict[str, Any]:
@@ -364,6 +375,15 @@ class AlertsMixin:
                 )
                 payload = r.payload or {}
                 title = payload.get("title") or f"{len(payload.get('items', []))} alerts"
+                if r.kind == "sources" and r.story_id is not None:
+                    # An update ("+N sources") has no payload: it names its story instead.
+                    story = conn.execute(
+                        sa.select(stories.c.title, stories.c.rules).where(
+                            stories.c.id == r.story_id
+                        )
+                    ).first()
+                    title = story.title if story else f"story {r.story_id}"
+                    payload = {"rules": [{"name": n} for n in (story.rules if story else {})]}
                 out.append(
                     AlertRow(
                         r.id,
@@ -373,9 +393,35 @@ class AlertsMixin:
                         title,
                         tuple(x["name"] for x in payload.get("rules", [])),
                         tuple((d.destination, d.state, d.last_error) for d in ds),
+                        r.story_id,
                     )
                 )
             return out
+
+    def held_matches(self, limit: int = 20) -> list[HeldMatch]:
+        """The latest matches a mute or the blocklist kept from alerting, newest first."""
+        query = (
+            sa.select(matches.c.created_at, matches.c.rule, matches.c.outcome, articles.c.title)
+            .join(articles, articles.c.id == matches.c.article_id)
+            .where(matches.c.outcome.in_(["muted", "blocked"]))
+            .order_by(matches.c.id.desc())
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            return [HeldMatch(*r) for r in conn.execute(query)]
+
+    def held_rules(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
+        """For backtests: which rules matched but were muted or blocked, per stored article."""
+        out: dict[int, set[str]] = {}
+        with self.transaction() as conn:
+            for chunk in range(0, len(article_ids), 500):
+                query = sa.select(matches.c.article_id, matches.c.rule).where(
+                    matches.c.article_id.in_(article_ids[chunk : chunk + 500]),
+                    matches.c.outcome.in_(["muted", "blocked"]),
+                )
+                for article_id, rule in conn.execute(query):
+                    out.setdefault(article_id, set()).add(rule)
+        return out
 
     def articles_since(self, since: datetime, limit: int = 100_000) -> list[tuple[int, Article]]:
         query = (
@@ -388,13 +434,13 @@ class AlertsMixin:
             return [(r.id, _article(r)) for r in conn.execute(query)]
 
     def alerted_rules(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
-        """For backtests: which rules matched (and were not muted) per stored article."""
+        """For backtests: which rules matched (not muted or blocked) per stored article."""
         out: dict[int, set[str]] = {}
         with self.transaction() as conn:
             for chunk in range(0, len(article_ids), 500):
                 ids = article_ids[chunk : chunk + 500]
                 query = sa.select(matches.c.article_id, matches.c.rule).where(
-                    matches.c.article_id.in_(ids), matches.c.outcome != "muted"
+                    matches.c.article_id.in_(ids), matches.c.outcome.not_in(["muted", "blocked"])
                 )
                 for article_id, rule in conn.execute(query):
                     out.setdefault(article_id, set()).add(rule)
