@@ -134,7 +134,7 @@ def fill(store: Store) -> None:
 
 
 def _feeds(store: Store) -> None:
-    good, bad, quiet = store.sync_feeds(
+    rows = store.sync_feeds(
         [
             FeedConfig(url="https://good.example/feed.xml", name="Good Feed"),
             FeedConfig(url="https://bad.example/feed.xml", name="Broken <Feed>"),
@@ -142,6 +142,7 @@ def _feeds(store: Store) -> None:
         ],
         NOW - timedelta(days=20),
     )
+    good, bad = (next(f for f in rows if f.name == name) for name in ("Good Feed", "Broken <Feed>"))
     for day in range(5):
         when = NOW - timedelta(days=day)
         new = [
@@ -167,7 +168,6 @@ def _feeds(store: Store) -> None:
         )
     store.record_poll_failure(bad.id, NOW - timedelta(days=3), "HTTP 500 <oops>", NOW)
     store.record_poll_failure(bad.id, NOW, "HTTP 500 <oops>", NOW + timedelta(hours=1))
-    del quiet
 
 
 # --- the server -------------------------------------------------------------------------
