@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -176,6 +177,7 @@ class WebApp:
     async def _guard(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        started = time.perf_counter()
         session = self._session(request)
         _SESSION.set(session)
         public = request.path.startswith("/static/") or request.path == "/login"
@@ -198,6 +200,8 @@ class WebApp:
         except WatcherError as exc:
             response = self._error(request, 503, f"The store could not answer: {exc}")
         response.headers.update(_HEADERS)
+        # How long the server took (store queries and rendering), for browsers' dev tools.
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if session.new and not request.path.startswith("/static/"):
             self._set_cookie(response, session)
         return response
