@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import os
 import re
+import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from watcher.alerts.compose import build_payload
 from watcher.alerts.plan import Outcome, Route
@@ -34,7 +37,13 @@ from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord, StoryChange
 from watcher.store.feeds import PollSuccess
 from watcher.store.runner import StoreRunner
-from watcher.store.views import StoryFilter, search_articles, stories_page
+from watcher.store.views import (
+    StoryFilter,
+    feed_activity,
+    rule_activity,
+    search_articles,
+    stories_page,
+)
 from watcher.stories.group import signature
 from watcher.web import Backend, WebServer
 from watcher.web.tester import explain_text
@@ -586,3 +595,55 @@ async def test_the_daemon_serves_the_page_and_stops_it(tmp_path: Path) -> None:
     finally:
         daemon.stop()
         await asyncio.wait_for(run, 30)
+
+
+# --- PostgreSQL (when a server is given) ------------------------------------------------
+
+PG_URL = os.environ.get("WATCHER_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    """A store in a fresh database on $WATCHER_TEST_POSTGRES_URL's server, dropped after."""
+    if not PG_URL:
+        pytest.skip("set WATCHER_TEST_POSTGRES_URL (postgresql+psycopg://...) to test PostgreSQL")
+    name = f"watcher_web_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    store = open_store(sa.make_url(PG_URL).set(database=name).render_as_string(False))
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name}")
+        admin.dispose()
+
+
+def test_postgresql_search_rule_and_feed_activity(pg_store: Store) -> None:
+    for i in range(3):
+        record_story(pg_store, i)
+    for i in range(2):
+        record_story(
+            pg_store,
+            10 + i,
+            rule="ukraine-peace",
+            title=f"Conversaciones {i}",
+            text=f"Zelensky habló de la tregua {i}. Rusia.",
+            language="es",
+        )
+    _feeds(pg_store)
+    hits = search_articles(pg_store, "tregu")  # the last word is a prefix, as on SQLite
+    assert hits.total == 2 and all(h.snippet.marks for h in hits.items)
+    assert search_articles(pg_store, "habló de la", per_page=1).pages == 2
+    assert search_articles(pg_store, "' & ! :*").total == 0
+    activity = {a.rule: a for a in rule_activity(pg_store, NOW)}
+    assert activity["venezuela"].hits == 3 and activity["ukraine-peace"].per_day[-1] == 2
+    assert sorted(sum(v) for v in feed_activity(pg_store, NOW).values()) == [15]
+    with pg_store.transaction() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN SELECT id FROM articles WHERE to_tsvector('simple', title || ' ' || text)"
+            " @@ to_tsquery('simple', 'tregua')"
+        ).all()
+    assert "ix_articles_search" in str(plan)

@@ -430,7 +430,7 @@ def search_articles(store: Store, text: str, page: int = 1, per_page: int = 25) 
         return Page((), 0, page, per_page)
     with store.transaction() as conn:
         if conn.dialect.name == "postgresql":
-            total, rows = _search_pg(conn, " ".join(words), page, per_page)
+            total, rows = _search_pg(conn, words, page, per_page)
         else:
             total, rows = _search_sqlite(conn, words, page, per_page)
         hits = _with_stories(conn, rows)
@@ -462,8 +462,13 @@ def _pg_document() -> Any:
     )
 
 
-def _search_pg(conn: Connection, text: str, page: int, per_page: int) -> tuple[int, list[Any]]:
-    query = sa.func.plainto_tsquery(sa.literal_column("'simple'"), text)
+def _search_pg(
+    conn: Connection, words: list[str], page: int, per_page: int
+) -> tuple[int, list[Any]]:
+    # \w+ words carry no tsquery operator; all must match, the last also as a prefix (as on
+    # SQLite). PostgreSQL's parser skips markup tags: "<script>" is not a word there.
+    text = " & ".join(words) + ":*"
+    query = sa.func.to_tsquery(sa.literal_column("'simple'"), text)
     hit = _pg_document().op("@@")(query)
     total = conn.execute(sa.select(sa.func.count()).select_from(articles).where(hit)).scalar()
     options = f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=35, MinWords=15"
