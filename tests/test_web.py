@@ -380,6 +380,9 @@ async def test_feeds_page_puts_failing_and_silent_first_and_sorts(tmp_path: Path
         by_name = await get(s, site.url("/feeds?sort=name"))
         names = re.findall(r'target="_blank">([^<]+)</a>', by_name)
         assert names == sorted(names, key=str.casefold)
+        assert 'href="/feeds?sort=name&amp;desc=1"' in by_name  # the header flips the order
+        by_name_desc = await get(s, site.url("/feeds?sort=name&desc=1"))
+        assert re.findall(r'target="_blank">([^<]+)</a>', by_name_desc) == names[::-1]
 
 
 # --- the tester -------------------------------------------------------------------------
@@ -589,9 +592,14 @@ async def test_the_daemon_serves_the_page_and_stops_it(tmp_path: Path) -> None:
             assert not run.done(), run
             await asyncio.sleep(0.1)
         assert daemon.web is not None
+        base = f"http://127.0.0.1:{daemon.web.port}"
         async with browser_session() as s:
-            page = await get(s, f"http://127.0.0.1:{daemon.web.port}/stories")
+            page = await get(s, base + "/stories")
             assert "No alerted stories" in page
+            # The tester's NLP runs in the page's own worker process (spawned on first use).
+            form = await get(s, base + "/tester")
+            page, _ = await post(s, base + "/tester", {"csrf": csrf_of(form), "text": VENEZUELA})
+            assert "MATCH</span> venezuela" in page
     finally:
         daemon.stop()
         await asyncio.wait_for(run, 30)

@@ -318,10 +318,11 @@ class WebApp:
         rows = [self._feed_row(f, cadences.get(f.id), per_day.get(f.id), now) for f in feeds]
         sort = request.query.get("sort", "status")
         rows.sort(key=_FEED_SORTS.get(sort, _FEED_SORTS["status"]))
-        if request.query.get("desc") == "1":
+        desc = request.query.get("desc") == "1"
+        if desc:
             rows.reverse()
         return self._page(
-            request, "feeds.html", rows=rows, labels=labels, sort=sort, days=FEED_DAYS, now=now
+            request, "feeds.html", rows=rows, labels=labels, sort=sort, desc=desc, days=FEED_DAYS
         )
 
     def _feed_row(
