@@ -503,6 +503,7 @@ async def test_with_a_token_every_page_needs_login_and_writes_work(tmp_path: Pat
     async with serve(tmp_path, token=TOKEN) as site, browser_session() as s:
         async with s.get(site.url("/rules"), allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"].startswith("/login?next=%2Frules")
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
         login = await get(s, site.url("/login?next=/rules"))
         await post(s, site.url("/login"), {"csrf": csrf_of(login), "token": "wrong"}, 403)
         _, r = await post(
@@ -513,6 +514,7 @@ async def test_with_a_token_every_page_needs_login_and_writes_work(tmp_path: Pat
         )
         assert r.headers["Location"] == "/stories"
         page = await get(s, site.url("/stories?rule=ukraine-peace"))
+        assert csrf_of(page) != csrf_of(login)  # a new session at login
         alert = int(re.findall(r'name="alert" value="(\d+)"', page)[0])
         csrf = csrf_of(page)
         await post(s, site.url("/feedback"), {"csrf": csrf, "alert": str(alert)}, 303)

@@ -180,6 +180,37 @@ class WebApp:
         started = time.perf_counter()
         session = self._session(request)
         _SESSION.set(session)
+        response = await self._respond(request, handler, session)
+        response.headers.update(_HEADERS)
+        # How long the server took (store queries and rendering), for browsers' dev tools.
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        if session.new and not request.path.startswith("/static/"):
+            self._set_cookie(response, session)
+        return response
+
+    async def _respond(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        session: _Session,
+    ) -> web.StreamResponse:
+        refused = await self._refusal(request, session)
+        if refused is not None:
+            return refused
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return self._error(request, 404, "No such page.")
+        except web.HTTPForbidden as exc:
+            return self._error(request, 403, exc.text or "Forbidden.")
+        except web.HTTPRedirection as exc:
+            return _redirect(exc.headers.get("Location", "/"))
+        except WatcherError as exc:
+            return self._error(request, 503, f"The store could not answer: {exc}")
+
+    async def _refusal(self, request: web.Request, session: _Session) -> web.Response | None:
+        """The answer to a request without a login (when a token is set) or a valid CSRF
+        token (every POST); None when it may go on."""
         public = request.path.startswith("/static/") or request.path == "/login"
         if self.b.token and not session.auth and not public:
             if request.method == "GET":
@@ -189,22 +220,7 @@ class WebApp:
             return self._error(
                 request, 403, "The form expired or came from another site; reload and try again."
             )
-        try:
-            response = await handler(request)
-        except web.HTTPNotFound:
-            response = self._error(request, 404, "No such page.")
-        except web.HTTPForbidden as exc:
-            response = self._error(request, 403, exc.text or "Forbidden.")
-        except web.HTTPRedirection as exc:
-            response = _redirect(exc.headers.get("Location", "/"))
-        except WatcherError as exc:
-            response = self._error(request, 503, f"The store could not answer: {exc}")
-        response.headers.update(_HEADERS)
-        # How long the server took (store queries and rendering), for browsers' dev tools.
-        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
-        if session.new and not request.path.startswith("/static/"):
-            self._set_cookie(response, session)
-        return response
+        return None
 
     async def _csrf_ok(self, request: web.Request, session: _Session) -> bool:
         if session.new:
@@ -230,9 +246,10 @@ class WebApp:
             return self._page(
                 request, "login.html", status=403, next=_safe_next(form.get("next")), failed=True
             )
-        session: _Session = _SESSION.get()
+        # A new session id at login: a session planted before it is worth nothing after.
+        sid = secrets.token_urlsafe(18)
         response = _redirect(_safe_next(form.get("next")))
-        self._set_cookie(response, _Session(session.sid, True, session.csrf))
+        self._set_cookie(response, _Session(sid, True, self._sign(f"csrf.{sid}")))
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
