@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from watcher.errors import ConfigError
 
 CONFIG_ENV = "WATCHER_CONFIG"
 DATA_DIR_ENV = "WATCHER_DATA_DIR"
+WEB_TOKEN_ENV = "WATCHER_WEB_TOKEN"
 
 
 class _DurationMarker:
@@ -172,6 +174,15 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8765
+    # The login token comes from $WATCHER_WEB_TOKEN or this file, never from the TOML.
+    token_file: str = ""
+
+
+@dataclass(frozen=True)
 class FeedConfig:
     url: str
     name: str = ""
@@ -196,6 +207,7 @@ class Config:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     # Where the config came from; not a TOML key.
     source: Path | None = field(default=None, metadata={"toml": False})
@@ -233,7 +245,9 @@ def load_config(
         )
     path = Path(path)
     data = _read_toml(path)
-    return _apply_env(config_from_dict(data, source=path), env)
+    config = _apply_env(config_from_dict(data, source=path), env)
+    web_token(config, env)  # a web page on the network without a token is refused here
+    return config
 
 
 def config_from_dict(data: dict[str, Any], *, source: Path | None = None) -> Config:
@@ -287,6 +301,11 @@ def _check_semantics(config: Config, label: str) -> None:
         problems.append(
             f"{label}: metrics.listen: {config.metrics.listen!r} is not an address to listen on "
             '(use HOST:PORT, e.g. "127.0.0.1:9464" or "[::1]:9464")'
+        )
+    if not 0 <= config.web.port <= 65535 or not config.web.host:
+        problems.append(
+            f"{label}: [web] host/port: {config.web.host!r}:{config.web.port} is not an address "
+            "to listen on (use a host such as 127.0.0.1 and a port from 1 to 65535)"
         )
     if problems:
         raise ConfigError(problems)
@@ -533,6 +552,36 @@ def schema_keys(cls: type = Config, prefix: str = "") -> set[str]:
 
 
 # --- secrets ----------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def web_token(config: Config, env: typing.Mapping[str, str] | None = None) -> Secret | None:
+    """The [web] login token ($WATCHER_WEB_TOKEN, else token_file); None when unset.
+
+    Raises ConfigError when the page is enabled on a non-loopback address without one.
+    """
+    web = config.web
+    file = None
+    if web.token_file:
+        path = Path(web.token_file).expanduser()
+        base = config.source.parent if config.source else Path.cwd()
+        file = path if path.is_absolute() else (base / path).resolve()
+    token = read_secret(WEB_TOKEN_ENV, file, env)
+    if web.enabled and token is None and not is_loopback(web.host):
+        where = str(config.source) if config.source else "<config>"
+        raise ConfigError(
+            f"{where}: [web] host: {web.host!r} is not a loopback address, so the page needs a "
+            f"login token: set ${WEB_TOKEN_ENV} or web.token_file (or bind host to 127.0.0.1)"
+        )
+    return token
 
 
 class Secret:

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watcher import __version__
 from watcher.bot.app import TelegramBot, bot_token
 from watcher.clock import Clock, SystemClock
-from watcher.config import Config
+from watcher.config import Config, web_token
 from watcher.errors import StoreError
 from watcher.health import Heartbeat, write_heartbeat
 from watcher.lock import DataDirLock, prepare_data_dir
@@ -23,6 +23,8 @@ from watcher.metrics import Metrics, MetricsServer, start_metrics_server
 from watcher.pipeline import Pipeline
 from watcher.store import open_store
 from watcher.store.runner import StoreRunner
+from watcher.web import Backend, WebServer
+from watcher.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class Daemon:
         self.metrics_server: MetricsServer | None = None
         # The Telegram command bot while serving, when a token is set and [telegram] bot is on.
         self.bot: TelegramBot | None = None
+        # The web page while serving, when [web] enables it.
+        self.web: WebServer | None = None
 
     async def run(self, options: RunOptions) -> None:
         """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
@@ -93,6 +97,9 @@ class Daemon:
                 clock=self.clock,
                 outbox=functools.partial(db, db.store.outbox_depth),
             )
+        web_cpu = CpuPool(1) if self.config.web.enabled else None
+        if web_cpu is not None:
+            self.web = await self._start_web(pipeline, db, web_cpu)
         scheduler = AsyncIOScheduler(timezone="UTC")
         now = self.clock.now()
         scheduler.add_job(
@@ -127,7 +134,28 @@ class Daemon:
             await asyncio.gather(sender, return_exceptions=True)
             if self.metrics_server is not None:
                 await self.metrics_server.aclose()
+            if self.web is not None:
+                await self.web.aclose()
+            if web_cpu is not None:
+                await asyncio.to_thread(web_cpu.shutdown, cancel=True)
             await db(db.store.count_cycle, run_id)
+
+    async def _start_web(self, pipeline: Pipeline, db: StoreRunner, cpu: CpuPool) -> WebServer:
+        """Serve the web page in this loop; its store calls go through the same store thread,
+        the tester explains through the pipeline's Explainer, and backtests run in the page's own
+        one-worker pool, started on first use."""
+        backend = Backend(
+            self.config,
+            db,
+            self.clock,
+            rules=lambda: pipeline.rules.rules,
+            explainer=pipeline.explainer,
+            cpu=cpu,
+            token=web_token(self.config),
+        )
+        server = WebServer(backend)
+        await server.start()
+        return server
 
     def _start_bot(self, pipeline: Pipeline, db: StoreRunner) -> None:
         """Start the Telegram bot in this loop (it connects in the background)."""

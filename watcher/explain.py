@@ -10,7 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.blocklist import Blocklist, blocked
-from watcher.articles.extract import Extracted, article_from_file, build_article, extract_page
+from watcher.articles.extract import (
+    Extracted,
+    article_from_file,
+    article_from_text,
+    build_article,
+    extract_page,
+)
 from watcher.articles.fetch import fetch_article
 from watcher.clock import Clock
 from watcher.config import Config, NlpSettings
@@ -19,7 +25,7 @@ from watcher.http import HttpClient
 from watcher.rules.explain import explain
 from watcher.rules.schema import RuleSet
 from watcher.rules.worker import matcher_for
-from watcher.types import Article, ArticleSource
+from watcher.types import Article
 from watcher.workers import CpuPool, InlinePool
 
 Report = dict[str, Any]
@@ -65,10 +71,11 @@ class Explainer:
             explain_article, str(path), article, self._rules(), **self._options()
         )
 
-    async def text(self, text: str, *, title: str = "", source: str = "text") -> Report:
-        """Pasted text, with an optional title."""
-        article = Article(url="", title=title, text=text, source=ArticleSource.FILE)
-        return await self._cpu(explain_article, source, article, self._rules(), **self._options())
+    async def text(self, text: str, *, source: str = "pasted text") -> Report:
+        """Pasted text: the first line is the title, the rest the body (as in a text file)."""
+        article = article_from_text(text)
+        rules = self._rules()
+        return await self._cpu(explain_article, source, article, rules, **self._options())
 
     async def source(self, source: str) -> Report:
         """A URL (http or https) or a file path, as `watcher explain` takes them."""

@@ -325,12 +325,13 @@ def _article_from_text(path: Path, data: bytes) -> Article:
         raise ParseError(
             f"{path}: not a text file (binary or not UTF-8); give an .html page or UTF-8 text"
         )
-    title, _, body = text.strip().partition("\n")
-    if not title:
+    if not text.strip():
         raise ParseError(f"{path}: the file is empty; its first line should be the title")
-    return Article(
-        url=path.resolve().as_uri(),
-        title=_clean(title),
-        text=body.strip(),
-        source=ArticleSource.FILE,
-    )
+    return article_from_text(text, url=path.resolve().as_uri())
+
+
+def article_from_text(text: str, *, url: str = "") -> Article:
+    """Plain text as an article: the first line is the title, the rest the body (a text file
+    given to `watcher explain`, or text pasted into the web tester)."""
+    title, _, body = text.strip().partition("\n")
+    return Article(url=url, title=_clean(title), text=body.strip(), source=ArticleSource.FILE)
