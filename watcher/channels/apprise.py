@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from watcher.channels.base import Delivered, OutgoingMessage
+from watcher.channels.base import Channel, Delivered, OutgoingMessage
+from watcher.channels.spec import ChannelSpec
+from watcher.config import Config
 from watcher.errors import ConfigError, DeliveryError
 
 
@@ -53,3 +55,18 @@ class AppriseChannel:
 
     async def aclose(self) -> None:
         pass
+
+
+def _build(config: Config) -> Channel | None:
+    if not config.apprise.config_file:
+        return None
+    base = config.source.parent if config.source else Path.cwd()
+    return AppriseChannel((base / config.apprise.config_file).resolve())
+
+
+SPEC = ChannelSpec(
+    kind="apprise",
+    build=_build,
+    accepts=lambda tag: bool(tag.strip()),
+    example="apprise:TAG (a tag in [apprise] config_file)",
+)
