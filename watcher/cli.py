@@ -15,10 +15,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
+from watcher.alerts.templates import check_templates, templates_folder
 from watcher.articles.extract import article_from_file, build_article, extract_page
 from watcher.articles.fetch import fetch_article
 from watcher.articles.model import Article
-from watcher.channels.registry import build_channels
+from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
@@ -162,6 +163,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         problems += exc.problems
     problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
+    problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     for warning in Analyzer(config.nlp, rules).warnings():
         print(f"watcher: warning: {warning}", file=sys.stderr)
     for problem in problems:
@@ -185,15 +187,7 @@ def _valid_rules(directory: Path) -> tuple[Rule, ...]:
 
 
 def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
-    configured = {
-        "console",
-        "jsonl",
-        "telegram" if config.telegram.chats else "",
-        "email" if config.email.host else "",
-        "apprise" if config.apprise.config_file else "",
-    }
-    if config.telegram.token_file:
-        configured.add("telegram")
+    configured = configured_kinds(config)
     problems = []
     for rule in rules:
         for dest in rule.destinations:

@@ -17,6 +17,7 @@ from watcher import __version__
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
+from watcher.alerts.templates import Templates, templates_folder
 from watcher.articles.fetch import fetch_article
 from watcher.bot.explain import explain_page
 from watcher.channels.base import Channel
@@ -93,6 +94,7 @@ class Pipeline:
             retry_cap=config.alerts.retry_cap,
             metrics=metrics,
             bot_buttons=config.telegram.bot,
+            templates=Templates.load(templates_folder(config.alerts.templates_dir, config.source)),
         )
         self._polls: dict[int, asyncio.Task[PollResult | None]] = {}
         self._articles: dict[int, asyncio.Task[None]] = {}

@@ -7,11 +7,13 @@ import html
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
 
 from watcher.articles.model import Article
 from watcher.channels.base import OutgoingMessage
@@ -24,6 +26,7 @@ _BUDGET = TELEGRAM_LIMIT - 400
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+(?=[\"'“‘«(¿¡]?[A-ZÁÉÍÓÚÑÜ0-9])")
 _MAX_SENTENCE = 500
 _WORD = re.compile(r"\w+")
+_TAG = re.compile(r"<[^>]*>")
 # Near-duplicate sentences: this share of words in common, or a run this long in order.
 _NEAR_RATIO = 0.6
 _NEAR_RUN = 7
@@ -238,10 +241,20 @@ class Extras:
     headline: str = ""  # e.g. "Story develops: new rule matched"
 
 
+# A per-rule template: the rendering context in, Telegram-flavoured HTML out.
+Template = Callable[[Mapping[str, Any]], str]
+
+
 def render(
-    payload: dict[str, Any], *, tz: ZoneInfo, extras: Extras = Extras(), silent: bool = False
+    payload: dict[str, Any],
+    *,
+    tz: ZoneInfo,
+    extras: Extras = Extras(),
+    silent: bool = False,
+    template: Template | None = None,
 ) -> OutgoingMessage:
-    """The alert as Telegram HTML and plain text, within Telegram's length limit.
+    """The alert as Telegram HTML and plain text, within Telegram's length limit; laid out
+    by ``template`` when given (see ``template_context``), else by the built-in layout.
 
     Quotes are dropped from the end until it fits, so nothing is ever cut inside a tag.
     """
@@ -249,12 +262,15 @@ def render(
     while True:
         parts = _parts(payload, quotes, tz, extras)
         html_text = "\n\n".join(h for h, _ in parts if h)
+        text = "\n\n".join(t for _, t in parts if t)
+        if template is not None:
+            html_text = template(template_context(payload, quotes, tz, extras, html_text))
+            text = html_to_text(html_text)
         if _size(html_text) <= _BUDGET or not quotes:
             break
         quotes.pop()
     if _size(html_text) > _BUDGET:
-        html_text = _hard_trim(parts)
-    text = "\n\n".join(t for _, t in parts if t)
+        html_text = _hard_trim(parts) if template is None else _fit_plain(text)
     rules = ", ".join(r["name"] for r in payload["rules"])
     return OutgoingMessage(
         subject=f"[watcher] {rules}: {payload['title']}"[:200],
@@ -264,6 +280,60 @@ def render(
         silent=silent,
         buttons=(("Open article", f"url:{payload['url']}"),) if payload["url"] else (),
     )
+
+
+def template_context(
+    payload: dict[str, Any],
+    quotes: list[dict[str, Any]],
+    tz: ZoneInfo,
+    extras: Extras,
+    default: str,
+) -> dict[str, Any]:
+    """What a template sees (documented in README "Alert templates"). Pieces that are
+    already HTML are Markup, so autoescaping leaves them alone."""
+    sources_html = _sources(extras.sources)[0] if extras.sources else ""
+    return {
+        "title": payload["title"],
+        "url": payload["url"],
+        "source": payload["source"],
+        "published": _when(payload["published"], tz),
+        "language": payload.get("language"),
+        "priority": payload["priority"],
+        "mark": _PRIORITY_MARK.get(payload["priority"], "🔔"),
+        "headline": extras.headline,
+        "quotes": [
+            {"text": q["text"], "html": Markup(_highlight(q["text"], q["marks"]))} for q in quotes
+        ],
+        "rules": [
+            {
+                "name": r["name"],
+                "score": r["score"],
+                "threshold": r["threshold"],
+                "terms": [
+                    {"term": t["term"], "shown": t.get("matched") or t["term"], "count": t["count"]}
+                    for t in r["terms"]
+                ],
+            }
+            for r in payload["rules"]
+        ],
+        "why": Markup(_why(payload["rules"])[0]),
+        "sources": [{"name": n, "url": u} for n, u in extras.sources],
+        "sources_line": Markup(sources_html),
+        "default": Markup(default),
+    }
+
+
+def html_to_text(fragment: str) -> str:
+    """The plain text of Telegram-flavoured HTML: tags dropped, entities decoded."""
+    return html.unescape(_TAG.sub("", fragment))
+
+
+def _fit_plain(text: str) -> str:
+    """``text`` escaped and shortened to fit the budget (a template that renders too much)."""
+    size = len(text)
+    while size > 0 and _size(_esc(text[:size])) > _BUDGET - 1:
+        size = size * 9 // 10
+    return _esc(text[:size]) + ("…" if size < len(text) else "")
 
 
 def _parts(

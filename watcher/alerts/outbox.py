@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections import Counter
@@ -14,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import Extras, plural, render, render_digest
+from watcher.alerts.templates import Templates
 from watcher.bot.callbacks import alert_buttons
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.channels.registry import spec_for
 from watcher.channels.spec import split_destination
 from watcher.clock import Clock
-from watcher.errors import DeliveryError
+from watcher.errors import ConfigError, DeliveryError
 from watcher.store.alerts import DeliveryJob
 from watcher.store.runner import StoreRunner
 
@@ -59,29 +61,55 @@ def retry_delay(failures: int, retry_after: float | None, cap: float, rng: rando
 
 
 def compose(
-    job: DeliveryJob, tz: ZoneInfo, now: datetime, *, bot_buttons: bool = False
+    job: DeliveryJob,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    bot_buttons: bool = False,
+    templates: Templates | None = None,
 ) -> OutgoingMessage | None:
     """The message for a queued delivery; None when there is nothing left to send (an
     update of an alert that was never delivered). ``bot_buttons`` adds the Telegram bot's
-    "Mute rule 24h" and "Not relevant" buttons to alerts whose channel carries buttons."""
+    "Mute rule 24h" and "Not relevant" buttons to alerts whose channel carries buttons;
+    ``templates`` lay out the alerts of rules that have one."""
     spec = spec_for(job.destination)
     if job.kind == "digest":
         digest = render_digest(job.payload["items"], tz=tz, now=now)
         return replace(digest, data={"kind": "digest", "items": job.payload["items"]})
     if job.kind == "edit":
-        return _compose_update(job, tz, bot_buttons)
+        return _compose_update(job, tz, bot_buttons, templates)
     silent = job.payload.get("priority") == "low"
     data = {"alert_id": job.alert_id, "kind": job.alert_kind, **job.payload}
     if job.kind == "reply":
         rules = ", ".join(r["name"] for r in job.payload["rules"])
         extras = Extras(headline=f"Story develops ({rules})")
-        msg = render(job.payload, tz=tz, extras=extras, silent=silent)
+        msg = _render(job.payload, tz, extras, silent, templates)
         msg = replace(msg, reply_to=job.target_remote_id, data=data)
     else:
-        msg = replace(render(job.payload, tz=tz, silent=silent), data=data)
+        msg = replace(_render(job.payload, tz, Extras(), silent, templates), data=data)
     if bot_buttons and spec is not None and spec.buttons:
         return _with_bot_buttons(msg, job.alert_id, job.payload)
     return msg
+
+
+def _render(
+    payload: dict[str, Any],
+    tz: ZoneInfo,
+    extras: Extras,
+    silent: bool,
+    templates: Templates | None,
+) -> OutgoingMessage:
+    """The alert in its rule's template, or in the built-in layout if it has none or the
+    template fails (the alert still goes out; the error names the template's line)."""
+    name = templates.for_rules([r["name"] for r in payload["rules"]]) if templates else None
+    if templates is None or name is None:
+        return render(payload, tz=tz, extras=extras, silent=silent)
+    template = functools.partial(templates.render, name)
+    try:
+        return render(payload, tz=tz, extras=extras, silent=silent, template=template)
+    except ConfigError as exc:
+        log.error("%s; sent in the built-in layout instead", exc)
+        return render(payload, tz=tz, extras=extras, silent=silent)
 
 
 def _with_bot_buttons(
@@ -90,7 +118,9 @@ def _with_bot_buttons(
     return replace(msg, buttons=(*alert_buttons(alert_id, payload["rules"]), *msg.buttons))
 
 
-def _compose_update(job: DeliveryJob, tz: ZoneInfo, bot_buttons: bool) -> OutgoingMessage | None:
+def _compose_update(
+    job: DeliveryJob, tz: ZoneInfo, bot_buttons: bool, templates: Templates | None
+) -> OutgoingMessage | None:
     spec = spec_for(job.destination)
     edits = spec is not None and spec.can_edit and not spec.local
     if job.original_payload is None or (edits and job.target_remote_id is None):
@@ -102,7 +132,7 @@ def _compose_update(job: DeliveryJob, tz: ZoneInfo, bot_buttons: bool) -> Outgoi
         "sources": [{"source": s, "url": u} for s, u in job.sources],
     }
     if edits:
-        msg = render(job.original_payload, tz=tz, extras=Extras(sources=job.sources))
+        msg = _render(job.original_payload, tz, Extras(sources=job.sources), False, templates)
         msg = replace(msg, edit_of=job.target_remote_id, data=data)
         if bot_buttons and spec is not None and spec.buttons and job.original_alert_id is not None:
             # An edit replaces the keyboard too: keep the original alert's buttons.
@@ -135,8 +165,10 @@ class Sender:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         bot_buttons: bool = False,
+        templates: Templates | None = None,
     ) -> None:
         self._db = db
+        self._templates = templates
         self._channels = channels
         self._bot_buttons = bot_buttons
         self._metrics = metrics
@@ -167,7 +199,9 @@ class Sender:
         now = self._clock.now()
         kind, target = split_destination(job.destination)
         try:
-            message = compose(job, self._tz, now, bot_buttons=self._bot_buttons)
+            message = compose(
+                job, self._tz, now, bot_buttons=self._bot_buttons, templates=self._templates
+            )
             if message is None:
                 await self._db(self._db.store.delivery_sent, job.id, job.destination, None, now)
                 return Delivery.SENT

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from watcher.channels.base import Channel, Delivered, OutgoingMessage
+from watcher.channels.base import Delivered, OutgoingMessage
 from watcher.channels.spec import ChannelSpec
 from watcher.config import Config
 from watcher.errors import ConfigError, DeliveryError
@@ -57,15 +57,14 @@ class AppriseChannel:
         pass
 
 
-def _build(config: Config) -> Channel | None:
-    if not config.apprise.config_file:
-        return None
+def _build(config: Config) -> AppriseChannel:
     base = config.source.parent if config.source else Path.cwd()
     return AppriseChannel((base / config.apprise.config_file).resolve())
 
 
 SPEC = ChannelSpec(
     kind="apprise",
+    configured=lambda config: bool(config.apprise.config_file),
     build=_build,
     accepts=lambda tag: bool(tag.strip()),
     example="apprise:TAG (a tag in [apprise] config_file)",

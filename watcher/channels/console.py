@@ -81,6 +81,7 @@ def _always(target: str) -> bool:
 
 CONSOLE = ChannelSpec(
     kind="console",
+    configured=lambda config: True,
     build=lambda config: ConsoleChannel(),
     accepts=_always,
     example="console",
@@ -98,6 +99,7 @@ def _jsonl(config: Config) -> JsonlChannel:
 
 JSONL = ChannelSpec(
     kind="jsonl",
+    configured=lambda config: True,
     build=_jsonl,
     accepts=_always,
     example="jsonl",

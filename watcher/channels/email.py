@@ -15,7 +15,7 @@ from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from watcher.channels.base import Channel, Delivered, OutgoingMessage, secret_file
+from watcher.channels.base import Delivered, OutgoingMessage, secret_file
 from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, EmailSettings, Secret, read_secret
@@ -266,17 +266,14 @@ def _settings_problems(settings: EmailSettings, password: Secret | None, label: 
     return problems
 
 
-def _build(config: Config) -> Channel | None:
-    return EmailChannel.from_config(config) if config.email.host else None
-
-
 def _defaults(config: Config) -> tuple[str, ...]:
     return tuple(f"email:{r}" for r in config.email.recipients) if config.email.host else ()
 
 
 SPEC = ChannelSpec(
     kind="email",
-    build=_build,
+    configured=lambda config: bool(config.email.host),
+    build=EmailChannel.from_config,
     accepts=is_address,
     example="email:desk@example.org",
     defaults=_defaults,

@@ -26,8 +26,12 @@ def spec_for(destination: str) -> ChannelSpec | None:
 
 def build_channels(config: Config) -> dict[str, Channel]:
     """Every channel that is configured; raises ConfigError for a half-configured one."""
-    channels = {spec.kind: spec.build(config) for spec in SPECS}
-    return {kind: channel for kind, channel in channels.items() if channel is not None}
+    return {spec.kind: spec.build(config) for spec in SPECS if spec.configured(config)}
+
+
+def configured_kinds(config: Config) -> frozenset[str]:
+    """The kinds of channel the config turns on (rules routing elsewhere reach nothing)."""
+    return frozenset(spec.kind for spec in SPECS if spec.configured(config))
 
 
 def default_destinations(config: Config) -> tuple[str, ...]:

@@ -22,9 +22,10 @@ class ChannelSpec:
     """
 
     kind: str  # the destination prefix: "telegram" in "telegram:-100123"
-    # The channel the config describes, or None when the config leaves it off; raises
-    # ConfigError for a half-configured one.
-    build: Callable[[Config], Channel | None]
+    # Whether the config turns the channel on (then `watcher check` builds it).
+    configured: Callable[[Config], bool]
+    # The channel the config describes; raises ConfigError for a half-configured one.
+    build: Callable[[Config], Channel]
     # Whether ``target`` (what follows "kind:") is well formed; for a bare kind such as
     # "console", whether the destination is exactly the kind (target is then "").
     accepts: Callable[[str], bool]

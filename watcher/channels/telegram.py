@@ -35,7 +35,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from watcher.channels.base import Channel, Delivered, OutgoingMessage, secret_file
+from watcher.channels.base import Delivered, OutgoingMessage, secret_file
 from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, Secret, read_secret
@@ -535,11 +535,9 @@ class TelegramChannel:
         return LinkPreviewOptions(url=message.link) if message.link else None
 
 
-def _build(config: Config) -> Channel | None:
+def _configured(config: Config) -> bool:
     settings = config.telegram
-    if settings.chats or settings.token_file or os.environ.get(TOKEN_ENV):
-        return TelegramChannel.from_config(config)
-    return None
+    return bool(settings.chats or settings.token_file or os.environ.get(TOKEN_ENV))
 
 
 def _accepts(target: str) -> bool:
@@ -548,7 +546,8 @@ def _accepts(target: str) -> bool:
 
 SPEC = ChannelSpec(
     kind="telegram",
-    build=_build,
+    configured=_configured,
+    build=TelegramChannel.from_config,
     accepts=_accepts,
     example="telegram:-1001234567890, telegram:@channel, optionally /TOPIC",
     can_edit=True,

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from watcher import __version__
-from watcher.channels.base import Channel, Delivered, OutgoingMessage, secret_file
+from watcher.channels.base import Delivered, OutgoingMessage, secret_file
 from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, Secret, read_secret
@@ -162,13 +162,10 @@ def _seconds(value: str | None) -> float | None:
         return None  # an HTTP date: the backoff decides
 
 
-def _build(config: Config) -> Channel | None:
-    return WebhookChannel.from_config(config) if config.webhook.endpoints else None
-
-
 SPEC = ChannelSpec(
     kind="webhook",
-    build=_build,
+    configured=lambda config: bool(config.webhook.endpoints),
+    build=WebhookChannel.from_config,
     accepts=lambda name: bool(name.strip()),
     example="webhook:NAME (a key of [webhook] endpoints)",
     defaults=lambda config: tuple(f"webhook:{name}" for name in config.webhook.endpoints),
