@@ -17,6 +17,7 @@ from watcher.alerts.outbox import compose
 from watcher.alerts.templates import Templates, check_templates, templates_folder
 from watcher.articles.model import Article, ArticleSource
 from watcher.channels.telegram import TelegramChannel
+from watcher.cli import main
 from watcher.config import Secret
 from watcher.errors import ConfigError
 from watcher.rules.match import Evidence, Match
@@ -141,3 +142,36 @@ async def test_the_outbox_sends_the_template_and_falls_back_when_it_fails(
 def test_the_folder_is_relative_to_the_config(tmp_path: Path) -> None:
     assert templates_folder("", tmp_path / "c.toml") is None
     assert templates_folder("tpl", tmp_path / "c.toml") == (tmp_path / "tpl").resolve()
+
+
+def test_watcher_check_reports_templates_senders_and_webhooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "name: venezuela\ndestinations: [webhook:desk]\nkeywords: {k: [oil]}\n"
+    )
+    (tmp_path / "hook.secret").write_text("s3cret\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        textwrap.dedent("""\
+        [watcher]
+        data_dir = "data"
+        rules_dir = "rules"
+        [alerts]
+        templates_dir = "templates"
+        [email]
+        host = "127.0.0.1"
+        security = "none"
+        sender = "watcher <watcher@localhost>"
+        recipients = ["me@localhost"]
+        [webhook]
+        endpoints = { desk = "https://hooks.example.org/watcher" }
+        secret_file = "hook.secret"
+        """)
+    )
+    write(tmp_path / "templates", "venezuela", TEMPLATE)
+    assert main(["check", "--config", str(config)]) == 0, capsys.readouterr().err
+    broken = write(tmp_path / "templates", "venezuela", "<b>{{ title }}</b>\n{{ oops(1) }}\n")
+    assert main(["check", "--config", str(config)]) == 1
+    assert f"{broken}:2:" in capsys.readouterr().err

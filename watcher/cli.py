@@ -19,6 +19,7 @@ from watcher.alerts.templates import check_templates, templates_folder
 from watcher.articles.extract import article_from_file, build_article, extract_page
 from watcher.articles.fetch import fetch_article
 from watcher.articles.model import Article
+from watcher.bot.webhook import webhook_mode
 from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
@@ -158,10 +159,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         rules = load_rules(config.watcher.rules_dir)
     except RuleError as exc:
         problems += exc.problems
-    try:
-        build_channels(config)
-    except ConfigError as exc:
-        problems += exc.problems
+    for check in (build_channels, webhook_mode):
+        try:
+            check(config)
+        except ConfigError as exc:
+            problems += exc.problems
     problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
     problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     for warning in Analyzer(config.nlp, rules).warnings():
