@@ -18,7 +18,7 @@ import pytest
 from httpserver import HttpServer, RecordedRequest, Reply
 
 from watcher.alerts.compose import build_payload
-from watcher.alerts.outbox import Sender, SendResult
+from watcher.alerts.outbox import Sender, SendResult, compose
 from watcher.alerts.plan import Outcome, Route
 from watcher.articles.model import Article, ArticleSource
 from watcher.channels.base import OutgoingMessage
@@ -29,6 +29,7 @@ from watcher.channels.webhook import (
     SIGNATURE_HEADER,
     WebhookChannel,
     verify,
+    webhook_body,
 )
 from watcher.clock import FakeClock
 from watcher.config import Secret, config_from_dict
@@ -36,7 +37,7 @@ from watcher.errors import ConfigError, DeliveryError, RuleError
 from watcher.rules.match import Evidence, Match
 from watcher.rules.schema import parse_rules
 from watcher.store import open_store
-from watcher.store.alerts import ArticleRecord, StoryChange
+from watcher.store.alerts import ArticleRecord, DeliveryJob, StoryChange
 from watcher.store.runner import StoreRunner
 from watcher.stories.group import signature
 
@@ -248,3 +249,16 @@ def test_rules_may_route_to_a_webhook_and_malformed_destinations_are_refused() -
     assert rule.destinations == ("webhook:desk",)
     with pytest.raises(RuleError):
         parse_rules("name: r\nkeywords: {k: [oil]}\ndestinations: [webhook]\n")
+
+
+def test_a_digest_is_posted_as_a_digest_event() -> None:
+    items = [{"title": "Maduro speaks", "url": "https://news.example/1", "source": "Outlet",
+              "rules": [{"name": "venezuela"}]}]  # fmt: skip
+    job = DeliveryJob(
+        id=1, alert_id=1, destination="webhook:desk", kind="digest", attempts=0,
+        alert_kind="digest", payload={"items": items}, story_id=None,
+    )  # fmt: skip
+    msg = compose(job, ZoneInfo("UTC"), START)
+    assert msg is not None
+    body = json.loads(webhook_body(msg, endpoint="desk", now=START))
+    assert body["event"] == "digest" and body["data"]["items"][0]["title"] == "Maduro speaks"

@@ -30,11 +30,9 @@ _RETRYABLE = {408, 425, 429}
 
 
 def event_of(message: OutgoingMessage) -> str:
-    """ "alert", "update" (new sources of a story already sent) or "digest"."""
-    kind = (message.data or {}).get("kind")
-    if kind == "sources":
-        return "update"
-    return "digest" if kind == "digest" else "alert"
+    """The event a post carries: a digest, or an alert (webhooks cannot edit, so they get
+    no story updates)."""
+    return "digest" if (message.data or {}).get("kind") == "digest" else "alert"
 
 
 def webhook_body(message: OutgoingMessage, *, endpoint: str, now: datetime) -> bytes:
