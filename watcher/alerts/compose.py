@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import html
 import itertools
@@ -119,18 +120,28 @@ def _locate(
 
 
 def _place(text: str, spans: list[tuple[int, int]], e: Evidence) -> tuple[int, int] | None:
-    """(sentence index, start offset) of ``e``: by its offsets when they agree with its
-    sentence, else by its sentence's text (offsets of an older extraction)."""
+    """(sentence index, start offset) of ``e``: by its offsets when the text around them is
+    its sentence's, else by its sentence's text (offsets of an older extraction)."""
+    if text[e.start : e.end] == e.matched and _context_agrees(text, e):
+        i = bisect.bisect_right(spans, (e.start, len(text) + 1)) - 1
+        if i >= 0 and spans[i][0] <= e.start and e.end <= spans[i][1]:
+            return i, e.start
     core = e.sentence.strip("…").strip()[:80]
-    if text[e.start : e.end] == e.matched:
-        for i, (a, b) in enumerate(spans):
-            if a <= e.start and e.end <= b and (core in text[a:b] or text[a:b] in core):
-                return i, e.start
     for i, (a, b) in enumerate(spans):
         if core and core in text[a:b]:
             at = text.find(e.matched, a, b)
             return (i, at) if at >= 0 else None
     return None
+
+
+def _context_agrees(text: str, e: Evidence, reach: int = 30) -> bool:
+    at = e.sentence.find(e.matched)
+    if at < 0:
+        return True  # the sentence was shortened around the match: the offsets decide
+    before = min(at, reach, e.start)
+    after = min(len(e.sentence) - at - len(e.matched), reach)
+    around = e.sentence[at - before : at + len(e.matched) + after]
+    return text[e.start - before : e.end + after] == around
 
 
 def _candidates(found: dict[int, list[tuple[str, Evidence]]], rules: list[str]) -> list[int]:
