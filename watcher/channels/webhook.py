@@ -137,7 +137,8 @@ class WebhookChannel:
         except TimeoutError:
             raise DeliveryError(f"{where}: no answer in time (webhook.timeout)") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from None
+            detail = str(exc).replace(url, _public(url))  # a query may hold a token
+            raise DeliveryError(f"{where}: {type(exc).__name__}: {detail}") from None
         if 200 <= status < 300:
             return
         retry = status >= 500 or status in _RETRYABLE
