@@ -41,9 +41,10 @@ class WebhookMode:
 
 
 def webhook_mode(config: Config, env: Mapping[str, str] | None = None) -> WebhookMode | None:
-    """The webhook settings of [telegram], None for long polling; ConfigError naming the key."""
+    """The webhook settings of [telegram], None for long polling (or no bot at all);
+    ConfigError naming the key."""
     settings, label = config.telegram, str(config.source or "<config>")
-    if not settings.webhook_url:
+    if not settings.webhook_url or not settings.bot:
         return None
     problems = []
     parts = urlsplit(settings.webhook_url)
