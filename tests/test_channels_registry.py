@@ -36,6 +36,7 @@ def test_every_kind_is_registered_once_and_its_example_is_accepted() -> None:
         ("telegram:-1001234567890/42", True),
         ("telegram:@news_channel", True),
         ("telegram:chat", False),
+        ("telegram:@abcd", False),  # usernames have 5 characters at least
         ("email:desk@example.org", True),
         ("email:root@localhost", True),
         ("email:not an address", False),

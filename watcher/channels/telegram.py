@@ -540,8 +540,13 @@ def _configured(config: Config) -> bool:
     return bool(settings.chats or settings.token_file or os.environ.get(TOKEN_ENV))
 
 
+# What rules may name: a chat id, or a public @username (5-32 of a-z, 0-9, _), optionally
+# with a forum topic.
+_RULE_TARGET_RE = re.compile(r"(-?\d+|@[A-Za-z][A-Za-z0-9_]{4,31})(/\d+)?")
+
+
 def _accepts(target: str) -> bool:
-    return _DESTINATION_RE.fullmatch(target) is not None
+    return _RULE_TARGET_RE.fullmatch(target) is not None
 
 
 SPEC = ChannelSpec(
