@@ -50,7 +50,7 @@ def _example_keys(data: dict[str, object], prefix: str = "") -> set[str]:
 
 
 # Keys whose value is itself a free-form table (language code -> model name, ...).
-_MAPPING_KEYS = {"nlp.models", "destinations"}
+_MAPPING_KEYS = {"nlp.models", "destinations", "webhook.endpoints"}
 
 
 def test_example_and_schema_agree_both_ways() -> None:

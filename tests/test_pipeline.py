@@ -149,7 +149,7 @@ async def test_matching_article_alerts_once_per_story_everywhere(
     await Daemon(config).run(RunOptions(once=True))
     assert len(bot_api.calls("sendMessage", ok=True)) == 1
     (edit,) = bot_api.calls("editMessageText", ok=True)
-    assert edit.message_id == sent.sent_id and "+1 sources" in (edit.text or "")
+    assert edit.message_id == sent.sent_id and "+1 source:" in (edit.text or "")
     store = open_store(config.store_url)
     try:
         assert store.count_entries("done") == 3

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 from watcher import __version__
 from watcher.alerts.blocklist import Blocklist, load_blocklist
-from watcher.channels.registry import build_channels
+from watcher.alerts.templates import check_templates, templates_folder
+from watcher.bot.webhook import webhook_mode
+from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
@@ -234,10 +236,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         rules = load_rules(config.watcher.rules_dir)
     except RuleError as exc:
         problems += exc.problems
-    try:
-        build_channels(config)
-    except ConfigError as exc:
-        problems += exc.problems
+    for check in (build_channels, webhook_mode):
+        try:
+            check(config)
+        except ConfigError as exc:
+            problems += exc.problems
     blocklist = Blocklist()
     try:
         blocklist = load_blocklist(config)
@@ -246,6 +249,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for warning in blocklist.warnings:
         print(f"watcher: warning: {warning}", file=sys.stderr)
     problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
+    problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     for warning in Analyzer(config.nlp, rules).warnings():
         print(f"watcher: warning: {warning}", file=sys.stderr)
     for problem in problems:
@@ -275,15 +279,7 @@ def _valid_rules(directory: Path) -> tuple[Rule, ...]:
 
 
 def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
-    configured = {
-        "console",
-        "jsonl",
-        "telegram" if config.telegram.chats else "",
-        "email" if config.email.host else "",
-        "apprise" if config.apprise.config_file else "",
-    }
-    if config.telegram.token_file:
-        configured.add("telegram")
+    configured = configured_kinds(config)
     problems = []
     for rule in rules:
         for dest in rule.destinations:

@@ -123,6 +123,8 @@ class AlertsSettings:
     retry_cap: Seconds = 1800.0
     # YAML file of terms, feeds and domains that never alert (watcher/alerts/blocklist.py).
     blocklist_file: str = ""
+    # Folder of per-rule Jinja2 message templates, "<rule name>.html.j2"; "" for none.
+    templates_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,20 @@ class TelegramSettings:
     timeout: Seconds = 10.0
     # Run the command bot (and put mute / "not relevant" buttons on alerts) when a token is set.
     bot: bool = True
+    # Webhook mode for the bot: the public HTTPS URL Telegram posts updates to ("" = long
+    # polling), the local HOST:PORT serving it, and the file holding the secret token.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1:8443"
+    webhook_secret_file: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    # Named endpoints rules route to as "webhook:NAME": NAME -> URL.
+    endpoints: dict[str, str] = field(default_factory=dict)
+    # The HMAC-SHA256 signing secret comes from $WATCHER_WEBHOOK_SECRET or this file.
+    secret_file: str = ""
+    timeout: Seconds = 10.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +222,7 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     web: WebSettings = field(default_factory=WebSettings)
     feeds: list[FeedConfig] = field(default_factory=list)

@@ -17,6 +17,7 @@ from watcher.alerts.blocklist import BlocklistSource, blocked
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
+from watcher.alerts.templates import Templates, templates_folder
 from watcher.articles.fetch import fetch_article
 from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels
@@ -98,6 +99,7 @@ class Pipeline:
             retry_cap=config.alerts.retry_cap,
             metrics=metrics,
             bot_buttons=config.telegram.bot,
+            templates=Templates.load(templates_folder(config.alerts.templates_dir, config.source)),
         )
         self._polls: dict[int, asyncio.Task[PollResult | None]] = {}
         self._articles: dict[int, asyncio.Task[None]] = {}

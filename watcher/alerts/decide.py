@@ -34,6 +34,7 @@ def decide_article(
         article=processed.article,
         now=ctx.now,
         update_throttle=settings.update_throttle,
+        updatable_kinds=ctx.updatable_kinds,
     )
     if not processed.matches or processed.signature is None:
         return base

@@ -61,6 +61,7 @@ from typing import Any, Literal, TypeAlias
 import re2
 import yaml
 
+from watcher.channels.registry import destination_problem
 from watcher.config import parse_duration
 from watcher.errors import RuleError
 from watcher.types import Field
@@ -83,9 +84,6 @@ _MAX_DEPTH = 64
 _MAX_NODES = 200_000
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
-_TELEGRAM_RE = re.compile(r"telegram:(-?\d+|@[A-Za-z][A-Za-z0-9_]{4,})(/\d+)?")
-_EMAIL_RE = re.compile(r"email:[^@\s:]+@[^@\s]+\.[^@\s]+")
-_DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
 
 
 # --- the records --------------------------------------------------------------------------
@@ -636,29 +634,11 @@ class _Checker:
         return tuple(found)
 
     def destination_ok(self, y: _Y, value: str) -> bool:
-        kind = value.split(":", 1)[0]
-        ok = {
-            "console": value == "console",
-            "telegram": bool(_TELEGRAM_RE.fullmatch(value)),
-            "email": bool(_EMAIL_RE.fullmatch(value)),
-            "apprise": len(value) > len("apprise:"),
-        }.get(kind)
-        if ok is None:
-            self.fail(
-                y,
-                f"destinations: unknown kind {kind!r} (use telegram:-1001234567890, "
-                "telegram:-1001234567890/42 for a topic, email:desk@example.org, console "
-                "or apprise:TAG)",
-            )
-        elif not ok:
-            examples = {
-                "telegram": "telegram:-1001234567890 or telegram:@channel, optionally /TOPIC",
-                "email": "email:desk@example.org",
-                "console": "console",
-                "apprise": "apprise:TAG (a tag in [apprise] config_file)",
-            }
-            self.fail(y, f"destinations: {value!r} is malformed (expected {examples[kind]})")
-        return bool(ok)
+        # The channel specs say which kinds exist and what each accepts.
+        problem = destination_problem(value)
+        if problem:
+            self.fail(y, f"destinations: {problem}")
+        return not problem
 
     def filters(self, y: _Y) -> Filters:
         keys = self.mapping(y, "filters", _FILTER_KEYS) or {}

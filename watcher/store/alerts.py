@@ -26,9 +26,6 @@ from watcher.store.tables import (
 )
 from watcher.types import Article, ArticleSource, Match, Outcome, Route, Signature, StoryRef
 
-# Channels that can change a sent alert in place ("+3 sources"); others get no updates.
-EDITABLE = ("telegram:", "console", "jsonl")
-
 
 @dataclass(frozen=True)
 class StoryChange:
@@ -53,6 +50,8 @@ class ArticleRecord:
     payload: dict[str, Any] | None = None
     routes: Sequence[Route] = ()
     update_throttle: float = 60.0
+    # Destination kinds that take story updates ("+3 sources"), as the channel specs say.
+    updatable_kinds: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,9 @@ class AlertsMixin:
             if rec.alert_kind and rec.payload is not None:
                 _insert_alert(conn, rec, article_id, story_id)
             elif story_id is not None and rec.story and rec.story.story_id is not None:
-                _queue_story_updates(conn, story_id, rec.now, rec.update_throttle)
+                _queue_story_updates(
+                    conn, story_id, rec.now, rec.update_throttle, rec.updatable_kinds
+                )
             _finish_entry(conn, rec.entry_id)
             return article_id
 
@@ -628,7 +629,9 @@ def _insert_alert(
         conn.execute(deliveries.insert(), rows)
 
 
-def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttle: float) -> None:
+def _queue_story_updates(
+    conn: Connection, story_id: int, now: datetime, throttle: float, updatable: frozenset[str]
+) -> None:
     """Make sure each editable destination of the story's first alert has one pending edit;
     a pending edit is composed when sent, so it always carries every source so far."""
     first = conn.execute(
@@ -647,7 +650,7 @@ def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttl
                 deliveries.c.alert_id == first, deliveries.c.kind == "send"
             )
         )
-        if d.startswith(EDITABLE)
+        if d.partition(":")[0] in updatable
     }
     pending = {
         d
