@@ -18,6 +18,7 @@ from watcher import __version__
 from watcher.articles.extract import article_from_file, build_article, extract_page
 from watcher.articles.fetch import fetch_article
 from watcher.articles.model import Article
+from watcher.bot.explain import summarizer
 from watcher.channels.registry import build_channels
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
@@ -366,9 +367,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             print(f"watcher: {exc}", file=sys.stderr)
             failed += 1
             continue
-        report = explain(
-            source, article, matcher, now=now, tz=tz, quotes=config.alerts.summary_sentences
-        )
+        quotes = config.alerts.summary_sentences
+        report = explain(source, article, matcher, now=now, summarize=summarizer(tz, quotes))
         print(
             json.dumps(report, ensure_ascii=False, default=str)
             if args.json

@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher.alerts.compose import build_payload, render
 from watcher.articles.extract import Extracted, build_article, extract_page
+from watcher.articles.model import Article
 from watcher.config import NlpSettings
 from watcher.errors import ParseError
-from watcher.rules.explain import explain
+from watcher.rules.explain import Summarize, explain
+from watcher.rules.match import Match
 from watcher.rules.schema import RuleSet
 from watcher.rules.worker import matcher_for
 
@@ -41,7 +44,18 @@ def explain_page(
         min_text_chars=0,
     )
     matcher = matcher_for(rules, nlp)
-    return explain(url, article, matcher, now=now, tz=ZoneInfo(timezone), quotes=quotes)
+    summarize = summarizer(ZoneInfo(timezone), quotes)
+    return explain(url, article, matcher, now=now, summarize=summarize)
+
+
+def summarizer(tz: ZoneInfo, quotes: int) -> Summarize:
+    """The alert text `explain` shows for the rules an article matches."""
+
+    def summarize(article: Article, matches: list[Match], source: str) -> str:
+        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
+        return render(payload, tz=tz).text
+
+    return summarize
 
 
 def _extract(html: bytes, url: str) -> Extracted | None:

@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from watcher.articles.model import Article
-from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
-from watcher.rules.schema import (
+from watcher.rules.model import (
     FIELDS,
     Actor,
     AllOf,
@@ -29,8 +28,9 @@ from watcher.rules.schema import (
     Rule,
     RuleSet,
     Term,
-    compile_regex,
 )
+from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
+from watcher.rules.regex import compile_regex
 
 _SENTENCE_CHARS = 400
 _MAX_REGEX_HITS = 1000

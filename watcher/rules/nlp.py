@@ -21,8 +21,8 @@ from typing import Any
 
 from watcher.articles.model import Article
 from watcher.config import NlpSettings
+from watcher.rules.model import Actor, Field, RuleSet, Term
 from watcher.rules.prefilter import Prefilter, Scan, fold
-from watcher.rules.schema import Actor, Field, RuleSet, Term
 
 _LANGUAGE_NAMES = {
     "en": "English",

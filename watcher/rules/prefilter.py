@@ -19,7 +19,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from watcher.rules.schema import (
+from watcher.rules.model import (
     FIELDS,
     Actor,
     AllOf,
