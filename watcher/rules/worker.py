@@ -14,8 +14,8 @@ from watcher.articles.model import Article
 from watcher.config import NlpSettings
 from watcher.errors import ParseError
 from watcher.rules.match import Match, Matcher
-from watcher.rules.model import RuleSet
 from watcher.rules.nlp import Analyzer
+from watcher.rules.schema import RuleSet
 from watcher.stories.group import Signature, signature
 
 
