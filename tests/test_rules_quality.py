@@ -10,6 +10,7 @@ labelled records, for the rules and for the baseline.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,8 @@ from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "news" / "articles.jsonl"
+SHARED = Path(os.environ.get("WATCHER_SHARED") or REPO.parent / "shared")
+CORPUS = SHARED / "corpus" / "news" / "articles.jsonl"
 LABELS = json.loads((REPO / "tests" / "data" / "quality_labels.json").read_text())
 
 pytestmark = [

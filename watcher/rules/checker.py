@@ -5,15 +5,19 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from watcher.config import parse_duration
 from watcher.rules.model import (
     ENTITY_TYPES,
+    FEATURE_RANGES,
+    FEATURES,
     FIELDS,
     PRIORITIES,
     SHORT_FORM_LANGUAGES,
+    About,
     Actor,
     AllOf,
     AnyOf,
@@ -52,8 +56,14 @@ _RULE_KEYS = (
     "min_mentions",
     "threshold",
     "title_weight",
+    "about",
+    "window",
 )
-_ACTOR_KEYS = ("name", "aliases", "types", "exclude", "not_near", "weight")
+_ACTOR_KEYS = (
+    "name", "aliases", "types", "exclude", "not_near", "weight", "ambiguous", "corroborate",
+)  # fmt: skip
+_ABOUT_KEYS = ("topic", "min_score", "weights", "require", "lead")
+_MAX_WINDOW = 5
 _FILTER_KEYS = ("feeds", "languages", "max_age")
 _LOGIC_KEYS = ("all", "any", "none", "near", "within", "term", "min", "in")
 
@@ -81,6 +91,7 @@ class Checker:
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.path = path
         self.problems = problems
+        self.term_refs: list[tuple[Y, str]] = []  # (where, name): names to check once known
 
     def fail(self, y: Y, message: str) -> None:
         self.problems.append(f"{self.path}:{y.line}:{y.column}: {message}")
@@ -145,6 +156,10 @@ class Checker:
             self.fail(doc, "empty rule: it needs actors, keywords or regex to match anything")
         logic = self.logic_or_default(keys, terms)
         options = self.options(keys)
+        names = [t.name for group in terms for t in group]
+        if "about" in keys:
+            options["about"] = self.about(keys["about"], names)
+        self.check_term_refs(names)
         if len(self.problems) > start or name is None or logic is None:
             return None
         actors, keywords, regexes = terms
@@ -190,6 +205,7 @@ class Checker:
             "min_mentions": lambda y: self.integer(y, "min_mentions"),
             "threshold": lambda y: self.number(y, "threshold"),
             "title_weight": lambda y: self.number(y, "title_weight"),
+            "window": self.window,
         }
         return {key: handler(keys[key]) for key, handler in handlers.items() if key in keys}
 
@@ -330,7 +346,80 @@ class Checker:
         exclude = self.texts(keys["exclude"], f"{what} exclude") if "exclude" in keys else ()
         not_near = self.texts(keys["not_near"], f"{what} not_near") if "not_near" in keys else ()
         weight = self.number(keys["weight"], f"{what} weight") if "weight" in keys else 1.0
-        return Actor(name, aliases, types, exclude, not_near, 1.0 if weight is None else weight)
+        ambiguous = self.aliases(keys["ambiguous"], what) if "ambiguous" in keys else ()
+        corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
+        return Actor(
+            name,
+            aliases,
+            types,
+            exclude,
+            not_near,
+            1.0 if weight is None else weight,
+            ambiguous,
+            corroborate,
+        )
+
+    def term_names(self, y: Y | None, what: str) -> tuple[str, ...]:
+        """Names of the rule's terms, checked once every term is known."""
+        if y is None:
+            return ()
+        names = self.texts(y, what)
+        self.term_refs += [(y, f"{what}\0{n}") for n in names]
+        return names
+
+    def check_term_refs(self, names: list[str]) -> None:
+        for y, ref in self.term_refs:
+            what, name = ref.split("\0")
+            if name not in names:
+                self.fail(y, f"{what}: unknown term {name!r}{_suggest(name, names)}")
+        self.term_refs.clear()
+
+    def window(self, y: Y) -> int | None:
+        value = self.integer(y, "window", minimum=0)
+        if value is not None and value > _MAX_WINDOW:
+            self.fail(y, f"window: at most {_MAX_WINDOW} sentences, got {value}")
+            return None
+        return value
+
+    def about(self, y: Y, names: list[str]) -> About | None:
+        keys = self.mapping(y, "about", _ABOUT_KEYS)
+        if keys is None:
+            return None
+        about = About()
+        if "topic" in keys:
+            about = replace(about, topic=self.topic(keys["topic"]))
+        if "min_score" in keys:
+            about = replace(about, min_score=self.number(keys["min_score"], "about.min_score") or 0)
+        if "lead" in keys:
+            about = replace(about, lead=self.integer(keys["lead"], "about.lead") or 3)
+        if "weights" in keys:
+            weights = dict(about.weights) | self.features(keys["weights"], "about.weights", None)
+            about = replace(about, weights=tuple(weights.items()))
+        if "require" in keys:
+            require = self.features(keys["require"], "about.require", FEATURE_RANGES)
+            about = replace(about, require=tuple(require.items()))
+        return about
+
+    def topic(self, y: Y) -> tuple[tuple[str, ...], ...]:
+        operands = y.value if isinstance(y.value, list) else [y]
+        found = []
+        for operand in operands:
+            items = operand.value if isinstance(operand.value, list) else [operand]
+            found.append(tuple(n for i in items for n in self.term_names(i, "about.topic")))
+        return tuple(o for o in found if o)
+
+    def features(self, y: Y, what: str, ranges: dict[str, float] | None) -> dict[str, float]:
+        """feature: number pairs; ``ranges`` bounds each value (weights: any number >= 0)."""
+        keys = self.mapping(y, what, FEATURES) or {}
+        found = {}
+        for name, value in keys.items():
+            number = self.number(value, f"{what}.{name}")
+            top = ranges[name] if ranges else None
+            if number is not None and top is not None and number > top:
+                self.fail(value, f"{what}.{name}: at most {top:g}, got {number:g}")
+            elif number is not None:
+                found[name] = number
+        return found
 
     def aliases(self, y: Y, what: str) -> tuple[str, ...]:
         aliases = self.texts(y, f"{what} aliases")

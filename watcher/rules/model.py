@@ -35,10 +35,15 @@ class Actor:
     exclude: tuple[str, ...] = ()
     not_near: tuple[str, ...] = ()
     weight: float = 1.0
+    ambiguous: tuple[str, ...] = ()  # names that are common words too: need corroboration
+    corroborate: tuple[str, ...] = ()  # the rule's terms that corroborate them (default: actors)
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
+        """The names matched: a lowercase name with aliases ("envoys") is a group label."""
+        if self.aliases and not self.name[:1].isupper():
+            return tuple(dict.fromkeys(self.aliases))
+        return tuple(dict.fromkeys((self.name, *self.aliases, *self.ambiguous)))
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,28 @@ class NoneOf:
 Node: TypeAlias = Mentions | Near | AllOf | AnyOf | NoneOf
 
 
+# Aboutness features, each a number a rule writer can check by reading the article.
+FEATURES = ("title", "lead", "share", "density", "first")
+FEATURE_RANGES = {"title": 1.0, "lead": 1.0, "share": 1.0, "density": 1000.0, "first": 1.0}
+DEFAULT_WEIGHTS = (("title", 2.0), ("lead", 1.0), ("share", 4.0), ("density", 0.1), ("first", 1.0))
+DENSITY_CAP = 20.0  # topic mentions per 1,000 words counted at most
+
+
+@dataclass(frozen=True)
+class About:
+    """When an article is *about* the rule's topic: a score of salience features.
+
+    ``topic`` lists operands like ``near``: a topic sentence has a mention of every operand
+    within ``window`` sentences (empty: the rule's actors, any of them).
+    """
+
+    topic: tuple[tuple[str, ...], ...] = ()
+    min_score: float = 2.0
+    weights: tuple[tuple[str, float], ...] = DEFAULT_WEIGHTS
+    require: tuple[tuple[str, float], ...] = ()  # feature -> minimum value
+    lead: int = 3  # sentences of text that make the lead
+
+
 @dataclass(frozen=True)
 class Filters:
     feeds: tuple[str, ...] = ()  # feed names, or "tag:NAME"
@@ -127,6 +154,8 @@ class Rule:
     min_mentions: int = 1
     title_weight: float = 2.0
     scope: tuple[Field, ...] = FIELDS
+    about: About | None = None
+    window: int = 0  # sentences around a mention that count as "together" (about, corroboration)
     path: Path = Path("<rule>")
     line: int = 1
 
