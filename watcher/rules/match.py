@@ -35,7 +35,7 @@ from watcher.rules.model import (
 from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
 from watcher.rules.prefilter import fold
 from watcher.rules.regex import compile_regex
-from watcher.rules.text import blank_noise, cap, repair
+from watcher.rules.text import blank_noise, cap, headings, repair
 
 _SENTENCE_CHARS = 400
 _MAX_REGEX_HITS = 1000
@@ -437,7 +437,8 @@ def _ambiguity(
     actor: Actor, section: Section, start: int, end: int, *, senses: _Senses
 ) -> tuple[str, str | None]:
     """An ambiguous name is the actor only when corroborated: by the full name before it,
-    by a corroborating term nearby, or by NER's type with such a term in the article."""
+    by a corroborating term nearby, or by NER's type when such a term is in the article or
+    the name is capitalised in mid-sentence."""
     surface = section.text[start:end]
     if not (section.caseless or _capitalised(surface)):
         return f"{surface!r} is lowercase: the word, not the name", None
@@ -449,7 +450,7 @@ def _ambiguity(
     if before or senses.context_near(section.name, sentence):
         return "", None
     problem = ""
-    if actor.types and senses.context_anywhere():
+    if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
         if not senses.ner(section, sentence):
             return f"{surface!r} is ambiguous and NER did not read its sentence", None
         problem, label = _type_problem(actor, section, start, end, surface)
@@ -460,6 +461,12 @@ def _ambiguity(
         f"{surface!r} is ambiguous and nothing corroborates it (no full name before it, "
         f"no {names} nearby)"
     ), None
+
+
+def _mid_sentence(section: Section, start: int) -> bool:
+    """Whether a word precedes ``start`` in its sentence: a capital there marks a name."""
+    begin = section.sentences[section.sentence_at(start)][0] if section.sentences else 0
+    return any(c.isalnum() for c in section.text[begin:start])
 
 
 def _type_problem(
@@ -622,6 +629,7 @@ def _aboutness(rule: Rule, article: _Article) -> Aboutness:
         window=rule.window,
         sentences=len(section.sentences),
         words=section.words,
+        headings=headings(section.text, section.sentences),
     )
 
 

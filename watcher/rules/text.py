@@ -118,3 +118,20 @@ def windows(hits: Iterable[int], radius: int, count: int) -> list[tuple[int, int
         else:
             merged.append((first, last))
     return merged
+
+
+def headings(text: str, sentences: list[tuple[int, int]], max_words: int = 12) -> frozenset[int]:
+    """The sentences that are headings: a line of its own, short, without final punctuation."""
+    found = set()
+    for index, (start, end) in enumerate(sentences):
+        line_start = start == 0 or text[start - 1] == "\n"
+        line_end = end == len(text) or text[end] == "\n"
+        last = text[end - 1] if end > start else "."
+        if (
+            line_start
+            and line_end
+            and last not in ".!?:;,…\"'”’"
+            and count_words(text, start, end) <= max_words
+        ):
+            found.add(index)
+    return frozenset(found)
