@@ -499,3 +499,23 @@ def test_explain_gives_one_verdict_per_rule() -> None:
     assert one.reasons[0].startswith("analysis: 1 of 1 sentences read")
     assert one.reasons[1] == "actor Caracas: 2 mentions (1 in the title): 'Caracas'"
     assert two.reasons == ("filtered out: language 'en' is not in ['es']",)
+
+
+def test_a_page_of_one_repeated_name_is_matched_in_linear_time() -> None:
+    """1 MB of "Maduro " once took minutes (exclusions re-matched per mention): now bounded."""
+    m = matcher("""\
+        name: venezuela
+        actors:
+          Nicolás Maduro:
+            ambiguous: [Maduro]
+            exclude: [plátano maduro]
+            not_near: [cigar]
+        """)  # fmt: skip
+    page = article("t", "Maduro " * 150_000)
+    started = time.process_time()
+    assert names(m, page) == []  # ambiguous, never corroborated
+    v = verdict(m, page)
+    seconds = time.process_time() - started
+    assert seconds < 60  # generous for a busy machine: about 1 s on one core
+    assert any(r.startswith("input capped: matched the first") for r in v.reasons)
+    assert any("only the first 1,000 of" in r for r in v.reasons)
