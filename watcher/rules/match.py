@@ -40,7 +40,8 @@ from watcher.rules.text import blank_noise, cap, headings, repair
 _SENTENCE_CHARS = 400
 _MAX_REGEX_HITS = 1000
 _MAX_MENTIONS = 1000  # per term: more say nothing new, and would cost time and memory
-_NER_PER_ACTOR = 3  # sentences per actor through NER; the majority decides for the rest
+_NER_PER_ACTOR = 2  # sentences per actor through NER; their sense holds for the rest
+_UNREAD = "\0unread"  # a typed mention in a sentence NER did not read
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ class Matcher:
         rules = [r for r in rules if not filter_reason(r, article, language, now)]
         if not rules:
             return []
-        analyzed = self._analyze(article, rules, notes, scan)
+        hopeless: set[str] = set()
+        analyzed = self._analyze(article, rules, notes, scan, hopeless=hopeless)
+        rules = [r for r in rules if r.name not in hopeless]
         verdicts = [(rule, evaluate(rule, analyzed, now)) for rule in rules]
         return [_to_match(rule, v) for rule, v in verdicts if v.matched]
 
@@ -116,18 +119,33 @@ class Matcher:
         scan: Any = None,
         *,
         everything: bool = False,
+        hopeless: set[str] | None = None,
     ) -> AnalyzedArticle:
-        """Windows around the mentions, then NER on the sentences the rules need it for."""
+        """Windows around the mentions, then NER on the sentences the rules need it for;
+        adds to ``hopeless`` the rules that cannot match whatever NER says."""
         radius = max((r.window for r in rules), default=0)
         analyzed = self.analyzer.analyze(article, scan, radius=radius, everything=everything)
         analyzed.notes = notes
         wanted: dict[Field, set[int]] = {}
         for rule in rules:
+            if not any(a.types for a in rule.actors):
+                continue
+            certain = everything or _negative_types(rule)
+            if not certain and not evaluate(rule, analyzed, optimistic=True).matched:
+                if hopeless is not None:
+                    hopeless.add(rule.name)
+                continue  # cannot match even if NER confirmed every name
             for name, sentences in ner_wanted(rule, analyzed).items():
                 wanted.setdefault(name, set()).update(sentences)
         if wanted:
             self.analyzer.add_entities(analyzed, wanted)
         return analyzed
+
+
+def _negative_types(rule: Rule) -> bool:
+    """Whether a typed actor is only under ``none``: NER could make such a rule match."""
+    positive = set(rule.positive_terms)
+    return any(a.types and a not in positive for a in rule.actors)
 
 
 def prepare(article: Article) -> tuple[Article, tuple[str, ...]]:
@@ -227,40 +245,52 @@ class _Found:
 
 @dataclass
 class _Article:
-    """An analysed article plus the caches evaluation fills (per rule, never shared)."""
+    """An analysed article plus the caches evaluation fills: per rule where the answer
+    depends on the rule, else in ``analyzed.memo``, shared by every rule."""
 
     analyzed: AnalyzedArticle
     rule: Rule | None = None
     collect: bool = False  # note the sentences that need NER instead of deciding without it
+    optimistic: bool = False  # count what only NER could rule out: an upper bound
     requests: dict[Field, set[int]] = field(default_factory=dict)
     found: dict[Term, tuple[list[_Found], list[str]]] = field(default_factory=dict)
-    indexes: dict[Field, dict[str, list[int]]] = field(default_factory=dict)
-    phrase_cache: dict[tuple[str, Field], list[tuple[int, int]]] = field(default_factory=dict)
-    context_cache: dict[tuple[str, Field], set[int]] = field(default_factory=dict)
 
     def mentions(self, term: Term) -> tuple[list[_Found], list[str]]:
         """The term's mentions, and notes on mentions that were not counted."""
         if term not in self.found:
-            self.found[term] = _find(term, self)
+            self.found[term] = self._shared(term)
         return self.found[term]
+
+    def _shared(self, term: Term) -> tuple[list[_Found], list[str]]:
+        """Mentions of a term that does not depend on the rule are found once per article."""
+        if self.collect or (isinstance(term, Actor) and term.ambiguous):
+            return _find(term, self)
+        key = ("mentions", term, self.optimistic)
+        memo = self.analyzed.memo
+        if key not in memo:
+            memo[key] = _find(term, self)
+        return memo[key]  # type: ignore[no-any-return]
 
     def index(self, name: Field) -> dict[str, list[int]]:
         """Folded token text and lemma -> token positions, to find phrases fast."""
-        if name not in self.indexes:
+        key = ("index", name)
+        memo = self.analyzed.memo
+        if key not in memo:
             index: dict[str, list[int]] = {}
             for i, keys in enumerate(self.analyzed.section(name).keys):
-                for key in set(keys):
-                    index.setdefault(key, []).append(i)
-            self.indexes[name] = index
-        return self.indexes[name]
+                for form in set(keys):
+                    index.setdefault(form, []).append(i)
+            memo[key] = index
+        return memo[key]  # type: ignore[no-any-return]
 
     def phrase_matches(self, phrase: str, name: Field) -> list[tuple[int, int]]:
         """(first, last) token of each place ``phrase`` matches, on text or lemma (cached:
-        exclusions are asked about once per mention)."""
-        key = (phrase, name)
-        if key not in self.phrase_cache:
-            self.phrase_cache[key] = self._phrase_matches(phrase, name)
-        return self.phrase_cache[key]
+        exclusions are asked about once per mention, keywords once per article)."""
+        key = ("phrase", phrase, name)
+        memo = self.analyzed.memo
+        if key not in memo:
+            memo[key] = self._phrase_matches(phrase, name)
+        return memo[key]  # type: ignore[no-any-return]
 
     def _phrase_matches(self, phrase: str, name: Field) -> list[tuple[int, int]]:
         forms = self.analyzed.phrases.get(phrase, ())
@@ -271,13 +301,24 @@ class _Article:
         starts = sorted({i for form in forms[0] for i in index.get(form, ())})
         return [(i, i + len(forms) - 1) for i in starts if _phrase_at(keys, forms, i)]
 
+    def phrase_sentences(self, phrase: str, name: Field) -> set[int]:
+        key = ("phrase-sentences", phrase, name)
+        memo = self.analyzed.memo
+        if key not in memo:
+            section = self.analyzed.section(name)
+            memo[key] = {section.sentence_of[a] for a, _ in self.phrase_matches(phrase, name)}
+        return memo[key]  # type: ignore[no-any-return]
+
     def context(self, name: str, where: Field) -> set[int]:
         """Sentences of ``where`` where the rule's term ``name`` is mentioned (raw: no type
         or corroboration checks), to corroborate an ambiguous name."""
-        key = (name, where)
-        if key not in self.context_cache:
-            self.context_cache[key] = self._context(name, where)
-        return self.context_cache[key]
+        assert self.rule is not None
+        term = self.rule.term(name)
+        key = ("context", term, where)
+        memo = self.analyzed.memo
+        if key not in memo:
+            memo[key] = self._context(name, where)
+        return memo[key]  # type: ignore[no-any-return]
 
     def _context(self, name: str, where: Field) -> set[int]:
         assert self.rule is not None
@@ -323,21 +364,28 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
     if len(spans) > _MAX_MENTIONS:
         notes.append(f"only the first {_MAX_MENTIONS:,} of {len(spans):,} mentions were read")
     senses = _Senses(actor, article, spans)
+    unread = []
     for name, start, end in spans[:_MAX_MENTIONS]:
         section = analyzed.section(name)
         problem, label = _actor_problem(actor, article, section, start, end, senses=senses)
         mention = _found(section, actor, actor.name, (start, end), label)
-        if not problem:
+        if problem == _UNREAD:
+            unread.append(mention)
+        elif not problem:
             found.append(mention)
         elif label is not None:
             conflicts.append((mention, problem))
         else:
             notes.append(f"not counted: {problem}")
-    majority = bool(found) and len(found) >= len(conflicts)
-    found += [mention for mention, _ in conflicts if majority]
+    majority = len(found) >= len(conflicts)
+    found += [mention for mention, _ in conflicts if majority and found]
     types = "/".join(actor.types)
     prefix = f"counted anyway (most mentions are {types}):" if majority else "not counted:"
     notes += [f"{prefix} {problem}" for _, problem in conflicts]
+    if unread and majority:
+        found += unread  # one sense per article: the mentions NER read speak for the rest
+    elif unread:
+        notes.append(f"not counted: {len(unread)} more, as the mentions NER read are not {types}")
     return sorted(found, key=_order), notes
 
 
@@ -408,7 +456,7 @@ def _actor_problem(
         return _ambiguity(actor, section, start, end, senses=senses)
     sentence = section.sentence_at(start)
     if actor.types and not senses.ner(section, sentence):
-        return "", None  # beyond the NER budget: the majority of the others decides
+        return ("", None) if senses.article.optimistic else (_UNREAD, None)
     return _type_problem(actor, section, start, end, surface)
 
 
@@ -425,10 +473,7 @@ def _excluded(
             return f"{surface!r} is part of {phrase!r} (exclude)"
     sentence = section.sentence_at(start)
     for phrase in actor.not_near:
-        if sentence in article.context_cache.setdefault(
-            (f"\0{phrase}", section.name),
-            {section.sentence_of[a] for a, _ in article.phrase_matches(phrase, section.name)},
-        ):
+        if sentence in article.phrase_sentences(phrase, section.name):
             return f"{surface!r} is in a sentence with {phrase!r} (not_near)"
     return ""
 
@@ -452,6 +497,8 @@ def _ambiguity(
     problem = ""
     if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
         if not senses.ner(section, sentence):
+            if senses.article.optimistic:
+                return "", None
             return f"{surface!r} is ambiguous and NER did not read its sentence", None
         problem, label = _type_problem(actor, section, start, end, surface)
         if label is not None and not problem:
@@ -572,12 +619,22 @@ class _Outcome:
     text: str  # the node, rendered with ✓/✗
 
 
-def evaluate(rule: Rule, analyzed: AnalyzedArticle, now: datetime | None = None) -> Verdict:
-    """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure)."""
+def evaluate(
+    rule: Rule,
+    analyzed: AnalyzedArticle,
+    now: datetime | None = None,
+    *,
+    optimistic: bool = False,
+) -> Verdict:
+    """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure).
+
+    ``optimistic`` counts every mention only NER could rule out (NER has not run yet): a
+    rule that does not match so cannot match at all, and needs no NER.
+    """
     reason = filter_reason(rule, analyzed.article, analyzed.language, now)
     if reason:
         return Verdict(rule.name, False, 0.0, (reason,), (), rule.threshold)
-    article = _Article(analyzed, rule)
+    article = _Article(analyzed, rule, optimistic=optimistic)
     logic = _node(rule.logic, rule, article)
     positive = [f for t in rule.positive_terms for f in _in_scope(rule, article, t.name)]
     score = sum(_weight(rule, f) for f in positive)

@@ -1,9 +1,10 @@
 """NLP for matching: language detection, analysed articles, and NER on sentence windows.
 
 Analysis is cheap by default: sentences come from a rule-based splitter, and only the
-sentences around the prefilter's hits (the windows) are tokenized, with lemmas from the
-lookup tables of spacy-lookups-data. The statistical model (``nlp.model`` for English,
-``nlp.models`` for others), reduced to its NER component, runs only on the few sentences
+sentences around the prefilter's hits (the windows) are tokenized, with English lemmas from
+the lookup table of spacy-lookups-data and stems for other languages. The statistical model
+(``nlp.model`` for English, ``nlp.models`` for others), reduced to its NER component, runs
+only on the few sentences
 whose entity types a rule needs (``add_entities``), batched with ``nlp.pipe``. A language
 without a model (Spanish: spaCy 3.8 has no Spanish model on PyPI) gets entities from the
 rules' actor names: a capitalised mention of an actor is an entity of the actor's first type.
@@ -24,7 +25,7 @@ from typing import Any
 from watcher.articles.model import Article
 from watcher.config import NlpSettings
 from watcher.rules.model import FIELDS, Actor, Field, RuleSet, Term
-from watcher.rules.prefilter import Prefilter, Scan, fold
+from watcher.rules.prefilter import Prefilter, Scan, fold, stem
 from watcher.rules.text import count_words, sentence_index, split_sentences, tokenize, windows
 
 _LANGUAGE_NAMES = {
@@ -145,6 +146,7 @@ class AnalyzedArticle:
     statistical: bool  # a statistical NER model exists for the language
     term_ids: Mapping[Term, int]  # the prefilter's ids, to look terms up in the scan
     notes: tuple[str, ...] = ()  # caps and other limits applied to the input
+    memo: dict[Any, Any] = field(default_factory=dict)  # matching's caches, for every rule
 
     def section(self, name: Field) -> Section:
         return self.title if name == "title" else self.text
@@ -197,7 +199,7 @@ class Analyzer:
         see ``add_entities``."""
         scan = self.scan(article) if scan is None else scan
         self.pipeline_runs += 1
-        lemma = _lemmatizer(scan.language or "en")
+        lemma = self._lemma(scan.language)
         title = _section("title", article.title, scan, lemma, radius, everything=True)
         body = _section("text", article.text, scan, lemma, radius, everything=everything)
         statistical = self._pipeline(scan.language or "en") is not None
@@ -245,6 +247,8 @@ class Analyzer:
             offset = section.sentences[index][0]
             section.entities += [_entity(e, offset) for e in doc.ents]
             section.ner_sentences.add(index)
+        for key in [k for k in analyzed.memo if k[0] == "mentions"]:
+            del analyzed.memo[key]  # mentions found before NER depend on the entities
         for section in (analyzed.title, analyzed.text):
             section.entities.sort(key=lambda e: e.start)
         return len(jobs)
@@ -274,12 +278,18 @@ class Analyzer:
     def phrases(self, language: str) -> Mapping[str, tuple[frozenset[str], ...]]:
         """Every rule phrase that applies in ``language``, as the forms each token accepts."""
         if language not in self._phrases:
-            lemma = _lemmatizer(language or "en")
+            lemma = self._lemma(language)
             self._phrases[language] = {
                 text: _phrase_forms(text, lemma)
                 for text in sorted(set(self._phrase_texts(language)))
             }
         return self._phrases[language]
+
+    def _lemma(self, language: str) -> Callable[[str], str]:
+        """English lemmas from spacy-lookups-data's table; other languages use the
+        prefilter's stem (plurals and regular endings), since their tables are large (the
+        Spanish one alone adds ~150 MB to every worker)."""
+        return _lemmatizer("en") if language in ("", "en") else _stem_folded
 
     def _phrase_texts(self, language: str) -> Iterator[str]:
         for rule in self.rules.rules:
@@ -326,16 +336,17 @@ def _statistical(name: str) -> Any:
 
 @functools.cache
 def _lemmatizer(language: str) -> Callable[[str], str]:
-    """Word -> lemma from spacy-lookups-data's table for ``language`` (identity without one)."""
-    import spacy  # noqa: PLC0415
+    """Word -> lemma from spacy-lookups-data's table for ``language`` (identity without one).
+
+    The table is read directly (no pipeline is built); a language's table can hold hundreds
+    of thousands of forms, so only the languages the rules' phrases are written in get one.
+    """
+    from spacy.lookups import load_lookups  # noqa: PLC0415  (slow import)
 
     try:
-        nlp = spacy.blank(language)
-        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-        nlp.initialize()
-        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")  # type: ignore[attr-defined]
+        table = load_lookups(language, ["lemma_lookup"]).get_table("lemma_lookup")
     except Exception:  # an unknown language code, or no lookup table for it
-        return lambda word: word
+        return _identity
     cache: dict[str, str] = {}
 
     def lemma(word: str) -> str:
@@ -348,6 +359,14 @@ def _lemmatizer(language: str) -> Callable[[str], str]:
         return found
 
     return lemma
+
+
+def _identity(word: str) -> str:
+    return word
+
+
+def _stem_folded(word: str) -> str:
+    return stem(fold(word))
 
 
 def _section(
