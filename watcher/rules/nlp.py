@@ -4,11 +4,10 @@ Analysis is cheap by default: sentences come from a rule-based splitter, and onl
 sentences around the prefilter's hits (the windows) are tokenized, with English lemmas from
 the lookup table of spacy-lookups-data and stems for other languages. The statistical model
 (``nlp.model`` for English, ``nlp.models`` for others), reduced to its NER component, runs
-only on the few sentences
-whose entity types a rule needs (``add_entities``), batched with ``nlp.pipe``. A language
-without a model (Spanish: spaCy 3.8 has no Spanish model on PyPI) gets entities from the
-rules' actor names: a capitalised mention of an actor is an entity of the actor's first type.
-Pipelines are loaded lazily, once per process.
+only on the few sentences whose entity types a rule needs (``add_entities``), batched with
+``nlp.pipe``. A language without a model (Spanish: spaCy 3.8 has no Spanish model on PyPI)
+gets entities from the rules' actor names: a capitalised mention of an actor is an entity of
+the actor's first type. Pipelines are loaded lazily, once per process.
 """
 
 from __future__ import annotations
