@@ -335,7 +335,8 @@ def _statistical(name: str) -> Any:
 
 @functools.cache
 def _lemmatizer(language: str) -> Callable[[str], str]:
-    """Word -> lemma from spacy-lookups-data's table for ``language`` (identity without one).
+    """Word -> folded lemma from spacy-lookups-data's table for ``language`` (the folded word
+    without one).
 
     The table is read directly (no pipeline is built); a language's table can hold hundreds
     of thousands of forms, so only the languages the rules' phrases are written in get one.
@@ -345,23 +346,19 @@ def _lemmatizer(language: str) -> Callable[[str], str]:
     try:
         table = load_lookups(language, ["lemma_lookup"]).get_table("lemma_lookup")
     except Exception:  # an unknown language code, or no lookup table for it
-        return _identity
+        return fold
     cache: dict[str, str] = {}
 
     def lemma(word: str) -> str:
         found = cache.get(word)
         if found is None:
-            found = table.get(word) or table.get(word.lower()) or word
+            found = fold(table.get(word) or table.get(word.lower()) or word)
             if len(cache) > _LEMMA_CACHE:
                 cache.clear()
             cache[word] = found
         return found
 
     return lemma
-
-
-def _identity(word: str) -> str:
-    return word
 
 
 def _stem_folded(word: str) -> str:
@@ -406,12 +403,12 @@ def _section(
 def _tokens(section: Section, index: int, lemma: Callable[[str], str]) -> None:
     start, end = section.sentences[index]
     words = section.words_before[index]
-    text = section.text
+    text, folded = section.text, section.folded
     for token_start, token_end in tokenize(text, start, end):
         token = text[token_start:token_end]
         section.starts.append(token_start)
         section.ends.append(token_end)
-        section.keys.append((fold(token), fold(lemma(token))))
+        section.keys.append((folded[token_start:token_end], lemma(token)))
         words += token[0].isalnum()
         section.word_of.append(words)
         section.sentence_of.append(index)
@@ -429,4 +426,4 @@ def _capitalised(surface: str) -> bool:
 
 def _phrase_forms(text: str, lemma: Callable[[str], str]) -> tuple[frozenset[str], ...]:
     tokens = [text[s:e] for s, e in tokenize(text, 0, len(text))]
-    return tuple(frozenset({fold(t), fold(lemma(t))}) for t in tokens)
+    return tuple(frozenset({fold(t), lemma(t)}) for t in tokens)
