@@ -40,7 +40,7 @@ from watcher.rules.text import blank_noise, cap, headings, repair
 _SENTENCE_CHARS = 400
 _MAX_REGEX_HITS = 1000
 _MAX_MENTIONS = 1000  # per term: more say nothing new, and would cost time and memory
-_NER_PER_ACTOR = 2  # sentences per actor through NER; their sense holds for the rest
+_NER_PER_ACTOR = 1  # sentences per actor through NER; its sense holds for the rest
 _UNREAD = "\0unread"  # a typed mention in a sentence NER did not read
 
 
@@ -365,7 +365,8 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
         notes.append(f"only the first {_MAX_MENTIONS:,} of {len(spans):,} mentions were read")
     senses = _Senses(actor, article, spans)
     unread = []
-    for name, start, end in spans[:_MAX_MENTIONS]:
+    # the text before the title: a headline is poor context for NER
+    for name, start, end in sorted(spans[:_MAX_MENTIONS], key=lambda s: s[0] == "title"):
         section = analyzed.section(name)
         problem, label = _actor_problem(actor, article, section, start, end, senses=senses)
         mention = _found(section, actor, actor.name, (start, end), label)
@@ -455,6 +456,8 @@ def _actor_problem(
     if section.folded[start:end] in senses.ambiguous:
         return _ambiguity(actor, section, start, end, senses=senses)
     sentence = section.sentence_at(start)
+    if actor.types and not (section.caseless or _capitalised(surface)):
+        return f"{surface!r} is lowercase, not a name", None
     if actor.types and not senses.ner(section, sentence):
         return ("", None) if senses.article.optimistic else (_UNREAD, None)
     return _type_problem(actor, section, start, end, surface)
