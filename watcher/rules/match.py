@@ -413,6 +413,16 @@ class _Senses:
         return None
 
     @functools.cached_property
+    def full_name_seen(self) -> bool:
+        """Whether a name of two or more capitalised words ("Gerald Ford", not "Ford") of
+        the actor occurs: it tells the actor from a same-named thing without NER."""
+        for where, start, end in self.spans:
+            words = self.article.analyzed.section(where).text[start:end].split()
+            if len(words) >= 2 and all(w[:1].isupper() for w in words):
+                return True
+        return False
+
+    @functools.cached_property
     def corroborators(self) -> tuple[str, ...]:
         rule = self.article.rule
         if rule is None:
@@ -458,6 +468,9 @@ def _actor_problem(
     sentence = section.sentence_at(start)
     if actor.types and not (section.caseless or _capitalised(surface)):
         return f"{surface!r} is lowercase, not a name", None
+    unread = senses.article.analyzed.statistical and sentence not in section.ner_sentences
+    if actor.types and unread and senses.full_name_seen:
+        return "", actor.types[0]  # "Gerald Ford" in the article: the person, without NER
     if actor.types and not senses.ner(section, sentence):
         return ("", None) if senses.article.optimistic else (_UNREAD, None)
     return _type_problem(actor, section, start, end, surface)
