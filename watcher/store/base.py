@@ -13,8 +13,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StoreError
 from watcher.store.alerts import AlertsMixin
+from watcher.store.botstate import BotStateMixin
 from watcher.store.feeds import FeedsMixin
 from watcher.store.migrations import MIGRATIONS, Migration
+from watcher.store.outbox import OutboxMixin
+from watcher.store.protocols import ArticleStore, BotStateStore, FeedStore, OutboxStore, RunStore
 from watcher.store.runs import RunsMixin
 
 log = logging.getLogger(__name__)
@@ -22,9 +25,9 @@ log = logging.getLogger(__name__)
 _VERSION_TABLE = "schema_version"
 
 
-class Store(RunsMixin, FeedsMixin, AlertsMixin):
-    """Everything watcher remembers. Methods are synchronous and thread-safe; the daemon
-    calls them from one worker thread so writes are serialised and never block the loop."""
+class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin):
+    """Everything watcher remembers, on SQLite or PostgreSQL. It implements every Protocol
+    in ``watcher.store.protocols`` and keeps their contract (errors, UTC, threading)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -93,6 +96,13 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin):
             except SQLAlchemyError as exc:
                 log.warning("store: checkpoint on close failed: %s", _reason(exc))
         self._engine.dispose()
+
+
+def _implements(
+    store: Store,
+) -> tuple[FeedStore, ArticleStore, OutboxStore, BotStateStore, RunStore]:
+    """Never called: mypy checks here that Store keeps every per-domain Protocol."""
+    return store, store, store, store, store
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:

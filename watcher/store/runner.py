@@ -6,22 +6,24 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from watcher.store.base import Store
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class StoreRunner:
     """``await db(db.store.method, *args)`` runs the call on the store thread: writes are
-    serialised, SQLite never sees two writers, and the event loop never blocks on disk."""
+    serialised, SQLite never sees two writers, and the event loop never blocks on disk.
+    Arguments and result are checked against the method's own signature."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
-    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         call = functools.partial(fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
