@@ -22,7 +22,7 @@ from watcher.channels.registry import build_channels
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
-from watcher.errors import ConfigError, FetchError, RuleError, WatcherError
+from watcher.errors import ConfigError, FetchError, RuleError, StoreError, WatcherError
 from watcher.feeds.discover import discover
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml
 from watcher.health import check_health, read_heartbeat
@@ -34,7 +34,7 @@ from watcher.rules.explain import explain, format_explanation
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
-from watcher.store import Store, open_store
+from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow
 from watcher.store.feeds import FeedRow
 
@@ -162,6 +162,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         problems += exc.problems
     problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
+    try:
+        print(probe_store(config.store_url))
+    except StoreError as exc:
+        problems.append(str(exc))
     for warning in Analyzer(config.nlp, rules).warnings():
         print(f"watcher: warning: {warning}", file=sys.stderr)
     for problem in problems:

@@ -17,6 +17,7 @@ from watcher.rules.match import Match
 
 # Moved to their own modules; importable from here as before.
 from watcher.store.botstate import ButtonAlert
+from watcher.store.dialect import insert
 from watcher.store.outbox import DeliveryJob
 from watcher.store.tables import (
     alerts,
@@ -112,10 +113,10 @@ class AlertsMixin:
         Returns the article id, or None if another entry already brought the same article.
         """
         with self.transaction() as conn:
-            if conn.execute(sa.select(articles.c.id).where(articles.c.url == rec.url)).first():
+            article_id = _insert_article(conn, rec)
+            if article_id is None:  # stored already, from another entry or replica
                 _finish_entry(conn, rec.entry_id)
                 return None
-            article_id = _insert_article(conn, rec)
             story_id = _save_story(conn, rec, article_id) if rec.story else None
             _insert_matches(conn, rec, article_id, story_id)
             if rec.alert_kind and rec.payload is not None:
@@ -215,10 +216,12 @@ class AlertsMixin:
             return first_seen
 
 
-def _insert_article(conn: Connection, rec: ArticleRecord) -> int:
+def _insert_article(conn: Connection, rec: ArticleRecord) -> int | None:
+    """Insert the article; None when its URL is stored already (ON CONFLICT DO NOTHING)."""
     a = rec.article
-    result = conn.execute(
-        articles.insert().values(
+    new = (
+        insert(conn, articles)
+        .values(
             url=rec.url,
             entry_id=rec.entry_id,
             feed_id=rec.feed_id,
@@ -234,8 +237,11 @@ def _insert_article(conn: Connection, rec: ArticleRecord) -> int:
             site_name=a.site_name,
             processed_at=rec.now,
         )
+        .on_conflict_do_nothing(index_elements=["url"])
+        .returning(articles.c.id)
     )
-    return new_id(result)
+    article_id: int | None = conn.execute(new).scalar()
+    return article_id
 
 
 def _save_story(conn: Connection, rec: ArticleRecord, article_id: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.errors import StoreError
 from watcher.store.alerts import AlertsMixin
 from watcher.store.botstate import BotStateMixin
+from watcher.store.dialect import engine_options, missing_driver_hint
 from watcher.store.feeds import FeedsMixin
 from watcher.store.migrations import MIGRATIONS, Migration
 from watcher.store.outbox import OutboxMixin
@@ -23,6 +25,8 @@ from watcher.store.runs import RunsMixin
 log = logging.getLogger(__name__)
 
 _VERSION_TABLE = "schema_version"
+# pg_advisory_lock key serialising migrations across replicas ("watcher" in ASCII).
+_MIGRATION_LOCK = 0x77617463686572
 
 
 class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin):
@@ -50,22 +54,44 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin):
             return _current_version(conn)
 
     def migrate(self, target: int | None = None) -> list[Migration]:
-        """Apply pending migrations up to ``target`` (default: latest); return those applied."""
+        """Apply pending migrations up to ``target`` (default: latest); return those applied.
+
+        On PostgreSQL this runs under an advisory lock, so replicas may start together: the
+        first migrates, the others wait, then find nothing left to do."""
         latest = MIGRATIONS[-1].version
         target = latest if target is None else target
-        with self.transaction() as conn:
-            current = _current_version(conn)
-        if current > latest:
-            raise StoreError(
-                f"{self.url}: schema version {current} is newer than this watcher knows "
-                f"({latest}); upgrade watcher or use another data_dir"
-            )
-        applied = []
-        for migration in MIGRATIONS:
-            if current < migration.version <= target:
-                self._apply(migration)
-                applied.append(migration)
+        with self._migration_lock():
+            with self.transaction() as conn:
+                _ensure_version_table(conn)
+                current = _current_version(conn)
+            if current > latest:
+                raise StoreError(
+                    f"{self.url}: schema version {current} is newer than this watcher knows "
+                    f"({latest}); upgrade watcher on every replica, or use another database"
+                )
+            applied = []
+            for migration in MIGRATIONS:
+                if current < migration.version <= target:
+                    self._apply(migration)
+                    applied.append(migration)
         return applied
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self._engine.dialect.name != "postgresql":
+            yield  # SQLite: one replica, and the data directory lock keeps it so
+            return
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                    conn.commit()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.url}: {_reason(exc)}") from exc
 
     def _apply(self, migration: Migration) -> None:
         log.info("store: applying migration %d (%s)", migration.version, migration.name)
@@ -106,19 +132,51 @@ def _implements(
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open (creating if needed) the store at ``url`` and bring its schema up to date."""
+    """Open (creating if needed) the store at ``url`` and bring its schema up to date.
+
+    Raises StoreError when the driver is missing (naming the extra to install), the
+    database cannot be reached, or its schema is newer than this watcher."""
     try:
-        engine = sa.create_engine(url, future=True)
+        engine = sa.create_engine(url, future=True, **engine_options(url))
     except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(f"store url {url!r}: {exc}") from exc
+        hint = missing_driver_hint(url, exc)
+        raise StoreError(hint or f"store url {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     store = Store(engine)
-    with store.transaction() as conn:
-        _ensure_version_table(conn)
     if migrate:
         store.migrate()
+    else:
+        with store.transaction() as conn:
+            _ensure_version_table(conn)
     return store
+
+
+def probe_store(url: str) -> str:
+    """Connect to the store without changing it and say what is there, for ``watcher check``.
+
+    Raises StoreError (missing driver, unreachable, schema newer than this watcher)."""
+    latest = MIGRATIONS[-1].version
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return f"store {url}: not created yet (made on first run)"
+    try:
+        engine = sa.create_engine(url, future=True, **engine_options(url))
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(missing_driver_hint(url, exc) or f"store url {url!r}: {exc}") from exc
+    store = Store(engine)
+    try:
+        with store.transaction() as conn:
+            has_table = sa.inspect(conn).has_table(_VERSION_TABLE)
+            current = _current_version(conn) if has_table else 0
+    finally:
+        engine.dispose()
+    if current > latest:
+        raise StoreError(
+            f"{store.url}: schema version {current} is newer than this watcher knows ({latest}); "
+            "upgrade watcher"
+        )
+    todo = f", {latest - current} migration(s) to apply on start" if current < latest else ""
+    return f"store {store.url}: reachable, schema version {current}{todo}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

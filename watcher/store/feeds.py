@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from watcher.config import FeedConfig, feed_name
 from watcher.errors import StoreError
 from watcher.feeds.dedup import Known, NewEntry, UpdatedEntry
 from watcher.feeds.parse import Entry
+from watcher.store.dialect import insert
 from watcher.store.tables import entries, entry_keys, feeds
 
 
@@ -77,8 +78,12 @@ class PollSuccess:
     unchanged: Sequence[int] = ()
 
 
+_FEED_FIELDS = [f.name for f in fields(FeedRow)]
+
+
 def _row(r: Any) -> FeedRow:
-    values = dict(r._mapping)
+    m = r._mapping  # also holds columns FeedRow does not carry (leases)
+    values = {name: m[name] for name in _FEED_FIELDS}
     values["tags"] = tuple(values["tags"] or ())
     return FeedRow(**values)
 
@@ -103,10 +108,9 @@ class FeedsMixin:
                 }
                 if url in existing:
                     conn.execute(feeds.update().where(feeds.c.id == existing[url]).values(**values))
-                else:
-                    conn.execute(
-                        feeds.insert().values(url=url, added_at=now, **_NEW_FEED, **values)
-                    )
+                else:  # another replica may add it at the same moment: then update it
+                    new = insert(conn, feeds).values(url=url, added_at=now, **_NEW_FEED, **values)
+                    conn.execute(new.on_conflict_do_update(index_elements=["url"], set_=values))
             gone = [i for u, i in existing.items() if u not in wanted]
             if gone:
                 conn.execute(feeds.update().where(feeds.c.id.in_(gone)).values(in_config=False))

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from watcher.store.dialect import insert
 from watcher.store.tables import alerts, deliveries, destinations, new_id, story_sources
 
 
@@ -200,11 +201,8 @@ class OutboxMixin:
 
 
 def _upsert_destination(conn: Connection, name: str, **values: Any) -> None:
-    exists = conn.execute(sa.select(destinations.c.name).where(destinations.c.name == name)).first()
-    if exists:
-        conn.execute(destinations.update().where(destinations.c.name == name).values(**values))
-    else:
-        conn.execute(destinations.insert().values(name=name, **{"failures": 0, **values}))
+    new = insert(conn, destinations).values(name=name, **{"failures": 0, **values})
+    conn.execute(new.on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def _job(conn: Connection, r: Any) -> DeliveryJob:
