@@ -21,8 +21,7 @@ from watcher.alerts.compose import (
     render_digest,
     split_sentences,
 )
-from watcher.articles.model import Article, ArticleSource
-from watcher.rules.match import Evidence, Match
+from watcher.types import Article, ArticleSource, Evidence, Match
 
 MADRID = ZoneInfo("Europe/Madrid")
 TELEGRAM_TAGS = {"b", "i", "u", "s", "a", "code", "pre", "blockquote"}

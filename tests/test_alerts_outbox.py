@@ -20,19 +20,19 @@ from smtpserver import SmtpServer
 
 from watcher.alerts.compose import build_payload
 from watcher.alerts.outbox import Sender, SendResult, compose, retry_delay, split_destination
-from watcher.alerts.plan import Context, Outcome, Route, plan
-from watcher.articles.model import Article, ArticleSource
+from watcher.alerts.plan import Context, plan
+from watcher.articles.fingerprint import signature
 from watcher.channels.base import Channel
 from watcher.channels.console import ConsoleChannel, JsonlChannel
 from watcher.channels.email import EmailChannel
 from watcher.channels.telegram import RateLimiter, TelegramChannel
 from watcher.clock import FakeClock
 from watcher.config import EmailSettings, Secret
-from watcher.rules.match import Evidence, Match
 from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord, DeliveryJob, StoryChange
 from watcher.store.runner import StoreRunner
-from watcher.stories.group import Action, signature
+from watcher.stories.group import Action
+from watcher.types import Article, ArticleSource, Evidence, Match, Outcome, Route
 
 MADRID = ZoneInfo("Europe/Madrid")
 START = datetime(2026, 1, 14, 10, 0, tzinfo=UTC)

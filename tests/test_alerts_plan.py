@@ -12,20 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from watcher.alerts.decide import decide_article
-from watcher.alerts.plan import (
-    Context,
-    Route,
-    context_from_config,
-    next_digest_time,
-    plan,
-    quiet_until,
-)
-from watcher.articles.model import Article, ArticleSource
+from watcher.alerts.plan import Context, context_from_config, next_digest_time, plan, quiet_until
+from watcher.articles.fingerprint import signature
 from watcher.config import AlertsSettings, config_from_dict
-from watcher.rules.match import Evidence, Match
 from watcher.rules.worker import Processed
 from watcher.store.alerts import ArticleRecord
-from watcher.stories.group import Action, StoryRef, signature
+from watcher.stories.group import Action
+from watcher.types import Article, ArticleSource, Evidence, Match, Route, StoryRef
 
 MADRID = ZoneInfo("Europe/Madrid")
 TELEGRAM, EMAIL = "telegram:-1001", "email:desk@example.org"

@@ -27,8 +27,8 @@ from watcher.articles.extract import (
     extract_page,
     language_code,
 )
-from watcher.articles.model import ArticleSource
 from watcher.errors import ParseError
+from watcher.types import ArticleSource
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles"
 URL = "https://news.example.org/2025/03/14/harbour-reopens"

@@ -20,23 +20,21 @@ from httpserver import HttpServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from watcher.alerts.buttons import MAX_BYTES, Press, alert_buttons, decode, encode
 from watcher.alerts.outbox import compose
-from watcher.alerts.plan import Outcome, Route
-from watcher.articles.model import Article, ArticleSource
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
 from watcher.bot.app import TelegramBot, bot_token
-from watcher.bot.callbacks import MAX_BYTES, Press, alert_buttons, decode, encode
 from watcher.bot.replies import Target, format_test, parse_mute, resolve_target
 from watcher.clock import FakeClock
 from watcher.config import Config, Secret, load_config
 from watcher.daemon import Daemon, RunOptions
 from watcher.errors import ConfigError
 from watcher.pipeline import Pipeline
-from watcher.rules.match import Match
 from watcher.rules.schema import load_rules
 from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord, DeliveryJob
 from watcher.store.runner import StoreRunner
+from watcher.types import Article, ArticleSource, Match, Outcome, Route
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

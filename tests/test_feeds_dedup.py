@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from watcher.feeds.dedup import Known, classify, split_backfill
+from watcher.feeds.dedup import classify, split_backfill
 from watcher.feeds.identity import content_fingerprint, entry_keys
-from watcher.feeds.parse import Entry
+from watcher.types import Entry, Known
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from watcher.feeds.identity import canonical_url, content_fingerprint, entry_keys
-from watcher.feeds.parse import Entry
+from watcher.types import Entry
 
 ENTRY = Entry(
     guid="tag:news.example.org,2024:42",

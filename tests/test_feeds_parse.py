@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import ParseError
-from watcher.feeds.parse import MAX_BODY_BYTES, Entry, ParsedFeed, parse_feed
+from watcher.feeds.parse import MAX_BODY_BYTES, ParsedFeed, parse_feed
+from watcher.types import Entry
 
 URL = "https://news.example.org/feeds/main.xml"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from watcher.articles.model import Article, ArticleSource
 from watcher.config import NlpSettings
-from watcher.rules.match import Evidence, Matcher, Verdict
+from watcher.rules.match import Matcher, Verdict
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import RuleSet, load_rules, parse_rules
+from watcher.types import Article, ArticleSource, Evidence
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seeds" / "000_1e00dd681d865c74.txt"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from watcher.articles.model import Article, ArticleSource
 from watcher.config import NlpSettings
 from watcher.rules import nlp
 from watcher.rules.nlp import Analyzer, detect_language
 from watcher.rules.schema import RuleSet, parse_rules
+from watcher.types import Article, ArticleSource
 
 RULES = RuleSet(tuple(parse_rules("""\
 name: talks

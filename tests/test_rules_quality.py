@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from watcher.articles.model import Article, ArticleSource
 from watcher.config import NlpSettings
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import load_rules
+from watcher.types import Article, ArticleSource
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "news" / "articles.jsonl"

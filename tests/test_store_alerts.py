@@ -10,13 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from watcher.alerts.compose import build_payload
-from watcher.alerts.plan import Outcome, Route
-from watcher.articles.model import Article, ArticleSource
+from watcher.articles.fingerprint import signature
 from watcher.config import FeedConfig
 from watcher.errors import StoreError
-from watcher.feeds.dedup import NewEntry
-from watcher.feeds.parse import Entry
-from watcher.rules.match import Evidence, Match
 from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord, StoryChange
 from watcher.store.feeds import PollSuccess
@@ -29,7 +25,7 @@ from watcher.store.tables import (
     stories,
     story_sources,
 )
-from watcher.stories.group import signature
+from watcher.types import Article, ArticleSource, Entry, Evidence, Match, NewEntry, Outcome, Route
 
 NOW = datetime(2026, 1, 14, 10, 0, tzinfo=UTC)
 TG, MAIL = "telegram:-1001", "email:desk@example.org"

@@ -12,16 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.stories.group import (
-    SKETCH_SIZE,
-    Action,
-    Signature,
-    Similarity,
-    StoryRef,
-    decide,
-    signature,
-    similarity,
-)
+from watcher.articles.fingerprint import SKETCH_SIZE, signature
+from watcher.stories.group import Action, Similarity, decide, similarity
+from watcher.types import Signature, StoryRef
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 NEWS = CORPUS / "news" / "articles.jsonl"

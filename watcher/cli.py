@@ -15,14 +15,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
-from watcher.articles.extract import article_from_file, build_article, extract_page
-from watcher.articles.fetch import fetch_article
-from watcher.articles.model import Article
 from watcher.channels.registry import build_channels
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
-from watcher.errors import ConfigError, FetchError, RuleError, StoreError, WatcherError
+from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
+from watcher.explain import Explainer
 from watcher.feeds.discover import discover
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml
 from watcher.health import check_health, read_heartbeat
@@ -30,13 +28,14 @@ from watcher.http import HttpClient
 from watcher.lock import prepare_data_dir
 from watcher.logs import setup_logging
 from watcher.rules.backtest import compare, format_backtest
-from watcher.rules.explain import explain, format_explanation
+from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow
 from watcher.store.feeds import FeedRow
+from watcher.workers import InlinePool
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -360,50 +359,30 @@ def _matcher(config: Config, rules_dir: Path | None) -> Matcher:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     config = _config(args)
-    matcher = _matcher(config, args.rules)
-    tz, now = ZoneInfo(config.watcher.timezone), SystemClock().now()
+    rules = _matcher(config, args.rules).rules
     failed = 0
-    for source in args.inputs:
-        try:
-            article = _load_article(config, source)
-        except WatcherError as exc:
-            print(f"watcher: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        report = explain(
-            source, article, matcher, now=now, tz=tz, quotes=config.alerts.summary_sentences
-        )
-        print(
-            json.dumps(report, ensure_ascii=False, default=str)
-            if args.json
-            else format_explanation(report) + "\n"
-        )
-    return 1 if failed else 0
 
-
-def _load_article(config: Config, source: str) -> Article:
-    if not source.startswith(("http://", "https://")):
-        return article_from_file(Path(source))
-
-    async def fetch() -> tuple[bytes | None, str]:
+    async def explain_all() -> None:
+        nonlocal failed
         async with HttpClient(config.http) as client:
-            return await fetch_article(client, url=source, settings=config.articles)
+            explainer = Explainer(
+                config, client=client, cpu=InlinePool(), rules=lambda: rules, clock=SystemClock()
+            )
+            for source in args.inputs:
+                try:
+                    report = await explainer.source(source)
+                except WatcherError as exc:
+                    print(f"watcher: {exc}", file=sys.stderr)
+                    failed += 1
+                    continue
+                print(
+                    json.dumps(report, ensure_ascii=False, default=str)
+                    if args.json
+                    else format_explanation(report) + "\n"
+                )
 
-    html, error = asyncio.run(fetch())
-    if html is None:
-        raise FetchError(source, error)
-    return build_article(
-        url=source,
-        extracted=extract_page(html, url=source),
-        feed_title="",
-        feed_content="",
-        feed_summary="",
-        published=None,
-        feed_name="",
-        feed_tags=(),
-        language_hint="",
-        min_text_chars=0,
-    )
+    asyncio.run(explain_all())
+    return 1 if failed else 0
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -18,12 +17,12 @@ from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
 from watcher.articles.fetch import fetch_article
-from watcher.bot.explain import explain_page
 from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels
 from watcher.clock import Clock
 from watcher.config import Config
-from watcher.errors import FetchError, StoreError
+from watcher.errors import StoreError
+from watcher.explain import Explainer
 from watcher.feeds.identity import canonical_url
 from watcher.feeds.poll import Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
@@ -103,6 +102,9 @@ class Pipeline:
         # Feeds whose last poll could not be recorded, and when to poll them again: the store
         # still says they are due, and they must not be fetched again at every tick.
         self._held: dict[int, datetime] = {}
+        self.explainer = Explainer(
+            config, client=client, cpu=cpu, rules=lambda: self.rules.rules, clock=clock
+        )
 
     @classmethod
     async def start(
@@ -392,22 +394,8 @@ class Pipeline:
             log.exception("could not send an admin message")
 
     async def explain_url(self, url: str) -> dict[str, Any]:
-        """`/test URL`: fetch the page (even with articles.fetch off) and explain it against
-        the current rules in a worker process; FetchError when there is no page."""
-        settings = dataclasses.replace(self.config.articles, fetch=True)
-        html, error = await fetch_article(self._client, url=url, settings=settings)
-        if html is None:
-            raise FetchError(url, error)
-        return await self._cpu(
-            explain_page,
-            url,
-            html,
-            self.rules.rules,
-            self.config.nlp,
-            now=self._clock.now(),
-            timezone=self.config.watcher.timezone,
-            quotes=self.config.alerts.summary_sentences,
-        )
+        """`/test URL`: fetch the page and explain it against the current rules."""
+        return await self.explainer.url(url)
 
     def next_digest(self) -> str:
         return next_digest_time(

@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher.articles.model import Article
 from watcher.channels.base import OutgoingMessage
-from watcher.rules.match import Evidence, Match
+from watcher.types import Article, Evidence, Match
 
 # Telegram counts the parsed text, not the HTML; staying under the limit with the HTML
 # itself is the safe side and leaves room for the "+N sources" line added by edits.

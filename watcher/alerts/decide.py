@@ -10,7 +10,8 @@ from watcher.alerts.plan import Context, plan
 from watcher.config import AlertsSettings
 from watcher.rules.worker import Processed
 from watcher.store.alerts import ArticleRecord, StoryChange
-from watcher.stories.group import Action, StoryRef, decide
+from watcher.stories.group import Action, decide
+from watcher.types import StoryRef
 
 
 def decide_article(

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from watcher.alerts.buttons import alert_buttons
 from watcher.alerts.compose import Extras, render, render_digest
-from watcher.bot.callbacks import alert_buttons
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.clock import Clock
 from watcher.errors import DeliveryError

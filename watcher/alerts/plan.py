@@ -8,24 +8,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from watcher.config import Config, parse_window
-from watcher.rules.match import Match
 from watcher.stories.group import Action
-
-
-@dataclass(frozen=True)
-class Route:
-    destination: str
-    digest: bool  # held for the next digest instead of sent now
-    not_before: datetime | None  # held by quiet hours until then
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happens to one rule's match: "alert", "develop", "join", "muted" or "digest"."""
-
-    rule: str
-    outcome: str
-    reason: str
+from watcher.types import Match, Outcome, Route
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitena
 from trafilatura.settings import Document
 from trafilatura.utils import decode_file, load_html
 
-from watcher.articles.model import Article, ArticleSource
 from watcher.errors import ParseError
+from watcher.types import Article, ArticleSource
 
 
 @dataclass(frozen=True)

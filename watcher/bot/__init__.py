@@ -1,5 +1,5 @@
-"""The Telegram bot: commands, alert buttons, access control and admin messages.
+"""The Telegram command bot: commands, button presses, access control and admin messages.
 
-Submodules are imported explicitly: ``callbacks`` and ``explain`` stay light because the
-outbox and worker processes import them, while ``app`` pulls in python-telegram-bot.
+Submodules are imported explicitly: ``app`` pulls in python-telegram-bot, which one-shot
+commands do not need. The alert buttons' data lives in ``watcher.alerts.buttons``.
 """

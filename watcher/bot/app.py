@@ -31,8 +31,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from watcher import __version__
+from watcher.alerts.buttons import Press, decode
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
-from watcher.bot.callbacks import Press, decode
 from watcher.bot.replies import (
     COMMANDS,
     DEFAULT_MUTE,

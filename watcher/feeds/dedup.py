@@ -7,28 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from watcher.feeds.identity import content_fingerprint, entry_keys
-from watcher.feeds.parse import Entry
-
-
-@dataclass(frozen=True)
-class Known:
-    entry_id: int
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class NewEntry:
-    entry: Entry
-    keys: tuple[str, ...]
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class UpdatedEntry:
-    entry_id: int
-    entry: Entry
-    keys: tuple[str, ...]
-    fingerprint: str
+from watcher.types import Entry, Known, NewEntry, UpdatedEntry
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import hashlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from watcher.feeds.parse import Entry
+from watcher.types import Entry
 
 # Query parameters that identify the visitor, the campaign or the click, never the resource:
 # Google Analytics (utm_*), the click ids of the big ad networks, those on Firefox's

@@ -19,6 +19,7 @@ import lxml.etree
 import lxml.html
 
 from watcher.errors import ParseError
+from watcher.types import Entry
 
 # Far above any real feed (the largest in our corpus is 1.6 MB); the HTTP client caps
 # downloads too, this only keeps a direct caller from handing us a runaway document.
@@ -73,19 +74,6 @@ _HTML_PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True)
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL_CHARACTERS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
 _HTML_HINT = re.compile(r"<[A-Za-z/!]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]\w*);")
-
-
-@dataclass(frozen=True)
-class Entry:
-    guid: str | None  # RSS guid / Atom id / JSON Feed id, stripped; None if absent or empty
-    link: str | None  # absolute URL of the item's page
-    title: str  # plain text on one line
-    summary: str  # plain text; paragraphs separated by "\n"
-    content: str  # plain text of the fullest content, "" if none
-    author: str
-    published: datetime | None  # timezone-aware UTC
-    updated: datetime | None  # timezone-aware UTC
-    language: str  # ISO 639-1 lower-case, "" if unknown
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from watcher.clock import Clock
 from watcher.config import PollingSettings
 from watcher.errors import FetchError, ParseError, WatcherError
-from watcher.feeds.dedup import Identity, Known, NewEntry, classify, identify, split_backfill
+from watcher.feeds.dedup import Identity, classify, identify, split_backfill
 from watcher.feeds.parse import ParsedFeed, parse_feed
 from watcher.feeds.schedule import (
     effective_interval,
@@ -23,6 +23,7 @@ from watcher.feeds.schedule import (
 from watcher.http import HttpClient, Response, cache_max_age
 from watcher.store.feeds import FeedRow, PollSuccess
 from watcher.store.runner import StoreRunner
+from watcher.types import Known, NewEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

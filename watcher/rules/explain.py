@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import build_payload, render
-from watcher.articles.model import Article
-from watcher.rules.match import Match, Matcher, Verdict
+from watcher.rules.match import Matcher, Verdict
+from watcher.types import Article, Match
 
 
 def explain(

@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from watcher.articles.model import Article
 from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
 from watcher.rules.schema import (
     FIELDS,
     Actor,
     AllOf,
     AnyOf,
-    Field,
     Keywords,
     Mentions,
     Near,
@@ -31,33 +29,10 @@ from watcher.rules.schema import (
     Term,
     compile_regex,
 )
+from watcher.types import Article, Evidence, Field, Match
 
 _SENTENCE_CHARS = 400
 _MAX_REGEX_HITS = 1000
-
-
-@dataclass(frozen=True)
-class Evidence:
-    kind: Literal["actor", "keyword", "regex"]
-    term: str  # the actor's canonical name, the keyword phrase, or the regex group's name
-    matched: str  # the text as it appears in the article
-    where: Field
-    sentence: str
-    start: int  # char offsets in the field
-    end: int
-    entity_label: str | None = None
-    weight: float = 1.0  # the term's weight in the rule; 0 for context-only terms
-
-
-@dataclass(frozen=True)
-class Match:
-    rule: str
-    score: float
-    threshold: float
-    evidence: tuple[Evidence, ...]
-    priority: str
-    destinations: tuple[str, ...]
-    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watcher.articles.model import Article
 from watcher.config import NlpSettings
 from watcher.rules.prefilter import Prefilter, Scan, fold
-from watcher.rules.schema import Actor, Field, RuleSet, Term
+from watcher.rules.schema import Actor, RuleSet, Term
+from watcher.types import Article, Field
 
 _LANGUAGE_NAMES = {
     "en": "English",

@@ -24,7 +24,6 @@ from watcher.rules.schema import (
     Actor,
     AllOf,
     AnyOf,
-    Field,
     Keywords,
     Mentions,
     Near,
@@ -35,6 +34,7 @@ from watcher.rules.schema import (
     RuleSet,
     Term,
 )
+from watcher.types import Field
 
 _WORD_RE = re.compile(r"\w+")
 # A regex that matches counts as this many mentions in the bound: it could be many.

@@ -63,9 +63,9 @@ import yaml
 
 from watcher.config import parse_duration
 from watcher.errors import RuleError
+from watcher.types import Field
 
 Priority = Literal["critical", "normal", "low"]
-Field = Literal["title", "text"]
 
 PRIORITIES: tuple[Priority, ...] = ("critical", "normal", "low")
 FIELDS: tuple[Field, ...] = ("title", "text")

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from watcher.articles.extract import Extracted, build_article, extract_page
-from watcher.articles.model import Article
+from watcher.articles.fingerprint import signature
 from watcher.config import NlpSettings
 from watcher.errors import ParseError
-from watcher.rules.match import Match, Matcher
+from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import RuleSet
-from watcher.stories.group import Signature, signature
+from watcher.types import Article, Match, Signature
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from watcher.alerts.plan import Outcome, Route
-from watcher.articles.model import Article, ArticleSource
-from watcher.rules.match import Match
-
 # Moved to their own modules; importable from here as before.
 from watcher.store.botstate import ButtonAlert
 from watcher.store.dialect import insert
@@ -29,7 +25,7 @@ from watcher.store.tables import (
     stories,
     story_sources,
 )
-from watcher.stories.group import Signature, StoryRef
+from watcher.types import Article, ArticleSource, Match, Outcome, Route, Signature, StoryRef
 
 __all__ = [
     "EDITABLE",

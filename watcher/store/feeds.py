@@ -13,10 +13,9 @@ from sqlalchemy.engine import Connection
 
 from watcher.config import FeedConfig, feed_name
 from watcher.errors import StoreError
-from watcher.feeds.dedup import Known, NewEntry, UpdatedEntry
-from watcher.feeds.parse import Entry
 from watcher.store.dialect import insert
 from watcher.store.tables import entries, entry_keys, feeds
+from watcher.types import Entry, Known, NewEntry, UpdatedEntry
 
 
 @dataclass(frozen=True)

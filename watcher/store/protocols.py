@@ -24,15 +24,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from watcher.articles.model import Article
     from watcher.config import FeedConfig
-    from watcher.feeds.dedup import Known
     from watcher.store.alerts import AlertRow, ArticleRecord
     from watcher.store.botstate import ButtonAlert
     from watcher.store.feeds import FeedRow, PendingEntry, PollSuccess
     from watcher.store.outbox import DeliveryJob
     from watcher.store.runs import Run
-    from watcher.stories.group import StoryRef
+    from watcher.types import Article, Known, StoryRef
 
 
 class FeedStore(Protocol):

@@ -1,21 +1,14 @@
-"""Pure near-duplicate detection: signatures, similarity, and which story an article joins."""
+"""Pure story grouping: how alike two fingerprints are, and which story an article joins."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-# Bottom-k MinHash: a fixed-size sketch whose overlap estimates the Jaccard similarity of
-# the articles' word shingles, so storage and comparison cost do not grow with length.
-SKETCH_SIZE = 128
-_SHINGLE = 3
-_LEAD_WORDS = 400
-_TERM_PREFIX = 6  # crude stemming: "negotiations"/"negotiate" share "negoti"
+from watcher.articles.fingerprint import SKETCH_SIZE
+from watcher.types import Signature, StoryRef
 
 # Thresholds tuned on real reprints and rewrites (tests/test_stories_group.py).
 TEXT_SAME = 0.45  # wire copy reprinted, lightly edited
@@ -28,125 +21,6 @@ TEXT_FLOOR = 0.03
 # Below this many shingles (~65 words: a headline or a short summary) the text is too
 # short for a lack of shared phrasing to mean much.
 _HEADLINE_SHINGLES = 64
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "has",
-        "have",
-        "had",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "he",
-        "she",
-        "they",
-        "his",
-        "her",
-        "their",
-        "we",
-        "you",
-        "i",
-        "not",
-        "no",
-        "after",
-        "over",
-        "into",
-        "about",
-        "than",
-        "says",
-        "said",
-        "say",
-        "will",
-        "would",
-        "could",
-        "can",
-        "new",
-        "also",
-        "more",
-        "up",
-        "out",
-        "who",
-        "what",
-        "when",
-        "where",
-        "how",
-        "el",
-        "la",
-        "los",
-        "las",
-        "un",
-        "una",
-        "unos",
-        "unas",
-        "y",
-        "o",
-        "de",
-        "del",
-        "al",
-        "en",
-        "por",
-        "para",
-        "con",
-        "sin",
-        "sobre",
-        "entre",
-        "es",
-        "son",
-        "fue",
-        "fueron",
-        "ha",
-        "han",
-        "se",
-        "su",
-        "sus",
-        "que",
-        "lo",
-        "le",
-        "les",
-        "como",
-        "mas",
-        "pero",
-        "este",
-        "esta",
-        "estos",
-        "estas",
-        "dice",
-        "dijo",
-        "ya",
-    ]
-)
-
-
-@dataclass(frozen=True)
-class Signature:
-    title_terms: frozenset[str]
-    sketch: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -164,16 +38,6 @@ class Similarity:
         )
 
 
-@dataclass(frozen=True)
-class StoryRef:
-    """What the grouping decision needs to know about a recent story."""
-
-    id: int
-    signature: Signature
-    last_seen: datetime
-    rules: Mapping[str, float]  # rule name -> best score that alerted in this story
-
-
 class Action(StrEnum):
     ALERT = "alert"  # a new story: send an alert
     JOIN = "join"  # same story, nothing new: count the source, no new alert
@@ -186,11 +50,6 @@ class Decision:
     story_id: int | None
     similarity: Similarity | None = None
     reason: str = ""
-
-
-def signature(title: str, text: str) -> Signature:
-    words = _words(f"{title} {text}")[:_LEAD_WORDS]
-    return Signature(title_terms=frozenset(_terms(title)), sketch=_sketch(words))
 
 
 def similarity(a: Signature, b: Signature) -> Similarity:
@@ -239,32 +98,6 @@ def _closest(
         if sim.same_story and (best is None or rank > best[0]):
             best = (rank, story, sim)
     return (best[1], best[2]) if best else (None, None)
-
-
-def _words(text: str) -> list[str]:
-    return [_fold(w) for w in _WORD.findall(text)]
-
-
-def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _terms(title: str) -> Iterable[str]:
-    for word in _words(title):
-        if word not in _STOPWORDS and len(word) > 2 and not word.isdigit():
-            yield word[:_TERM_PREFIX]
-
-
-def _sketch(words: list[str]) -> tuple[int, ...]:
-    if len(words) < _SHINGLE:
-        words = words + [""] * (_SHINGLE - len(words))
-    hashes = {_hash(" ".join(words[i : i + _SHINGLE])) for i in range(len(words) - _SHINGLE + 1)}
-    return tuple(sorted(hashes)[:SKETCH_SIZE])
-
-
-def _hash(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def _sketch_jaccard(a: Signature, b: Signature) -> float:

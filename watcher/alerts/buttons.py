@@ -1,4 +1,4 @@
-"""The compact callback data of alert buttons: encoding, and strict decoding of what comes back."""
+"""Alert buttons: their labels, and the compact callback data (encoding, strict decoding)."""
 
 from __future__ import annotations
 
