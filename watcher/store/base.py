@@ -17,9 +17,18 @@ from watcher.store.alerts import AlertsMixin
 from watcher.store.botstate import BotStateMixin
 from watcher.store.dialect import engine_options, missing_driver_hint
 from watcher.store.feeds import FeedsMixin
+from watcher.store.leases import Holder
 from watcher.store.migrations import MIGRATIONS, Migration
 from watcher.store.outbox import OutboxMixin
-from watcher.store.protocols import ArticleStore, BotStateStore, FeedStore, OutboxStore, RunStore
+from watcher.store.protocols import (
+    ArticleStore,
+    BotStateStore,
+    FeedStore,
+    OutboxStore,
+    ReplicaStore,
+    RunStore,
+)
+from watcher.store.replicas import ReplicasMixin
 from watcher.store.runs import RunsMixin
 
 log = logging.getLogger(__name__)
@@ -29,12 +38,15 @@ _VERSION_TABLE = "schema_version"
 _MIGRATION_LOCK = 0x77617463686572
 
 
-class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin):
+class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, ReplicasMixin):
     """Everything watcher remembers, on SQLite or PostgreSQL. It implements every Protocol
     in ``watcher.store.protocols`` and keeps their contract (errors, UTC, threading)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, holder: Holder | None = None) -> None:
         self._engine = engine
+        # Who this process is when it claims work on a shared (PostgreSQL) store.
+        self.holder = holder or Holder.for_this_process(60.0)
+        self._leader_conn: Connection | None = None
 
     @property
     def url(self) -> str:
@@ -114,6 +126,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin):
         return problems + [f"foreign key violation: {tuple(r)}" for r in fks]
 
     def close(self) -> None:
+        self._drop_leadership()
         if self._engine.dialect.name == "sqlite":
             # Fold the WAL back into the main file so a stopped store is one consistent file.
             try:
@@ -126,14 +139,15 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin):
 
 def _implements(
     store: Store,
-) -> tuple[FeedStore, ArticleStore, OutboxStore, BotStateStore, RunStore]:
+) -> tuple[FeedStore, ArticleStore, OutboxStore, BotStateStore, RunStore, ReplicaStore]:
     """Never called: mypy checks here that Store keeps every per-domain Protocol."""
-    return store, store, store, store, store
+    return store, store, store, store, store, store
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def open_store(url: str, *, migrate: bool = True, lease: float = 60.0) -> Store:
     """Open (creating if needed) the store at ``url`` and bring its schema up to date.
 
+    ``lease`` is how long this process's claims last on a store shared by replicas.
     Raises StoreError when the driver is missing (naming the extra to install), the
     database cannot be reached, or its schema is newer than this watcher."""
     try:
@@ -143,7 +157,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         raise StoreError(hint or f"store url {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    store = Store(engine)
+    store = Store(engine, Holder.for_this_process(lease))
     if migrate:
         store.migrate()
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 
 from watcher.config import FeedConfig, feed_name
 from watcher.errors import StoreError
-from watcher.store.dialect import insert
+from watcher.store.dialect import insert, is_postgres
+from watcher.store.leases import Holder, claim_due_feeds, claim_pending_entries
 from watcher.store.tables import entries, entry_keys, feeds
 from watcher.types import Entry, Known, NewEntry, UpdatedEntry
 
@@ -88,6 +89,8 @@ def _row(r: Any) -> FeedRow:
 
 
 class FeedsMixin:
+    holder: Holder
+
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
@@ -154,6 +157,9 @@ class FeedsMixin:
             .order_by(feeds.c.next_poll_at.is_not(None), feeds.c.next_poll_at)
         )
         with self.transaction() as conn:
+            if is_postgres(conn):  # replicas share the feeds: claim some (store/leases.py)
+                claimed = claim_due_feeds(conn, self.holder, now)
+                query = sa.select(feeds).where(feeds.c.id.in_(claimed)).order_by(feeds.c.id)
             return [_row(r) for r in conn.execute(query)]
 
     def known_keys(self, feed_id: int, keys: Iterable[str]) -> dict[str, Known]:
@@ -224,6 +230,9 @@ class FeedsMixin:
             .limit(limit)
         )
         with self.transaction() as conn:
+            if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
+                claimed = claim_pending_entries(conn, self.holder, datetime.now(UTC), limit)
+                query = query.where(entries.c.id.in_(claimed))
             return [_pending(r) for r in conn.execute(query)]
 
     def count_entries(self, state: str | None = None) -> int:

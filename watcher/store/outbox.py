@@ -10,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from watcher.store.dialect import insert
+from watcher.store.dialect import insert, is_postgres
+from watcher.store.leases import Holder, claim_destinations
 from watcher.store.tables import alerts, deliveries, destinations, new_id, story_sources
 
 
@@ -33,6 +34,8 @@ class DeliveryJob:
 
 
 class OutboxMixin:
+    holder: Holder
+
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
@@ -57,6 +60,9 @@ class OutboxMixin:
             .order_by(deliveries.c.id)
         )
         with self.transaction() as conn:
+            if is_postgres(conn):  # one replica drains a destination at a time
+                mine = claim_destinations(conn, self.holder, now)
+                query = query.where(deliveries.c.destination.in_(mine))
             return [_job(conn, r) for r in conn.execute(query)]
 
     def outbox_depth(self) -> dict[str, int]:
