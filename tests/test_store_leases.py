@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pgserver import PgServer
 
+from watcher.cli import main
 from watcher.config import FeedConfig
 from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord
@@ -160,3 +161,24 @@ def test_sqlite_is_one_replica_that_always_leads(tmp_path_factory: pytest.TempPa
     assert not store.shared and store.lead()
     assert len(store.due_feeds(NOW)) == 2 and len(store.due_feeds(NOW)) == 2  # no claims
     store.close()
+
+
+def test_status_command_shows_replicas_and_leases(
+    pair: tuple[Store, Store],
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = pair
+    _feeds(a, 2)
+    now = datetime.now(UTC)
+    a.beat(now, 11, "1.0", leader=a.lead())
+    b.beat(now, 22, "1.0", leader=b.lead())
+    a.due_feeds(now)
+    folder = tmp_path_factory.mktemp("cfg")
+    config = folder / "config.toml"
+    url = a._engine.url.render_as_string(hide_password=False)
+    config.write_text(f'[watcher]\ndata_dir = "data"\n[store]\nurl = "{url}"\n')
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "replicas alive: 2" in out and "elected  pid 11" in out
+    assert f"{a.holder.owner}  2 feeds" in out

@@ -35,6 +35,7 @@ from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow
 from watcher.store.feeds import FeedRow
+from watcher.store.replicas import LeaseCount, ReplicaRow
 from watcher.workers import InlinePool
 
 Command = Callable[[argparse.Namespace], int]
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--since", default="7d", help="how far back (default 7d)")
     back.add_argument("--rule", help="only this rule")
     back.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
+    _add(sub, "status", _cmd_status, "the store, replicas alive, their leases, the outbox")
     alerts = _add(sub, "alerts", _cmd_alerts, "recent alerts and their delivery state")
     alerts.add_argument("action", nargs="?", default="list", choices=["list", "retry"])
     alerts.add_argument("--limit", type=int, default=20)
@@ -417,6 +419,45 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         rows = store.recent_alerts(args.limit)
     print(format_alerts(rows, ZoneInfo(config.watcher.timezone)))
     return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    now = SystemClock().now()
+    with _store(config) as store:
+        # A replica beats every lease/4 seconds: one not seen for a lease is gone.
+        alive = store.replicas(now - timedelta(seconds=config.store.lease))
+        leases = store.lease_counts(now)
+        depth = store.outbox_depth()
+        print(f"store: {store.url} (schema version {store.schema_version()})")
+    print(format_status(alive, leases, depth, now, shared=store.shared))
+    return 0
+
+
+def format_status(
+    alive: Sequence[ReplicaRow],
+    leases: Sequence[LeaseCount],
+    depth: dict[str, int],
+    now: datetime,
+    *,
+    shared: bool,
+) -> str:
+    lines = []
+    if shared:
+        lines.append(f"replicas alive: {len(alive)}")
+        for r in alive:
+            role = "elected" if r.leader else "replica"
+            seen = (now - r.seen_at).total_seconds()
+            lines.append(f"  {r.id}  {role}  pid {r.pid}  v{r.version}  seen {seen:.0f}s ago")
+        lines.append("leases held:" if leases else "leases held: none")
+        for c in leases:
+            left = (c.oldest - now).total_seconds()
+            lines.append(f"  {c.owner}  {c.held} {c.kind}  (first ends in {left:.0f}s)")
+    else:
+        lines.append("replicas: one (SQLite); leases are for PostgreSQL replicas")
+    queued = ", ".join(f"{d}={n}" for d, n in sorted(depth.items())) or "empty"
+    lines.append(f"outbox: {queued}")
+    return "\n".join(lines)
 
 
 def format_alerts(rows: Sequence[AlertRow], tz: ZoneInfo) -> str:
