@@ -18,6 +18,7 @@ from watcher.cli import main
 from watcher.config import FeedConfig
 from watcher.errors import StoreError
 from watcher.store import Store, open_store
+from watcher.store.copy import copy_store
 from watcher.store.migrations import MIGRATIONS
 from watcher.store.tables import metadata
 
@@ -198,3 +199,24 @@ def test_check_fails_when_the_store_is_unreachable(
     config.write_text(f'[watcher]\nrules_dir = "rules"\n[store]\nurl = "{url}"\n')
     assert main(["check", "--config", str(config)]) == 1
     assert str(port) in capsys.readouterr().err
+
+
+def test_store_copy_moves_everything_from_sqlite_to_postgresql(
+    tmp_path: Path, pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _url(tmp_path)
+    store = open_store(source)
+    store.sync_feeds([FeedConfig(url="https://a.example/rss", tags=("x",))], NOW)
+    store.start_run(5, "1.0", NOW)
+    store.add_mute("rule:x", NOW, NOW, by="me")
+    store.close()
+    target = pg_server.new_database()
+    assert main(["store", "copy", "--from", source, "--to", target]) == 0
+    assert "copied" in capsys.readouterr().out
+    copy = open_store(target)
+    (feed,) = copy.feeds()
+    assert feed.tags == ("x",) and feed.added_at == NOW
+    assert copy.start_run(6, "1.0", NOW) == 2  # ids continue after the copied ones
+    copy.close()
+    with pytest.raises(StoreError):  # never into a store that has data
+        copy_store(source, target)

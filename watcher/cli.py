@@ -34,6 +34,7 @@ from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow
+from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow
 from watcher.workers import InlinePool
@@ -100,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--rule", help="only this rule")
     back.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
     _add(sub, "status", _cmd_status, "the store, replicas alive, their leases, the outbox")
+    store = _add(sub, "store", _cmd_store, "copy every row into another, empty database")
+    store.add_argument("action", choices=["copy"])
+    store.add_argument(
+        "--from", dest="source", metavar="URL", help="store to read (default: the configured one)"
+    )
+    store.add_argument("--to", dest="target", metavar="URL", required=True, help="empty store")
     alerts = _add(sub, "alerts", _cmd_alerts, "recent alerts and their delivery state")
     alerts.add_argument("action", nargs="?", default="list", choices=["list", "retry"])
     alerts.add_argument("--limit", type=int, default=20)
@@ -418,6 +425,14 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
             return 0
         rows = store.recent_alerts(args.limit)
     print(format_alerts(rows, ZoneInfo(config.watcher.timezone)))
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    """`watcher store copy --from sqlite:///... --to postgresql+psycopg://...`; daemon stopped."""
+    source = args.source or _config(args).store_url
+    copied = copy_store(source, args.target)
+    print(f"copied {sum(copied.values())} rows in {len(copied)} tables to the new store")
     return 0
 
 
