@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -182,3 +183,21 @@ def test_status_command_shows_replicas_and_leases(
     out = capsys.readouterr().out
     assert "replicas alive: 2" in out and "elected  pid 11" in out
     assert f"{a.holder.owner}  2 feeds" in out
+
+
+def test_one_replica_decides_at_a_time(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    a.lock_decisions()
+    inside = threading.Event()
+
+    def other() -> None:
+        b.lock_decisions()  # blocks until a unlocks
+        inside.set()
+        b.unlock_decisions()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert not inside.wait(1.0)  # still held by a
+    a.unlock_decisions()
+    assert inside.wait(60)
+    thread.join(60)

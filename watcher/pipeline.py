@@ -298,8 +298,9 @@ class Pipeline:
         return await fetch_article(self._client, url=link, settings=self.config.articles)
 
     async def _record(self, pending: PendingEntry, url: str, processed: Processed) -> None:
-        # Story grouping reads what earlier articles stored: decide and record one at a time.
-        async with self._decide_lock:
+        # Story grouping reads what earlier articles stored: decide and record one at a time
+        # (on PostgreSQL, across the replicas too).
+        async with self._decide_lock, self._db.one_replica_at_a_time():
             now = self._clock.now()
             store = self._db.store
             since = now - timedelta(seconds=self.config.alerts.story_window)

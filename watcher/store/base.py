@@ -47,6 +47,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
         # Who this process is when it claims work on a shared (PostgreSQL) store.
         self.holder = holder or Holder.for_this_process(120.0)
         self._leader_conn: Connection | None = None
+        self._decide_conn: Connection | None = None
 
     @property
     def url(self) -> str:
@@ -127,6 +128,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
 
     def close(self) -> None:
         self._drop_leadership()
+        self._drop_decisions()
         if self._engine.dialect.name == "sqlite":
             # Fold the WAL back into the main file so a stopped store is one consistent file.
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from watcher.errors import StoreError
 from watcher.store.dialect import insert
 from watcher.store.leases import Holder, release
 from watcher.store.tables import destinations, entries, feeds, replicas
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_lock key of the elected replica ("leader" in ASCII).
 LEADER_LOCK = 0x6C6561646572
+# ... and of the replica deciding an article's story and alert ("decide").
+DECIDE_LOCK = 0x646563696465
 _LEASED = (("feeds", feeds), ("entries", entries), ("destinations", destinations))
 
 
@@ -47,6 +51,7 @@ class ReplicasMixin:
     holder: Holder
     _engine: Engine
     _leader_conn: Connection | None
+    _decide_conn: Connection | None
 
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -88,11 +93,44 @@ class ReplicasMixin:
     def _drop_leadership(self) -> None:
         conn, self._leader_conn = self._leader_conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(SQLAlchemyError):
                 conn.invalidate()
                 conn.close()
-            except SQLAlchemyError:
-                pass
+
+    def lock_decisions(self) -> None:
+        """Wait until no other replica is deciding (story grouping reads what the last
+        decision stored), then hold that until ``unlock_decisions``. A PostgreSQL advisory
+        lock on a dedicated connection, given up after 30 s (StoreError); nothing on SQLite,
+        where the one process serialises its decisions itself."""
+        if not self.shared:
+            return
+        try:
+            if self._decide_conn is None:
+                self._decide_conn = self._engine.connect()
+                self._decide_conn.execute(sa.text("SET lock_timeout = '30s'"))
+                self._decide_conn.commit()
+            self._decide_conn.execute(sa.select(sa.func.pg_advisory_lock(DECIDE_LOCK)))
+            self._decide_conn.commit()
+        except SQLAlchemyError as exc:
+            self._drop_decisions()
+            where = self._engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"{where}: cannot take the decision lock: {exc}") from exc
+
+    def unlock_decisions(self) -> None:
+        if self._decide_conn is None:
+            return
+        try:
+            self._decide_conn.execute(sa.select(sa.func.pg_advisory_unlock(DECIDE_LOCK)))
+            self._decide_conn.commit()
+        except SQLAlchemyError:
+            self._drop_decisions()  # a closed session holds no lock
+
+    def _drop_decisions(self) -> None:
+        conn, self._decide_conn = self._decide_conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.invalidate()
+                conn.close()
 
     def beat(self, now: datetime, pid: int, version: str, *, leader: bool) -> None:
         """Record that this replica is alive (and whether it leads); shown by ``watcher status``."""
