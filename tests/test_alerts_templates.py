@@ -19,7 +19,7 @@ from watcher.channels.telegram import TelegramChannel
 from watcher.cli import main
 from watcher.config import Secret
 from watcher.errors import ConfigError
-from watcher.store.alerts import DeliveryJob
+from watcher.store.outbox import DeliveryJob
 from watcher.types import Article, ArticleSource, Evidence, Match
 
 UTC = ZoneInfo("UTC")

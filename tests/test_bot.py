@@ -33,7 +33,8 @@ from watcher.errors import ConfigError
 from watcher.pipeline import Pipeline
 from watcher.rules.schema import load_rules
 from watcher.store import Store, open_store
-from watcher.store.alerts import ArticleRecord, DeliveryJob
+from watcher.store.alerts import ArticleRecord
+from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 from watcher.types import Article, ArticleSource, Match, Outcome, Route
 

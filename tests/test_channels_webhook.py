@@ -35,7 +35,8 @@ from watcher.config import Secret, config_from_dict
 from watcher.errors import ConfigError, DeliveryError, RuleError
 from watcher.rules.schema import parse_rules
 from watcher.store import open_store
-from watcher.store.alerts import ArticleRecord, DeliveryJob, StoryChange
+from watcher.store.alerts import ArticleRecord, StoryChange
+from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 from watcher.types import Article, ArticleSource, Evidence, Match, Outcome, Route
 

@@ -1,16 +1,24 @@
-"""The store: migrations from empty and older schemas, WAL mode, integrity, runs."""
+"""The store on SQLite and PostgreSQL: migrations, newer schemas, runs, drivers, replicas racing."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pgserver import PgServer
 
+from watcher.cli import main
+from watcher.config import FeedConfig
 from watcher.errors import StoreError
 from watcher.store import Store, open_store
+from watcher.store.copy import copy_store
 from watcher.store.migrations import MIGRATIONS
 from watcher.store.tables import metadata
 
@@ -21,11 +29,15 @@ def _url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'watcher.db'}"
 
 
-def test_migrates_empty_database_to_latest(tmp_path: Path) -> None:
-    store = open_store(_url(tmp_path))
+def test_migrates_empty_database_to_latest(store_url: str) -> None:
+    store = open_store(store_url)
     assert store.schema_version() == MIGRATIONS[-1].version
     assert store.integrity_problems() == []
     store.close()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    open_store(_url(tmp_path)).close()
     conn = sqlite3.connect(tmp_path / "watcher.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -34,8 +46,8 @@ def test_migration_versions_are_numbered_in_order() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
 
 
-def test_tables_module_matches_migrated_schema(tmp_path: Path) -> None:
-    store = open_store(_url(tmp_path))
+def test_tables_module_matches_migrated_schema(store_url: str) -> None:
+    store = open_store(store_url)
     inspector = sa.inspect(store._engine)
     for table in metadata.sorted_tables:
         columns = {c["name"] for c in inspector.get_columns(table.name)}
@@ -43,8 +55,15 @@ def test_tables_module_matches_migrated_schema(tmp_path: Path) -> None:
     store.close()
 
 
-def test_upgrade_from_older_schema_keeps_data(tmp_path: Path) -> None:
-    store = open_store(_url(tmp_path), migrate=False)
+def test_json_columns_are_jsonb_on_postgresql(pg_server: PgServer) -> None:
+    store = open_store(pg_server.new_database())
+    types = {c["name"]: c["type"] for c in sa.inspect(store._engine).get_columns("alerts")}
+    assert type(types["payload"]).__name__ == "JSONB"
+    store.close()
+
+
+def test_upgrade_from_older_schema_keeps_data(store_url: str) -> None:
+    store = open_store(store_url, migrate=False)
     store.migrate(target=1)
     assert store.schema_version() == 1
     run_id = store.start_run(42, "0.0.1", NOW)
@@ -56,14 +75,33 @@ def test_upgrade_from_older_schema_keeps_data(tmp_path: Path) -> None:
     store.close()
 
 
-def test_refuses_database_from_newer_watcher(tmp_path: Path) -> None:
-    open_store(_url(tmp_path)).close()
-    conn = sqlite3.connect(tmp_path / "watcher.db")
-    conn.execute("UPDATE schema_version SET version = 999")
-    conn.commit()
-    conn.close()
-    with pytest.raises(StoreError, match="schema version 999 is newer than this watcher knows"):
-        open_store(_url(tmp_path))
+def test_text_json_of_an_older_postgresql_database_becomes_jsonb(pg_server: PgServer) -> None:
+    """Versions 2-3 used to create JSON columns as TEXT on PostgreSQL; 4 converts them."""
+    store = open_store(pg_server.new_database(), migrate=False)
+    store.migrate(target=3)
+    with store.transaction() as conn:
+        conn.execute(sa.text("ALTER TABLE feeds ALTER COLUMN tags DROP DEFAULT"))
+        conn.execute(sa.text("ALTER TABLE feeds ALTER COLUMN tags TYPE TEXT USING tags::text"))
+        conn.execute(sa.text("ALTER TABLE feeds ALTER COLUMN tags SET DEFAULT '[]'"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO feeds (url, name, tags, added_at) "
+                "VALUES ('https://a.example/feed', 'a', '[\"x\", \"y\"]', now())"
+            )
+        )
+    store.migrate()
+    (feed,) = store.feeds()
+    assert feed.tags == ("x", "y")
+    store.close()
+
+
+def test_refuses_database_from_newer_watcher(store_url: str) -> None:
+    store = open_store(store_url)
+    with store.transaction() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 999"))
+    store.close()
+    with pytest.raises(StoreError, match="999"):
+        open_store(store_url)
 
 
 def test_unopenable_location_is_a_store_error(tmp_path: Path) -> None:
@@ -71,8 +109,57 @@ def test_unopenable_location_is_a_store_error(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'watcher.db'}")
 
 
-def test_runs_record_start_cycles_and_stop(tmp_path: Path) -> None:
-    store: Store = open_store(_url(tmp_path))
+def test_unreachable_postgresql_is_a_store_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once this closes
+    with pytest.raises(StoreError):
+        open_store(f"postgresql+psycopg://watcher@127.0.0.1:{port}/nothing")
+
+
+def test_missing_driver_names_the_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from watcher.errors import StoreError\n"
+        "from watcher.store import open_store\n"
+        "try:\n"
+        "    open_store('postgresql+psycopg://u:secret@127.0.0.1:1/db')\n"
+        "except StoreError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert "watcher[postgres]" in out.stdout and "secret" not in out.stdout
+    assert len(out.stdout.strip().splitlines()) == 1
+
+
+def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> None:
+    url = pg_server.new_database()
+    errors: list[BaseException] = []
+    feeds = [FeedConfig(url=f"https://n{i}.example/feed") for i in range(20)]
+
+    def start() -> None:
+        try:
+            store = open_store(url)
+            store.sync_feeds(feeds, NOW)
+            store.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    store = open_store(url)
+    assert store.schema_version() == MIGRATIONS[-1].version and len(store.feeds()) == 20
+    store.close()
+
+
+def test_runs_record_start_cycles_and_stop(store_url: str) -> None:
+    store: Store = open_store(store_url)
     run_id = store.start_run(7, "1.0", NOW)
     store.count_cycle(run_id)
     store.count_cycle(run_id)
@@ -82,8 +169,54 @@ def test_runs_record_start_cycles_and_stop(tmp_path: Path) -> None:
     store.close()
 
 
-def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
-    store = open_store(_url(tmp_path))
-    with pytest.raises(StoreError, match="timezone-aware"):
+def test_naive_datetimes_are_refused(store_url: str) -> None:
+    store = open_store(store_url)
+    with pytest.raises(StoreError):
         store.start_run(1, "x", datetime(2026, 1, 1))
     store.close()
+
+
+def test_check_connects_to_the_store_and_reports(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_store(store_url).close()
+    (tmp_path / "rules").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[watcher]\nrules_dir = "rules"\n[store]\nurl = "{store_url}"\n')
+    assert main(["check", "--config", str(config)]) == 0
+    assert f"schema version {MIGRATIONS[-1].version}" in capsys.readouterr().out
+
+
+def test_check_fails_when_the_store_is_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "rules").mkdir()
+    config = tmp_path / "config.toml"
+    url = f"postgresql+psycopg://watcher@127.0.0.1:{port}/nothing"
+    config.write_text(f'[watcher]\nrules_dir = "rules"\n[store]\nurl = "{url}"\n')
+    assert main(["check", "--config", str(config)]) == 1
+    assert str(port) in capsys.readouterr().err
+
+
+def test_store_copy_moves_everything_from_sqlite_to_postgresql(
+    tmp_path: Path, pg_server: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _url(tmp_path)
+    store = open_store(source)
+    store.sync_feeds([FeedConfig(url="https://a.example/rss", tags=("x",))], NOW)
+    store.start_run(5, "1.0", NOW)
+    store.add_mute("rule:x", NOW, NOW, by="me")
+    store.close()
+    target = pg_server.new_database()
+    assert main(["store", "copy", "--from", source, "--to", target]) == 0
+    assert "copied" in capsys.readouterr().out
+    copy = open_store(target)
+    (feed,) = copy.feeds()
+    assert feed.tags == ("x",) and feed.added_at == NOW
+    assert copy.start_run(6, "1.0", NOW) == 2  # ids continue after the copied ones
+    copy.close()
+    with pytest.raises(StoreError):  # never into a store that has data
+        copy_store(source, target)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import os
 import re
-import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-import sqlalchemy as sa
+from pgserver import PgServer
 
 from watcher.alerts.compose import build_payload
 from watcher.articles.extract import article_from_text
@@ -605,28 +603,17 @@ async def test_the_daemon_serves_the_page_and_stops_it(tmp_path: Path) -> None:
         await asyncio.wait_for(run, 30)
 
 
-# --- PostgreSQL (when a server is given) ------------------------------------------------
-
-PG_URL = os.environ.get("WATCHER_TEST_POSTGRES_URL", "")
+# --- PostgreSQL (the session's server, tests/pgserver.py) ------------------------------
 
 
 @pytest.fixture
-def pg_store() -> Iterator[Store]:
-    """A store in a fresh database on $WATCHER_TEST_POSTGRES_URL's server, dropped after."""
-    if not PG_URL:
-        pytest.skip("set WATCHER_TEST_POSTGRES_URL (postgresql+psycopg://...) to test PostgreSQL")
-    name = f"watcher_web_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    store = open_store(sa.make_url(PG_URL).set(database=name).render_as_string(False))
+def pg_store(pg_server: PgServer) -> Iterator[Store]:
+    """A store in a fresh database on the tests' own PostgreSQL server."""
+    store = open_store(pg_server.new_database())
     try:
         yield store
     finally:
         store.close()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE {name}")
-        admin.dispose()
 
 
 def test_postgresql_search_rule_and_feed_activity(pg_store: Store) -> None:

@@ -23,7 +23,7 @@ from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
-from watcher.errors import ConfigError, RuleError, WatcherError
+from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.discover import discover
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml
@@ -36,9 +36,11 @@ from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
-from watcher.store import Store, open_store
+from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow, HeldMatch
+from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
+from watcher.store.replicas import LeaseCount, ReplicaRow
 from watcher.workers import InlinePool
 
 Command = Callable[[argparse.Namespace], int]
@@ -94,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--rule", help="only this rule")
     back.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
     _alerts_parser(sub)
+    _add(sub, "status", _cmd_status, "the store, replicas alive, their leases, the outbox")
+    store = _add(sub, "store", _cmd_store, "copy every row into another, empty database")
+    store.add_argument("action", choices=["copy"])
+    store.add_argument(
+        "--from", dest="source", metavar="URL", help="store to read (default: the configured one)"
+    )
+    store.add_argument("--to", dest="target", metavar="URL", required=True, help="empty store")
     return parser
 
 
@@ -250,6 +259,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"watcher: warning: {warning}", file=sys.stderr)
     problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
     problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
+    try:
+        print(probe_store(config.store_url))
+    except StoreError as exc:
+        problems.append(str(exc))
     for warning in Analyzer(config.nlp, rules).warnings():
         print(f"watcher: warning: {warning}", file=sys.stderr)
     for problem in problems:
@@ -517,6 +530,53 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         held = store.held_matches(args.limit)
     print(format_alerts(rows, ZoneInfo(config.watcher.timezone), held, limit=args.limit))
     return 0
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    """`watcher store copy --from sqlite:///... --to postgresql+psycopg://...`; daemon stopped."""
+    source = args.source or _config(args).store_url
+    copied = copy_store(source, args.target)
+    print(f"copied {sum(copied.values())} rows in {len(copied)} tables to the new store")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    now = SystemClock().now()
+    with _store(config) as store:
+        # A replica beats every lease/4 seconds: one not seen for a lease is gone.
+        alive = store.replicas(now - timedelta(seconds=config.store.lease))
+        leases = store.lease_counts(now)
+        depth = store.outbox_depth()
+        print(f"store: {store.url} (schema version {store.schema_version()})")
+    print(format_status(alive, leases, depth, now, shared=store.shared))
+    return 0
+
+
+def format_status(
+    alive: Sequence[ReplicaRow],
+    leases: Sequence[LeaseCount],
+    depth: dict[str, int],
+    now: datetime,
+    *,
+    shared: bool,
+) -> str:
+    lines = []
+    if shared:
+        lines.append(f"replicas alive: {len(alive)}")
+        for r in alive:
+            role = "elected" if r.leader else "replica"
+            seen = (now - r.seen_at).total_seconds()
+            lines.append(f"  {r.id}  {role}  pid {r.pid}  v{r.version}  seen {seen:.0f}s ago")
+        lines.append("leases held:" if leases else "leases held: none")
+        for c in leases:
+            left = (c.oldest - now).total_seconds()
+            lines.append(f"  {c.owner}  {c.held} {c.kind}  (first ends in {left:.0f}s)")
+    else:
+        lines.append("replicas: one (SQLite); leases are for PostgreSQL replicas")
+    queued = ", ".join(f"{d}={n}" for d, n in sorted(depth.items())) or "empty"
+    lines.append(f"outbox: {queued}")
+    return "\n".join(lines)
 
 
 def format_alerts(

@@ -65,6 +65,9 @@ class LogSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     url: str = ""
+    # PostgreSQL replicas: how long a claim on a feed, entry or destination, and the
+    # elected replica's duties, outlive a replica that stopped renewing them.
+    lease: Seconds = 120.0
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -54,12 +55,14 @@ class Daemon:
         self.bot: TelegramBot | None = None
         # The web page while serving, when [web] enables it.
         self.web: WebServer | None = None
+        # Whether this replica runs the once-only work (always, on SQLite).
+        self._elected = False
 
     async def run(self, options: RunOptions) -> None:
         """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
         data_dir = prepare_data_dir(self.config.data_dir)
         with DataDirLock(data_dir):
-            store = open_store(self.config.store_url)
+            store = open_store(self.config.store_url, lease=self.config.store.lease)
             db = StoreRunner(store)
             try:
                 await self._run_with_store(db, options)
@@ -118,17 +121,20 @@ class Daemon:
             coalesce=True,
         )
         for job in pipeline.jobs():
-            scheduler.add_job(self._guard(job.fn, job.name), job.trigger, **job.kwargs)
+            once_only = self._if_elected(job.fn)  # digests, feed health: one replica runs them
+            scheduler.add_job(self._guard(once_only, job.name), job.trigger, **job.kwargs)
+        elect = self._guard(functools.partial(self._elect, pipeline, db), "election")
+        await elect()
+        if db.store.shared:
+            every = max(0.5, self.config.store.lease / 4)
+            scheduler.add_job(elect, "interval", seconds=every, max_instances=1, coalesce=True)
         scheduler.start()
         sender = asyncio.create_task(pipeline.send_loop(), name="outbox sender")
-        self._start_bot(pipeline, db)
         log.info("watcher running (pid %d); stop with SIGTERM or Ctrl-C", os.getpid())
         try:
             await self._stop.wait()
         finally:
-            if self.bot is not None:
-                pipeline.set_notifier(None)
-                await self.bot.stop()
+            await self._stop_bot(pipeline)
             scheduler.shutdown(wait=False)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
@@ -139,6 +145,34 @@ class Daemon:
             if web_cpu is not None:
                 await asyncio.to_thread(web_cpu.shutdown, cancel=True)
             await db(db.store.count_cycle, run_id)
+            with contextlib.suppress(StoreError):  # hand leases back; else they just expire
+                await db(db.store.leave, self.clock.now())
+
+    async def _elect(self, pipeline: Pipeline, db: StoreRunner) -> None:
+        """Replicas on PostgreSQL: the elected one runs the bot (getUpdates), the admin
+        messages and the once-only jobs; another takes over when it dies. SQLite: always."""
+        self._elected = await db(db.store.lead)
+        if db.store.shared:
+            now = self.clock.now()
+            await db(db.store.beat, now, os.getpid(), __version__, leader=self._elected)
+        if self._elected and self.bot is None:
+            self._start_bot(pipeline, db)
+        elif not self._elected and self.bot is not None:
+            log.warning("no longer the elected replica: stopping the Telegram bot")
+            await self._stop_bot(pipeline)
+
+    def _if_elected(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def elected_only() -> None:
+            if self._elected:
+                await fn()
+
+        return elected_only
+
+    async def _stop_bot(self, pipeline: Pipeline) -> None:
+        bot, self.bot = self.bot, None
+        if bot is not None:
+            pipeline.set_notifier(None)
+            await bot.stop()
 
     async def _start_web(self, pipeline: Pipeline, db: StoreRunner, cpu: CpuPool) -> WebServer:
         """Serve the web page in this loop; its store calls go through the same store thread,

@@ -44,6 +44,9 @@ RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
 # Articles processed at once: enough to keep both cores and the network busy.
 ARTICLE_CONCURRENCY = 8
+# On a store shared by replicas, a replica claims due feeds only while it has fewer polls
+# than this in flight (each claim takes at most 200).
+SHARED_POLLS_IN_FLIGHT = 200
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
@@ -188,6 +191,8 @@ class Pipeline:
     async def tick(self) -> None:
         """Start a poll for every feed that is due and not already being polled."""
         now = self._clock.now()
+        if self._db.store.shared and len(self._polls) >= SHARED_POLLS_IN_FLIGHT:
+            return  # claim no more than it can poll within a lease; other replicas take them
         for feed in await self._db(self._db.store.due_feeds, now):
             if feed.id not in self._polls and self._held.get(feed.id, now) <= now:
                 self._spawn_poll(feed)
@@ -335,8 +340,9 @@ class Pipeline:
         return await fetch_article(self._client, url=link, settings=self.config.articles)
 
     async def _record(self, pending: PendingEntry, url: str, processed: Processed) -> None:
-        # Story grouping reads what earlier articles stored: decide and record one at a time.
-        async with self._decide_lock:
+        # Story grouping reads what earlier articles stored: decide and record one at a time
+        # (on PostgreSQL, across the replicas too).
+        async with self._decide_lock, self._db.one_replica_at_a_time():
             now = self._clock.now()
             store = self._db.store
             since = now - timedelta(seconds=self.config.alerts.story_window)

@@ -22,7 +22,7 @@ from watcher.channels.registry import spec_for
 from watcher.channels.spec import split_destination
 from watcher.clock import Clock
 from watcher.errors import ConfigError, DeliveryError
-from watcher.store.alerts import DeliveryJob
+from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 
 if TYPE_CHECKING:

@@ -60,7 +60,7 @@ from watcher.clock import Clock
 from watcher.config import Config, Secret, TelegramSettings, read_secret
 from watcher.errors import FetchError, WatcherError
 from watcher.pipeline import Pipeline
-from watcher.store.alerts import ButtonAlert
+from watcher.store.botstate import ButtonAlert
 from watcher.store.runner import StoreRunner
 
 log = logging.getLogger(__name__)

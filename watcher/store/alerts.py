@@ -1,4 +1,4 @@
-"""Store methods for articles, matches, stories and the durable alert outbox."""
+"""Store methods for articles, matches, stories and the alerts recorded with them."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+# Moved to their own modules; importable from here as before.
+from watcher.store.dialect import insert
 from watcher.store.tables import (
     alerts,
     articles,
     deliveries,
-    destinations,
     entries,
-    feedback,
     matches,
-    mutes,
     new_id,
     stories,
     story_sources,
@@ -52,24 +51,6 @@ class ArticleRecord:
     update_throttle: float = 60.0
     # Destination kinds that take story updates ("+3 sources"), as the channel specs say.
     updatable_kinds: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class DeliveryJob:
-    """The head of one destination's queue, with what is needed to compose it."""
-
-    id: int
-    alert_id: int
-    destination: str
-    kind: str  # "send", "reply", "edit" or "digest"
-    attempts: int
-    alert_kind: str
-    payload: dict[str, Any]
-    story_id: int | None
-    target_remote_id: str | None = None  # the message to reply to or edit
-    sources: tuple[tuple[str, str], ...] = ()
-    original_payload: dict[str, Any] | None = None
-    original_alert_id: int | None = None  # the alert whose message an edit replaces
 
 
 @dataclass(frozen=True)
@@ -126,10 +107,10 @@ class AlertsMixin:
         Returns the article id, or None if another entry already brought the same article.
         """
         with self.transaction() as conn:
-            if conn.execute(sa.select(articles.c.id).where(articles.c.url == rec.url)).first():
+            article_id = _insert_article(conn, rec)
+            if article_id is None:  # stored already, from another entry or replica
                 _finish_entry(conn, rec.entry_id)
                 return None
-            article_id = _insert_article(conn, rec)
             story_id = _save_story(conn, rec, article_id) if rec.story else None
             _insert_matches(conn, rec, article_id, story_id)
             if rec.alert_kind and rec.payload is not None:
@@ -149,29 +130,7 @@ class AlertsMixin:
         with self.transaction() as conn:
             conn.execute(entries.update().where(entries.c.id == entry_id).values(state="error"))
 
-    # --- mutes, rate limits and feedback ---
-
-    def active_mutes(self, now: datetime) -> dict[str, datetime]:
-        query = (
-            sa.select(mutes.c.target, sa.func.max(mutes.c.until).label("until"))
-            .where(mutes.c.until > now)
-            .group_by(mutes.c.target)
-        )
-        with self.transaction() as conn:
-            return {r.target: r.until for r in conn.execute(query)}
-
-    def add_mute(self, target: str, until: datetime, now: datetime, by: str = "") -> None:
-        with self.transaction() as conn:
-            conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
-
-    def remove_mute(self, target: str, now: datetime) -> int:
-        with self.transaction() as conn:
-            result = conn.execute(
-                mutes.update()
-                .where(mutes.c.target == target, mutes.c.until > now)
-                .values(until=now)
-            )
-            return result.rowcount
+    # --- reading back ---
 
     def alert_counts(self, since: datetime) -> dict[str, int]:
         """Alerts sent per rule since ``since`` (for rate limits and /rules)."""
@@ -183,186 +142,13 @@ class AlertsMixin:
         with self.transaction() as conn:
             return {str(rule): int(n) for rule, n in conn.execute(query)}
 
-    def add_feedback(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
-        """Record feedback on every rule of an alert; returns those rules."""
-        with self.transaction() as conn:
-            payload = conn.execute(
-                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
-            ).scalar()
-            rules = [r["name"] for r in (payload or {}).get("rules", [])]
-            for rule in rules:
-                conn.execute(
-                    feedback.insert().values(
-                        alert_id=alert_id, rule=rule, kind=kind, by=by, created_at=now
-                    )
-                )
-            return rules
-
-    def feedback_counts(self, since: datetime | None = None) -> dict[str, int]:
-        query = sa.select(feedback.c.rule, sa.func.count()).group_by(feedback.c.rule)
-        if since is not None:
-            query = query.where(feedback.c.created_at >= since)
-        with self.transaction() as conn:
-            return {str(rule): int(n) for rule, n in conn.execute(query)}
-
-    # --- the outbox ---
-
-    def outbox_heads(self, now: datetime) -> list[DeliveryJob]:
-        """For each destination not in backoff, its oldest delivery that is due."""
-        due = sa.or_(deliveries.c.not_before.is_(None), deliveries.c.not_before <= now)
-        heads = (
-            sa.select(sa.func.min(deliveries.c.id))
-            .where(deliveries.c.state == "pending", due)
-            .group_by(deliveries.c.destination)
-        )
-        ready = sa.or_(
-            destinations.c.next_attempt_at.is_(None), destinations.c.next_attempt_at <= now
-        )
-        query = (
-            sa.select(
-                deliveries, alerts.c.kind.label("alert_kind"), alerts.c.payload, alerts.c.story_id
-            )
-            .join(alerts, alerts.c.id == deliveries.c.alert_id)
-            .outerjoin(destinations, destinations.c.name == deliveries.c.destination)
-            .where(deliveries.c.id.in_(heads), sa.or_(destinations.c.name.is_(None), ready))
-            .order_by(deliveries.c.id)
+    def count_alerts(self, since: datetime) -> int:
+        """Alerts (new stories and developments, not digests or updates) since ``since``."""
+        query = sa.select(sa.func.count()).where(
+            alerts.c.created_at >= since, alerts.c.kind.in_(["new", "develop"])
         )
         with self.transaction() as conn:
-            return [_job(conn, r) for r in conn.execute(query)]
-
-    def outbox_depth(self) -> dict[str, int]:
-        query = (
-            sa.select(deliveries.c.destination, sa.func.count())
-            .where(deliveries.c.state == "pending")
-            .group_by(deliveries.c.destination)
-        )
-        with self.transaction() as conn:
-            return {str(d): int(n) for d, n in conn.execute(query)}
-
-    def delivery_sent(
-        self, job_id: int, destination: str, remote_id: str | None, now: datetime
-    ) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == job_id)
-                .values(
-                    state="sent",
-                    remote_id=remote_id,
-                    sent_at=now,
-                    attempts=deliveries.c.attempts + 1,
-                    last_error=None,
-                )
-            )
-            _upsert_destination(
-                conn,
-                destination,
-                failures=0,
-                next_attempt_at=None,
-                last_error=None,
-                failing_since=None,
-                last_success_at=now,
-                reported=None,
-            )
-
-    def delivery_failed(
-        self,
-        job_id: int,
-        destination: str,
-        reason: str,
-        now: datetime,
-        *,
-        retry_at: datetime | None,
-    ) -> int:
-        """Record a failed attempt; ``retry_at`` None means permanent (the delivery fails).
-        Returns the destination's consecutive failures."""
-        with self.transaction() as conn:
-            state = "pending" if retry_at else "failed"
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == job_id)
-                .values(state=state, attempts=deliveries.c.attempts + 1, last_error=reason)
-            )
-            row = conn.execute(
-                sa.select(destinations).where(destinations.c.name == destination)
-            ).first()
-            failures = (row.failures if row else 0) + 1
-            _upsert_destination(
-                conn,
-                destination,
-                failures=failures,
-                next_attempt_at=retry_at,
-                last_error=reason,
-                failing_since=(row.failing_since if row and row.failing_since else now),
-            )
-            return failures
-
-    def destination_rows(self) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(destinations))]
-
-    def mark_destination_reported(self, destination: str, problem: str | None) -> None:
-        with self.transaction() as conn:
-            _upsert_destination(conn, destination, reported=problem)
-
-    def retry_failed(self, now: datetime) -> int:
-        """Queue every failed delivery again; returns how many."""
-        with self.transaction() as conn:
-            result = conn.execute(
-                deliveries.update()
-                .where(deliveries.c.state == "failed")
-                .values(state="pending", not_before=None)
-            )
-            conn.execute(destinations.update().values(next_attempt_at=None))
-            return result.rowcount
-
-    # --- digests ---
-
-    def digest_destinations(self) -> list[str]:
-        query = sa.select(deliveries.c.destination).where(deliveries.c.state == "digest").distinct()
-        with self.transaction() as conn:
-            return [r[0] for r in conn.execute(query)]
-
-    def queue_digest(
-        self, destination: str, now: datetime, not_before: datetime | None = None
-    ) -> int:
-        """Gather a destination's held alerts into one digest delivery; returns their count."""
-        with self.transaction() as conn:
-            rows = list(
-                conn.execute(
-                    sa.select(deliveries.c.id, alerts.c.payload)
-                    .join(alerts, alerts.c.id == deliveries.c.alert_id)
-                    .where(deliveries.c.destination == destination, deliveries.c.state == "digest")
-                    .order_by(deliveries.c.id)
-                )
-            )
-            if not rows:
-                return 0
-            items = [r.payload for r in rows]
-            result = conn.execute(
-                alerts.insert().values(
-                    kind="digest", priority="low", created_at=now, payload={"items": items}
-                )
-            )
-            conn.execute(
-                deliveries.insert().values(
-                    alert_id=new_id(result),
-                    destination=destination,
-                    kind="digest",
-                    state="pending",
-                    created_at=now,
-                    not_before=not_before,
-                    attempts=0,
-                )
-            )
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_([r.id for r in rows]))
-                .values(state="digested", sent_at=now)
-            )
-            return len(rows)
-
-    # --- reading back ---
+            return int(conn.execute(query).scalar() or 0)
 
     def recent_alerts(self, limit: int = 20) -> list[AlertRow]:
         with self.transaction() as conn:
@@ -460,66 +246,13 @@ class AlertsMixin:
             first_seen: datetime | None = conn.execute(query).scalar()
             return first_seen
 
-    # --- for the Telegram bot ---
 
-    def count_alerts(self, since: datetime) -> int:
-        """Alerts (new stories and developments, not digests or updates) since ``since``."""
-        query = sa.select(sa.func.count()).where(
-            alerts.c.created_at >= since, alerts.c.kind.in_(["new", "develop"])
-        )
-        with self.transaction() as conn:
-            return int(conn.execute(query).scalar() or 0)
-
-    def digest_counts(self) -> dict[str, int]:
-        """Alerts held for the next digest, per destination."""
-        query = (
-            sa.select(deliveries.c.destination, sa.func.count())
-            .where(deliveries.c.state == "digest")
-            .group_by(deliveries.c.destination)
-        )
-        with self.transaction() as conn:
-            return {str(d): int(n) for d, n in conn.execute(query)}
-
-    def button_alert(self, alert_id: int) -> ButtonAlert | None:
-        """What an alert button may act on: the alert's rules and where it was delivered."""
-        with self.transaction() as conn:
-            payload = conn.execute(
-                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
-            ).scalar()
-            if payload is None:
-                return None
-            dests = conn.execute(
-                sa.select(deliveries.c.destination).where(deliveries.c.alert_id == alert_id)
-            )
-            return ButtonAlert(
-                alert_id,
-                tuple(str(r["name"]) for r in payload.get("rules", [])),
-                tuple(sorted({str(d) for (d,) in dests})),
-            )
-
-    def add_feedback_once(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
-        """Like add_feedback, but a second press by the same person records nothing (returns
-        [])."""
-        with self.transaction() as conn:
-            seen = conn.execute(
-                sa.select(feedback.c.id).where(
-                    feedback.c.alert_id == alert_id, feedback.c.kind == kind, feedback.c.by == by
-                )
-            ).first()
-        return [] if seen else self.add_feedback(alert_id, kind, by, now)
-
-
-@dataclass(frozen=True)
-class ButtonAlert:
-    id: int
-    rules: tuple[str, ...]
-    destinations: tuple[str, ...]
-
-
-def _insert_article(conn: Connection, rec: ArticleRecord) -> int:
+def _insert_article(conn: Connection, rec: ArticleRecord) -> int | None:
+    """Insert the article; None when its URL is stored already (ON CONFLICT DO NOTHING)."""
     a = rec.article
-    result = conn.execute(
-        articles.insert().values(
+    new = (
+        insert(conn, articles)
+        .values(
             url=rec.url,
             entry_id=rec.entry_id,
             feed_id=rec.feed_id,
@@ -535,8 +268,11 @@ def _insert_article(conn: Connection, rec: ArticleRecord) -> int:
             site_name=a.site_name,
             processed_at=rec.now,
         )
+        .on_conflict_do_nothing(index_elements=["url"])
+        .returning(articles.c.id)
     )
-    return new_id(result)
+    article_id: int | None = conn.execute(new).scalar()
+    return article_id
 
 
 def _save_story(conn: Connection, rec: ArticleRecord, article_id: int) -> int:
@@ -707,58 +443,6 @@ def _next_edit(
 def _finish_entry(conn: Connection, entry_id: int | None) -> None:
     if entry_id is not None:
         conn.execute(entries.update().where(entries.c.id == entry_id).values(state="done"))
-
-
-def _upsert_destination(conn: Connection, name: str, **values: Any) -> None:
-    exists = conn.execute(sa.select(destinations.c.name).where(destinations.c.name == name)).first()
-    if exists:
-        conn.execute(destinations.update().where(destinations.c.name == name).values(**values))
-    else:
-        conn.execute(destinations.insert().values(name=name, **{"failures": 0, **values}))
-
-
-def _job(conn: Connection, r: Any) -> DeliveryJob:
-    base = DeliveryJob(
-        r.id,
-        r.alert_id,
-        r.destination,
-        r.kind,
-        r.attempts,
-        r.alert_kind,
-        r.payload or {},
-        r.story_id,
-    )
-    if r.kind not in ("reply", "edit") or r.story_id is None:
-        return base
-    first = conn.execute(
-        sa.select(alerts.c.payload, alerts.c.id, deliveries.c.remote_id)
-        .join(deliveries, deliveries.c.alert_id == alerts.c.id)
-        .where(
-            alerts.c.story_id == r.story_id,
-            alerts.c.kind == "new",
-            deliveries.c.destination == r.destination,
-            deliveries.c.kind == "send",
-        )
-        .order_by(alerts.c.id)
-        .limit(1)
-    ).first()
-    sources = tuple(
-        (s.source, s.url)
-        for s in conn.execute(
-            sa.select(story_sources.c.source, story_sources.c.url)
-            .where(story_sources.c.story_id == r.story_id)
-            .order_by(story_sources.c.id)
-        )
-    )
-    return DeliveryJob(
-        **{
-            **asdict(base),
-            "target_remote_id": first.remote_id if first else None,
-            "sources": sources,
-            "original_payload": first.payload if first else None,
-            "original_alert_id": first.id if first else None,
-        }
-    )
 
 
 def _article(r: Any) -> Article:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,21 +14,40 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StoreError
 from watcher.store.alerts import AlertsMixin
+from watcher.store.botstate import BotStateMixin
+from watcher.store.dialect import engine_options, missing_driver_hint
 from watcher.store.feeds import FeedsMixin
+from watcher.store.leases import Holder
 from watcher.store.migrations import MIGRATIONS, Migration
+from watcher.store.outbox import OutboxMixin
+from watcher.store.protocols import (
+    ArticleStore,
+    BotStateStore,
+    FeedStore,
+    OutboxStore,
+    ReplicaStore,
+    RunStore,
+)
+from watcher.store.replicas import ReplicasMixin
 from watcher.store.runs import RunsMixin
 
 log = logging.getLogger(__name__)
 
 _VERSION_TABLE = "schema_version"
+# pg_advisory_lock key serialising migrations across replicas ("watcher" in ASCII).
+_MIGRATION_LOCK = 0x77617463686572
 
 
-class Store(RunsMixin, FeedsMixin, AlertsMixin):
-    """Everything watcher remembers. Methods are synchronous and thread-safe; the daemon
-    calls them from one worker thread so writes are serialised and never block the loop."""
+class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, ReplicasMixin):
+    """Everything watcher remembers, on SQLite or PostgreSQL. It implements every Protocol
+    in ``watcher.store.protocols`` and keeps their contract (errors, UTC, threading)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, holder: Holder | None = None) -> None:
         self._engine = engine
+        # Who this process is when it claims work on a shared (PostgreSQL) store.
+        self.holder = holder or Holder.for_this_process(120.0)
+        self._leader_conn: Connection | None = None
+        self._decide_conn: Connection | None = None
 
     @property
     def url(self) -> str:
@@ -47,22 +67,44 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin):
             return _current_version(conn)
 
     def migrate(self, target: int | None = None) -> list[Migration]:
-        """Apply pending migrations up to ``target`` (default: latest); return those applied."""
+        """Apply pending migrations up to ``target`` (default: latest); return those applied.
+
+        On PostgreSQL this runs under an advisory lock, so replicas may start together: the
+        first migrates, the others wait, then find nothing left to do."""
         latest = MIGRATIONS[-1].version
         target = latest if target is None else target
-        with self.transaction() as conn:
-            current = _current_version(conn)
-        if current > latest:
-            raise StoreError(
-                f"{self.url}: schema version {current} is newer than this watcher knows "
-                f"({latest}); upgrade watcher or use another data_dir"
-            )
-        applied = []
-        for migration in MIGRATIONS:
-            if current < migration.version <= target:
-                self._apply(migration)
-                applied.append(migration)
+        with self._migration_lock():
+            with self.transaction() as conn:
+                _ensure_version_table(conn)
+                current = _current_version(conn)
+            if current > latest:
+                raise StoreError(
+                    f"{self.url}: schema version {current} is newer than this watcher knows "
+                    f"({latest}); upgrade watcher on every replica, or use another database"
+                )
+            applied = []
+            for migration in MIGRATIONS:
+                if current < migration.version <= target:
+                    self._apply(migration)
+                    applied.append(migration)
         return applied
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self._engine.dialect.name != "postgresql":
+            yield  # SQLite: one replica, and the data directory lock keeps it so
+            return
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                    conn.commit()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.url}: {_reason(exc)}") from exc
 
     def _apply(self, migration: Migration) -> None:
         log.info("store: applying migration %d (%s)", migration.version, migration.name)
@@ -85,6 +127,8 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin):
         return problems + [f"foreign key violation: {tuple(r)}" for r in fks]
 
     def close(self) -> None:
+        self._drop_leadership()
+        self._drop_decisions()
         if self._engine.dialect.name == "sqlite":
             # Fold the WAL back into the main file so a stopped store is one consistent file.
             try:
@@ -95,20 +139,60 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin):
         self._engine.dispose()
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open (creating if needed) the store at ``url`` and bring its schema up to date."""
+def _implements(
+    store: Store,
+) -> tuple[FeedStore, ArticleStore, OutboxStore, BotStateStore, RunStore, ReplicaStore]:
+    """Never called: mypy checks here that Store keeps every per-domain Protocol."""
+    return store, store, store, store, store, store
+
+
+def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store:
+    """Open (creating if needed) the store at ``url`` and bring its schema up to date.
+
+    ``lease`` is how long this process's claims last on a store shared by replicas.
+    Raises StoreError when the driver is missing (naming the extra to install), the
+    database cannot be reached, or its schema is newer than this watcher."""
     try:
-        engine = sa.create_engine(url, future=True)
+        engine = sa.create_engine(url, future=True, **engine_options(url))
     except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(f"store url {url!r}: {exc}") from exc
+        hint = missing_driver_hint(url, exc)
+        raise StoreError(hint or f"store url {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    store = Store(engine)
-    with store.transaction() as conn:
-        _ensure_version_table(conn)
+    store = Store(engine, Holder.for_this_process(lease))
     if migrate:
         store.migrate()
+    else:
+        with store.transaction() as conn:
+            _ensure_version_table(conn)
     return store
+
+
+def probe_store(url: str) -> str:
+    """Connect to the store without changing it and say what is there, for ``watcher check``.
+
+    Raises StoreError (missing driver, unreachable, schema newer than this watcher)."""
+    latest = MIGRATIONS[-1].version
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return f"store {url}: not created yet (made on first run)"
+    try:
+        engine = sa.create_engine(url, future=True, **engine_options(url))
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(missing_driver_hint(url, exc) or f"store url {url!r}: {exc}") from exc
+    store = Store(engine)
+    try:
+        with store.transaction() as conn:
+            has_table = sa.inspect(conn).has_table(_VERSION_TABLE)
+            current = _current_version(conn) if has_table else 0
+    finally:
+        engine.dispose()
+    if current > latest:
+        raise StoreError(
+            f"{store.url}: schema version {current} is newer than this watcher knows ({latest}); "
+            "upgrade watcher"
+        )
+    todo = f", {latest - current} migration(s) to apply on start" if current < latest else ""
+    return f"store {store.url}: reachable, schema version {current}{todo}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

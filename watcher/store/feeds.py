@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 
 from watcher.config import FeedConfig, feed_name
 from watcher.errors import StoreError
+from watcher.store.dialect import insert, is_postgres
+from watcher.store.leases import Holder, claim_due_feeds, claim_pending_entries
 from watcher.store.tables import entries, entry_keys, feeds
 from watcher.types import Entry, Known, NewEntry, UpdatedEntry
 
@@ -76,13 +78,19 @@ class PollSuccess:
     unchanged: Sequence[int] = ()
 
 
+_FEED_FIELDS = [f.name for f in fields(FeedRow)]
+
+
 def _row(r: Any) -> FeedRow:
-    values = dict(r._mapping)
+    m = r._mapping  # also holds columns FeedRow does not carry (leases)
+    values = {name: m[name] for name in _FEED_FIELDS}
     values["tags"] = tuple(values["tags"] or ())
     return FeedRow(**values)
 
 
 class FeedsMixin:
+    holder: Holder
+
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
@@ -102,10 +110,9 @@ class FeedsMixin:
                 }
                 if url in existing:
                     conn.execute(feeds.update().where(feeds.c.id == existing[url]).values(**values))
-                else:
-                    conn.execute(
-                        feeds.insert().values(url=url, added_at=now, **_NEW_FEED, **values)
-                    )
+                else:  # another replica may add it at the same moment: then update it
+                    new = insert(conn, feeds).values(url=url, added_at=now, **_NEW_FEED, **values)
+                    conn.execute(new.on_conflict_do_update(index_elements=["url"], set_=values))
             gone = [i for u, i in existing.items() if u not in wanted]
             if gone:
                 conn.execute(feeds.update().where(feeds.c.id.in_(gone)).values(in_config=False))
@@ -150,6 +157,9 @@ class FeedsMixin:
             .order_by(feeds.c.next_poll_at.is_not(None), feeds.c.next_poll_at)
         )
         with self.transaction() as conn:
+            if is_postgres(conn):  # replicas share the feeds: claim some (store/leases.py)
+                claimed = claim_due_feeds(conn, self.holder, now)
+                query = sa.select(feeds).where(feeds.c.id.in_(claimed)).order_by(feeds.c.id)
             return [_row(r) for r in conn.execute(query)]
 
     def known_keys(self, feed_id: int, keys: Iterable[str]) -> dict[str, Known]:
@@ -220,6 +230,9 @@ class FeedsMixin:
             .limit(limit)
         )
         with self.transaction() as conn:
+            if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
+                claimed = claim_pending_entries(conn, self.holder, datetime.now(UTC), limit)
+                query = query.where(entries.c.id.in_(claimed))
             return [_pending(r) for r in conn.execute(query)]
 
     def count_entries(self, state: str | None = None) -> int:

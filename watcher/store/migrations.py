@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from watcher.store.dialect import JSON_COLUMN
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -45,7 +47,7 @@ def _v2_feeds(conn: Connection) -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("url", sa.Text, nullable=False, unique=True),
         sa.Column("name", sa.Text, nullable=False),
-        sa.Column("tags", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("tags", JSON_COLUMN, nullable=False, server_default="[]"),
         sa.Column("interval", sa.Float, nullable=False, server_default="0"),
         sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("in_config", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -124,7 +126,7 @@ def _v3_alerts(conn: Connection) -> None:
         sa.Column("entry_id", sa.Integer, sa.ForeignKey("entries.id", ondelete="SET NULL")),
         sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="SET NULL")),
         sa.Column("feed_name", sa.Text, nullable=False),
-        sa.Column("feed_tags", sa.Text, nullable=False),
+        sa.Column("feed_tags", JSON_COLUMN, nullable=False),
         sa.Column("title", sa.Text, nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("language", sa.String(16), nullable=False),
@@ -142,8 +144,8 @@ def _v3_alerts(conn: Connection) -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("last_seen", sa.DateTime, nullable=False, index=True),
         sa.Column("title", sa.Text, nullable=False),
-        sa.Column("signature", sa.Text, nullable=False),
-        sa.Column("rules", sa.Text, nullable=False),
+        sa.Column("signature", JSON_COLUMN, nullable=False),
+        sa.Column("rules", JSON_COLUMN, nullable=False),
     )
     sa.Table(
         "story_sources",
@@ -183,8 +185,8 @@ def _v3_alerts(conn: Connection) -> None:
         sa.Column("score", sa.Float, nullable=False),
         sa.Column("threshold", sa.Float, nullable=False),
         sa.Column("priority", sa.String(16), nullable=False),
-        sa.Column("evidence", sa.Text, nullable=False),
-        sa.Column("reasons", sa.Text, nullable=False),
+        sa.Column("evidence", JSON_COLUMN, nullable=False),
+        sa.Column("reasons", JSON_COLUMN, nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False, index=True),
     )
@@ -197,7 +199,7 @@ def _v3_alerts(conn: Connection) -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("priority", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False, index=True),
-        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("payload", JSON_COLUMN, nullable=False),
     )
     sa.Table(
         "deliveries",
@@ -256,6 +258,56 @@ def _v3_alerts(conn: Connection) -> None:
     md.create_all(conn, tables=[t for t in md.sorted_tables if t.name not in {"feeds", "entries"}])
 
 
+# Columns that hold JSON, per table: version 4 turns them into JSONB on PostgreSQL databases
+# that versions 2 and 3 created with TEXT (SQLite keeps JSON as TEXT).
+_JSON_COLUMNS = {
+    "feeds": ["tags"],
+    "articles": ["feed_tags"],
+    "stories": ["signature", "rules"],
+    "matches": ["evidence", "reasons"],
+    "alerts": ["payload"],
+}
+# Tables whose rows replicas claim for a while: who holds a row, and until when.
+_LEASED = ["feeds", "entries", "destinations"]
+
+
+def _v4_replicas(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        _json_to_jsonb(conn)
+    when = sa.DateTime().compile(dialect=conn.dialect)
+    for table in _LEASED:
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN lease_owner TEXT"))
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN leased_until {when}"))
+    md = sa.MetaData()
+    sa.Table(
+        "replicas",
+        md,
+        sa.Column("id", sa.String(100), primary_key=True),
+        sa.Column("host", sa.Text, nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("version", sa.String(40), nullable=False),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("seen_at", sa.DateTime, nullable=False, index=True),
+        sa.Column("leader", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    md.create_all(conn)
+
+
+def _json_to_jsonb(conn: Connection) -> None:
+    inspector = sa.inspect(conn)
+    for table, names in _JSON_COLUMNS.items():
+        types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+        for name in names:
+            if isinstance(types[name], sa.Text | sa.String):
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {table} ALTER COLUMN {name} DROP DEFAULT, "
+                        f"ALTER COLUMN {name} TYPE JSONB USING {name}::jsonb"
+                    )
+                )
+    conn.execute(sa.text("ALTER TABLE feeds ALTER COLUMN tags SET DEFAULT '[]'::jsonb"))
+
+
 def _v5_search(conn: Connection) -> None:
     """Full-text search over stored articles: FTS5 on SQLite, a GIN index on PostgreSQL."""
     if conn.dialect.name == "sqlite":
@@ -291,5 +343,6 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "meta and daemon runs", _v1_runs),
     Migration(2, "feeds, entries and entry identity keys", _v2_feeds),
     Migration(3, "articles, matches, stories, alerts and the delivery outbox", _v3_alerts),
+    Migration(4, "replicas and leases; JSONB on PostgreSQL", _v4_replicas),
     Migration(5, "full-text search over articles", _v5_search),
 ]

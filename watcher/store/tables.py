@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from watcher.store.dialect import JSON_VALUE
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, whatever the backend keeps."""
@@ -63,7 +65,7 @@ feeds = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("url", sa.Text, nullable=False, unique=True),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("tags", JSON_VALUE, nullable=False),
     sa.Column("interval", sa.Float, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("in_config", sa.Boolean, nullable=False),
@@ -85,6 +87,8 @@ feeds = sa.Table(
     sa.Column("not_modified", sa.Integer, nullable=False),
     sa.Column("entries_total", sa.Integer, nullable=False),
     sa.Column("reported", sa.Text),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("leased_until", UTCDateTime),
 )
 
 entries = sa.Table(
@@ -106,6 +110,8 @@ entries = sa.Table(
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("revisions", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("leased_until", UTCDateTime),
 )
 
 entry_keys = sa.Table(
@@ -128,7 +134,7 @@ articles = sa.Table(
     sa.Column("entry_id", sa.Integer, sa.ForeignKey("entries.id", ondelete="SET NULL")),
     sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="SET NULL")),
     sa.Column("feed_name", sa.Text, nullable=False),
-    sa.Column("feed_tags", sa.JSON, nullable=False),
+    sa.Column("feed_tags", JSON_VALUE, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("language", sa.String(16), nullable=False),
@@ -147,8 +153,8 @@ stories = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
-    sa.Column("signature", sa.JSON, nullable=False),
-    sa.Column("rules", sa.JSON, nullable=False),
+    sa.Column("signature", JSON_VALUE, nullable=False),
+    sa.Column("rules", JSON_VALUE, nullable=False),
 )
 
 story_sources = sa.Table(
@@ -179,8 +185,8 @@ matches = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("threshold", sa.Float, nullable=False),
     sa.Column("priority", sa.String(16), nullable=False),
-    sa.Column("evidence", sa.JSON, nullable=False),
-    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("evidence", JSON_VALUE, nullable=False),
+    sa.Column("reasons", JSON_VALUE, nullable=False),
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
@@ -194,7 +200,7 @@ alerts = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("priority", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("payload", JSON_VALUE, nullable=False),
 )
 
 deliveries = sa.Table(
@@ -225,6 +231,8 @@ destinations = sa.Table(
     sa.Column("failing_since", UTCDateTime),
     sa.Column("last_success_at", UTCDateTime),
     sa.Column("reported", sa.Text),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("leased_until", UTCDateTime),
 )
 
 mutes = sa.Table(
@@ -248,4 +256,16 @@ feedback = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("by", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.Column("leader", sa.Boolean, nullable=False),
 )

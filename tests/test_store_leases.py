@@ -1,0 +1,203 @@
+"""Leases and the election on a real PostgreSQL: two Store objects stand in for two replicas."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pgserver import PgServer
+
+from watcher.cli import main
+from watcher.config import FeedConfig
+from watcher.store import Store, open_store
+from watcher.store.alerts import ArticleRecord
+from watcher.store.feeds import PollSuccess
+from watcher.types import Article, ArticleSource, Entry, NewEntry, Route
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+LEASE = 30.0
+
+
+@pytest.fixture
+def pair(pg_server: PgServer) -> Iterator[tuple[Store, Store]]:
+    url = pg_server.new_database()
+    a, b = open_store(url, lease=LEASE), open_store(url, lease=LEASE)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def _feeds(store: Store, n: int) -> None:
+    store.sync_feeds([FeedConfig(url=f"https://f{i}.example/rss") for i in range(n)], NOW)
+
+
+def test_each_due_feed_goes_to_one_replica_until_its_lease_ends(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    _feeds(a, 5)
+    first = {f.id for f in a.due_feeds(NOW)}
+    assert len(first) == 5
+    assert b.due_feeds(NOW) == []  # all claimed
+    assert a.due_feeds(NOW) == []  # claimed is not due, even for the holder
+    later = NOW + timedelta(seconds=LEASE + 1)  # nobody recorded a poll: the lease ended
+    assert {f.id for f in b.due_feeds(later)} == first
+
+
+def test_a_recorded_poll_sets_the_real_next_time(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    _feeds(a, 1)
+    (feed,) = a.due_feeds(NOW)
+    a.record_not_modified(feed.id, NOW, NOW + timedelta(seconds=5), None)
+    assert b.due_feeds(NOW + timedelta(seconds=6))[0].id == feed.id  # not a lease later
+
+
+def test_claims_are_capped_so_replicas_share(pg_server: PgServer) -> None:
+    url = pg_server.new_database()
+    a, b = open_store(url), open_store(url)
+    try:
+        _feeds(a, 450)
+        got = [len(a.due_feeds(NOW)), len(b.due_feeds(NOW)), len(a.due_feeds(NOW))]
+        assert got == [200, 200, 50]
+    finally:
+        a.close()
+        b.close()
+
+
+def _pending(store: Store, n: int) -> list[int]:
+    (feed,) = store.sync_feeds([FeedConfig(url="https://news.example/rss")], NOW)
+    new = [
+        NewEntry(
+            Entry(f"g{i}", f"https://news.example/{i}", f"T{i}", "", "", "", NOW, None, "en"),
+            (f"guid:g{i}",),
+            f"fp{i}",
+        )
+        for i in range(n)
+    ]
+    return store.record_poll_success(
+        feed.id, PollSuccess(NOW, NOW + timedelta(hours=1), None, None, None, new=new)
+    )
+
+
+def test_each_pending_entry_goes_to_one_replica(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    ids = _pending(a, 6)
+    mine = [p.id for p in a.pending_entries(4)]
+    theirs = [p.id for p in b.pending_entries(100)]
+    assert sorted(mine + theirs) == ids and not set(mine) & set(theirs)
+    assert [p.id for p in a.pending_entries(100)] == mine  # the holder renews its own
+
+
+def _alert(store: Store, entry_id: int, destination: str) -> None:
+    article = Article(
+        url=f"https://news.example/a{entry_id}",
+        title="t",
+        text="x",
+        source=ArticleSource.PAGE,
+        language="en",
+    )
+    payload = {"priority": "normal", "title": "t", "rules": []}
+    rec = ArticleRecord(
+        entry_id=entry_id,
+        feed_id=None,
+        url=article.url,
+        article=article,
+        now=NOW,
+        alert_kind="new",
+        payload=payload,
+        routes=[Route(destination, False, None)],
+    )
+    assert store.record_article(rec) is not None
+
+
+def test_one_replica_drains_a_destination_at_a_time(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    ids = _pending(a, 2)
+    _alert(a, ids[0], "telegram:-1001")
+    _alert(a, ids[1], "email:desk@example.org")
+    heads_a = a.outbox_heads(NOW)
+    assert {j.destination for j in heads_a} == {"telegram:-1001", "email:desk@example.org"}
+    assert b.outbox_heads(NOW) == []
+    a.leave(NOW)  # a clean stop hands them over at once
+    assert {j.destination for j in b.outbox_heads(NOW)} == {j.destination for j in heads_a}
+
+
+def test_the_same_article_from_two_replicas_is_stored_once(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    first, second = _pending(a, 2)
+    _alert(a, first, "telegram:-1001")
+    article = Article(
+        url=f"https://news.example/a{first}", title="t", text="x", source=ArticleSource.PAGE
+    )
+    again = ArticleRecord(entry_id=second, feed_id=None, url=article.url, article=article, now=NOW)
+    assert b.record_article(again) is None
+
+
+def test_one_elected_replica_and_a_takeover_when_it_goes(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    assert a.lead() is True
+    assert b.lead() is False
+    assert a.lead() is True  # still held
+    a.close()  # its connection ends, as when the process dies
+    assert b.lead() is True
+
+
+def test_status_lists_replicas_and_their_leases(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    _feeds(a, 3)
+    a.beat(NOW, 11, "1.0", leader=a.lead())
+    b.beat(NOW, 22, "1.0", leader=b.lead())
+    a.due_feeds(NOW)
+    rows = a.replicas(NOW - timedelta(minutes=1))
+    assert [(r.pid, r.leader) for r in rows] == [(11, True), (22, False)]
+    (held,) = a.lease_counts(NOW)
+    assert (held.owner, held.kind, held.held) == (a.holder.owner, "feeds", 3)
+
+
+def test_sqlite_is_one_replica_that_always_leads(tmp_path_factory: pytest.TempPathFactory) -> None:
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('s') / 'w.db'}")
+    _feeds(store, 2)
+    assert not store.shared and store.lead()
+    assert len(store.due_feeds(NOW)) == 2 and len(store.due_feeds(NOW)) == 2  # no claims
+    store.close()
+
+
+def test_status_command_shows_replicas_and_leases(
+    pair: tuple[Store, Store],
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = pair
+    _feeds(a, 2)
+    now = datetime.now(UTC)
+    a.beat(now, 11, "1.0", leader=a.lead())
+    b.beat(now, 22, "1.0", leader=b.lead())
+    a.due_feeds(now)
+    folder = tmp_path_factory.mktemp("cfg")
+    config = folder / "config.toml"
+    url = a._engine.url.render_as_string(hide_password=False)
+    config.write_text(f'[watcher]\ndata_dir = "data"\n[store]\nurl = "{url}"\n')
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "replicas alive: 2" in out and "elected  pid 11" in out
+    assert f"{a.holder.owner}  2 feeds" in out
+
+
+def test_one_replica_decides_at_a_time(pair: tuple[Store, Store]) -> None:
+    a, b = pair
+    a.lock_decisions()
+    inside = threading.Event()
+
+    def other() -> None:
+        b.lock_decisions()  # blocks until a unlocks
+        inside.set()
+        b.unlock_decisions()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert not inside.wait(1.0)  # still held by a
+    a.unlock_decisions()
+    assert inside.wait(60)
+    thread.join(60)

@@ -1,0 +1,96 @@
+"""Store methods for what the Telegram bot keeps: mutes, feedback and alert buttons."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from watcher.store.tables import alerts, deliveries, feedback, mutes
+
+
+@dataclass(frozen=True)
+class ButtonAlert:
+    id: int
+    rules: tuple[str, ...]
+    destinations: tuple[str, ...]
+
+
+class BotStateMixin:
+    def transaction(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def active_mutes(self, now: datetime) -> dict[str, datetime]:
+        query = (
+            sa.select(mutes.c.target, sa.func.max(mutes.c.until).label("until"))
+            .where(mutes.c.until > now)
+            .group_by(mutes.c.target)
+        )
+        with self.transaction() as conn:
+            return {r.target: r.until for r in conn.execute(query)}
+
+    def add_mute(self, target: str, until: datetime, now: datetime, by: str = "") -> None:
+        with self.transaction() as conn:
+            conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
+
+    def remove_mute(self, target: str, now: datetime) -> int:
+        with self.transaction() as conn:
+            result = conn.execute(
+                mutes.update()
+                .where(mutes.c.target == target, mutes.c.until > now)
+                .values(until=now)
+            )
+            return result.rowcount
+
+    def add_feedback(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
+        """Record feedback on every rule of an alert; returns those rules."""
+        with self.transaction() as conn:
+            payload = conn.execute(
+                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
+            ).scalar()
+            rules = [r["name"] for r in (payload or {}).get("rules", [])]
+            for rule in rules:
+                conn.execute(
+                    feedback.insert().values(
+                        alert_id=alert_id, rule=rule, kind=kind, by=by, created_at=now
+                    )
+                )
+            return rules
+
+    def feedback_counts(self, since: datetime | None = None) -> dict[str, int]:
+        query = sa.select(feedback.c.rule, sa.func.count()).group_by(feedback.c.rule)
+        if since is not None:
+            query = query.where(feedback.c.created_at >= since)
+        with self.transaction() as conn:
+            return {str(rule): int(n) for rule, n in conn.execute(query)}
+
+    def button_alert(self, alert_id: int) -> ButtonAlert | None:
+        """What an alert button may act on: the alert's rules and where it was delivered."""
+        with self.transaction() as conn:
+            payload = conn.execute(
+                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
+            ).scalar()
+            if payload is None:
+                return None
+            dests = conn.execute(
+                sa.select(deliveries.c.destination).where(deliveries.c.alert_id == alert_id)
+            )
+            return ButtonAlert(
+                alert_id,
+                tuple(str(r["name"]) for r in payload.get("rules", [])),
+                tuple(sorted({str(d) for (d,) in dests})),
+            )
+
+    def add_feedback_once(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
+        """Like add_feedback, but a second press by the same person records nothing (returns
+        [])."""
+        with self.transaction() as conn:
+            seen = conn.execute(
+                sa.select(feedback.c.id).where(
+                    feedback.c.alert_id == alert_id, feedback.c.kind == kind, feedback.c.by == by
+                )
+            ).first()
+        return [] if seen else self.add_feedback(alert_id, kind, by, now)

@@ -1,0 +1,59 @@
+"""What differs between SQLite and PostgreSQL: JSON column types, upserts, engine options."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+# JSON as JSONB on PostgreSQL (read back as dicts and lists), as TEXT holding JSON on SQLite.
+# Migrations create columns with JSON_COLUMN; queries read and write them through JSON_VALUE.
+JSON_COLUMN: sa.types.TypeEngine[Any] = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
+JSON_VALUE: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT for ``table`` in ``conn``'s dialect, with ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (both backends spell them ``ON CONFLICT``)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """create_engine options for ``url``: PostgreSQL connections are checked before use,
+    so a server restart costs one failed call, not a pool of dead connections."""
+    if url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 5,
+            "connect_args": {"connect_timeout": 10},
+            "json_serializer": _json_dumps,
+        }
+    return {}
+
+
+def _json_dumps(value: Any) -> str:
+    """json.dumps whose failure is a SQLAlchemy error, as it is on SQLite (where SQLAlchemy
+    serialises JSON itself), so the store turns it into a StoreError on both backends."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise sa.exc.StatementError(f"value is not JSON: {exc}", None, None, exc) from exc
+
+
+def missing_driver_hint(url: str, exc: BaseException) -> str | None:
+    """One line saying which extra to install, when ``exc`` is a missing database driver."""
+    if isinstance(exc, ImportError) and url.startswith("postgresql"):
+        return (
+            f"store url {sa.engine.make_url(url).render_as_string(hide_password=True)!r} needs "
+            "the PostgreSQL driver: pip install 'watcher[postgres]' (psycopg 3)"
+        )
+    return None

@@ -1,0 +1,120 @@
+"""Replicas sharing one PostgreSQL: claims with an expiry on feeds, entries and destinations.
+
+A claim is an UPDATE of rows picked with ``FOR UPDATE SKIP LOCKED`` (as delayed_job and
+Huginn pick jobs): two replicas asking at the same moment get disjoint rows, and nobody waits.
+Each claimed row records its holder (``lease_owner``) and ``leased_until``; a replica that dies
+simply stops renewing, and its rows are free again once that time passes. On SQLite there is
+one replica (the data directory lock) and nothing here is called.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from watcher.store.tables import deliveries, destinations, entries, feeds
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who claims (this process) and for how long; ``batch`` caps one claim, so replicas
+    polling at once share the due feeds instead of the first taking them all."""
+
+    owner: str
+    lease: timedelta
+    batch: int = 200
+
+    @classmethod
+    def for_this_process(cls, lease: float) -> Holder:
+        token = secrets.token_hex(3)
+        return cls(f"{socket.gethostname()[:60]}:{os.getpid()}:{token}", timedelta(seconds=lease))
+
+
+def _free(table: sa.Table, holder: Holder, now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        table.c.leased_until.is_(None),
+        table.c.leased_until <= now,
+        table.c.lease_owner == holder.owner,
+    )
+
+
+def claim_due_feeds(conn: Connection, holder: Holder, now: datetime) -> list[int]:
+    """Claim up to ``holder.batch`` due feeds; returns their ids, most overdue first.
+
+    The claim moves ``next_poll_at`` to the lease's end: recording the poll sets the real
+    next time, and a replica that dies mid-poll leaves the feed due again when the lease ends.
+    """
+    due = sa.or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now)
+    pick = (
+        sa.select(feeds.c.id)
+        .where(feeds.c.enabled, feeds.c.in_config, due)
+        .order_by(feeds.c.next_poll_at.is_not(None), feeds.c.next_poll_at)
+        .limit(holder.batch)
+        .with_for_update(skip_locked=True)
+    )
+    until = now + holder.lease
+    claim = (
+        feeds.update()
+        .where(feeds.c.id.in_(pick.scalar_subquery()))
+        .values(lease_owner=holder.owner, leased_until=until, next_poll_at=until)
+        .returning(feeds.c.id)
+    )
+    return sorted(int(i) for i in conn.execute(claim).scalars())
+
+
+def claim_pending_entries(conn: Connection, holder: Holder, now: datetime, limit: int) -> list[int]:
+    """Claim (or renew) up to ``limit`` pending entries nobody else holds; their ids."""
+    pick = (
+        sa.select(entries.c.id)
+        .where(entries.c.state == "pending", _free(entries, holder, now))
+        .order_by(entries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claim = (
+        entries.update()
+        .where(entries.c.id.in_(pick.scalar_subquery()))
+        .values(lease_owner=holder.owner, leased_until=now + holder.lease)
+        .returning(entries.c.id)
+    )
+    return sorted(int(i) for i in conn.execute(claim).scalars())
+
+
+def claim_destinations(conn: Connection, holder: Holder, now: datetime) -> list[str]:
+    """Claim (or renew) every destination with work that nobody else holds: one replica
+    drains a destination at a time, so its order and rate limits hold."""
+    waiting = sa.select(deliveries.c.destination, sa.literal(0)).where(
+        deliveries.c.state == "pending"
+    )
+    known = sa.dialects.postgresql.insert(destinations).from_select(
+        ["name", "failures"], waiting.distinct()
+    )
+    conn.execute(known.on_conflict_do_nothing(index_elements=["name"]))
+    pick = (
+        sa.select(destinations.c.name)
+        .where(_free(destinations, holder, now))
+        .with_for_update(skip_locked=True)
+    )
+    claim = (
+        destinations.update()
+        .where(destinations.c.name.in_(pick.scalar_subquery()))
+        .values(lease_owner=holder.owner, leased_until=now + holder.lease)
+        .returning(destinations.c.name)
+    )
+    return sorted(str(n) for n in conn.execute(claim).scalars())
+
+
+def release(conn: Connection, holder: Holder) -> None:
+    """Give back everything ``holder`` claimed (a clean stop): others need not wait."""
+    for table in (feeds, entries, destinations):
+        conn.execute(
+            table.update()
+            .where(table.c.lease_owner == holder.owner)
+            .values(lease_owner=None, leased_until=None)
+        )
