@@ -24,11 +24,13 @@ from watcher.channels.registry import build_channels
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.errors import FetchError, StoreError
+from watcher.feeds import cpu as feeds_cpu
 from watcher.feeds.identity import canonical_url
 from watcher.feeds.poll import Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
 from watcher.http import HttpClient
 from watcher.metrics import Metrics
+from watcher.rules import worker as rules_worker
 from watcher.rules.nlp import Analyzer
 from watcher.rules.reload import RulesSource
 from watcher.rules.worker import EntryJob, Processed, process_entry
@@ -43,6 +45,12 @@ RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
 # Articles processed at once: enough to keep both cores and the network busy.
 ARTICLE_CONCURRENCY = 8
+# Budgets per CPU job: a job over them is abandoned and its worker replaced. Parsing the
+# largest real feed takes well under a second; matching is linear in the text.
+PARSE_SECONDS = 10.0
+PARSE_MEMORY_MB = 512  # on top of a worker's size after start-up
+ARTICLE_SECONDS = 60.0
+ARTICLE_MEMORY_MB = 1024
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
@@ -73,6 +81,7 @@ class Pipeline:
         rules: RulesSource | None = None,
         channels: dict[str, Channel] | None = None,
         metrics: Metrics | None = None,
+        parse: CpuPool | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -80,11 +89,15 @@ class Pipeline:
         self._clock = clock
         self._client = client
         self._cpu = cpu
+        # Feed parsing has its own workers: it never waits behind article work.
+        self._parse = parse or cpu
         self._feeds = feeds
         self.rules = rules or RulesSource(config.watcher.rules_dir)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
-        self._poller = Poller(client, db, config.polling, clock=clock, cpu=cpu, rng=random.Random())
+        self._poller = Poller(
+            client, db, config.polling, clock=clock, cpu=self._parse, rng=random.Random()
+        )
         self._sender = Sender(
             db,
             self._channels,
@@ -116,7 +129,18 @@ class Pipeline:
         channels = build_channels(config)
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
-        cpu = CpuPool(config.articles.workers)
+        workers = config.articles.workers
+        parse = CpuPool(
+            workers, name="feed", seconds=PARSE_SECONDS, memory_mb=PARSE_MEMORY_MB,
+            preload=feeds_cpu.preload,
+        )  # fmt: skip
+        cpu = CpuPool(
+            workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
+            preload=rules_worker.preload,
+            preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
+        )  # fmt: skip
+        parse.start()  # the workers preload while the daemon starts, before the first poll
+        cpu.start()
         return cls(
             config,
             db,
@@ -127,6 +151,7 @@ class Pipeline:
             rules=rules,
             channels=channels,
             metrics=metrics,
+            parse=parse,
         )
 
     def summary(self) -> str:
@@ -435,3 +460,5 @@ class Pipeline:
         for channel in self._channels.values():
             await channel.aclose()
         await asyncio.to_thread(self._cpu.shutdown, cancel=True)
+        if self._parse is not self._cpu:
+            await asyncio.to_thread(self._parse.shutdown, cancel=True)
