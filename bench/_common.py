@@ -22,7 +22,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+# WATCHER_CORPUS: where the corpus is when the checkout is not beside it (a git worktree).
+CORPUS = Path(os.environ.get("WATCHER_CORPUS") or ROOT.parent / "shared" / "corpus")
 MB = 1024 * 1024
 
 # The loopback HTTP server and Telegram Bot API double live with the tests.

@@ -67,6 +67,12 @@ class PollWriter:
         self._db = db
         self._queue: list[tuple[int, PollRecord, asyncio.Future[list[int]]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._writing = 0
+
+    @property
+    def backlog(self) -> int:
+        """Records queued or being written."""
+        return len(self._queue) + self._writing
 
     async def write(self, feed_id: int, record: PollRecord) -> list[int]:
         """Queue ``record``; returns the new pending entry ids once it is committed."""
@@ -79,6 +85,7 @@ class PollWriter:
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
+            self._writing = len(batch)
             try:
                 ids = await self._db(self._db.store.record_polls, [(f, r) for f, r, _ in batch])
             except Exception as exc:  # StoreError (disk full) or a bug: every poll learns it
@@ -86,6 +93,8 @@ class PollWriter:
                     if not done.done():
                         done.set_exception(exc)
                 continue
+            finally:
+                self._writing = 0
             for (*_, done), new in zip(batch, ids, strict=True):
                 if not done.done():
                     done.set_result(new)
