@@ -45,10 +45,8 @@ RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
 # Articles processed at once: enough to keep both cores and the network busy.
 ARTICLE_CONCURRENCY = 8
-# Budgets per CPU job: a job over them is abandoned and its worker replaced. Parsing the
-# largest real feed takes well under a second; matching is linear in the text.
-PARSE_SECONDS = 10.0
-PARSE_MEMORY_MB = 512  # on top of a worker's size after start-up
+# Budgets per article job (feed parsing: watcher.feeds.cpu): a job over them is abandoned
+# and its worker replaced.
 ARTICLE_SECONDS = 60.0
 ARTICLE_MEMORY_MB = 1024
 # A destination failing this many times in a row is reported to the admins.
@@ -131,7 +129,8 @@ class Pipeline:
         client = HttpClient(config.http, clock=clock)
         workers = config.articles.workers
         parse = CpuPool(
-            workers, name="feed", seconds=PARSE_SECONDS, memory_mb=PARSE_MEMORY_MB,
+            workers, name="feed", seconds=feeds_cpu.PARSE_SECONDS,
+            memory_mb=feeds_cpu.PARSE_MEMORY_MB,
             preload=feeds_cpu.preload,
         )  # fmt: skip
         cpu = CpuPool(

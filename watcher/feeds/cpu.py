@@ -5,6 +5,11 @@ from __future__ import annotations
 from watcher.feeds.dedup import Identity, identify
 from watcher.feeds.parse import ParsedFeed, parse_feed
 
+# The budget of one parse in the feed pool: the largest real feed parses in well under a
+# second; over this the job is abandoned and its worker replaced (see watcher.workers).
+PARSE_SECONDS = 10.0
+PARSE_MEMORY_MB = 512  # on top of a worker's size after start-up
+
 # A tiny feed parsed once at worker start-up: feedparser and lxml import lazily and build
 # their tables on first use, which would otherwise be charged to the first real poll.
 _WARM_FEED = (
