@@ -11,7 +11,7 @@ reader/watcher ratios of wall and CPU time (CPU ratios are steadier on a shared 
 
 watcher goes through the real path of the poll stage of Pipeline.run_once: Poller over all
 feeds with HttpClient, the feed-parsing CpuPool as Pipeline.start builds it (preloaded,
-budgeted; 2 workers: the cores of the reference machine), the store thread with its batched
+budgeted; 1 worker, what the daemon starts on 2 cores), the store thread with its batched
 poll records and a SQLite WAL file; the article stage does not run. All feeds live on one host, so
 the per-host limit is raised to the global one (``--connections``); reader runs
 ``update_feeds(workers=16, scheduled=False)`` (scheduled=True would skip feeds not yet due).
@@ -289,7 +289,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2, help="watcher parsing processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="watcher parsing processes (the daemon's on 2 cores)"
+    )
     parser.add_argument("--connections", type=int, default=20, help="watcher HTTP connections")
     parser.add_argument("--reader-workers", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3, help="alternating runs per side")

@@ -36,7 +36,7 @@ from watcher.rules.reload import RulesSource
 from watcher.rules.worker import EntryJob, Processed, process_entry
 from watcher.store.feeds import FeedRow, PendingEntry
 from watcher.store.runner import StoreRunner
-from watcher.workers import CpuPool
+from watcher.workers import CpuPool, pool_size
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,10 @@ class Pipeline:
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
         workers = config.articles.workers
+        # Half the cores parse feeds (one on two cores): parsing a whole cycle of a thousand
+        # feeds takes seconds, and every worker costs ~35 MB.
         parse = CpuPool(
-            workers, name="feed", seconds=feeds_cpu.PARSE_SECONDS,
+            max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
             memory_mb=feeds_cpu.PARSE_MEMORY_MB,
             preload=feeds_cpu.preload,
         )  # fmt: skip

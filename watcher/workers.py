@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import pebble
@@ -81,7 +82,7 @@ class CpuPool:
                 f"{fn.__name__} needed more than its {self.memory_mb} MB memory budget in the"
                 f" {self.name} pool"
             ) from None
-        except pebble.ProcessExpired as exc:
+        except (pebble.ProcessExpired, BrokenProcessPool) as exc:
             log.error("a %s worker process died (%s); it is replaced", self.name, exc)
             raise WorkerError(f"worker process died while running {fn.__name__}") from None
         except FutureCancelled:  # the pool itself was stopped under the job
