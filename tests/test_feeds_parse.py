@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import os
 import pickle
 import time
 import tracemalloc
@@ -19,7 +20,10 @@ from watcher.errors import ParseError
 from watcher.feeds.parse import MAX_BODY_BYTES, MAX_ENTRY_TEXT, Entry, ParsedFeed, parse_feed
 
 URL = "https://news.example.org/feeds/main.xml"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+# WATCHER_CORPUS: where the corpus is when the checkout is not beside it (a git worktree).
+CORPUS = Path(
+    os.environ.get("WATCHER_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+)
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
