@@ -182,7 +182,7 @@ async def _watcher_cycles(args: argparse.Namespace) -> None:
     cpu = CpuPool(
         args.workers, name="feed", seconds=feeds_cpu.PARSE_SECONDS,
         memory_mb=feeds_cpu.PARSE_MEMORY_MB,
-        preload=feeds_cpu.preload,
+        preload="watcher.feeds.cpu:preload",
     )  # fmt: skip
     cpu.start()
     # Pipeline.start wires exactly these; the poll stage of Pipeline.run_once is this gather.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from watcher.config import NlpSettings
 from watcher.rules.schema import RuleSet, load_rules, parse_rules
-from watcher.rules.worker import EntryJob, preload, process_entry, ship_rules
+from watcher.rules.worker import EntryJob, process_entry, ship_rules
 from watcher.workers import CpuPool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,9 @@ def preloaded_state(fingerprint: str) -> tuple[bool, bool]:
 
 async def test_article_workers_load_models_and_rules_before_their_first_job() -> None:
     rules = load_rules(ROOT / "rules")
-    pool = CpuPool(1, preload=preload, preload_args=(NlpSettings(), ship_rules(rules)))
+    pool = CpuPool(
+        1, preload="watcher.rules.worker:preload", preload_args=(NlpSettings(), ship_rules(rules))
+    )
     try:
         spacy_loaded, matcher_built = await pool(preloaded_state, rules.fingerprint)
     finally:

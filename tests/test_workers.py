@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from watcher.errors import BudgetError
-from watcher.feeds import cpu as feeds_cpu
+from watcher.errors import BudgetError, WorkerError
 from watcher.workers import CpuPool
 
 # Modules a feed-parsing worker must never import: the store, HTTP and their libraries.
@@ -30,7 +29,7 @@ def allocate(megabytes: int) -> int:
 
 
 async def test_a_feed_worker_imports_only_parsing_and_is_preloaded() -> None:
-    pool = CpuPool(1, name="feed", preload=feeds_cpu.preload)
+    pool = CpuPool(1, name="feed", preload="watcher.feeds.cpu:preload")
     try:
         modules = await pool(loaded_modules)
     finally:
@@ -61,3 +60,12 @@ async def test_a_job_over_its_memory_budget_fails_and_the_pool_goes_on() -> None
         assert await pool(allocate, 16) == 16 * 1024 * 1024
     finally:
         pool.shutdown()
+
+
+async def test_a_pool_whose_workers_cannot_start_fails_its_jobs_with_a_worker_error() -> None:
+    pool = CpuPool(1, name="feed", preload="watcher.no_such_module:preload")
+    try:
+        with pytest.raises(WorkerError):
+            await pool(os.getpid)
+    finally:
+        pool.shutdown(cancel=True)

@@ -133,11 +133,11 @@ class Pipeline:
         parse = CpuPool(
             max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
             memory_mb=feeds_cpu.PARSE_MEMORY_MB,
-            preload=feeds_cpu.preload,
+            preload="watcher.feeds.cpu:preload",
         )  # fmt: skip
         cpu = CpuPool(
             workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
-            preload=rules_worker.preload,
+            preload="watcher.rules.worker:preload",
             preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
         )  # fmt: skip
         parse.start()  # the workers preload while the daemon starts, before the first poll

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
 import threading
 import time
@@ -34,8 +36,9 @@ class CpuPool:
     """``await pool(fn, *args)`` runs a picklable top-level function in a worker process.
 
     Workers are spawned, not forked: the daemon has threads (store, HTTP) whose locks a
-    fork would copy mid-use. Each worker runs ``preload(*preload_args)`` once at start-up
-    (import and warm what its jobs need) before its first job. A job running longer than
+    fork would copy mid-use. Each worker imports and runs ``preload`` ("module:function")
+    with ``preload_args`` once at start-up (import and warm what its jobs need), one worker
+    at a time, before its first job. A job running longer than
     ``seconds`` is abandoned and its worker terminated and replaced (BudgetError); a job
     growing its worker's address space by more than ``memory_mb`` fails with MemoryError
     (BudgetError). A worker that dies (e.g. killed for memory) is replaced (WorkerError).
@@ -48,18 +51,28 @@ class CpuPool:
         name: str = "cpu",
         seconds: float | None = None,
         memory_mb: int = 0,
-        preload: Callable[..., None] | None = None,
+        preload: str = "",
         preload_args: tuple[Any, ...] = (),
     ) -> None:
         self.workers = pool_size(workers)
         self.name = name
         self.seconds = seconds
         self.memory_mb = memory_mb
-        self._pool = pebble.ProcessPool(
+        self._context = multiprocessing.get_context("spawn")
+        # Workers preload one at a time: two loading spaCy at once on two busy cores are both
+        # ready later than the first of them alone, and the first alert waits for the first.
+        preloading = self._context.Lock()
+        # The arguments stay pickled until the lock is held: unpickling them imports modules.
+        args = pickle.dumps(preload_args)
+        self._initargs = (os.getpid(), memory_mb * MB, preload, args, preloading)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> pebble.ProcessPool:
+        return pebble.ProcessPool(
             self.workers,
             initializer=_start_worker,
-            initargs=(os.getpid(), memory_mb * MB, preload, preload_args),
-            context=multiprocessing.get_context("spawn"),
+            initargs=self._initargs,
+            context=self._context,
         )
 
     def start(self) -> None:
@@ -82,9 +95,13 @@ class CpuPool:
                 f"{fn.__name__} needed more than its {self.memory_mb} MB memory budget in the"
                 f" {self.name} pool"
             ) from None
-        except (pebble.ProcessExpired, BrokenProcessPool) as exc:
+        except pebble.ProcessExpired as exc:
             log.error("a %s worker process died (%s); it is replaced", self.name, exc)
             raise WorkerError(f"worker process died while running {fn.__name__}") from None
+        except BrokenProcessPool as exc:  # no worker could start: try a new pool next time
+            log.error("the %s worker pool broke (%s); starting a new one", self.name, exc)
+            self._pool = self._new_pool()
+            raise WorkerError(f"no worker process could run {fn.__name__}: {exc}") from None
         except FutureCancelled:  # the pool itself was stopped under the job
             raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped") from None
 
@@ -97,12 +114,18 @@ class CpuPool:
 
 
 def _start_worker(
-    parent: int, memory: int, preload: Callable[..., None] | None, args: tuple[Any, ...]
+    parent: int,
+    memory: int,
+    preload: str,
+    args: bytes,
+    preloading: Any,  # a multiprocessing Lock
 ) -> None:
     """Worker initializer: watch the parent, preload, then cap the address space."""
     _exit_with_parent(parent)
-    if preload is not None:
-        preload(*args)
+    if preload:
+        with preloading:  # the imports too: they are most of a worker's start-up
+            module, _, name = preload.partition(":")
+            getattr(importlib.import_module(module), name)(*pickle.loads(args))
     if memory:
         # Counted from the preloaded size: what one job may add (a huge document, a bomb).
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
