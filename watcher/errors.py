@@ -48,6 +48,14 @@ class ParseError(WatcherError):
     """A document (feed, OPML, article) could not be parsed."""
 
 
+class WorkerError(WatcherError):
+    """A job in a worker process did not finish: the worker died or the job was abandoned."""
+
+
+class BudgetError(WorkerError):
+    """A job ran over its time or memory budget; its worker was replaced, its input is at fault."""
+
+
 class DeliveryError(WatcherError):
     """A channel could not deliver an alert.
 

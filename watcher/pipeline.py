@@ -25,17 +25,19 @@ from watcher.clock import Clock
 from watcher.config import Config
 from watcher.errors import StoreError
 from watcher.explain import Explainer
+from watcher.feeds import cpu as feeds_cpu
 from watcher.feeds.identity import canonical_url
 from watcher.feeds.poll import Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
 from watcher.http import HttpClient
 from watcher.metrics import Metrics
+from watcher.rules import worker as rules_worker
 from watcher.rules.nlp import Analyzer
 from watcher.rules.reload import RulesSource
 from watcher.rules.worker import EntryJob, Processed, process_entry
 from watcher.store.feeds import FeedRow, PendingEntry
 from watcher.store.runner import StoreRunner
-from watcher.workers import CpuPool
+from watcher.workers import CpuPool, pool_size
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ ARTICLE_CONCURRENCY = 8
 # On a store shared by replicas, a replica claims due feeds only while it has fewer polls
 # than this in flight (each claim takes at most 200).
 SHARED_POLLS_IN_FLIGHT = 200
+# Budgets per article job (feed parsing: watcher.feeds.cpu): a job over them is abandoned
+# and its worker replaced.
+ARTICLE_SECONDS = 60.0
+ARTICLE_MEMORY_MB = 1024
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
@@ -81,6 +87,7 @@ class Pipeline:
         channels: dict[str, Channel] | None = None,
         metrics: Metrics | None = None,
         blocklist: BlocklistSource | None = None,
+        parse: CpuPool | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -88,12 +95,16 @@ class Pipeline:
         self._clock = clock
         self._client = client
         self._cpu = cpu
+        # Feed parsing has its own workers: it never waits behind article work.
+        self._parse = parse or cpu
         self._feeds = feeds
         self.rules = rules or RulesSource(config.watcher.rules_dir)
         self.blocklist = blocklist or BlocklistSource(config)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
-        self._poller = Poller(client, db, config.polling, clock=clock, cpu=cpu, rng=random.Random())
+        self._poller = Poller(
+            client, db, config.polling, clock=clock, cpu=self._parse, rng=random.Random()
+        )
         self._sender = Sender(
             db,
             self._channels,
@@ -141,7 +152,21 @@ class Pipeline:
             log.warning("blocklist: %s", warning)
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
-        cpu = CpuPool(config.articles.workers)
+        workers = config.articles.workers
+        # Half the cores parse feeds (one on two cores): parsing a whole cycle of a thousand
+        # feeds takes seconds, and every worker costs ~35 MB.
+        parse = CpuPool(
+            max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
+            memory_mb=feeds_cpu.PARSE_MEMORY_MB,
+            preload="watcher.feeds.cpu:preload",
+        )  # fmt: skip
+        cpu = CpuPool(
+            workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
+            preload="watcher.rules.worker:preload",
+            preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
+        )  # fmt: skip
+        parse.start()  # the workers preload while the daemon starts, before the first poll
+        cpu.start()
         return cls(
             config,
             db,
@@ -153,6 +178,7 @@ class Pipeline:
             channels=channels,
             metrics=metrics,
             blocklist=blocklist,
+            parse=parse,
         )
 
     def summary(self) -> str:
@@ -501,3 +527,5 @@ class Pipeline:
         for channel in self._channels.values():
             await channel.aclose()
         await asyncio.to_thread(self._cpu.shutdown, cancel=True)
+        if self._parse is not self._cpu:
+            await asyncio.to_thread(self._parse.shutdown, cancel=True)
