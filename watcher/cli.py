@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.machinery
 import json
 import logging
 import sys
@@ -47,6 +48,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _spawn_lightly()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -63,6 +65,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _spawn_lightly() -> None:
+    """Keep spawned workers from importing the whole command line.
+
+    A spawned worker re-runs the parent's main script to find its functions, and the
+    `watcher` console script imports this module, hence the daemon, the store, aiohttp and
+    the bot. Naming the main module as the package's ``__main__`` instead is what
+    ``python -m watcher`` does, and multiprocessing does not re-run a ``__main__`` module.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None:
+        main.__spec__ = importlib.machinery.ModuleSpec("watcher.__main__", None)
 
 
 def _parser() -> argparse.ArgumentParser:
