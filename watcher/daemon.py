@@ -7,6 +7,9 @@ import functools
 import logging
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,7 +30,12 @@ from watcher.store.runner import StoreRunner
 log = logging.getLogger(__name__)
 
 # In-flight work gets this long to finish after SIGTERM; the whole stop stays under 10 s.
-_STOP_GRACE = 7.0
+_STOP_GRACE = 5.0
+# Scheduled jobs (tick, health check, rules reload) get this long before they are cancelled.
+_JOB_GRACE = 1.0
+# Past this many seconds after SIGTERM the process exits whatever is still running (a thread
+# stuck in a system call cannot be interrupted), so a stop always ends within 10 s.
+STOP_DEADLINE = 9.5
 # How often the scheduler looks for feeds that are due.
 TICK_SECONDS = 5.0
 
@@ -44,6 +52,8 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._started = self.clock.now()
+        # Scheduled jobs running now: a stop lets them end instead of cancelling them unstarted.
+        self._jobs: set[asyncio.Task[None]] = set()
         # The running pipeline, once started (for the bot and for tests to look at).
         self.pipeline: Pipeline | None = None
         # The /metrics and /healthz endpoint while serving, when [metrics] enables it.
@@ -54,6 +64,9 @@ class Daemon:
     async def run(self, options: RunOptions) -> None:
         """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
         data_dir = prepare_data_dir(self.config.data_dir)
+        if not options.once:
+            # From the start: a SIGTERM while the models load still stops cleanly, with 0.
+            self._install_signal_handlers()
         with DataDirLock(data_dir):
             store = open_store(self.config.store_url)
             db = StoreRunner(store)
@@ -74,7 +87,7 @@ class Daemon:
             if options.once:
                 await pipeline.run_once()
                 await db(db.store.count_cycle, run_id)
-            else:
+            elif not self._stop.is_set():
                 await self._serve(pipeline, db, run_id, options)
         finally:
             await pipeline.aclose(grace=_STOP_GRACE)
@@ -84,7 +97,6 @@ class Daemon:
     async def _serve(
         self, pipeline: Pipeline, db: StoreRunner, run_id: int, opts: RunOptions
     ) -> None:
-        self._install_signal_handlers()
         if pipeline.metrics is not None:
             self.metrics_server = await start_metrics_server(
                 self.config.metrics,
@@ -122,6 +134,8 @@ class Daemon:
             if self.bot is not None:
                 pipeline.set_notifier(None)
                 await self.bot.stop()
+            scheduler.pause()
+            await self._settle_jobs()
             scheduler.shutdown(wait=False)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
@@ -140,23 +154,38 @@ class Daemon:
         pipeline.set_notifier(self.bot.notify_admins)
         self.bot.start()
 
+    async def _settle_jobs(self) -> None:
+        """Let running jobs end (briefly), then cancel the rest; the scheduler then finds
+        nothing to cancel, since a job task cancelled before it starts logs a traceback."""
+        await asyncio.sleep(0)  # jobs submitted just now start, see the stop and return
+        if self._jobs:
+            _, late = await asyncio.wait(self._jobs, timeout=_JOB_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
     def _guard(self, fn: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
         """A job that logs its failures instead of killing the scheduler's executor."""
 
         async def guarded() -> None:
             if self._stop.is_set():
                 return
+            task = asyncio.current_task()
+            if task is not None:
+                self._jobs.add(task)
             try:
                 await fn()
             except asyncio.CancelledError:
-                # The scheduler's shutdown at a stop cancels jobs in flight: not an error
-                # (anything they handed to the store thread still finishes).
+                # A stop cancels jobs in flight: not an error (anything they handed to the
+                # store thread still finishes).
                 if not self._stop.is_set():
                     raise
             except StoreError as exc:  # disk full, read-only: one clear line, no traceback
                 log.error("%s failed; it will run again on schedule: %s", name, exc)
             except Exception:
                 log.exception("%s failed; it will run again on schedule", name)
+            finally:
+                self._jobs.discard(task)
 
         return guarded
 
@@ -183,9 +212,27 @@ class Daemon:
             return
         log.info("received %s: finishing in-flight work, then stopping", sig.name)
         self._stop.set()
+        _exit_by_deadline(STOP_DEADLINE)
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _exit_by_deadline(seconds: float) -> None:
+    """Exit with 0 after ``seconds`` if the graceful stop has not ended the process by then.
+
+    SQLite in WAL mode loses nothing committed, and pending entries are processed at the
+    next start; what cannot be waited for is a thread stuck in a system call."""
+
+    def watchdog() -> None:
+        time.sleep(seconds)
+        log.error("stop took over %.1f s; exiting now (pending work resumes at start)", seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="stop deadline", daemon=True).start()
 
 
 def run_daemon(config: Config, options: RunOptions, *, clock: Clock | None = None) -> None:

@@ -43,6 +43,8 @@ RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
 # Articles processed at once: enough to keep both cores and the network busy.
 ARTICLE_CONCURRENCY = 8
+# Seconds a busy worker process gets at a stop, after in-flight work had its grace.
+WORKER_GRACE = 1.0
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
@@ -434,4 +436,5 @@ class Pipeline:
         await self._client.aclose()
         for channel in self._channels.values():
             await channel.aclose()
-        await asyncio.to_thread(self._cpu.shutdown, cancel=True)
+        # A worker still busy (a runaway page) is terminated; its entry stays pending.
+        await asyncio.to_thread(self._cpu.shutdown, cancel=True, grace=WORKER_GRACE)

@@ -56,8 +56,23 @@ class CpuPool:
             self._executor = self._new_executor()
             raise WatcherError(f"worker process died while running {fn.__name__}") from None
 
-    def shutdown(self, *, cancel: bool = False) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=cancel)
+    def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
+        """Stop the workers. With ``grace``, a worker still busy that many seconds later is
+        terminated (its job is lost, so a stop never waits on a runaway page)."""
+        # No public API lists an executor's processes; the attribute exists since Python 3.2.
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=grace is None, cancel_futures=cancel)
+        if grace is None:
+            return
+        deadline = time.monotonic() + grace
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                log.warning("worker process %d still busy at stop; terminating it", process.pid)
+                process.kill()
+                process.join()
+        self._executor.shutdown(wait=True)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -85,5 +100,5 @@ class InlinePool:
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
-    def shutdown(self, *, cancel: bool = False) -> None:
+    def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
         pass
