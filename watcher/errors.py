@@ -10,11 +10,13 @@ class WatcherError(Exception):
 class ConfigError(WatcherError):
     """The configuration file is missing, unreadable or invalid.
 
-    ``problems`` lists every problem found, each naming the file and key.
+    ``problems`` lists every problem found, each naming the file and key; ``keys`` holds
+    the dotted key of each (e.g. ``http.max_per_host``, ``feeds[2].url``) when known.
     """
 
-    def __init__(self, problems: list[str] | str) -> None:
+    def __init__(self, problems: list[str] | str, *, keys: list[str] | None = None) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.keys = list(keys or [])
         super().__init__("\n".join(self.problems))
 
 
