@@ -18,6 +18,7 @@ from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
 from watcher.articles.fetch import fetch_article
+from watcher.articles.queue import ArticleQueue, host_key
 from watcher.bot.explain import explain_page
 from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels
@@ -41,8 +42,14 @@ log = logging.getLogger(__name__)
 HEALTH_CHECK_SECONDS = 600.0
 RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
-# Articles processed at once: enough to keep both cores and the network busy.
-ARTICLE_CONCURRENCY = 8
+# Article pages fetched at once (each host also within [http] max_per_host); fetched
+# articles then wait for a worker without holding a fetch slot.
+ARTICLE_FETCHES = 16
+# Pending entries read from the store per refill of the article queue, and per feed.
+PENDING_BATCH = 1000
+PENDING_PER_FEED = 50
+# Shortest time between two reads of pending entries to refill a running-low queue.
+REFILL_SECONDS = 0.5
 # Seconds a busy worker process gets at a stop, after in-flight work had its grace.
 WORKER_GRACE = 1.0
 # A destination failing this many times in a row is reported to the admins.
@@ -99,7 +106,15 @@ class Pipeline:
         self._polls: dict[int, asyncio.Task[PollResult | None]] = {}
         self._articles: dict[int, asyncio.Task[None]] = {}
         self._decide_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(ARTICLE_CONCURRENCY)
+        self._queue: ArticleQueue[PendingEntry] = ArticleQueue()
+        self._fresh: set[int] = set()  # entries found by this run's regular polls
+        self._fetching: dict[str, int] = {}  # article fetches in flight per host
+        self._fetch_limit = min(ARTICLE_FETCHES, config.http.max_connections)
+        self._cpu_slots = asyncio.Semaphore(max(2, 2 * cpu.workers))
+        self._refill: asyncio.Task[None] | None = None
+        self._refill_after = 0.0
+        self._more_pending = False
+        self._tried: set[int] | None = None  # entries started by `run --once`
         self._send_wanted = asyncio.Event()
         self._notify: Notify | None = None
         # Feeds whose last poll could not be recorded, and when to poll them again: the store
@@ -177,8 +192,7 @@ class Pipeline:
             if feed.enabled and feed.id not in self._polls:
                 self._spawn_poll(feed)
         results = [r for r in await asyncio.gather(*self._polls.values()) if r is not None]
-        await self.process_pending()
-        await asyncio.gather(*self._articles.values())
+        await self._drain_articles()
         sent = await self._sender.drain()
         self._log_sent(sent)
         return results
@@ -208,6 +222,8 @@ class Pipeline:
             self.metrics.polled(feed.name, result.outcome)
         if result.new_entry_ids:
             log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
+            if not feed.first_poll:  # a new feed's first items are backfill, not news
+                self._fresh.update(result.new_entry_ids)
             await self.process_pending()
         return result
 
@@ -231,16 +247,90 @@ class Pipeline:
     # --- articles, rules, stories, alerts ---
 
     async def process_pending(self) -> None:
-        """Start the article stage for every pending entry not already in progress."""
-        for pending in await self._db(self._db.store.pending_entries, 500):
-            if pending.id not in self._articles:
-                task = asyncio.create_task(self._process(pending), name=f"article {pending.id}")
-                self._articles[pending.id] = task
+        """Queue the pending entries not already queued or in progress, and start the
+        fetches the limits allow (see ArticleQueue for the order)."""
+        rows = await self._db(
+            self._db.store.pending_entries, PENDING_BATCH, per_feed=PENDING_PER_FEED
+        )
+        per_feed: dict[int, int] = {}
+        for pending in rows:
+            per_feed[pending.feed_id] = per_feed.get(pending.feed_id, 0) + 1
+            if pending.id not in self._articles and pending.id not in (self._tried or ()):
+                fresh = pending.id in self._fresh
+                self._queue.add(
+                    pending.id, pending.feed_id, pending.entry.link, pending, fresh=fresh
+                )
+        # A full batch (or a feed at its share) means more wait in the store: read them
+        # as soon as the queue runs low rather than at the next round.
+        full = len(rows) >= PENDING_BATCH or any(n >= PENDING_PER_FEED for n in per_feed.values())
+        self._more_pending = full
+        self._dispatch()
 
-    async def _process(self, pending: PendingEntry) -> None:
+    def _dispatch(self) -> None:
+        """Start queued entries while fetch slots are free; a busy host's entries wait in
+        the queue, holding no slot, while other hosts' entries go ahead."""
+        while sum(self._fetching.values()) < self._fetch_limit:
+            pending = self._queue.take(self._host_free)
+            if pending is None:
+                break
+            host = host_key(pending.entry.link)
+            self._fetching[host] = self._fetching.get(host, 0) + 1
+            task = asyncio.create_task(self._process(pending, host), name=f"article {pending.id}")
+            self._articles[pending.id] = task
+            if self._tried is not None:
+                self._tried.add(pending.id)
+        now = asyncio.get_running_loop().time()
+        low = len(self._queue) < PENDING_PER_FEED
+        if self._more_pending and low and self._refill is None and now >= self._refill_after:
+            self._refill_after = now + REFILL_SECONDS
+            self._refill = asyncio.create_task(self._refill_queue(), name="article queue refill")
+
+    def _host_free(self, host: str) -> bool:
+        return not host or self._fetching.get(host, 0) < self.config.http.max_per_host
+
+    async def _refill_queue(self) -> None:
         try:
-            async with self._slots:
-                await self._process_entry(pending)
+            await self.process_pending()
+        except StoreError as exc:
+            log.error("article queue not refilled (retrying with the next round): %s", exc)
+        finally:
+            self._refill = None
+
+    def _fetched(self, host: str) -> None:
+        """Give back the fetch slot of ``host`` (once per entry) and start the next entries."""
+        left = self._fetching.get(host, 0) - 1
+        if left > 0:
+            self._fetching[host] = left
+        else:
+            self._fetching.pop(host, None)
+        self._dispatch()
+
+    async def _drain_articles(self) -> None:
+        """`run --once`: process every pending entry once (an entry that stays pending after
+        its attempt, e.g. the store refused it, is left for the next run)."""
+        self._tried = set()
+        try:
+            while True:
+                await self.process_pending()
+                if not self._articles:
+                    return
+                await asyncio.wait(
+                    list(self._articles.values()), return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            self._tried = None
+
+    async def _process(self, pending: PendingEntry, host: str) -> None:
+        fetch_done = False
+
+        def fetched() -> None:
+            nonlocal fetch_done
+            if not fetch_done:
+                fetch_done = True
+                self._fetched(host)
+
+        try:
+            await self._process_entry(pending, fetched)
         except StoreError as exc:
             # Not the article's fault (disk full, read-only): it stays pending for a retry.
             log.error(
@@ -256,8 +346,10 @@ class Pipeline:
             await self._db(self._db.store.mark_entry_failed, pending.id)
         finally:
             self._articles.pop(pending.id, None)
+            self._fresh.discard(pending.id)
+            fetched()
 
-    async def _process_entry(self, pending: PendingEntry) -> None:
+    async def _process_entry(self, pending: PendingEntry, fetched: Callable[[], None]) -> None:
         entry = pending.entry
         url = canonical_url(entry.link) if entry.link else f"entry:{pending.feed_id}:{pending.id}"
         if await self._db(self._db.store.article_id, url) is not None:
@@ -265,6 +357,7 @@ class Pipeline:
             await self._db(self._db.store.finish_entry, pending.id)
             return
         html, fetch_error = await self._fetch(entry.link)
+        fetched()  # the fetch slot goes to the next entry while this one waits for a worker
         job = EntryJob(
             url=entry.link or url,
             html=html,
@@ -278,9 +371,10 @@ class Pipeline:
             language_hint=entry.language,
             min_text_chars=self.config.articles.min_text_chars,
         )
-        processed = await self._cpu(
-            process_entry, job, self.rules.rules, self.config.nlp, self._clock.now()
-        )
+        async with self._cpu_slots:
+            processed = await self._cpu(
+                process_entry, job, self.rules.rules, self.config.nlp, self._clock.now()
+            )
         if self.metrics is not None:
             self.metrics.processed(
                 processed.article.source.value, (m.rule for m in processed.matches)
