@@ -20,8 +20,8 @@ from watcher.bot.app import TelegramBot, bot_token
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.errors import StoreError
-from watcher.health import Heartbeat, write_heartbeat
-from watcher.lock import DataDirLock, prepare_data_dir
+from watcher.health import HEARTBEAT_NAME, Heartbeat, write_heartbeat
+from watcher.lock import LOCK_NAME, DataDirLock, prepare_data_dir
 from watcher.metrics import Metrics, MetricsServer, start_metrics_server
 from watcher.pipeline import Pipeline
 from watcher.store import open_store
@@ -67,6 +67,7 @@ class Daemon:
         if not options.once:
             # From the start: a SIGTERM while the models load still stops cleanly, with 0.
             self._install_signal_handlers()
+        _note_missing_store(self.config)
         with DataDirLock(data_dir):
             store = open_store(self.config.store_url)
             db = StoreRunner(store)
@@ -216,6 +217,23 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _note_missing_store(config: Config) -> None:
+    """Say so when the SQLite store is gone from a data directory watcher has used before
+    (its heartbeat or lock file is there): starting afresh is then news, not routine."""
+    if config.store.url:
+        return
+    database = config.data_dir / "watcher.db"
+    traces = [config.data_dir / name for name in (HEARTBEAT_NAME, LOCK_NAME)]
+    used = next((path for path in traces if path.exists()), None)
+    if used is not None and not database.exists():
+        log.warning(
+            "store %s is missing, though %s shows watcher ran here before; starting with an "
+            "empty store (restore the file from a backup to keep feeds' history and alerts)",
+            database,
+            used.name,
+        )
 
 
 def _exit_by_deadline(seconds: float) -> None:
