@@ -17,6 +17,7 @@ from watcher import __version__
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
+from watcher.articles.extract import PAGE_CAP
 from watcher.articles.fetch import fetch_article
 from watcher.articles.queue import ArticleQueue, host_key
 from watcher.bot.explain import explain_page
@@ -375,6 +376,8 @@ class Pipeline:
             processed = await self._cpu(
                 process_entry, job, self.rules.rules, self.config.nlp, self._clock.now()
             )
+        if cut := processed.article.extra.get(PAGE_CAP):
+            log.info("entry %d (%s): %s", pending.id, entry.link, cut)
         if self.metrics is not None:
             self.metrics.processed(
                 processed.article.source.value, (m.rule for m in processed.matches)
