@@ -522,6 +522,21 @@ class Pipeline:
                 result.retrying,
             )
 
+    async def _record_unrecorded_sends(self) -> None:
+        """Sends delivered while the store refused to record them are recorded now, if the
+        store works again, so the next start does not send them twice."""
+        try:
+            left = await asyncio.wait_for(self._sender.record_unrecorded(), WORKER_GRACE)
+        except TimeoutError:
+            log.error("delivered messages not recorded in time; a restart may send them again")
+            return
+        if left:
+            log.error(
+                "outbox jobs %s were delivered but could not be recorded; they will be sent "
+                "again after a restart",
+                ", ".join(map(str, left)),
+            )
+
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
         pending = [*self._polls.values(), *self._articles.values()]
@@ -530,6 +545,7 @@ class Pipeline:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        await self._record_unrecorded_sends()
         await self._client.aclose()
         for channel in self._channels.values():
             await channel.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from watcher.alerts.compose import Extras, render, render_digest
 from watcher.bot.callbacks import alert_buttons
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.clock import Clock
-from watcher.errors import DeliveryError
+from watcher.errors import DeliveryError, StoreError
 from watcher.store.alerts import DeliveryJob
 from watcher.store.runner import StoreRunner
 
@@ -137,7 +138,7 @@ class Sender:
         # Sent, but the store failed to record it (disk full, read-only): job id -> (remote
         # id, when sent). Only the recording is retried, so a store outage does not send the
         # same message again every round; a crash meanwhile sends it once more at most.
-        self._unrecorded: dict[int, tuple[str | None, datetime]] = {}
+        self._unrecorded: dict[int, tuple[DeliveryJob, str | None, datetime]] = {}
 
     async def drain(self) -> SendResult:
         """Send until every queue is empty, held, or waiting to retry."""
@@ -155,7 +156,7 @@ class Sender:
     async def _deliver(self, job: DeliveryJob) -> int:
         """0 sent (or nothing to send), 1 failed for good, 2 will retry."""
         if job.id in self._unrecorded:
-            return await self._record_sent(job, *self._unrecorded[job.id])
+            return await self._record_sent(*self._unrecorded[job.id])
         now = self._clock.now()
         kind, target = split_destination(job.destination)
         try:
@@ -174,8 +175,17 @@ class Sender:
             log.exception("alert %d to %s: unexpected error", job.alert_id, job.destination)
             reason = f"internal error: {exc.__class__.__name__}: {exc}"
             return await self._failed(job, DeliveryError(reason, permanent=True))
-        self._unrecorded[job.id] = (delivered.remote_id, self._clock.now())
-        return await self._record_sent(job, *self._unrecorded[job.id])
+        self._unrecorded[job.id] = (job, delivered.remote_id, self._clock.now())
+        return await self._record_sent(*self._unrecorded[job.id])
+
+    async def record_unrecorded(self) -> list[int]:
+        """Record the sends the store refused earlier (at a stop, so a restart does not send
+        them again); returns the ids of outbox jobs still unrecorded (StoreError each)."""
+        async with self._lock:
+            for job, remote_id, when in list(self._unrecorded.values()):
+                with contextlib.suppress(StoreError):
+                    await self._record_sent(job, remote_id, when)
+            return sorted(self._unrecorded)
 
     async def _record_sent(self, job: DeliveryJob, remote_id: str | None, when: datetime) -> int:
         await self._db(self._db.store.delivery_sent, job.id, job.destination, remote_id, when)
