@@ -182,7 +182,11 @@ class Daemon:
                 if not self._stop.is_set():
                     raise
             except StoreError as exc:  # disk full, read-only: one clear line, no traceback
-                log.error("%s failed; it will run again on schedule: %s", name, exc)
+                trouble = self.pipeline.store_trouble if self.pipeline else None
+                if trouble is None:
+                    log.error("%s failed; it will run again on schedule: %s", name, exc)
+                else:
+                    trouble.failed(f"{name} failed; it will run again on schedule", exc)
             except Exception:
                 log.exception("%s failed; it will run again on schedule", name)
             finally:
@@ -201,7 +205,11 @@ class Daemon:
         try:
             write_heartbeat(self.config.data_dir, beat)
         except OSError as exc:
-            log.warning("cannot write heartbeat in %s: %s", self.config.data_dir, exc.strerror)
+            what = f"cannot write heartbeat in {self.config.data_dir}"
+            if self.pipeline is None:
+                log.warning("%s: %s", what, exc.strerror)
+            else:  # a full or read-only disk: not a line every heartbeat
+                self.pipeline.store_trouble.failed(what, exc.strerror or str(exc))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

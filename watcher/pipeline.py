@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,11 +54,42 @@ PENDING_PER_FEED = 50
 REFILL_SECONDS = 0.5
 # Seconds a busy worker process gets at a stop, after in-flight work had its grace.
 WORKER_GRACE = 1.0
+# Store failures of one kind are logged at most once per this many seconds.
+STORE_LOG_SECONDS = 60.0
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
 # Sends an admin message (plain text); the Telegram bot provides one.
 Notify = Callable[[str], Awaitable[None]]
+
+
+class StoreTrouble:
+    """Logs store failures (disk full, read-only) once per kind of work every
+    STORE_LOG_SECONDS, with the number held back meanwhile, and the recovery once: a failing
+    store must not write a line per entry, feed and second to a disk that may be full."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def failed(self, what: str, exc: Exception | str) -> None:
+        now = self._clock()
+        last = self._last.get(what)
+        if last is not None and now - last < STORE_LOG_SECONDS:
+            self._held[what] = self._held.get(what, 0) + 1
+            return
+        held = self._held.pop(what, 0)
+        more = f" ({held} more like it in {now - last:.0f} s)" if held and last is not None else ""
+        log.error("%s: %s%s", what, exc, more)
+        self._last[what] = now
+
+    def recovered(self) -> None:
+        if self._last:
+            held = sum(self._held.values())
+            log.info("the store works again (%d failures not logged since the last report)", held)
+            self._last.clear()
+            self._held.clear()
 
 
 @dataclass(frozen=True)
@@ -121,6 +153,7 @@ class Pipeline:
         # Feeds whose last poll could not be recorded, and when to poll them again: the store
         # still says they are due, and they must not be fetched again at every tick.
         self._held: dict[int, datetime] = {}
+        self.store_trouble = StoreTrouble()
 
     @classmethod
     async def start(
@@ -210,7 +243,7 @@ class Pipeline:
             # A bug or a failing store (disk full) must not stop this feed forever, nor
             # have it fetched at every tick: try again next interval.
             if isinstance(exc, StoreError):
-                log.error("feed %s: poll not recorded, retrying next interval: %s", feed.name, exc)
+                self.store_trouble.failed("feed poll not recorded, retrying next interval", exc)
             else:
                 log.exception("feed %s: unexpected error while polling", feed.name)
             interval = feed.interval or self.config.polling.interval
@@ -293,7 +326,7 @@ class Pipeline:
         try:
             await self.process_pending()
         except StoreError as exc:
-            log.error("article queue not refilled (retrying with the next round): %s", exc)
+            self.store_trouble.failed("article queue not refilled, retried next round", exc)
         finally:
             self._refill = None
 
@@ -334,9 +367,7 @@ class Pipeline:
             await self._process_entry(pending, fetched)
         except StoreError as exc:
             # Not the article's fault (disk full, read-only): it stays pending for a retry.
-            log.error(
-                "entry %d (%s): not recorded, kept pending: %s", pending.id, pending.entry.link, exc
-            )
+            self.store_trouble.failed("entries not recorded, kept pending for a retry", exc)
         except Exception:
             # A stop (CancelledError) is not caught: the entry stays pending for next start.
             log.exception(
@@ -409,6 +440,7 @@ class Pipeline:
                 settings=self.config.alerts,
             )
             await self._db(store.record_article, record)
+        self.store_trouble.recovered()
         if record.alert_kind or record.story:
             for match, outcome in record.matches:
                 log.info(
@@ -444,11 +476,14 @@ class Pipeline:
             self._send_wanted.clear()
             try:
                 result = await self._sender.drain()
+                self.store_trouble.recovered()
                 self._log_sent(result)
                 if result.failed or result.retrying:
                     await self._check_destinations(permanent=result.failed > 0)
             except StoreError as exc:
-                log.error("delivery round stopped; the outbox keeps every alert: %s", exc)
+                self.store_trouble.failed(
+                    "delivery rounds stopped; the outbox keeps every alert", exc
+                )
             except Exception:
                 log.exception("delivery round failed; the outbox keeps every alert")
 
