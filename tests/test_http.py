@@ -105,7 +105,7 @@ async def test_200_returns_body_headers_and_final_url(
     assert response.content_type == "application/rss+xml"
     assert response.headers["x-feed"] == "yes"
     assert response.redirects == ()
-    assert 0 < response.elapsed < 5
+    assert 0 < response.elapsed < 60
 
 
 async def test_sends_user_agent_accept_encoding_and_accept(
@@ -614,12 +614,13 @@ def test_server_closes_quickly_while_a_drip_is_mid_response() -> None:
         done.set()
 
     threading.Thread(target=fetch, daemon=True).start()
-    while not server.hits("/drip"):
+    deadline = time.monotonic() + 60
+    while not server.hits("/drip") and time.monotonic() < deadline:
         time.sleep(0.01)
     started = time.monotonic()
     server.close()
-    assert time.monotonic() - started < 1.0
-    assert done.wait(2.0)
+    assert time.monotonic() - started < 4.0  # before the drip's next byte (5 s): cut, not waited
+    assert done.wait(60)
 
 
 def test_route_handler_sees_method_headers_and_body(http_server: HttpServer) -> None:
@@ -628,7 +629,7 @@ def test_route_handler_sees_method_headers_and_body(http_server: HttpServer) -> 
 
     url = http_server.route_handler("/echo", echo)
     post = urllib.request.Request(url, data=b"abc", headers={"X-Test": "1"}, method="POST")
-    with urllib.request.urlopen(post, timeout=5) as reply:
+    with urllib.request.urlopen(post, timeout=60) as reply:
         assert (reply.status, reply.headers["X-Method"], reply.read()) == (201, "POST", b"cba")
     (request,) = http_server.requests_to("/echo")
     assert request.header("X-Test") == "1"

@@ -62,4 +62,4 @@ async def test_running_daemon_picks_up_valid_edits_and_rejects_invalid_ones(
         assert daemon.pipeline.rules.rules.names() == ["bakery", "ukraine-peace", "venezuela"]
     finally:
         daemon.stop()
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 60)
