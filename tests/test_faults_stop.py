@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
-from daemonproc import alive, wait_for
-from hostile import stop_with_busy_worker
+from daemonproc import DaemonProcess, alive, wait_for
+from hostile import HeavySite, heavy_config, stop_with_busy_worker
 from httpserver import HttpServer
 
 from watcher.workers import CpuPool
@@ -57,3 +58,22 @@ def test_sigterm_with_a_busy_worker_exits_0_in_time_and_keeps_entries_pending(
     with sqlite3.connect(tmp_path / "data" / "watcher.db") as db:
         states = dict(db.execute("SELECT state, count(*) FROM entries GROUP BY state"))
     assert states.get("pending", 0) >= 1, states  # interrupted work is redone at next start
+
+
+def test_sigterm_exits_even_with_a_thread_stuck_on_a_fifo_in_rules(
+    tmp_path: Path, http_server: HttpServer
+) -> None:
+    """A FIFO named like a rule file appearing while the daemon runs can block the rules
+    reload thread in open() for good; the stop still ends the process, with 0."""
+    site = HeavySite(http_server, items=0)
+    config = heavy_config(tmp_path, site.feed_url)
+    data = tmp_path / "data"
+    with DaemonProcess.start(config, token="", log=tmp_path / "log", data_dir=data) as daemon:
+        daemon.wait_running()
+        os.mkfifo(tmp_path / "rules" / "x.yaml")
+        time.sleep(3)  # two rules-reload rounds (every 2 s) have had their chance to get stuck
+        started = time.monotonic()
+        code = daemon.stop()
+        took = time.monotonic() - started
+    assert code == 0, daemon.tail()
+    assert took < 15.0, f"stop took {took:.1f} s\n{daemon.tail()}"
