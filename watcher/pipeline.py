@@ -574,6 +574,9 @@ class Pipeline:
 
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
+        if self._refill is not None:
+            self._refill.cancel()
+        self._queue, self._more_pending = ArticleQueue(), False  # queued entries stay pending
         pending = [*self._polls.values(), *self._articles.values()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=grace)
