@@ -37,6 +37,14 @@ def rss(title: str, items: list[tuple[str, str, str]]) -> bytes:
     return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0">{channel}</rss>'.encode()
 
 
+def _conditional(request: RecordedRequest, body: bytes) -> Reply:
+    """The feed, or 304 Not Modified when the client has it (as real feeds answer)."""
+    etag = f'"{hash(body):x}"'
+    if request.header("If-None-Match") == etag:
+        return Reply(304, {"ETag": etag}, b"")
+    return Reply(200, {"Content-Type": "application/rss+xml", "ETag": etag}, body)
+
+
 class FloodSite:
     """A feed with one item until ``go()``, then ``items`` more at once; each item's page
     answers at once with a short article that matches no rule."""
@@ -59,9 +67,8 @@ class FloodSite:
     def pages_served(self) -> int:
         return self.server.hits("/p")
 
-    def _feed(self, _: RecordedRequest) -> Reply:
-        body = self._flood if self.started.is_set() else self._calm
-        return Reply(200, {"Content-Type": "application/rss+xml"}, body)
+    def _feed(self, request: RecordedRequest) -> Reply:
+        return _conditional(request, self._flood if self.started.is_set() else self._calm)
 
     def _page(self, request: RecordedRequest) -> Reply:
         title = f"Valley notice {request.path}"
@@ -90,9 +97,8 @@ class SilentSite:
     def in_flight(self) -> int:
         return self.server.hits("/s")
 
-    def _feed(self, _: RecordedRequest) -> Reply:
-        body = self._full if self.started.is_set() else self._empty
-        return Reply(200, {"Content-Type": "application/rss+xml"}, body)
+    def _feed(self, request: RecordedRequest) -> Reply:
+        return _conditional(request, self._full if self.started.is_set() else self._empty)
 
     def _page(self, _: RecordedRequest) -> Reply:
         self.server.stopping.wait(600)

@@ -60,3 +60,13 @@ def test_host_key() -> None:
     assert host_key("https://example.org:8443/a") == "example.org:8443"
     assert host_key(None) == host_key("") == ""
     assert host_key("http://[::1]:bad/") == ""
+
+
+def test_a_feed_with_enough_in_progress_waits_its_turn() -> None:
+    queue: ArticleQueue[str] = ArticleQueue()
+    for i in range(10):
+        queue.add(i, 1, f"http://flood.test/{i}", f"flood-{i}", fresh=True)
+    queue.add(100, 2, "http://other.test/a", "other", fresh=True)
+    assert queue.take(lambda _: True, lambda feed: feed != 1) == "other"
+    assert queue.take(lambda _: True, lambda feed: feed != 1) is None
+    assert queue.take(lambda _: True) == "flood-9"

@@ -144,6 +144,8 @@ class Pipeline:
         self._fetching: dict[str, int] = {}  # article fetches in flight per host
         self._fetch_limit = min(ARTICLE_FETCHES, config.http.max_connections)
         self._cpu_slots = asyncio.Semaphore(max(2, 2 * cpu.workers))
+        self._feed_active: dict[int, int] = {}  # entries in progress per feed
+        self._feed_limit = 2 * max(2, 2 * cpu.workers)
         self._refill: asyncio.Task[None] | None = None
         self._refill_after = 0.0
         self._more_pending = False
@@ -304,9 +306,10 @@ class Pipeline:
         """Start queued entries while fetch slots are free; a busy host's entries wait in
         the queue, holding no slot, while other hosts' entries go ahead."""
         while sum(self._fetching.values()) < self._fetch_limit:
-            pending = self._queue.take(self._host_free)
+            pending = self._queue.take(self._host_free, self._feed_free)
             if pending is None:
                 break
+            self._feed_active[pending.feed_id] = self._feed_active.get(pending.feed_id, 0) + 1
             host = host_key(pending.entry.link)
             self._fetching[host] = self._fetching.get(host, 0) + 1
             task = asyncio.create_task(self._process(pending, host), name=f"article {pending.id}")
@@ -318,6 +321,11 @@ class Pipeline:
         if self._more_pending and low and self._refill is None and now >= self._refill_after:
             self._refill_after = now + REFILL_SECONDS
             self._refill = asyncio.create_task(self._refill_queue(), name="article queue refill")
+
+    def _feed_free(self, feed_id: int) -> bool:
+        # Enough to keep the workers busy, not so many that one feed's fetched pages queue
+        # for the workers ahead of another feed's story.
+        return self._feed_active.get(feed_id, 0) < self._feed_limit
 
     def _host_free(self, host: str) -> bool:
         return not host or self._fetching.get(host, 0) < self.config.http.max_per_host
@@ -379,7 +387,11 @@ class Pipeline:
         finally:
             self._articles.pop(pending.id, None)
             self._fresh.discard(pending.id)
+            self._feed_active[pending.feed_id] -= 1
+            if not self._feed_active[pending.feed_id]:
+                del self._feed_active[pending.feed_id]
             fetched()
+            self._dispatch()  # the feed's slot is free too
 
     async def _process_entry(self, pending: PendingEntry, fetched: Callable[[], None]) -> None:
         entry = pending.entry

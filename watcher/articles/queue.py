@@ -38,7 +38,8 @@ class ArticleQueue(Generic[T]):
     """Pending work in two classes: fresh (found by this run's regular polls) before the
     rest (a new feed's first items, entries left pending by an earlier run). Within a class
     feeds take turns, newest entry first within a feed, and an item whose host is busy is
-    passed over for the next one, so one slow host or one flooding feed delays nobody else.
+    passed over for the next one, and a feed with enough work in progress waits its turn,
+    so one slow host or one flooding feed delays nobody else.
 
     Pure and synchronous: the pipeline adds items and asks for the next one it may start.
     """
@@ -65,13 +66,15 @@ class ArticleQueue(Generic[T]):
         self._ids.add(item_id)
         return True
 
-    def take(self, host_free: Callable[[str], bool]) -> T | None:
+    def take(
+        self, host_free: Callable[[str], bool], feed_free: Callable[[int], bool] = lambda _: True
+    ) -> T | None:
         """The next item to start, removed from the queue, or None when every queued item
-        waits for a busy host (or nothing is queued)."""
+        waits for a busy host or feed (or nothing is queued)."""
         for lanes in self._classes:
             for feed_id in list(lanes):
                 lane = lanes.pop(feed_id)
-                found = self._take_from(lane, host_free)
+                found = self._take_from(lane, host_free) if feed_free(feed_id) else None
                 if lane.items:
                     lanes[feed_id] = lane  # back in at the end: feeds take turns
                 if found is not None:
