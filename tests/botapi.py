@@ -253,7 +253,7 @@ class BotApiServer:
         with self._cond:
             return self._state.messages.get((str(chat_id), message_id))
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[ApiRequest]:
+    def wait_for(self, method: str, count: int = 1, timeout: float = 60.0) -> list[ApiRequest]:
         """Block until ``count`` requests to ``method`` arrived (from async code, call it via
         asyncio.to_thread); AssertionError on timeout."""
         deadline = time.monotonic() + timeout

@@ -173,7 +173,7 @@ async def outbox(
         "telegram": TelegramChannel(
             Secret(bot_api.token),
             api_base_url=bot_api.base_url,
-            timeout=0.5,
+            timeout=2.0,
             limiter=_virtual_limiter(),
         ),
         "email": EmailChannel(
@@ -301,7 +301,7 @@ async def test_an_outage_is_retried_with_backoff_and_delivered_in_order(
 
 
 async def test_a_hanging_bot_api_times_out_and_is_retried(outbox: Outbox) -> None:
-    outbox.bot.hang_next("sendMessage", 1.0)  # the channel waits 0.5 s
+    outbox.bot.hang_next("sendMessage", 4.0)  # the channel waits 2 s
     await outbox.alert([TG])
     assert await outbox.drain() == SendResult(retrying=1)
     assert "did not answer in time" in (await outbox.destination(TG))["last_error"]

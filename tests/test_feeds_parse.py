@@ -503,7 +503,7 @@ def test_entity_expansion_is_refused_quickly(body: bytes) -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert elapsed < 2.0
+    assert elapsed < 10.0  # refused up front; margin for a loaded machine
     assert peak < 20 * len(body) + 10_000_000
 
 

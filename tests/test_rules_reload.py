@@ -62,7 +62,7 @@ async def test_running_daemon_picks_up_valid_edits_and_rejects_invalid_ones(
         assert daemon.pipeline.rules.rules.names() == ["bakery", "ukraine-peace", "venezuela"]
     finally:
         daemon.stop()
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 60)
 
 
 def test_a_fifo_named_yaml_is_refused_without_hanging(tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ import functools
 import logging
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -18,8 +21,8 @@ from watcher.bot.app import TelegramBot, bot_token
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, web_token
 from watcher.errors import StoreError
-from watcher.health import Heartbeat, write_heartbeat
-from watcher.lock import DataDirLock, prepare_data_dir
+from watcher.health import HEARTBEAT_NAME, Heartbeat, write_heartbeat
+from watcher.lock import LOCK_NAME, DataDirLock, prepare_data_dir
 from watcher.metrics import Metrics, MetricsServer, start_metrics_server
 from watcher.pipeline import Pipeline
 from watcher.store import open_store
@@ -30,7 +33,12 @@ from watcher.workers import CpuPool
 log = logging.getLogger(__name__)
 
 # In-flight work gets this long to finish after SIGTERM; the whole stop stays under 10 s.
-_STOP_GRACE = 7.0
+_STOP_GRACE = 5.0
+# Scheduled jobs (tick, health check, rules reload) get this long before they are cancelled.
+_JOB_GRACE = 1.0
+# Past this many seconds after SIGTERM the process exits whatever is still running (a thread
+# stuck in a system call cannot be interrupted), so a stop always ends within 10 s.
+STOP_DEADLINE = 9.5
 # How often the scheduler looks for feeds that are due.
 TICK_SECONDS = 5.0
 
@@ -47,6 +55,8 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._started = self.clock.now()
+        # Scheduled jobs running now: a stop lets them end instead of cancelling them unstarted.
+        self._jobs: set[asyncio.Task[None]] = set()
         # The running pipeline, once started (for the bot and for tests to look at).
         self.pipeline: Pipeline | None = None
         # The /metrics and /healthz endpoint while serving, when [metrics] enables it.
@@ -61,6 +71,10 @@ class Daemon:
     async def run(self, options: RunOptions) -> None:
         """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
         data_dir = prepare_data_dir(self.config.data_dir)
+        if not options.once:
+            # From the start: a SIGTERM while the models load still stops cleanly, with 0.
+            self._install_signal_handlers()
+        _note_missing_store(self.config)
         with DataDirLock(data_dir):
             store = open_store(self.config.store_url, lease=self.config.store.lease)
             db = StoreRunner(store)
@@ -81,7 +95,7 @@ class Daemon:
             if options.once:
                 await pipeline.run_once()
                 await db(db.store.count_cycle, run_id)
-            else:
+            elif not self._stop.is_set():
                 await self._serve(pipeline, db, run_id, options)
         finally:
             await pipeline.aclose(grace=_STOP_GRACE)
@@ -91,7 +105,6 @@ class Daemon:
     async def _serve(
         self, pipeline: Pipeline, db: StoreRunner, run_id: int, opts: RunOptions
     ) -> None:
-        self._install_signal_handlers()
         if pipeline.metrics is not None:
             self.metrics_server = await start_metrics_server(
                 self.config.metrics,
@@ -135,6 +148,8 @@ class Daemon:
             await self._stop.wait()
         finally:
             await self._stop_bot(pipeline)
+            scheduler.pause()
+            await self._settle_jobs()
             scheduler.shutdown(wait=False)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
@@ -202,23 +217,42 @@ class Daemon:
         pipeline.set_notifier(self.bot.notify_admins)
         self.bot.start()
 
+    async def _settle_jobs(self) -> None:
+        """Let running jobs end (briefly), then cancel the rest; the scheduler then finds
+        nothing to cancel, since a job task cancelled before it starts logs a traceback."""
+        await asyncio.sleep(0)  # jobs submitted just now start, see the stop and return
+        if self._jobs:
+            _, late = await asyncio.wait(self._jobs, timeout=_JOB_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
     def _guard(self, fn: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
         """A job that logs its failures instead of killing the scheduler's executor."""
 
         async def guarded() -> None:
             if self._stop.is_set():
                 return
+            task = asyncio.current_task()
+            if task is not None:
+                self._jobs.add(task)
             try:
                 await fn()
             except asyncio.CancelledError:
-                # The scheduler's shutdown at a stop cancels jobs in flight: not an error
-                # (anything they handed to the store thread still finishes).
+                # A stop cancels jobs in flight: not an error (anything they handed to the
+                # store thread still finishes).
                 if not self._stop.is_set():
                     raise
             except StoreError as exc:  # disk full, read-only: one clear line, no traceback
-                log.error("%s failed; it will run again on schedule: %s", name, exc)
+                trouble = self.pipeline.store_trouble if self.pipeline else None
+                if trouble is None:
+                    log.error("%s failed; it will run again on schedule: %s", name, exc)
+                else:
+                    trouble.failed(f"{name} failed; it will run again on schedule", exc)
             except Exception:
                 log.exception("%s failed; it will run again on schedule", name)
+            finally:
+                self._jobs.discard(task)
 
         return guarded
 
@@ -233,7 +267,11 @@ class Daemon:
         try:
             write_heartbeat(self.config.data_dir, beat)
         except OSError as exc:
-            log.warning("cannot write heartbeat in %s: %s", self.config.data_dir, exc.strerror)
+            what = f"cannot write heartbeat in {self.config.data_dir}"
+            if self.pipeline is None:
+                log.warning("%s: %s", what, exc.strerror)
+            else:  # a full or read-only disk: not a line every heartbeat
+                self.pipeline.store_trouble.failed(what, exc.strerror or str(exc))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -245,9 +283,44 @@ class Daemon:
             return
         log.info("received %s: finishing in-flight work, then stopping", sig.name)
         self._stop.set()
+        _exit_by_deadline(STOP_DEADLINE)
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _note_missing_store(config: Config) -> None:
+    """Say so when the SQLite store is gone from a data directory watcher has used before
+    (its heartbeat or lock file is there): starting afresh is then news, not routine."""
+    if config.store.url:
+        return
+    database = config.data_dir / "watcher.db"
+    traces = [config.data_dir / name for name in (HEARTBEAT_NAME, LOCK_NAME)]
+    used = next((path for path in traces if path.exists()), None)
+    if used is not None and not database.exists():
+        log.warning(
+            "store %s is missing, though %s shows watcher ran here before; starting with an "
+            "empty store (restore the file from a backup to keep feeds' history and alerts)",
+            database,
+            used.name,
+        )
+
+
+def _exit_by_deadline(seconds: float) -> None:
+    """Exit with 0 after ``seconds`` if the graceful stop has not ended the process by then.
+
+    SQLite in WAL mode loses nothing committed, and pending entries are processed at the
+    next start; what cannot be waited for is a thread stuck in a system call."""
+
+    def watchdog() -> None:
+        time.sleep(seconds)
+        log.error("stop took over %.1f s; exiting now (pending work resumes at start)", seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="stop deadline", daemon=True).start()
 
 
 def run_daemon(config: Config, options: RunOptions, *, clock: Clock | None = None) -> None:

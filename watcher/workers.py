@@ -105,12 +105,19 @@ class CpuPool:
         except FutureCancelled:  # the pool itself was stopped under the job
             raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped") from None
 
-    def shutdown(self, *, cancel: bool = False) -> None:
-        if cancel:
+    def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
+        """Stop the workers. With ``grace``, a worker still busy that many seconds later is
+        terminated (its job is lost, so a stop never waits on a runaway page)."""
+        if cancel and grace is None:
             self._pool.stop()  # type: ignore[no-untyped-call]
         else:
             self._pool.close()  # type: ignore[no-untyped-call]
-        self._pool.join()
+        try:
+            self._pool.join(timeout=grace)
+        except TimeoutError:
+            log.warning("%s workers still busy at stop; terminating them", self.name)
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join()
 
 
 def _start_worker(
@@ -168,5 +175,5 @@ class InlinePool:
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
-    def shutdown(self, *, cancel: bool = False) -> None:
+    def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -21,7 +22,7 @@ from watcher.channels.base import Channel, OutgoingMessage
 from watcher.channels.registry import spec_for
 from watcher.channels.spec import split_destination
 from watcher.clock import Clock
-from watcher.errors import ConfigError, DeliveryError
+from watcher.errors import ConfigError, DeliveryError, StoreError
 from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 
@@ -180,7 +181,7 @@ class Sender:
         # Sent, but the store failed to record it (disk full, read-only): job id -> (remote
         # id, when sent). Only the recording is retried, so a store outage does not send the
         # same message again every round; a crash meanwhile sends it once more at most.
-        self._unrecorded: dict[int, tuple[str | None, datetime]] = {}
+        self._unrecorded: dict[int, tuple[DeliveryJob, str | None, datetime]] = {}
 
     async def drain(self) -> SendResult:
         """Send until every queue is empty, held, or waiting to retry."""
@@ -195,7 +196,7 @@ class Sender:
 
     async def _deliver(self, job: DeliveryJob) -> Delivery:
         if job.id in self._unrecorded:
-            return await self._record_sent(job, *self._unrecorded[job.id])
+            return await self._record_sent(*self._unrecorded[job.id])
         now = self._clock.now()
         kind, target = split_destination(job.destination)
         try:
@@ -216,8 +217,17 @@ class Sender:
             log.exception("alert %d to %s: unexpected error", job.alert_id, job.destination)
             reason = f"internal error: {exc.__class__.__name__}: {exc}"
             return await self._failed(job, DeliveryError(reason, permanent=True))
-        self._unrecorded[job.id] = (delivered.remote_id, self._clock.now())
-        return await self._record_sent(job, *self._unrecorded[job.id])
+        self._unrecorded[job.id] = (job, delivered.remote_id, self._clock.now())
+        return await self._record_sent(*self._unrecorded[job.id])
+
+    async def record_unrecorded(self) -> list[int]:
+        """Record the sends the store refused earlier (at a stop, so a restart does not send
+        them again); returns the ids of outbox jobs still unrecorded (StoreError each)."""
+        async with self._lock:
+            for job, remote_id, when in list(self._unrecorded.values()):
+                with contextlib.suppress(StoreError):
+                    await self._record_sent(job, remote_id, when)
+            return sorted(self._unrecorded)
 
     async def _record_sent(
         self, job: DeliveryJob, remote_id: str | None, when: datetime

@@ -226,8 +226,16 @@ class Poller:
         self, feed: FeedRow, now: datetime, reason: str, retry_after: float | None
     ) -> PollResult:
         interval = effective_interval(feed.interval, self._settings, feed.hint)
+        # Backoff runs from the failure, not from the poll's start: after a 60 s timeout a
+        # retry "at" the start plus 30 s would already be past.
+        failed_at = max(now, self._clock.now())
         next_at = next_poll_after_failure(
-            now, feed.failures + 1, interval, self._settings, rng=self._rng, retry_after=retry_after
+            failed_at,
+            feed.failures + 1,
+            interval,
+            self._settings,
+            rng=self._rng,
+            retry_after=retry_after,
         )
         await self._writer.write(feed.id, PollFailure(now, reason, next_at))
         log.warning(

@@ -247,19 +247,31 @@ class FeedsMixin:
             return None
         return (seen[0] - seen[-1]).total_seconds() / (len(seen) - 1)
 
-    def pending_entries(self, limit: int = 100) -> list[PendingEntry]:
+    def pending_entries(
+        self, limit: int = 100, *, per_feed: int | None = None
+    ) -> list[PendingEntry]:
+        """Pending entries, oldest first; with ``per_feed``, only each feed's newest that many
+        (so one flooding feed cannot fill the batch), newest first."""
         query = (
             sa.select(entries, feeds.c.name.label("feed_name"), feeds.c.tags.label("feed_tags"))
             .join(feeds, feeds.c.id == entries.c.feed_id)
             .where(entries.c.state == "pending")
-            .order_by(entries.c.id)
-            .limit(limit)
         )
         with self.transaction() as conn:
             if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
                 claimed = claim_pending_entries(conn, self.holder, datetime.now(UTC), limit)
                 query = query.where(entries.c.id.in_(claimed))
-            return [_pending(r) for r in conn.execute(query)]
+            if per_feed is not None:
+                rank = sa.func.row_number().over(
+                    partition_by=entries.c.feed_id, order_by=entries.c.id.desc()
+                )
+                ranked = query.add_columns(rank.label("rank")).subquery()
+                query = (
+                    sa.select(ranked).where(ranked.c.rank <= per_feed).order_by(ranked.c.id.desc())
+                )
+            else:
+                query = query.order_by(entries.c.id)
+            return [_pending(r) for r in conn.execute(query.limit(limit))]
 
     def count_entries(self, state: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(entries)
