@@ -1,6 +1,7 @@
 """Alert quality of the example rules on the hand-labelled dev set, against two keyword baselines.
 
     .venv/bin/python bench/quality.py [--system engine|regex|regex3 ...] [--counts] [--json]
+                                      [--errors] [--by-dataset] [--rules DIR]
 
 tests/data/devset.jsonl holds record ids of ../shared/corpus/news and a verdict per example
 rule, given by reading the text (docs/devset.md): ``main`` (the article is about the topic),
@@ -23,7 +24,9 @@ Figures per rule:
   recall is still over ``main``.
 
 Prints a table (or JSON lines with ``--json``); ``--counts`` prints the verdict counts per rule
-by dataset and language. Exits 0 with a note when the corpus is absent.
+by dataset and language; ``--errors`` lists each miss and false alert with the labeller's note;
+``--by-dataset`` splits the counts per corpus dataset. Exits 0 with a note when the corpus is
+absent.
 """
 
 from __future__ import annotations
@@ -291,6 +294,19 @@ def _print_errors(system: str, records: Sequence[Record], alerts: Alerts) -> Non
                 print(f"{system} {rule} {kind:<16} {r.label.id}  {r.label.note}")
 
 
+def _print_by_dataset(system: str, records: Sequence[Record], alerts: Alerts) -> None:
+    """Where the errors come from: the same confusion counts, per corpus dataset."""
+    for dataset in sorted({r.dataset for r in records}):
+        subset = [r for r in records if r.dataset == dataset]
+        for rule in RULE_NAMES:
+            s = score(subset, alerts, rule)
+            print(
+                f"{system} {rule:<14} {dataset:<30} main {s.hits}/{s.hits + s.missed}, "
+                f"alerts on passing {s.false_passing}/{s.false_passing + s.quiet_passing}, "
+                f"on none {s.false_none}"
+            )
+
+
 def _print_table(results: Mapping[str, Mapping[str, Scores]], seconds: Mapping[str, float]) -> None:
     head = ["system", "rule", "len P", "len R", "len F1", "str P", "str R", "str F1"]
     print(f"{head[0]:<8} {head[1]:<14}" + "".join(f"{h:>8}" for h in head[2:]) + "  alerts on")
@@ -311,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--counts", action="store_true", help="verdict counts per dataset, lang")
     parser.add_argument("--json", action="store_true", help="one JSON line per system and rule")
     parser.add_argument("--errors", action="store_true", help="list misses and false alerts")
+    parser.add_argument("--by-dataset", action="store_true", help="figures per corpus dataset")
     args = parser.parse_args(argv)
     try:
         records = load_records(load_labels())
@@ -329,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds[system] = time.process_time() - started
         if args.errors:
             _print_errors(system, records, alerts)
+        if args.by_dataset:
+            _print_by_dataset(system, records, alerts)
     if args.json:
         for system, by_rule in results.items():
             for rule, s in by_rule.items():

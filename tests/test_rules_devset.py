@@ -42,6 +42,39 @@ def test_devset_labels_are_well_formed() -> None:
         assert len(main) >= 20 and len(passing) >= 20, rule  # both kinds of case are covered
 
 
+def test_lenient_and_strict_figures_on_known_counts() -> None:
+    def record(rid: str, verdict: str) -> Any:
+        label = quality.Label(
+            rid, "articles.jsonl", {"venezuela": verdict, "ukraine-peace": "none"}
+        )
+        return quality.Record(label, "test", "en", "", "")
+
+    verdicts = ["main"] * 4 + ["passing"] * 3 + ["none"] * 3
+    records = [record(f"r{i}", v) for i, v in enumerate(verdicts)]
+    # alerts on 3 of 4 main, 2 of 3 passing, 1 of 3 none
+    alerted = {"r0", "r1", "r2", "r4", "r5", "r7"}
+    alerts = {
+        r.label.id: frozenset({"venezuela"} if r.label.id in alerted else ()) for r in records
+    }
+    s = quality.score(records, alerts, "venezuela")
+    assert (s.hits, s.missed, s.false_passing, s.quiet_passing, s.false_none) == (3, 1, 2, 1, 1)
+    assert s.lenient_precision == pytest.approx(3 / 4)
+    assert s.strict_precision == pytest.approx(3 / 6)
+    assert s.recall == pytest.approx(3 / 4)
+    assert s.lenient_f1 == pytest.approx(0.75)
+    assert s.strict_f1 == pytest.approx(2 * 0.5 * 0.75 / 1.25)
+    assert quality.score(records, alerts, "ukraine-peace").lenient_precision == 1.0  # no alerts
+
+
+def test_keyword_baselines_count_mentions() -> None:
+    # the baseline is naive on purpose: the fruit counts as a mention
+    assert quality.regex_mentions("venezuela", "Maduro spoke in Caracas; plátano maduro") == 3
+    assert quality.regex_mentions("venezuela", "tomates maduros") == 0
+    text = "Ukraine and Russia held talks. Kyiv wants peace. Zelensky met envoys."
+    assert quality.regex_mentions("ukraine-peace", text) == 3
+    assert quality.regex_mentions("ukraine-peace", "Peace talks in Gaza") == 0
+
+
 @pytest.mark.corpus
 @needs_corpus
 def test_devset_ids_resolve_in_the_corpus() -> None:
