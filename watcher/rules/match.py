@@ -553,7 +553,8 @@ def _type_problem(
 
 
 def _capitalised(surface: str) -> bool:
-    return next((c.isupper() for c in surface if c.isalpha()), False)
+    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
+    return any(word[:1].isupper() for word in surface.split())
 
 
 def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:

@@ -425,7 +425,8 @@ def _entity(span: Any, offset: int) -> Entity:
 
 
 def _capitalised(surface: str) -> bool:
-    return next((c.isupper() for c in surface if c.isalpha()), False)
+    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
+    return any(word[:1].isupper() for word in surface.split())
 
 
 def _phrase_forms(text: str, lemma: Callable[[str], str]) -> tuple[frozenset[str], ...]:
