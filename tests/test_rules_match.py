@@ -519,3 +519,48 @@ def test_a_page_of_one_repeated_name_is_matched_in_linear_time() -> None:
     assert seconds < 60  # generous for a busy machine: about 1 s on one core
     assert any(r.startswith("input capped: matched the first") for r in v.reasons)
     assert any("only the first 1,000 of" in r for r in v.reasons)
+
+
+AMBIGUOUS_RULE = """\
+    name: maduro
+    actors:
+      Nicolás Maduro:
+        ambiguous: [Maduro]
+        corroborate: [Caracas, politics]
+      Caracas:
+      envoys: [Witkoff, Kushner]
+    keywords:
+      politics: [government, president]
+    """
+
+
+def test_an_ambiguous_name_needs_corroboration() -> None:
+    m = matcher(AMBIGUOUS_RULE)
+
+    def counted(title: str, text: str) -> list[str]:
+        v = verdict(m, article(title, text))
+        return [e.matched for e in v.evidence if e.term == "Nicolás Maduro"]
+
+    assert counted("Cigars", "The Maduro wrapper is dark. Maduro smokers love it.") == []
+    reasons = "\n".join(verdict(m, article("Cigars", "Maduro wrappers are dark.")).reasons)
+    assert "'Maduro' is ambiguous and nothing corroborates it" in reasons
+    # the full name earlier corroborates every later mention, not the ones before it
+    assert counted("t", "Maduro left. Nicolás Maduro spoke. Then Maduro ate.") == [
+        "Nicolás Maduro",
+        "Maduro",
+    ]
+    # a corroborating term within the window (here: the same sentence)
+    assert counted("t", "Maduro spoke in Caracas on Monday.") == ["Maduro"]
+    assert counted("t", "The government said Maduro would speak.") == ["Maduro"]
+    assert counted("t", "Maduro ate lunch. It rained in Caracas.") == []  # window 0
+    # lowercase is the word, whatever surrounds it
+    assert counted("t", "In Caracas, a maduro plantain costs more.") == []
+
+
+def test_window_widens_corroboration_and_group_labels_do_not_match() -> None:
+    m = matcher(AMBIGUOUS_RULE.rstrip(" ") + "    window: 1\n")
+    v = verdict(m, article("t", "Maduro ate lunch. It rained in Caracas. Envoys met."))
+    assert [e.matched for e in v.evidence if e.term == "Nicolás Maduro"] == ["Maduro"]
+    assert not [e for e in v.evidence if e.term == "envoys"]  # "Envoys" is the word
+    v = verdict(m, article("t", "Witkoff and Kushner flew in."))
+    assert [e.matched for e in v.evidence if e.term == "envoys"] == ["Witkoff", "Kushner"]

@@ -85,3 +85,23 @@ def test_a_fifo_named_yaml_is_refused_without_hanging(tmp_path: Path) -> None:
     (tmp_path / "d.yaml").mkdir()  # a directory named like a rule file: refused too
     with pytest.raises(RuleError):
         load_rules(tmp_path)
+
+
+def test_watcher_check_reports_a_fifo_rule_file_instead_of_hanging(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    os.mkfifo(tmp_path / "rules" / "x.yaml")
+    config = tmp_path / "config.toml"
+    config.write_text('[watcher]\ndata_dir = "data"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # generous for a busy machine: it returns in about a second
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "x.yaml:1:1" in done.stderr

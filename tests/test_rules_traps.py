@@ -134,3 +134,8 @@ def test_mojibake_is_repaired_before_matching(shipped: Matcher) -> None:
         "Venezuelaâ€™s opposition called the decision a mistake."
     )
     assert alerts(shipped, "Venezuelaâ€™s government skips the summit", text) == ["venezuela"]
+
+
+def test_a_lowercase_word_in_a_written_alias_is_not_lowercase_text(shipped: Matcher) -> None:
+    text = "El presidente Maduro dijo que el gobierno no cederá ante las sanciones. " * 3
+    assert alerts(shipped, "El presidente Maduro no cederá", text) == ["venezuela"]

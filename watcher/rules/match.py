@@ -103,14 +103,15 @@ class Matcher:
         analyzed.notes = notes
         wanted: dict[Field, set[int]] = {}
         for rule in rules:
-            if not any(a.types for a in rule.actors):
-                continue
+            asked = ner_wanted(rule, analyzed) if any(a.types for a in rule.actors) else {}
+            if not asked:
+                continue  # no typed actor, or none whose sense NER would decide
             certain = everything or _negative_types(rule)
             if not certain and not evaluate(rule, analyzed, optimistic=True).matched:
                 if hopeless is not None:
                     hopeless.add(rule.name)
                 continue  # cannot match even if NER confirmed every name
-            for name, sentences in ner_wanted(rule, analyzed).items():
+            for name, sentences in asked.items():
                 wanted.setdefault(name, set()).update(sentences)
         if wanted:
             self.analyzer.add_entities(analyzed, wanted)
@@ -527,7 +528,8 @@ def _type_problem(
 
 
 def _capitalised(surface: str) -> bool:
-    return next((c.isupper() for c in surface if c.isalpha()), False)
+    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
+    return any(word[:1].isupper() for word in surface.split())
 
 
 def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:

@@ -106,6 +106,7 @@ class Section:
     ner_sentences: set[int] = field(default_factory=set)  # sentences the statistical NER saw
     caseless: bool = False  # all lowercase or all capitals: capitals tell nothing
     words: int = 0
+    _entity_starts: list[int] = field(default_factory=list, repr=False)
 
     @functools.cached_property
     def sentence_starts(self) -> list[int]:
@@ -125,9 +126,12 @@ class Section:
         return self.text[start:end].strip()
 
     def entities_at(self, start: int, end: int) -> list[Entity]:
-        """The entities overlapping [start, end)."""
-        first = bisect.bisect_left([e.start for e in self.entities], start - 200)
-        return [e for e in self.entities[first:] if e.start < end and start < e.end]
+        """The entities overlapping [start, end) (entities are sorted and short)."""
+        if len(self._entity_starts) != len(self.entities):
+            self._entity_starts = [e.start for e in self.entities]
+        first = bisect.bisect_left(self._entity_starts, start - 200)
+        last = bisect.bisect_left(self._entity_starts, end)
+        return [e for e in self.entities[first:last] if start < e.end]
 
     def tokenized_sentences(self) -> int:
         return sum(last - first + 1 for first, last in self.windows)
@@ -421,7 +425,8 @@ def _entity(span: Any, offset: int) -> Entity:
 
 
 def _capitalised(surface: str) -> bool:
-    return next((c.isupper() for c in surface if c.isalpha()), False)
+    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
+    return any(word[:1].isupper() for word in surface.split())
 
 
 def _phrase_forms(text: str, lemma: Callable[[str], str]) -> tuple[frozenset[str], ...]:

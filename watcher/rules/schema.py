@@ -44,7 +44,11 @@ Actor names match case- and accent-insensitively, whole words only ("Maduro's" c
 The short ``keywords:`` form ``{en: [...], es: [...]}`` (only language codes as keys) is one
 group named ``keywords``; a plain list is one group for every language. A list under
 ``match:`` means ``all``. The score adds each mention's weight (times ``title_weight`` in
-the title), over every term not used only under ``none``.
+the title), over every term not used only under ``none``. An actor's ``ambiguous`` names
+count only when corroborated (``corroborate`` terms nearby, the full name, NER); ``about:``
+(``topic``, ``min_score``, ``weights``, ``require``, ``lead``) asks that the article be about
+the topic; ``window`` sets how many sentences apart counts as together. docs/rules.md has
+the details.
 """
 
 from __future__ import annotations
