@@ -81,6 +81,8 @@ class Daemon:
                 await self._serve(pipeline, db, run_id, options)
         finally:
             await pipeline.aclose(grace=_STOP_GRACE)
+            with contextlib.suppress(StoreError):  # hand leases back; else they just expire
+                await db(db.store.leave, self.clock.now())
             await db(db.store.stop_run, run_id, self.clock.now())
             self._beat("stopped")
 
@@ -134,8 +136,6 @@ class Daemon:
             if self.metrics_server is not None:
                 await self.metrics_server.aclose()
             await db(db.store.count_cycle, run_id)
-            with contextlib.suppress(StoreError):  # hand leases back; else they just expire
-                await db(db.store.leave, self.clock.now())
 
     async def _elect(self, pipeline: Pipeline, db: StoreRunner) -> None:
         """Replicas on PostgreSQL: the elected one runs the bot (getUpdates), the admin
