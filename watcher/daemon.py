@@ -116,8 +116,8 @@ class Daemon:
             coalesce=True,
         )
         for job in pipeline.jobs():
-            once_only = self._if_elected(job.fn)  # digests, feed health: one replica runs them
-            scheduler.add_job(self._guard(once_only, job.name), job.trigger, **job.kwargs)
+            fn = self._if_elected(job.fn) if job.once else job.fn  # digests, feed health
+            scheduler.add_job(self._guard(fn, job.name), job.trigger, **job.kwargs)
         elect = self._guard(functools.partial(self._elect, pipeline, db), "election")
         await elect()
         if db.store.shared:

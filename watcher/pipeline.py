@@ -60,6 +60,8 @@ class Job:
     fn: Callable[[], Awaitable[None]]
     trigger: str = "interval"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Run by one replica only (the elected one) when several share a PostgreSQL store.
+    once: bool = False
 
 
 class Pipeline:
@@ -151,6 +153,7 @@ class Pipeline:
                 self.send_digests,
                 "cron",
                 {"hour": int(h), "minute": int(m), "timezone": self._tz},
+                once=True,
             )
             for h, m in hour_minutes
         ]
@@ -159,6 +162,7 @@ class Pipeline:
                 "feed health check",
                 self.check_feed_health,
                 kwargs={"seconds": HEALTH_CHECK_SECONDS},
+                once=True,
             ),
             Job("rules reload", self.reload_rules, kwargs={"seconds": RULES_CHECK_SECONDS}),
             Job("article stage", self.process_pending, kwargs={"seconds": 5.0}),
