@@ -99,6 +99,8 @@ class Daemon:
                 await self._serve(pipeline, db, run_id, options)
         finally:
             await pipeline.aclose(grace=_STOP_GRACE)
+            with contextlib.suppress(StoreError):  # hand leases back; else they just expire
+                await db(db.store.leave, self.clock.now())
             await db(db.store.stop_run, run_id, self.clock.now())
             self._beat("stopped")
 
@@ -134,8 +136,8 @@ class Daemon:
             coalesce=True,
         )
         for job in pipeline.jobs():
-            once_only = self._if_elected(job.fn)  # digests, feed health: one replica runs them
-            scheduler.add_job(self._guard(once_only, job.name), job.trigger, **job.kwargs)
+            fn = self._if_elected(job.fn) if job.once else job.fn  # digests, feed health
+            scheduler.add_job(self._guard(fn, job.name), job.trigger, **job.kwargs)
         elect = self._guard(functools.partial(self._elect, pipeline, db), "election")
         await elect()
         if db.store.shared:
@@ -160,8 +162,6 @@ class Daemon:
             if web_cpu is not None:
                 await asyncio.to_thread(web_cpu.shutdown, cancel=True)
             await db(db.store.count_cycle, run_id)
-            with contextlib.suppress(StoreError):  # hand leases back; else they just expire
-                await db(db.store.leave, self.clock.now())
 
     async def _elect(self, pipeline: Pipeline, db: StoreRunner) -> None:
         """Replicas on PostgreSQL: the elected one runs the bot (getUpdates), the admin

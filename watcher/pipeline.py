@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 HEALTH_CHECK_SECONDS = 600.0
 RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
-# On a store shared by replicas, a replica claims due feeds only while it has fewer polls
-# than this in flight (each claim takes at most 200).
-SHARED_POLLS_IN_FLIGHT = 200
+# On a store shared by replicas, a replica holds at most this many polls in flight per HTTP
+# connection: it claims no more feeds than it can poll within a lease.
+SHARED_POLLS_PER_CONNECTION = 10
 # Budgets per article job (feed parsing: watcher.feeds.cpu): a job over them is abandoned
 # and its worker replaced.
 ARTICLE_SECONDS = 60.0
@@ -113,6 +113,8 @@ class Job:
     fn: Callable[[], Awaitable[None]]
     trigger: str = "interval"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Run by one replica only (the elected one) when several share a PostgreSQL store.
+    once: bool = False
 
 
 class Pipeline:
@@ -251,6 +253,7 @@ class Pipeline:
                 self.send_digests,
                 "cron",
                 {"hour": int(h), "minute": int(m), "timezone": self._tz},
+                once=True,
             )
             for h, m in hour_minutes
         ]
@@ -259,6 +262,7 @@ class Pipeline:
                 "feed health check",
                 self.check_feed_health,
                 kwargs={"seconds": HEALTH_CHECK_SECONDS},
+                once=True,
             ),
             Job("rules reload", self.reload_rules, kwargs={"seconds": RULES_CHECK_SECONDS}),
             Job("article stage", self.process_pending, kwargs={"seconds": 5.0}),
@@ -269,12 +273,27 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Start a poll for every feed that is due and not already being polled."""
+        if self._db.store.shared:
+            await self._claim_and_poll()
+            return
         now = self._clock.now()
-        if self._db.store.shared and len(self._polls) >= SHARED_POLLS_IN_FLIGHT:
-            return  # claim no more than it can poll within a lease; other replicas take them
         for feed in await self._db(self._db.store.due_feeds, now):
             if feed.id not in self._polls and self._held.get(feed.id, now) <= now:
                 self._spawn_poll(feed)
+
+    async def _claim_and_poll(self) -> None:
+        """Replicas: claim due feeds up to the in-flight cap, and again as polls finish,
+        until fewer come back than asked (the rest are not due, or other replicas have them)."""
+        cap = SHARED_POLLS_PER_CONNECTION * self.config.http.max_connections
+        while (room := cap - len(self._polls)) > 0:
+            now = self._clock.now()
+            claimed = await self._db(self._db.store.due_feeds, now, room)
+            for feed in claimed:
+                if feed.id not in self._polls and self._held.get(feed.id, now) <= now:
+                    self._spawn_poll(feed)
+            if len(claimed) < room or not self._polls:
+                return
+            await asyncio.wait(list(self._polls.values()), return_when=asyncio.FIRST_COMPLETED)
 
     async def run_once(self) -> list[PollResult]:
         """`watcher run --once`: poll every enabled feed, process what is new, deliver."""

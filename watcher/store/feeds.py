@@ -169,7 +169,7 @@ class FeedsMixin:
         with self.transaction() as conn:
             return _row(conn.execute(sa.select(feeds).where(feeds.c.url == url)).one())
 
-    def due_feeds(self, now: datetime) -> list[FeedRow]:
+    def due_feeds(self, now: datetime, limit: int | None = None) -> list[FeedRow]:
         due = sa.or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now)
         query = (
             sa.select(feeds)
@@ -178,7 +178,7 @@ class FeedsMixin:
         )
         with self.transaction() as conn:
             if is_postgres(conn):  # replicas share the feeds: claim some (store/leases.py)
-                claimed = claim_due_feeds(conn, self.holder, now)
+                claimed = claim_due_feeds(conn, self.holder, now, limit)
                 query = sa.select(feeds).where(feeds.c.id.in_(claimed)).order_by(feeds.c.id)
             return [_row(r) for r in conn.execute(query)]
 

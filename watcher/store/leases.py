@@ -44,8 +44,10 @@ def _free(table: sa.Table, holder: Holder, now: datetime) -> sa.ColumnElement[bo
     )
 
 
-def claim_due_feeds(conn: Connection, holder: Holder, now: datetime) -> list[int]:
-    """Claim up to ``holder.batch`` due feeds; returns their ids, most overdue first.
+def claim_due_feeds(
+    conn: Connection, holder: Holder, now: datetime, limit: int | None = None
+) -> list[int]:
+    """Claim up to ``limit`` (default ``holder.batch``) due feeds; returns their ids.
 
     The claim moves ``next_poll_at`` to the lease's end: recording the poll sets the real
     next time, and a replica that dies mid-poll leaves the feed due again when the lease ends.
@@ -55,7 +57,7 @@ def claim_due_feeds(conn: Connection, holder: Holder, now: datetime) -> list[int
         sa.select(feeds.c.id)
         .where(feeds.c.enabled, feeds.c.in_config, due)
         .order_by(feeds.c.next_poll_at.is_not(None), feeds.c.next_poll_at)
-        .limit(holder.batch)
+        .limit(holder.batch if limit is None else limit)
         .with_for_update(skip_locked=True)
     )
     until = now + holder.lease
