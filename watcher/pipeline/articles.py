@@ -1,0 +1,283 @@
+"""The article stage: the fair queue of pending entries, fetch, CPU job, decide and record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from watcher.alerts.blocklist import BlocklistSource, blocked
+from watcher.alerts.decide import decide_article
+from watcher.alerts.plan import context_from_config
+from watcher.articles.extract import PAGE_CAP
+from watcher.articles.fetch import fetch_article
+from watcher.articles.queue import ArticleQueue, host_key
+from watcher.clock import Clock
+from watcher.config import Config
+from watcher.errors import StoreError
+from watcher.feeds.identity import canonical_url
+from watcher.http import HttpClient
+from watcher.metrics import Metrics
+from watcher.pipeline.reports import StoreTrouble, log
+from watcher.rules.reload import RulesSource
+from watcher.rules.worker import EntryJob, Processed, process_entry
+from watcher.store.feeds import PendingEntry
+from watcher.store.runner import StoreRunner
+from watcher.workers import CpuPool
+
+# Article pages fetched at once (each host also within [http] max_per_host); fetched
+# articles then wait for a worker without holding a fetch slot.
+ARTICLE_FETCHES = 16
+# Pending entries read from the store per refill of the article queue, and per feed.
+PENDING_BATCH = 1000
+PENDING_PER_FEED = 50
+# Shortest time between two reads of pending entries to refill a running-low queue.
+REFILL_SECONDS = 0.5
+
+
+class ArticleStage:
+    def __init__(
+        self,
+        config: Config,
+        db: StoreRunner,
+        *,
+        clock: Clock,
+        client: HttpClient,
+        cpu: CpuPool,
+        rules: RulesSource,
+        blocklist: BlocklistSource,
+        metrics: Metrics | None,
+        trouble: StoreTrouble,
+        to_send: Callable[[], None],
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._clock = clock
+        self._client = client
+        self._cpu = cpu
+        self._rules = rules
+        self._blocklist = blocklist
+        self._metrics = metrics
+        self._trouble = trouble
+        self._to_send = to_send
+        self._articles: dict[int, asyncio.Task[None]] = {}
+        self._decide_lock = asyncio.Lock()
+        self._queue: ArticleQueue[PendingEntry] = ArticleQueue()
+        self._fresh: set[int] = set()  # entries found by this run's regular polls
+        self._fetching: dict[str, int] = {}  # article fetches in flight per host
+        self._fetch_limit = min(ARTICLE_FETCHES, config.http.max_connections)
+        self._cpu_slots = asyncio.Semaphore(max(2, 2 * cpu.workers))
+        self._feed_active: dict[int, int] = {}  # entries in progress per feed
+        self._feed_limit = 2 * max(2, 2 * cpu.workers)
+        self._refill: asyncio.Task[None] | None = None
+        self._refill_after = 0.0
+        self._more_pending = False
+        self._tried: set[int] | None = None  # entries started by `run --once`
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The entries in progress."""
+        return list(self._articles.values())
+
+    def stop_queueing(self) -> None:
+        """At a stop: start no more entries; the queued ones stay pending in the store."""
+        if self._refill is not None:
+            self._refill.cancel()
+        self._queue, self._more_pending = ArticleQueue(), False
+
+    async def arrived(self, entry_ids: list[int], fresh: bool) -> None:
+        """A poll found new entries (``fresh``: news, not a new feed's backfill)."""
+        if fresh:
+            self._fresh.update(entry_ids)
+        await self.process_pending()
+
+    async def process_pending(self) -> None:
+        """Queue the pending entries not already queued or in progress, and start the
+        fetches the limits allow (see ArticleQueue for the order)."""
+        rows = await self._db(
+            self._db.store.pending_entries, PENDING_BATCH, per_feed=PENDING_PER_FEED
+        )
+        per_feed: dict[int, int] = {}
+        for pending in rows:
+            per_feed[pending.feed_id] = per_feed.get(pending.feed_id, 0) + 1
+            if pending.id not in self._articles and pending.id not in (self._tried or ()):
+                fresh = pending.id in self._fresh
+                self._queue.add(
+                    pending.id, pending.feed_id, pending.entry.link, pending, fresh=fresh
+                )
+        # A full batch (or a feed at its share) means more wait in the store: read them
+        # as soon as the queue runs low rather than at the next round.
+        full = len(rows) >= PENDING_BATCH or any(n >= PENDING_PER_FEED for n in per_feed.values())
+        self._more_pending = full
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start queued entries while fetch slots are free; a busy host's entries wait in
+        the queue, holding no slot, while other hosts' entries go ahead."""
+        while sum(self._fetching.values()) < self._fetch_limit:
+            pending = self._queue.take(self._host_free, self._feed_free)
+            if pending is None:
+                break
+            self._start(pending)
+        now = asyncio.get_running_loop().time()
+        low = len(self._queue) < PENDING_PER_FEED
+        if self._more_pending and low and self._refill is None and now >= self._refill_after:
+            self._refill_after = now + REFILL_SECONDS
+            self._refill = asyncio.create_task(self._refill_queue(), name="article queue refill")
+
+    def _start(self, pending: PendingEntry) -> None:
+        self._feed_active[pending.feed_id] = self._feed_active.get(pending.feed_id, 0) + 1
+        host = host_key(pending.entry.link)
+        self._fetching[host] = self._fetching.get(host, 0) + 1
+        task = asyncio.create_task(self._process(pending, host), name=f"article {pending.id}")
+        self._articles[pending.id] = task
+        if self._tried is not None:
+            self._tried.add(pending.id)
+
+    def _feed_free(self, feed_id: int) -> bool:
+        # Enough to keep the workers busy, not so many that one feed's fetched pages queue
+        # for the workers ahead of another feed's story.
+        return self._feed_active.get(feed_id, 0) < self._feed_limit
+
+    def _host_free(self, host: str) -> bool:
+        return not host or self._fetching.get(host, 0) < self._config.http.max_per_host
+
+    async def _refill_queue(self) -> None:
+        try:
+            await self.process_pending()
+        except StoreError as exc:
+            self._trouble.failed("article queue not refilled, retried next round", exc)
+        finally:
+            self._refill = None
+
+    def _fetched(self, host: str) -> None:
+        """Give back the fetch slot of ``host`` (once per entry) and start the next entries."""
+        left = self._fetching.get(host, 0) - 1
+        if left > 0:
+            self._fetching[host] = left
+        else:
+            self._fetching.pop(host, None)
+        self._dispatch()
+
+    async def drain(self) -> None:
+        """`run --once`: process every pending entry once (an entry that stays pending after
+        its attempt, e.g. the store refused it, is left for the next run)."""
+        self._tried = set()
+        try:
+            while True:
+                await self.process_pending()
+                if not self._articles:
+                    return
+                await asyncio.wait(
+                    list(self._articles.values()), return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            self._tried = None
+
+    async def _process(self, pending: PendingEntry, host: str) -> None:
+        fetch_done = False
+
+        def fetched() -> None:
+            nonlocal fetch_done
+            if not fetch_done:
+                fetch_done = True
+                self._fetched(host)
+
+        try:
+            await self._process_entry(pending, fetched)
+        except StoreError as exc:
+            # Not the article's fault (disk full, read-only): it stays pending for a retry.
+            self._trouble.failed("entries not recorded, kept pending for a retry", exc)
+        except Exception:
+            # A stop (CancelledError) is not caught: the entry stays pending for next start.
+            log.exception(
+                "entry %d (%s): processing failed; it is kept with state 'error'",
+                pending.id,
+                pending.entry.link,
+            )
+            await self._db(self._db.store.mark_entry_failed, pending.id)
+        finally:
+            self._articles.pop(pending.id, None)
+            self._fresh.discard(pending.id)
+            self._feed_active[pending.feed_id] -= 1
+            if not self._feed_active[pending.feed_id]:
+                del self._feed_active[pending.feed_id]
+            fetched()
+            self._dispatch()  # the feed's slot is free too
+
+    async def _process_entry(self, pending: PendingEntry, fetched: Callable[[], None]) -> None:
+        entry = pending.entry
+        url = canonical_url(entry.link) if entry.link else f"entry:{pending.feed_id}:{pending.id}"
+        if await self._db(self._db.store.article_id, url) is not None:
+            # The same article through another feed (or entry): processed once, alerted once.
+            await self._db(self._db.store.finish_entry, pending.id)
+            return
+        html, fetch_error = await self._fetch(entry.link)
+        fetched()  # the fetch slot goes to the next entry while this one waits for a worker
+        job = EntryJob(
+            url=entry.link or url,
+            html=html,
+            fetch_error=fetch_error,
+            feed_title=entry.title,
+            feed_content=entry.content,
+            feed_summary=entry.summary,
+            published=entry.published,
+            feed_name=pending.feed_name,
+            feed_tags=pending.feed_tags,
+            language_hint=entry.language,
+            min_text_chars=self._config.articles.min_text_chars,
+        )
+        async with self._cpu_slots:
+            processed = await self._cpu(
+                process_entry, job, self._rules.rules, self._config.nlp, self._clock.now()
+            )
+        if cut := processed.article.extra.get(PAGE_CAP):
+            log.info("entry %d (%s): %s", pending.id, entry.link, cut)
+        if self._metrics is not None:
+            self._metrics.processed(
+                processed.article.source.value, (m.rule for m in processed.matches)
+            )
+        await self._record(pending, url, processed)
+
+    async def _fetch(self, link: str | None) -> tuple[bytes | None, str]:
+        if not link:
+            return None, "the entry has no link"
+        return await fetch_article(self._client, url=link, settings=self._config.articles)
+
+    async def _record(self, pending: PendingEntry, url: str, processed: Processed) -> None:
+        # Story grouping reads what earlier articles stored: decide and record one at a time
+        # (on PostgreSQL, across the replicas too).
+        async with self._decide_lock, self._db.one_replica_at_a_time():
+            now = self._clock.now()
+            store = self._db.store
+            since = now - timedelta(seconds=self._config.alerts.story_window)
+            recent = await self._db(store.recent_stories, since)
+            muted = frozenset(await self._db(store.active_mutes, now))
+            counts = await self._db(store.alert_counts, now - timedelta(hours=1))
+            ctx = context_from_config(self._config, now, muted, counts)
+            # Only a match can alert: spare the other articles the term search.
+            article, blocklist = processed.article, self._blocklist.blocklist
+            reason = blocked(blocklist, article, url) if processed.matches else ""
+            record = decide_article(
+                processed,
+                entry_id=pending.id,
+                feed_id=pending.feed_id,
+                url=url,
+                recent=recent,
+                ctx=ctx,
+                settings=self._config.alerts,
+                blocked=reason,
+            )
+            await self._db(store.record_article, record)
+        self._trouble.recovered()
+        for match, outcome in record.matches:
+            # Muted and blocked matches are logged too: they leave no alert behind.
+            held = outcome.outcome in ("muted", "blocked")
+            log.info(
+                "rule %s: %s (score %.1f): %s",
+                match.rule,
+                outcome.reason if held else outcome.outcome,
+                match.score,
+                processed.article.title,
+            )
+        if record.alert_kind or record.story:
+            self._to_send()

@@ -1,0 +1,45 @@
+"""Hot reload of the rule files and the blocklist; a rejected edit keeps the previous one."""
+
+from __future__ import annotations
+
+import asyncio
+
+from watcher.alerts.blocklist import BlocklistSource
+from watcher.pipeline.reports import Report, log
+from watcher.rules.reload import RulesSource
+
+
+class Reloader:
+    def __init__(self, rules: RulesSource, blocklist: BlocklistSource, report: Report) -> None:
+        self._rules = rules
+        self._blocklist = blocklist
+        self._report = report
+
+    async def reload(self) -> None:
+        """Pick up edited rule files; an invalid edit is logged and the old rules stay."""
+        before = self._rules.rules
+        error = await asyncio.to_thread(self._rules.reload)
+        if error is not None:
+            for problem in error.problems:
+                log.error("rules not reloaded, previous rules stay active: %s", problem)
+            await self._report(
+                "Rule files rejected; the previous rules stay active:\n" + "\n".join(error.problems)
+            )
+        elif self._rules.rules is not before:
+            names = ", ".join(self._rules.rules.names())
+            log.info("rules reloaded: %d rules (%s)", len(self._rules.rules.rules), names)
+        await self._reload_blocklist()
+
+    async def _reload_blocklist(self) -> None:
+        before = self._blocklist.blocklist
+        error = await asyncio.to_thread(self._blocklist.reload)
+        if error is not None:
+            for problem in error.problems:
+                log.error("blocklist not reloaded, the previous one stays active: %s", problem)
+            await self._report(
+                "Blocklist rejected; the previous one stays active:\n" + "\n".join(error.problems)
+            )
+        elif self._blocklist.blocklist is not before:
+            log.info("blocklist reloaded: %d entries", len(self._blocklist.blocklist))
+            for warning in self._blocklist.blocklist.warnings:
+                log.warning("blocklist: %s", warning)
