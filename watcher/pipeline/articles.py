@@ -21,6 +21,7 @@ from watcher.metrics import Metrics
 from watcher.pipeline.reports import StoreTrouble, log
 from watcher.rules.reload import RulesSource
 from watcher.rules.worker import EntryJob, Processed, process_entry
+from watcher.store.alerts import ArticleRecord
 from watcher.store.feeds import PendingEntry
 from watcher.store.runner import StoreRunner
 from watcher.workers import CpuPool
@@ -269,15 +270,19 @@ class ArticleStage:
             )
             await self._db(store.record_article, record)
         self._trouble.recovered()
-        for match, outcome in record.matches:
-            # Muted and blocked matches are logged too: they leave no alert behind.
-            held = outcome.outcome in ("muted", "blocked")
-            log.info(
-                "rule %s: %s (score %.1f): %s",
-                match.rule,
-                outcome.reason if held else outcome.outcome,
-                match.score,
-                processed.article.title,
-            )
+        _log_matches(record, processed.article.title)
         if record.alert_kind or record.story:
             self._to_send()
+
+
+def _log_matches(record: ArticleRecord, title: str) -> None:
+    for match, outcome in record.matches:
+        # Muted and blocked matches are logged too: they leave no alert behind.
+        held = outcome.outcome in ("muted", "blocked")
+        log.info(
+            "rule %s: %s (score %.1f): %s",
+            match.rule,
+            outcome.reason if held else outcome.outcome,
+            match.score,
+            title,
+        )
