@@ -22,7 +22,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+# WATCHER_CORPUS: where the corpus is when the checkout is not beside it (a git worktree).
+CORPUS = Path(os.environ.get("WATCHER_CORPUS") or ROOT.parent / "shared" / "corpus")
 MB = 1024 * 1024
 
 # The loopback HTTP server and Telegram Bot API double live with the tests.
@@ -204,6 +205,7 @@ def write_config(
     bot_url: str = "",
     metrics_port: int = 0,
     extra: str = "",
+    backfill_items: int = 1000,
 ) -> Path:
     """A config for a benchmark daemon in ``folder``: loopback allowed, fast polling, every
     alert a new one sent at once (no story grouping, no rate limit), rules from rules/ sent
@@ -231,7 +233,7 @@ max_per_host = 8
 interval = "1s"
 min_interval = "1s"
 jitter = 0.0
-backfill_items = 1000
+backfill_items = {backfill_items}
 tick = "0.5s"
 [alerts]
 story_window = 0

@@ -1,15 +1,18 @@
 """Feed polling benchmark: watcher against lemon24/reader on the same loopback feeds.
 
-    .venv/bin/python bench/feeds.py [--feeds 1000 --items 20] [--skip-reader]
+    .venv/bin/python bench/feeds.py [--feeds 1000 --items 20] [--runs 3] [--skip-reader]
 
 Starts bench/feedserver.py (a pre-rendered asyncio server in its own process), then runs three
 cycles in a fresh process for watcher and then for reader: all new, all 304, and 10 % of the
-feeds with one new item. Prints one JSON line per cycle (wall time, requests/s, peak RSS of
-the process and its children, server CPU seconds) and, last, the reader/watcher time ratios.
+feeds with one new item; ``--runs`` times, alternating watcher and reader. Prints one JSON line
+per cycle (wall time, requests/s, CPU seconds of the whole process tree, peak RSS of the
+process and its children, server CPU seconds), then per cycle the medians and the
+reader/watcher ratios of wall and CPU time (CPU ratios are steadier on a shared machine).
 
 watcher goes through the real path of the poll stage of Pipeline.run_once: Poller over all
-feeds with HttpClient, CpuPool parsing (2 workers: the cores of the reference machine), the
-store thread and a SQLite WAL file; the article stage does not run. All feeds live on one host, so
+feeds with HttpClient, the feed-parsing CpuPool as Pipeline.start builds it (preloaded,
+budgeted; 1 worker, what the daemon starts on 2 cores), the store thread with its batched
+poll records and a SQLite WAL file; the article stage does not run. All feeds live on one host, so
 the per-host limit is raised to the global one (``--connections``); reader runs
 ``update_feeds(workers=16, scheduled=False)`` (scheduled=True would skip feeds not yet due).
 """
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from _common import machine  # noqa: E402
+
 CYCLES = ("all-new", "all-304", "10%-new")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -151,7 +159,7 @@ def run_watcher(args: argparse.Namespace) -> None:
 async def _watcher_cycles(args: argparse.Namespace) -> None:
     from watcher.clock import SystemClock
     from watcher.config import FeedConfig, HttpSettings, PollingSettings
-    from watcher.feeds.parse import parse_feed
+    from watcher.feeds import cpu as feeds_cpu
     from watcher.feeds.poll import Poller
     from watcher.http import HttpClient
     from watcher.store import open_store
@@ -171,13 +179,17 @@ async def _watcher_cycles(args: argparse.Namespace) -> None:
     db = StoreRunner(store)
     feeds = [FeedConfig(url=f"{base}/feeds/{i}.xml") for i in range(args.feeds)]
     await db(store.sync_feeds, feeds, clock.now())
-    cpu = CpuPool(args.workers)
+    cpu = CpuPool(
+        args.workers, name="feed", seconds=feeds_cpu.PARSE_SECONDS,
+        memory_mb=feeds_cpu.PARSE_MEMORY_MB,
+        preload="watcher.feeds.cpu:preload",
+    )  # fmt: skip
+    cpu.start()
     # Pipeline.start wires exactly these; the poll stage of Pipeline.run_once is this gather.
     client = HttpClient(http, clock=clock)
     poller = Poller(client, db, PollingSettings(), clock=clock, cpu=cpu)
     # A daemon starts its workers once; warm them here so cycle 1 is not charged for it.
-    warm = b"<rss version='2.0'><channel><title>w</title></channel></rss>"
-    await asyncio.gather(*(cpu(parse_feed, warm, url=base) for _ in range(4 * cpu.workers)))
+    await asyncio.gather(*(cpu(os.getpid) for _ in range(4 * cpu.workers)))
     print(json.dumps({"side": "watcher", "startup_s": round(time.perf_counter() - started, 3)}))
     for generation, name in zip((0, 0, 1), CYCLES, strict=True):
         switch_generation(base, generation)
@@ -277,9 +289,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2, help="watcher parsing processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="watcher parsing processes (the daemon's on 2 cores)"
+    )
     parser.add_argument("--connections", type=int, default=20, help="watcher HTTP connections")
     parser.add_argument("--reader-workers", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs per side")
     parser.add_argument("--skip-reader", action="store_true")
     parser.add_argument("--side", choices=["watcher", "reader"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -293,14 +308,24 @@ def main() -> None:
     if args.side:
         sides[args.side](args)
         return
+    print(json.dumps({"machine": machine(), "load": os.getloadavg()}), flush=True)
+    runs: dict[str, list[list[dict[str, Any]]]] = {"watcher": [], "reader": []}
     with feed_server(args.feeds, args.items) as (port, pid):
-        watcher = run_side("watcher", args, port, pid)
-        if args.skip_reader:
-            return
-        peer = run_side("reader", args, port, pid)
-    for ours, theirs in zip(watcher, peer, strict=True):
-        ratio = theirs["wall_s"] / ours["wall_s"]
-        print(json.dumps({"cycle": ours["cycle"], "reader_over_watcher": round(ratio, 2)}))
+        for _ in range(args.runs):  # alternating, so a change in machine load hits both
+            for side in ("watcher",) if args.skip_reader else ("watcher", "reader"):
+                runs[side].append(run_side(side, args, port, pid))
+    print(json.dumps({"load_after": os.getloadavg()}), flush=True)
+    for index, name in enumerate(CYCLES):
+        line: dict[str, Any] = {"cycle": name, "feeds": args.feeds, "runs": args.runs}
+        for side, done in runs.items():
+            for key in ("wall_s", "cpu_s", "peak_rss_mb"):
+                if done:
+                    line[f"{side}_{key}"] = statistics.median(r[index][key] for r in done)
+        if runs["reader"]:
+            for key in ("wall_s", "cpu_s"):
+                ratio = line[f"reader_{key}"] / line[f"watcher_{key}"]
+                line[f"reader_over_watcher_{key.removesuffix('_s')}"] = round(ratio, 2)
+        print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Run as ``python bench/feedserver.py --feeds 1000 --items 20``; it prints ``PORT <n>`` and
 serves until killed. ``GET /feeds/<i>.xml`` is feed i; ``GET /_gen/1`` switches to the
 second generation, in which every tenth feed (i % 10 == 0) has one more item and a new ETag;
-``GET /_stats`` answers "<connections accepted> <feed requests served>" so far.
+``GET /_stats`` answers "<connections accepted> <feed requests served>" so far. With
+``--recent`` (bench/latency.py's backfill), items are dated in the last hours rather than in
+January 2026, so a first poll queues them for the article stage, and their links point at
+this server (which answers 404: the article stage falls back to the feed's text).
 
 Everything is pre-rendered and answered from one asyncio event loop with a bare HTTP/1.1
 keep-alive protocol, so a request costs the server tens of microseconds: what the benchmark
@@ -20,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
+_LINKS = {"site": ""}  # "": https://site<i>.example/...; "local": /news/<i>/... on this server
 _WORDS = (
     "government", "talks", "minister", "election", "protest", "economy", "oil", "prices",
     "court", "ruling", "opposition", "border", "trade", "summit", "inflation", "central",
@@ -35,7 +39,8 @@ def item_xml(feed: int, n: int) -> str:
     words = [_WORDS[(feed * 7 + n * 3 + k) % len(_WORDS)] for k in range(60)]
     title = " ".join(words[:9]).capitalize()
     text = " ".join(words)
-    link = f"https://site{feed}.example/news/{n}/{'-'.join(words[:4])}"
+    site = f"https://site{feed}.example" if not _LINKS["site"] else f"/site{feed}"
+    link = f"{site}/news/{n}/{'-'.join(words[:4])}"
     published = format_datetime(_BASE + timedelta(hours=n), usegmt=True)
     return (
         f"<item><title>{title}</title><link>{link}?utm_source=rss</link>"
@@ -133,7 +138,12 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--recent", action="store_true", help="recent items, local links")
     args = parser.parse_args()
+    if args.recent:
+        global _BASE  # noqa: PLW0603  (set once, before anything is rendered)
+        _BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=args.items)
+        _LINKS["site"] = "local"
     asyncio.run(serve(args.feeds, args.items, args.port))
 
 

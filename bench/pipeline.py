@@ -1,66 +1,80 @@
-"""Article pipeline benchmark: trafilatura alone against watcher's extract+match, on real pages.
+"""Article pipeline benchmark: watcher's extract+match against trafilatura alone, per stream.
 
-    .venv/bin/python bench/pipeline.py [--limit N] [--rules 1000] [--workers 2]
+    .venv/bin/python bench/pipeline.py [--pages 150] [--rules 1000] [--rounds 5] [--no-quality]
 
-Reads the real news pages of ../shared/corpus/articles (scrapinghub_aeb and newspaper: pages
-with ground truth, see its MANIFEST.md) into memory, then, in one run and on the same pages:
+Three streams of HTML pages, read from ../shared/corpus at run time (nothing is copied):
 
-* ``trafilatura``: ``trafilatura.extract(page, url=url)`` with its defaults, in this process;
-* ``watcher-extract``: watcher's extraction alone (``extract_page``), in this process;
-* ``watcher-1proc``: ``watcher.rules.worker.process_entry`` (extraction, fallback choice,
-  language, prefilter, spaCy on the articles that pass it, rule verdicts) with the two
-  example rules in rules/, in this process;
-* ``watcher-pool``: the same through watcher's CpuPool, as the daemon runs it (``--workers``
-  processes, 8 articles in flight, the rules pickled with every call);
-* ``watcher-1proc-NNNNrules`` and ``watcher-pool-NNNNrules``: the same with ``--rules``
-  generated rules added to the two (distinct people, organisations and countries with
-  aliases, keyword groups in English and Spanish, a few regexes; written as YAML files into a
-  temporary folder and loaded by watcher's loader), so the difference is their cost.
+* ``off-topic``: the real news pages of corpus/articles (scrapinghub_aeb and newspaper);
+* ``on-topic``: news about Venezuela or Ukraine from corpus/news (records whose title or
+  text names Venezuela, Maduro, Ukraine, Kyiv or Zelensky, 800+ characters), each rendered
+  into a page since the corpus keeps
+  their text, not their HTML;
+* ``mixed``: the two interleaved, half and half.
 
-Every mode is warmed up first (spaCy loaded, every pool worker started), then all modes run
-``--rounds`` times in turn and the fastest round of each counts, so the figures are
-steady-state throughput. Prints one JSON line per mode (wall and CPU time per article,
-matches, full spaCy analyses), then the ratios against the targets (also from CPU time, which
-other load on the machine does not distort), then the peak RSS (VmHWM) of this process and of
-each pool worker. Exits 0 without measuring when the corpus is absent.
+Two rule sets: the 2 example rules (rules/), and those plus ``--rules`` generated rules that
+name real, frequent people, places and organisations: the entities spaCy finds most often in
+a sample of corpus/news, drawn at run time (never written to the repository). A person gets
+``types: [PERSON]`` and a surname alias (as a rule writer would do), every rule a group of
+topic words in English and Spanish and ``near`` logic.
+
+Modes, per stream: ``trafilatura`` (``trafilatura.extract`` with the options watcher passes,
+the baseline), ``watcher-2`` and ``watcher-N`` (``process_entry``: extraction, fallback,
+language, prefilter, windows, NER where needed, verdicts). The modes alternate within each
+round (A/B/C, then again), and the median CPU time per article of ``--rounds`` rounds
+counts: CPU time is what other load on a shared machine distorts least. Then: the share of
+articles analysed past the prefilter and the share that reached the statistical NER; the
+peak RSS (VmHWM) of two pool workers that ran the on-topic stream with every rule; bounded
+cases (1 MB of one repeated name, 10,000 sentences, no sentence boundary); and the dev-set
+quality figures of bench/quality.py. Prints JSON lines, then a summary with the targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gzip
 import json
-import os
-import random
-import shutil
+import re
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from _common import CORPUS, ROOT, cpu_seconds, emit, machine, peak_rss_mb
+from _common import emit, machine, peak_rss_mb
 
+from watcher.articles.extract import _OPTIONS
 from watcher.config import NlpSettings
+from watcher.rules.match import Matcher
+from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import RuleSet, load_rules
-from watcher.rules.worker import EntryJob, Processed, matcher_for, process_entry
+from watcher.rules.worker import EntryJob, matcher_for, process_entry
+from watcher.types import Article, ArticleSource
 from watcher.workers import CpuPool
 
-T = TypeVar("T")
-ARTICLES = CORPUS / "articles"
-IN_FLIGHT = 8  # as the daemon's ARTICLE_CONCURRENCY
-WARM_PAGES = 10  # run before timing, by every mode and in every pool worker
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 TARGETS = {
-    "watcher-1proc/trafilatura": 0.8,
-    "watcher-pool/trafilatura": 1.5,
-    "many-rules/2-rules": 0.85,
+    "on-topic 1000 rules / trafilatura": 0.8,
+    "1000 rules / 2 rules (every stream)": 0.85,
+    "worker peak RSS MB (at most)": 300,
 }
+_ON_TOPIC = re.compile(r"venezuel|maduro|ukrain|kyiv|kiev|zelensk", re.IGNORECASE)
+
+
+def shared_dir() -> Path:
+    """../shared beside the checkout; a git worktree sits one level deeper."""
+    for base in ROOT.parents:
+        if (base / "shared" / "corpus").is_dir():
+            return base / "shared"
+    return ROOT.parent / "shared"
+
+
+CORPUS = shared_dir() / "corpus"
 
 
 @dataclass(frozen=True)
@@ -70,17 +84,55 @@ class Page:
     html: bytes
 
 
-def load_pages(limit: int | None) -> list[Page]:
+def off_topic_pages(limit: int) -> list[Page]:
+    import gzip
+
     pages = []
-    aeb = ARTICLES / "scrapinghub_aeb"
+    aeb = CORPUS / "articles" / "scrapinghub_aeb"
     truth = json.loads((aeb / "ground-truth.json").read_text(encoding="utf-8"))
     for path in sorted((aeb / "html").glob("*.html.gz")):
         key = path.name.removesuffix(".html.gz")
         url = truth.get(key, {}).get("url") or f"https://aeb.example/{key}"
         pages.append(Page(path.name, url, gzip.decompress(path.read_bytes())))
-    for path in sorted((ARTICLES / "newspaper" / "html").glob("*.html")):
+    for path in sorted((CORPUS / "articles" / "newspaper" / "html").glob("*.html")):
         pages.append(Page(path.name, f"https://newspaper.example/{path.stem}", path.read_bytes()))
-    return pages[:limit] if limit else pages
+    return pages[::2][:limit]
+
+
+def news_records(on_topic: bool) -> Iterator[dict[str, Any]]:
+    for name in ("articles.jsonl", "articles_ukraine_dev.jsonl"):
+        with (CORPUS / "news" / name).open(encoding="utf-8") as lines:
+            for line in lines:
+                record = json.loads(line)
+                text, title = record.get("text") or "", record.get("title") or ""
+                if len(text) >= 800 and bool(_ON_TOPIC.search(f"{title}\n{text}")) == on_topic:
+                    yield record
+
+
+def render_page(record: dict[str, Any], template: Page) -> Page:
+    """The record's title and text in a real page of the off-topic stream: its main block's
+    paragraphs are replaced, so scripts, navigation and boilerplate keep their real weight."""
+    import lxml.html
+
+    tree = lxml.html.fromstring(template.html)
+    blocks = [e for e in tree.iter() if isinstance(e.tag, str) and e.find("p") is not None]
+    main = max(blocks, key=_paragraph_chars) if blocks else tree.find("body")
+    if main is None:
+        main = tree
+    for p in main.findall("p"):
+        main.remove(p)
+    for text in [t.strip() for t in (record.get("text") or "").split("\n") if t.strip()]:
+        paragraph = lxml.html.Element("p")
+        paragraph.text = text
+        main.append(paragraph)
+    for title in tree.iter("title", "h1"):
+        title.text = record.get("title") or ""
+    url = f"https://news.example/{record['id'].replace(':', '/')}"
+    return Page(record["id"], url, lxml.html.tostring(tree, encoding="utf-8"))
+
+
+def _paragraph_chars(element: Any) -> int:
+    return sum(len(p.text_content()) for p in element.findall("p"))
 
 
 def job_for(page: Page) -> EntryJob:
@@ -99,330 +151,245 @@ def job_for(page: Page) -> EntryJob:
     )
 
 
-# --- generated rules --------------------------------------------------------------------
+# --- rules naming the corpus's own frequent entities ------------------------------------
+
+_TOPICS_EN = """sanction election protest strike merger lawsuit indictment bribery ceasefire coup
+resignation impeachment tariff boycott espionage extradition bankruptcy outbreak earthquake
+flood wildfire kidnapping referendum blockade corruption arrest verdict pardon deportation
+riot hostage scandal default subsidy summit treaty investigation budget""".split()  # noqa: SIM905
+_TOPICS_ES = """sanción elección protesta huelga fusión demanda imputación soborno tregua golpe
+dimisión destitución arancel boicot espionaje extradición quiebra brote terremoto inundación
+incendio secuestro referéndum bloqueo corrupción detención veredicto indulto deportación
+disturbio rehén escándalo impago subsidio cumbre tratado investigación presupuesto""".split()  # noqa: SIM905
+_LABELS = {"PERSON": "PERSON", "GPE": "GPE", "ORG": "ORG", "NORP": "NORP"}
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
+def frequent_entities(count: int, sample: int = 900) -> list[tuple[str, str]]:
+    """The ``count`` entities spaCy finds most often in a sample of corpus/news (name, label)."""
+    import spacy
+
+    nlp = spacy.load(NlpSettings().model, exclude=["parser", "tagger", "lemmatizer"])
+    texts = [
+        f"{r.get('title') or ''}\n{(r.get('text') or '')[:1500]}"
+        for i, r in enumerate(news_records(False))
+        if i % 3 == 0 and (r.get("lang") or "en") == "en"
+    ][:sample]
+    counts: Counter[tuple[str, str]] = Counter()
+    for doc in nlp.pipe(texts, batch_size=32):
+        for ent in doc.ents:
+            name = " ".join(ent.text.split())
+            if ent.label_ in _LABELS and 3 <= len(name) <= 40 and name[0].isupper():
+                counts[name, ent.label_] += 1
+    seen: set[str] = set()
+    found = []
+    for (name, label), _ in counts.most_common():
+        if name.casefold() not in seen and not any(c in name for c in "\"':;()[]{}#&*!|>%@`"):
+            seen.add(name.casefold())
+            found.append((name, label))
+    return found[:count]
 
 
-_FIRST = _words("""Amara Bogdan Chiara Dmitri Elif Farid Gulnara Hamid Ingrid Jarosław Kofi Leilani
-Mateus Nadia Oleksiy Priya Quentin Rasmus Sabine Tomasz Ulrike Vikram Wanjiru Ximena Yusuf
-Zofia Anouk Bartholomew Catalina Desmond Esperanza Florin Giedre Hiroshi Ilse Joaquín Katarzyna
-Lorenzo Marisol Nikolai Orla Pieter Rosalind Santiago Thandiwe Umberto Valentina Wilhelmina
-Yannick Zainab Aurelio Beatriz Cosmin Dagny Emeka Fatou Goran Halvard Imelda Jovana""")
-_LAST = _words("""Okafor Petrenko Lindqvist Marchetti Nakashima Abernathy Brankovic Castellanos
-Dumitrescu Eriksen Fagerlund Gashi Haddad Iwasaki Jovanovic Kowalczyk Laine Mbeki Novak
-Oyelaran Papadakis Quispe Rautio Szabo Tanaka Uzunova Vasquez Wojcik Yilmaz Zapata Achterberg
-Bergstrom Cienfuegos Delacroix Estrada Fonseca Grimaldi Holmberg Ivanova Jankowski Kuznetsov
-Lombardi Moreau Nwosu Olawale Pellegrini Quaresma Rinaldi Sokolova Trevisan Uribe Valdivia
-Wieczorek Xiong Yamamoto Zelenko""")
-_ORG_HEAD = _words("""Northwind Bluefin Silverline Redstone Granite Harbor Meridian Polar Cobalt
-Summit Evergreen Ironbridge Lakeshore Sunfield Crescent Oakridge Riverside Highland Starling
-Westgate""")
-_ORG_MIDDLE = _words("Atlantic Pacific Continental National United Global")
-_ORG_TAIL = _words("""Energy Holdings Logistics Mining Shipping Telecom Capital Airways Foods Pharma
-Motors Steel Petroleum Bank Group""")
-_COUNTRIES = _words("""Kenya Peru Norway Vietnam Morocco Chile Poland Ghana Indonesia Portugal
-Kazakhstan Bolivia Tunisia Finland Nepal Uruguay Romania Senegal Mongolia Ecuador Croatia
-Zambia Paraguay Latvia Jordan Namibia Slovakia Honduras Armenia Malawi""")
-_TOPICS_EN = _words("""
-sanction election protest strike merger acquisition lawsuit indictment bribery
-embezzlement ceasefire coup resignation impeachment tariff boycott espionage extradition
-bankruptcy layoff recall outbreak earthquake flood drought wildfire kidnapping assassination
-referendum blockade smuggling corruption arrest verdict pardon deportation mutiny riot hostage
-scandal default devaluation nationalisation privatisation subsidy""")
-_TOPICS_ES = _words("""
-sanción elección protesta huelga fusión adquisición demanda imputación soborno
-malversación tregua golpe dimisión destitución arancel boicot espionaje extradición quiebra
-despido retirada brote terremoto inundación sequía incendio secuestro asesinato referéndum
-bloqueo contrabando corrupción detención veredicto indulto deportación motín disturbio rehén
-escándalo impago devaluación nacionalización privatización subsidio""")
-
-
-def generated_rules(count: int, seed: int = 7) -> Iterator[str]:
-    """``count`` realistic rules as YAML: a person (aliased by surname where no other rule's
-    person shares it, else by initial and surname), an organisation with its acronym, and a
-    country as context, near a group of topic words; every twentieth rule has a regex."""
-    rng = random.Random(seed)
-    people = [(f, last) for f in _FIRST for last in _LAST]
-    rng.shuffle(people)
-    orgs = [(h, m, t) for h in _ORG_HEAD for m in _ORG_MIDDLE for t in _ORG_TAIL]
-    rng.shuffle(orgs)
+def generated_rules(entities: list[tuple[str, str]]) -> Iterator[str]:
     surnames: set[str] = set()
-    for i in range(count):
-        (first, last), words = people[i], orgs[i]
-        person, org, acronym = f"{first} {last}", " ".join(words), "".join(w[0] for w in words)
-        alias = last if last not in surnames else f"{first[0]}. {last}"
-        surnames.add(last)
-        country = rng.choice(_COUNTRIES)
-        topics = rng.sample(range(len(_TOPICS_EN)), 5)
-        en = ", ".join(_TOPICS_EN[t] for t in topics)
-        es = ", ".join(_TOPICS_ES[t] for t in topics)
-        regex = f"\nregex:\n  case: '(?i){last} (case|affair|files)'" if i % 20 == 0 else ""
-        logic = "\n    - case" if regex else ""
-        yield f"""name: watch-{i:04d}
-description: {person} and {org} in {country}
-priority: {rng.choice(["critical", "normal", "low"])}
-actors:
-  {person}: {{aliases: [{alias}], types: [PERSON], weight: 2}}
-  {org}: {{aliases: [{acronym}], types: [ORG]}}
-  {country}: {{weight: 0}}
-keywords:
-  topic:
-    en: [{en}]
-    es: [{es}]{regex}
-match:
-  any:
-    - near: [[{person}, {org}], topic]
-    - {{term: {person}, min: 2}}{logic}
-threshold: 3
-"""
+    for i, (name, label) in enumerate(entities):
+        words = name.split()
+        aliases = []
+        if label == "PERSON" and len(words) > 1 and words[-1] not in surnames:
+            surnames.add(words[-1])
+            aliases.append(words[-1])
+        types = ["PERSON"] if label == "PERSON" else []
+        pick = [_TOPICS_EN[(i * 7 + k) % len(_TOPICS_EN)] for k in range(5)]
+        pick_es = [_TOPICS_ES[(i * 7 + k) % len(_TOPICS_ES)] for k in range(5)]
+        yield json.dumps({
+            "name": f"watch-{i:04d}",
+            "actors": {name: {"aliases": aliases, "types": types}},
+            "keywords": {"topic": {"en": pick, "es": pick_es}},
+            "match": {"any": [{"near": [name, "topic"]}, {"term": name, "min": 3}]},
+            "threshold": 2,
+        }, ensure_ascii=False)  # fmt: skip
 
 
-def write_rules(directory: Path, count: int) -> RuleSet:
-    """The example rules plus ``count`` generated ones, so that the many-rules run does all
-    the work of the two-rules run and the difference is the cost of the added rules."""
+def write_rules(directory: Path, entities: list[tuple[str, str]]) -> RuleSet:
     for path in (ROOT / "rules").glob("*.yaml"):
-        shutil.copy(path, directory / path.name)
-    for i, text in enumerate(generated_rules(count)):
-        (directory / f"watch-{i:04d}.yaml").write_text(text, encoding="utf-8")
+        (directory / path.name).write_bytes(path.read_bytes())
+    for i, text in enumerate(generated_rules(entities)):
+        (directory / f"watch-{i:04d}.yaml").write_text(text, encoding="utf-8")  # JSON is YAML
     return load_rules(directory)
 
 
-# --- the modes --------------------------------------------------------------------------
-
-_WARM_TEXT = """<html lang="en"><head><title>Maduro answers US warships</title></head><body>
-<article><p>Venezuelan President Nicolás Maduro called up militia units in Caracas after the
-United States sent more warships to the Caribbean, and Venezuela asked its partners for help
-against what its government called a threat to its sovereignty and an attack on its people.</p>
-<p>Ukraine and Russia sent envoys to peace talks in Istanbul; Kyiv said a ceasefire was
-possible if Moscow withdrew, while the Kremlin said negotiations would take months.</p>
-</article></body></html>"""
+# --- timing -----------------------------------------------------------------------------
 
 
-def _warm_job() -> EntryJob:
-    return job_for(Page("warm", "https://warm.example/a", _WARM_TEXT.encode()))
+def run_trafilatura(pages: list[Page]) -> None:
+    import trafilatura
+
+    for page in pages:
+        trafilatura.extract(page.html, url=page.url, **_OPTIONS)
 
 
-def warm_worker(rules: RuleSet, nlp: NlpSettings, sample: list[Page], hold: float) -> int:
-    """Loads spaCy, builds the matcher and runs a few pages (trafilatura imports some of its
-    fallbacks lazily) in a pool worker; ``hold`` keeps this worker busy so the next warm-up
-    call goes to another one."""
-    now = datetime.now(UTC)
-    for job in [_warm_job(), *map(job_for, sample)]:
-        process_entry(job, rules, nlp, now)
-    time.sleep(hold)
+def run_watcher(pages: list[Page], rules: RuleSet, counts: dict[str, int]) -> None:
+    nlp, now = NlpSettings(), datetime.now(UTC)
+    analyzer = matcher_for(rules, nlp).analyzer
+    # (an engine without ner_runs ran spaCy on every article it analysed: bench/README.md)
+    analysed, ner = analyzer.pipeline_runs, getattr(analyzer, "ner_runs", analyzer.pipeline_runs)
+    for page in pages:
+        process_entry(job_for(page), rules, nlp, now)
+    counts["analysed"] = analyzer.pipeline_runs - analysed
+    counts["ner"] = getattr(analyzer, "ner_runs", analyzer.pipeline_runs) - ner
+
+
+def cpu_ms(run: Callable[[], None], n: int) -> float:
+    started = time.process_time()
+    run()
+    return 1000 * (time.process_time() - started) / n
+
+
+def bench_stream(
+    name: str, pages: list[Page], rulesets: dict[str, RuleSet], rounds: int
+) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = {k: {} for k in rulesets}
+    modes: dict[str, Callable[[], None]] = {"trafilatura": lambda: run_trafilatura(pages)}
+    for key, rules in rulesets.items():
+        modes[f"watcher-{key}"] = lambda r=rules, c=counts[key]: run_watcher(pages, r, c)
+    for run in modes.values():  # warm: imports, caches, the matcher of each rule set
+        run()
+    samples: dict[str, list[float]] = {m: [] for m in modes}
+    for i in range(rounds):
+        order = list(modes) if i % 2 == 0 else list(reversed(modes))  # A/B, then B/A
+        for mode in order:
+            samples[mode].append(cpu_ms(modes[mode], len(pages)))
+    medians = {m: statistics.median(v) for m, v in samples.items()}
+    out: dict[str, Any] = {
+        "bench": "pipeline",
+        "stream": name,
+        "articles": len(pages),
+        "cpu_ms_per_article": {m: round(v, 2) for m, v in medians.items()},
+        "rounds": {m: [round(x, 2) for x in v] for m, v in samples.items()},
+    }
+    for key in rulesets:
+        mode = f"watcher-{key}"
+        out[f"{key}/trafilatura"] = round(medians["trafilatura"] / medians[mode], 3)
+        out[f"share_analysed_{key}"] = round(counts[key]["analysed"] / len(pages), 3)
+        out[f"share_ner_{key}"] = round(counts[key]["ner"] / len(pages), 3)
+    keys = list(rulesets)
+    out[f"{keys[1]}/{keys[0]}"] = round(
+        medians[f"watcher-{keys[0]}"] / medians[f"watcher-{keys[1]}"], 3
+    )
+    emit(out)
+    return out
+
+
+# --- worker memory, bounded cases, quality ----------------------------------------------
+
+
+def worker_peaks(pages: list[Page], rules: RuleSet) -> list[float]:
+    """Two pool workers run the stream with every rule; their peak RSS (VmHWM), in MB."""
+
+    async def go() -> list[float]:
+        pool = CpuPool(2)
+        try:
+            now = datetime.now(UTC)
+            jobs = [pool(process_entry, job_for(p), rules, NlpSettings(), now) for p in pages]
+            await asyncio.gather(*jobs)
+            pids = await asyncio.gather(*(pool(_pid_after, 0.5) for _ in range(4)))
+            return [peak_rss_mb(pid) for pid in sorted(set(pids))]
+        finally:
+            pool.shutdown()
+
+    return asyncio.run(go())
+
+
+def _pid_after(hold: float) -> int:
+    import os
+
+    time.sleep(hold)  # keep this worker busy so the next call goes to the other one
     return os.getpid()
 
 
-@dataclass
-class Timing:
-    """The best of several rounds of one mode."""
-
-    mode: str
-    wall: float = float("inf")
-    cpu: float = 0.0  # CPU seconds of every process involved, in the best round
-    results: list[Processed] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, wall: float, cpu: float, results: list[Processed] | None) -> None:
-        if wall < self.wall:
-            self.wall, self.cpu, self.results = wall, cpu, results
-
-    def record(self, n: int) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "bench": "pipeline",
-            "mode": self.mode,
-            "articles": n,
-            "seconds": round(self.wall, 3),
-            "articles_per_s": round(n / self.wall, 2),
-            "ms_per_article": round(1000 * self.wall / n, 2),
-            "cpu_ms_per_article": round(1000 * self.cpu / n, 2),
-            **self.extra,
-        }
-        if self.results is not None:
-            out["matched"] = sum(bool(p.matches) for p in self.results)
-            out["matches"] = dict(Counter(m.rule for p in self.results for m in p.matches))
-            out["sources"] = dict(Counter(p.article.source.value for p in self.results))
-        return out
+def bounded_cases() -> list[dict[str, Any]]:
+    rules = load_rules(ROOT / "rules")
+    matcher = Matcher(rules, Analyzer(NlpSettings(), rules))
+    cases = {
+        "1 MB of one repeated name": "Maduro " * 150_000,
+        "10,000 sentences": "Maduro met officials in Caracas on Monday. " * 10_000,
+        "no sentence boundary (1 MB)": "venezuela maduro caracas gobierno " * 30_000,
+    }
+    out = []
+    for name, text in cases.items():
+        article = Article("https://bench.example/x", "t", text, ArticleSource.FILE)
+        rss0 = peak_rss_mb()
+        started = time.process_time()
+        found = matcher.match(article)
+        matched = time.process_time() - started
+        started = time.process_time()
+        matcher.explain(article)
+        explained = time.process_time() - started
+        out.append({
+            "bench": "pipeline", "bounded": name, "chars": len(text),
+            "match_cpu_s": round(matched, 2), "explain_cpu_s": round(explained, 2),
+            "matched": [m.rule for m in found],
+            "peak_rss_growth_mb": round(peak_rss_mb() - rss0, 1),
+        })  # fmt: skip
+        emit(out[-1])
+    return out
 
 
-@dataclass(frozen=True)
-class Mode:
-    run: Callable[[], list[Processed] | None]
-    pids: list[int] = field(default_factory=list)  # worker processes whose CPU time counts
-    prepare: Callable[[], None] = lambda: None  # before the clock starts
+def quality_figures() -> dict[str, Any]:
+    sys.path.insert(0, str(HERE))
+    import quality
 
-
-def _timed(mode: Mode) -> tuple[float, float, Any]:
-    """Wall time, CPU time of this process and the mode's workers, and the mode's result."""
-    mode.prepare()
-    cpu0 = time.process_time() + sum(map(cpu_seconds, mode.pids))
-    wall0 = time.perf_counter()
-    result = mode.run()
-    wall = time.perf_counter() - wall0
-    return wall, time.process_time() + sum(map(cpu_seconds, mode.pids)) - cpu0, result
-
-
-def _trafilatura(pages: list[Page]) -> Callable[[], None]:
-    import trafilatura
-
-    def run() -> None:
-        for page in pages:
-            trafilatura.extract(page.html, url=page.url)
-
-    return run
-
-
-def _extract(pages: list[Page]) -> Callable[[], None]:
-    from watcher.articles.extract import extract_page
-    from watcher.errors import ParseError
-
-    def run() -> None:
-        for page in pages:
-            with contextlib.suppress(ParseError):  # a failed page is an attempt, as in the daemon
-                extract_page(page.html, url=page.url)
-
-    return run
-
-
-def _inline(pages: list[Page], rules: RuleSet, nlp: NlpSettings, extra: dict[str, Any]) -> Mode:
-    now = datetime.now(UTC)
-
-    def prepare() -> None:
-        # A process holds one Matcher (for the latest rules); the modes take turns, so
-        # rebuild it before the clock starts, as a worker holds it between articles.
-        process_entry(_warm_job(), rules, nlp, now)
-
-    def run() -> list[Processed]:
-        analyzer = matcher_for(rules, nlp).analyzer
-        before = analyzer.pipeline_runs
-        done = [process_entry(job_for(page), rules, nlp, now) for page in pages]
-        extra["full_analyses"] = analyzer.pipeline_runs - before  # spaCy runs: prefilter passed
-        return done
-
-    return Mode(run, prepare=prepare)
-
-
-class _Pool:
-    """A warmed CpuPool fed as the daemon feeds it: IN_FLIGHT articles at a time."""
-
-    def __init__(self, workers: int, rules: RuleSet, nlp: NlpSettings, sample: list[Page]):
-        self.loop = asyncio.new_event_loop()
-        self.pool = CpuPool(workers)
-        self.rules, self.nlp = rules, nlp
-        warm = (self.pool(warm_worker, rules, nlp, sample, 1.0) for _ in range(workers))
-        self.pids = sorted(set(self.loop.run_until_complete(_gather(warm))))
-
-    def runner(self, pages: list[Page]) -> Callable[[], list[Processed]]:
-        return lambda: self.loop.run_until_complete(self._pass(pages))
-
-    async def _pass(self, pages: list[Page]) -> list[Processed]:
-        slots = asyncio.Semaphore(IN_FLIGHT)
-        now = datetime.now(UTC)
-
-        async def one(page: Page) -> Processed:
-            async with slots:
-                return await self.pool(process_entry, job_for(page), self.rules, self.nlp, now)
-
-        return await _gather(one(p) for p in pages)
-
-    def close(self) -> list[float]:
-        """Peak RSS of each worker, then shut the pool down."""
-        peaks = [peak_rss_mb(pid) for pid in self.pids]
-        self.pool.shutdown()
-        self.loop.close()
-        return peaks
-
-
-async def _gather(aws: Iterable[Awaitable[T]]) -> list[T]:
-    return list(await asyncio.gather(*aws))
+    results = quality.evaluate()
+    figures = {
+        system: {rule: scores.figures() for rule, scores in by_rule.items()}
+        for system, by_rule in results.items()
+    }
+    emit({"bench": "pipeline", "quality": figures})
+    return figures
 
 
 # --- main -------------------------------------------------------------------------------
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N pages")
-    parser.add_argument("--rules", type=int, default=1000, help="generated rules (default 1000)")
-    parser.add_argument("--workers", type=int, default=2, help="pool processes (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; the best counts (3)")
+    parser.add_argument("--pages", type=int, default=150, help="pages per stream (150)")
+    parser.add_argument("--rules", type=int, default=1000, help="generated rules (1000)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
+    parser.add_argument("--no-quality", action="store_true", help="skip the dev-set figures")
     args = parser.parse_args()
-    if not ARTICLES.is_dir():
-        emit({"bench": "pipeline", "skipped": f"corpus not found at {ARTICLES}"})
-        return
-    pages = load_pages(args.limit)
-    nlp = NlpSettings()
-    emit({"bench": "pipeline", "machine": machine(), "pages": len(pages),
-          "megabytes": round(sum(len(p.html) for p in pages) / 1e6, 1),
-          "loadavg_before": os.getloadavg()})  # fmt: skip
-    example = load_rules(ROOT / "rules")
+    if not (CORPUS / "news").is_dir():
+        emit({"bench": "pipeline", "skipped": f"corpus not found at {CORPUS}"})
+        return 0
+    emit({"bench": "pipeline", "machine": machine()})
+    off = off_topic_pages(args.pages)
+    records = [r for r, _ in zip(news_records(True), range(args.pages), strict=False)]
+    on = [render_page(r, off[i % len(off)]) for i, r in enumerate(records)]
+    mixed = [p for pair in zip(off[::2], on[::2], strict=False) for p in pair]
+    started = time.process_time()
+    entities = frequent_entities(args.rules)
+    emit({"bench": "pipeline", "entities": len(entities),
+          "labels": dict(Counter(label for _, label in entities)),
+          "top": [name for name, _ in entities[:15]],
+          "cpu_s": round(time.process_time() - started, 1)})  # fmt: skip
+    key = f"{len(entities)}rules"
     with tempfile.TemporaryDirectory(prefix="watcher-bench-rules-") as tmp:
-        started = time.perf_counter()
-        many = write_rules(Path(tmp), args.rules)
-        load_s = time.perf_counter() - started
-    n_many = f"{args.rules}rules"
-    emit({"bench": "pipeline", "generated_rules": args.rules, "total_rules": len(many.rules),
-          "write_and_load_s": round(load_s, 2)})  # fmt: skip
-    warm = pages[:WARM_PAGES]
-    pools = {
-        "watcher-pool": _Pool(args.workers, example, nlp, warm),
-        f"watcher-pool-{n_many}": _Pool(args.workers, many, nlp, warm),
+        rulesets = {"2rules": load_rules(ROOT / "rules"), key: write_rules(Path(tmp), entities)}
+    streams = {"off-topic": off, "on-topic": on, "mixed": mixed}
+    results = {
+        name: bench_stream(name, pages, rulesets, args.rounds) for name, pages in streams.items()
     }
-    timings = {
-        name: Timing(name)
-        for name in ("trafilatura", "watcher-extract", "watcher-1proc", f"watcher-1proc-{n_many}")
-    } | {name: Timing(name) for name in pools}
-    modes = {
-        "trafilatura": Mode(_trafilatura(pages)),
-        "watcher-extract": Mode(_extract(pages)),
-        "watcher-1proc": _inline(pages, example, nlp, timings["watcher-1proc"].extra),
-        f"watcher-1proc-{n_many}": _inline(
-            pages, many, nlp, timings[f"watcher-1proc-{n_many}"].extra
-        ),
-        **{name: Mode(pool.runner(pages), pool.pids) for name, pool in pools.items()},
-    }
-    _trafilatura(warm)()  # lazy imports and caches, in this process; the pools warmed theirs
-    _extract(warm)()
-    for _ in range(args.rounds):
-        for name, mode in modes.items():
-            timings[name].add(*_timed(mode))
-    worker_peaks = [peak for pool in pools.values() for peak in pool.close()]
-    for name, pool in pools.items():
-        timings[name].extra["workers"] = len(pool.pids)
-    for timing in timings.values():
-        emit(timing.record(len(pages)))
-    _report(timings, n_many, worker_peaks)
-
-
-def _report(timings: dict[str, Timing], n_many: str, worker_peaks: list[float]) -> None:
-    wall = {k: t.wall for k, t in timings.items()}
-    ratios = {
-        "watcher-1proc/trafilatura": wall["trafilatura"] / wall["watcher-1proc"],
-        "watcher-pool/trafilatura": wall["trafilatura"] / wall["watcher-pool"],
-        "many-rules/2-rules": wall["watcher-1proc"] / wall[f"watcher-1proc-{n_many}"],
-        "many-rules/2-rules (pool)": wall["watcher-pool"] / wall[f"watcher-pool-{n_many}"],
-    }
-    # On a busy machine wall time shows the neighbours too; CPU time does not. Single-process
-    # modes take about their CPU time on an idle core; a pool at best its total CPU time
-    # (workers and this process) spread over the workers.
-    cpu = {k: t.cpu / (t.extra.get("workers") or 1) for k, t in timings.items()}
-    cpu_ratios = {
-        "watcher-1proc/trafilatura": cpu["trafilatura"] / cpu["watcher-1proc"],
-        "watcher-pool/trafilatura (ideal)": cpu["trafilatura"] / cpu["watcher-pool"],
-        "many-rules/2-rules": cpu["watcher-1proc"] / cpu[f"watcher-1proc-{n_many}"],
-    }
-    emit({"bench": "pipeline", "ratios": {k: round(v, 3) for k, v in ratios.items()},
-          "targets": TARGETS, "met": {k: ratios[k] >= t for k, t in TARGETS.items()},
-          "cpu_time_ratios": {k: round(v, 3) for k, v in cpu_ratios.items()},
-          "loadavg_after": os.getloadavg()})  # fmt: skip
-    main_peak = peak_rss_mb()
-    emit({"bench": "pipeline", "peak_rss_mb": {
-        "main_process": round(main_peak, 1),
-        "pool_workers": [round(p, 1) for p in worker_peaks],
-    }, "target_mb": 500, "met": max([main_peak, *worker_peaks]) < 500})  # fmt: skip
+    peaks = worker_peaks(on, rulesets[key])
+    emit({"bench": "pipeline", "worker_peak_rss_mb": peaks})
+    bounded_cases()
+    if not args.no_quality:
+        quality_figures()
+    emit({
+        "bench": "pipeline", "summary": True, "targets": TARGETS,
+        "on-topic 1000 rules / trafilatura": results["on-topic"][f"{key}/trafilatura"],
+        "1000 rules / 2 rules": {s: r[f"{key}/2rules"] for s, r in results.items()},
+        "worker peak RSS MB": max(peaks),
+    })  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Sets up and runs the whole test suite: system packages, venv, lint, format, types, tests.
+# Sets up and runs the whole test suite: system packages, venv, lint, format, types, layers, tests.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/system-deps.sh
@@ -8,4 +8,5 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/pytest "$@"

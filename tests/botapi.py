@@ -20,8 +20,11 @@ import email.parser
 import email.policy
 import html
 import json
+import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,6 +173,7 @@ class _State:
     updates: list[dict[str, Any]] = field(default_factory=list)
     next_update_id: int = 100_000
     commands: list[dict[str, Any]] = field(default_factory=list)
+    webhook: dict[str, Any] = field(default_factory=dict)  # setWebhook's url, secret_token
 
 
 class BotApiServer:
@@ -249,7 +253,7 @@ class BotApiServer:
         with self._cond:
             return self._state.messages.get((str(chat_id), message_id))
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[ApiRequest]:
+    def wait_for(self, method: str, count: int = 1, timeout: float = 60.0) -> list[ApiRequest]:
         """Block until ``count`` requests to ``method`` arrived (from async code, call it via
         asyncio.to_thread); AssertionError on timeout."""
         deadline = time.monotonic() + timeout
@@ -343,23 +347,10 @@ class BotApiServer:
         thread_id: int | None = None,
     ) -> int:
         """Queue a text message from a user, with a bot_command entity if it starts with /."""
-        with self._cond:
-            message_id = self._new_message_id()
-        message: dict[str, Any] = {
-            "message_id": message_id,
-            "date": int(time.time()),
-            "chat": _chat(str(chat_id)),
-            "from": user or TEST_USER,
-            "text": text,
-        }
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0]
-            message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
-            ]
+        update = self.message_update(text, chat_id=chat_id, user=user)
         if thread_id is not None:
-            message |= {"message_thread_id": thread_id, "is_topic_message": True}
-        return self.push_update({"message": message})
+            update["message"] |= {"message_thread_id": thread_id, "is_topic_message": True}
+        return self.push_update(update)
 
     def push_callback(
         self,
@@ -394,6 +385,60 @@ class BotApiServer:
         }
         return self.push_update({"callback_query": query})
 
+    # --- webhook mode -------------------------------------------------------------------
+
+    @property
+    def webhook(self) -> dict[str, Any]:
+        """What the last setWebhook asked for ({} after deleteWebhook or none)."""
+        with self._cond:
+            return dict(self._state.webhook)
+
+    def deliver_webhook(self, update: dict[str, Any], to: str, *, secret: str | None = None) -> int:
+        """POST ``update`` to ``to`` as Telegram does in webhook mode, with the secret token
+        setWebhook registered (or ``secret``); returns the HTTP status (0 if unreachable).
+
+        ``to`` stands for the webhook URL: tests reach the bot on loopback, not through the
+        public URL it registered."""
+        with self._cond:
+            token = self._state.webhook.get("secret_token") if secret is None else secret
+            update = dict(update)
+            number = update.setdefault("update_id", self._state.next_update_id)
+            if isinstance(number, int):
+                self._state.next_update_id = max(self._state.next_update_id, number) + 1
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = str(token)
+        request = urllib.request.Request(
+            to, data=json.dumps(update).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
+    def message_update(
+        self, text: str, *, chat_id: int = TEST_USER_ID, user: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A text-message update (as push_message makes) without queueing it."""
+        with self._cond:
+            message_id = self._new_message_id()
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": _chat(str(chat_id)),
+            "from": user or TEST_USER,
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
+            ]
+        return {"message": message}
+
     # --- request handling (called from server threads) ---------------------------------
 
     def _matching(self, method: str) -> list[ApiRequest]:
@@ -417,10 +462,16 @@ class BotApiServer:
         if fault is not None:
             return self._record(method, params, fault.status, _fault_body(fault))
         if method.lower() == "getupdates":
-            return self._record(method, params, 200, _ok(self._get_updates(params)))
+            return self._poll(method, params)
         with self._cond:
             status, body = self._answer(method.lower(), params)
         return self._record(method, params, status, body)
+
+    def _poll(self, method: str, params: dict[str, Any]) -> tuple[int, bytes, str]:
+        if self.webhook:  # as Telegram: no polling while a webhook is set
+            conflict = "Conflict: can't use getUpdates method while webhook is active"
+            return self._record(method, params, 409, _error(409, conflict))
+        return self._record(method, params, 200, _ok(self._get_updates(params)))
 
     def _record(
         self, method: str, params: dict[str, Any], status: int, body: bytes
@@ -533,6 +584,21 @@ class BotApiServer:
     def _delete_webhook(self, params: dict[str, Any]) -> tuple[int, bytes]:
         if _bool(params.get("drop_pending_updates")):
             self._state.updates.clear()
+        self._state.webhook = {}
+        return 200, _ok(True)
+
+    def _set_webhook(self, params: dict[str, Any]) -> tuple[int, bytes]:
+        url, secret = str(params.get("url") or ""), params.get("secret_token")
+        if url and not url.startswith("https://"):
+            return 400, _error(400, "Bad Request: bad webhook: An HTTPS URL must be provided")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            return 400, _error(400, "Bad Request: secret token contains unallowed characters")
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed)
+        self._state.webhook = (
+            {"url": url, "secret_token": secret, "allowed_updates": allowed} if url else {}
+        )
         return 200, _ok(True)
 
     def _set_my_commands(self, params: dict[str, Any]) -> tuple[int, bytes]:
@@ -549,7 +615,7 @@ class BotApiServer:
     def _get_webhook_info(self, params: dict[str, Any]) -> tuple[int, bytes]:
         return 200, _ok(
             {
-                "url": "",
+                "url": self._state.webhook.get("url", ""),
                 "has_custom_certificate": False,
                 "pending_update_count": len(self._state.updates),
             }
@@ -560,6 +626,7 @@ _METHODS: dict[str, Callable[[BotApiServer, dict[str, Any]], tuple[int, bytes]]]
     "sendmessage": BotApiServer._send_message,
     "editmessagetext": BotApiServer._edit_message_text,
     "deletewebhook": BotApiServer._delete_webhook,
+    "setwebhook": BotApiServer._set_webhook,
     "setmycommands": BotApiServer._set_my_commands,
     "getmycommands": BotApiServer._get_my_commands,
     "getme": BotApiServer._get_me,

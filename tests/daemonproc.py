@@ -155,7 +155,7 @@ class DaemonProcess:
         beat = read_heartbeat(self.data_dir)
         return beat is not None and beat.pid == self.pid and beat.state == "running"
 
-    def wait_running(self, timeout: float = 30.0) -> None:
+    def wait_running(self, timeout: float = 60.0) -> None:
         wait_for(self.running, timeout, f"daemon pid {self.pid} to report running", self)
 
     def children(self) -> list[int]:
@@ -172,7 +172,7 @@ class DaemonProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self, timeout: float = 15.0) -> int:
+    def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM, then the exit code (the process is killed if it overstays ``timeout``)."""
         self.proc.send_signal(signal.SIGTERM)
         try:

@@ -131,7 +131,7 @@ class SmtpServer:
     def messages(self) -> list[EmailMessage]:
         return [r.message for r in self.received]
 
-    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Received]:
+    def wait_for(self, count: int = 1, timeout: float = 60.0) -> list[Received]:
         """Block until ``count`` messages arrived; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:

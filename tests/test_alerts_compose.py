@@ -205,7 +205,7 @@ def test_payload_holds_what_the_alert_shows() -> None:
         "term": "Nicolás Maduro",
         "kind": "actor",
         "count": 2,
-        "label": None,
+        "matched": "Maduro",  # the alias the article used, never a raw entity label
     }
 
 
@@ -232,14 +232,17 @@ def test_markup_in_titles_quotes_sources_and_urls_is_escaped() -> None:
     hostile = 'Tom & Jerry <script>alert("x")</script> a<b && c>d'
     a = article(
         title=hostile,
-        text=f"{hostile} says Maduro. Then more.",
+        text='Maduro <i>said</i> "a<b && c>d" & left. Then more.',
         url='https://news.example/?q=<b>&r="x"',
     )
-    found = match("v<&>", evidence("Maduro <&>", "Maduro", f"{hostile} says Maduro."))
+    found = match(
+        "v<&>", evidence("Maduro <&>", "Maduro", 'Maduro <i>said</i> "a<b && c>d" & left.')
+    )
     p = json.loads(json.dumps(build_payload(a, [found], source="A&B <News>", quotes=2)))
     msg = render(p, tz=MADRID, extras=Extras((("<evil> & co", 'https://x.example/"><b>'),)))
     shown = fits_telegram(msg.html)
     assert hostile in shown and "A&B <News>" in shown and "<evil> & co" in shown
+    assert '<i>said</i> "a<b && c>d" & left.' in shown
     assert "<script>" not in msg.html and "&lt;script&gt;" in msg.html
     assert 'href="https://news.example/?q=&lt;b&gt;&amp;r=&quot;x&quot;"' in msg.html
     assert "<b>Maduro</b>" in msg.html
@@ -277,7 +280,9 @@ def test_a_50000_character_article_fits_one_message() -> None:
 def test_quotes_are_dropped_from_the_end_counting_emoji_twice() -> None:
     # ~2,500 code points: under the budget by len(), over it in UTF-16 units as Telegram
     # counts them.
-    said = [f"Wave {i} {'🌊' * 420} Maduro said {i}." for i in range(5)]
+    topics = ["oil exports to Asia", "the border crossing at Cucuta", "elections next July",
+              "new sanctions from Brussels", "prisoners held in Caracas"]  # fmt: skip
+    said = [f"Wave {i} {'🌊' * 420} Maduro spoke about {t}." for i, t in enumerate(topics)]
     quoted = [evidence("Nicolás Maduro", "Maduro", sentence) for sentence in said]
     p = payload(article(title="🌊" * 150, text=" ".join(said)), (match("v", *quoted),), quotes=5)
     assert len(p["quotes"]) == 5

@@ -25,11 +25,13 @@ from watcher.articles.fingerprint import signature
 from watcher.channels.base import Channel
 from watcher.channels.console import ConsoleChannel, JsonlChannel
 from watcher.channels.email import EmailChannel
+from watcher.channels.registry import updatable_kinds
 from watcher.channels.telegram import RateLimiter, TelegramChannel
 from watcher.clock import FakeClock
 from watcher.config import EmailSettings, Secret
 from watcher.store import Store, open_store
-from watcher.store.alerts import ArticleRecord, DeliveryJob, StoryChange
+from watcher.store.alerts import ArticleRecord, StoryChange
+from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 from watcher.stories.group import Action
 from watcher.types import Article, ArticleSource, Evidence, Match, Outcome, Route
@@ -118,6 +120,7 @@ class Outbox:
             matches=[(m, Outcome(m.rule, "join", ""))],
             story=StoryChange(story_id, a.title, signature(a.title, a.text), {}),
             update_throttle=throttle,
+            updatable_kinds=updatable_kinds(),
         )
         await self.db(self.store.record_article, rec)
 
@@ -170,7 +173,7 @@ async def outbox(
         "telegram": TelegramChannel(
             Secret(bot_api.token),
             api_base_url=bot_api.base_url,
-            timeout=0.5,
+            timeout=2.0,
             limiter=_virtual_limiter(),
         ),
         "email": EmailChannel(
@@ -298,7 +301,7 @@ async def test_an_outage_is_retried_with_backoff_and_delivered_in_order(
 
 
 async def test_a_hanging_bot_api_times_out_and_is_retried(outbox: Outbox) -> None:
-    outbox.bot.hang_next("sendMessage", 1.0)  # the channel waits 0.5 s
+    outbox.bot.hang_next("sendMessage", 4.0)  # the channel waits 2 s
     await outbox.alert([TG])
     assert await outbox.drain() == SendResult(retrying=1)
     assert "did not answer in time" in (await outbox.destination(TG))["last_error"]
@@ -416,7 +419,7 @@ async def test_an_update_waits_for_its_alert_held_by_quiet_hours(outbox: Outbox)
     assert await outbox.drain() == SendResult(sent=2)
     (first,) = outbox.bot.sent(CHAT)
     (edit,) = outbox.bot.calls("editMessageText", ok=True)
-    assert edit.message_id == first.sent_id and "+1 sources" in (edit.text or "")
+    assert edit.message_id == first.sent_id and "+1 source:" in (edit.text or "")
 
 
 # --- digests and quiet hours ------------------------------------------------------------
@@ -524,7 +527,7 @@ def test_compose_each_kind_of_delivery() -> None:
         MADRID,
         START,
     )
-    assert edit is not None and edit.edit_of == "41" and "+1 sources" in edit.html
+    assert edit is not None and edit.edit_of == "41" and "+1 source:" in edit.html
 
     digest = compose(_job("digest", payload={"items": [original]}), MADRID, START)
     assert digest is not None and digest.subject.startswith("📰 Digest: 1 alert")
@@ -537,4 +540,4 @@ def test_compose_updates_where_the_original_is_missing() -> None:
     assert compose(_job("edit", original_payload=original), MADRID, START) is None
     by_mail = compose(_job("edit", MAIL, sources=sources, original_payload=original), MADRID, START)
     assert by_mail is not None and by_mail.edit_of == "story"
-    assert by_mail.text == "↻ Alert 1: Maduro speaks: +1 sources (Outlet 2)"
+    assert by_mail.text == "↻ Alert 1: Maduro speaks: +1 source (Outlet 2)"

@@ -313,7 +313,7 @@ async def test_a_hanging_api_times_out_retryably(bot_api: BotApiServer) -> None:
     await channel.aclose()
 
     assert not error.permanent
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4.9  # before the 5 s hang ends: the timeout cut it
     assert "did not answer in time" in str(error)
 
 

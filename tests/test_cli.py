@@ -106,3 +106,51 @@ def test_feeds_import_export_round_trip(
     exported = capsys.readouterr().out
     assert 'xmlUrl="https://efectococuyo.com/feed/"' in exported and "Venezuela" in exported
     assert main(["feeds", "import", "--config", str(config)]) == 1
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_every_feeds_and_alerts_action_has_its_own_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pages = {
+        action: _help(action.split(), capsys)
+        for action in (
+            "feeds",
+            "feeds list",
+            "feeds import",
+            "feeds export",
+            "feeds discover",
+            "alerts",
+            "alerts list",
+            "alerts retry",
+        )
+    }
+    assert len(set(pages.values())) == len(pages)  # no generic page shared
+    for action, page in pages.items():
+        assert page.startswith(f"usage: watcher {action} "), action
+    assert "REWRITES the --config FILE" in pages["feeds import"]
+    assert "OPML file to import" in pages["feeds import"]
+    assert "web page to look at" in pages["feeds discover"]
+    for action in ("alerts", "alerts list"):
+        assert "--limit N" in pages[action] and "most recent rows" in pages[action]
+    assert "failed" in pages["alerts retry"]
+
+
+def test_actions_keep_options_given_before_or_after_them(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["feeds", "--config", str(config)]) == 0
+    before = capsys.readouterr().out
+    assert main(["feeds", "list", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == before
+    assert main(["alerts", "--config", str(config), "list"]) == 0
+    assert "(no alerts yet)" in capsys.readouterr().out
+    assert main(["alerts", "list", "--config", str(config), "--limit", "5"]) == 0
+    assert main(["alerts", "--limit", "5", "retry", "--config", str(config)]) == 0
+    assert "0 failed deliveries queued again" in capsys.readouterr().out

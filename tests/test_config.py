@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from watcher.config import (
     Config,
     ConfigError,
+    Range,
     Secret,
     config_from_dict,
     load_config,
@@ -35,6 +38,17 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
     return info.value.problems
 
 
+def _keys(tmp_path: Path, text: str) -> list[str]:
+    """The keys of every problem in ``text``, each problem also naming the file."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert len(info.value.keys) == len(info.value.problems)
+    pairs = zip(info.value.problems, info.value.keys, strict=True)
+    assert all(p.startswith(f"{path}: {k}: ") for p, k in pairs)
+    return info.value.keys
+
+
 def _example_keys(data: dict[str, object], prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for key, value in data.items():
@@ -50,7 +64,7 @@ def _example_keys(data: dict[str, object], prefix: str = "") -> set[str]:
 
 
 # Keys whose value is itself a free-form table (language code -> model name, ...).
-_MAPPING_KEYS = {"nlp.models", "destinations"}
+_MAPPING_KEYS = {"nlp.models", "destinations", "webhook.endpoints"}
 
 
 def test_example_and_schema_agree_both_ways() -> None:
@@ -168,11 +182,127 @@ url = "https://a.example/feed"
 name = "A"
 """,
     )
-    text = "\n".join(problems)
-    assert "[watcher] timezone: unknown time zone 'Mars/Olympus'" in text
-    assert "#1 url: 'ftp://example.org/x' is not an http(s) URL" in text
-    assert "#3 url: https://a.example/feed is already feed #2" in text
-    assert "#3 name: 'A' is already feed #2" in text
+    assert len(problems) == 4
+    keys = _keys(tmp_path, (tmp_path / "config.toml").read_text())
+    assert keys == ["watcher.timezone", "feeds[0].url", "feeds[2].url", "feeds[2].name"]
+
+
+_OUT_OF_RANGE = """
+[watcher]
+heartbeat_interval = 0
+[http]
+max_connections = -1
+max_per_host = 0
+max_bytes = 0
+total_timeout = 0
+connect_timeout = "0s"
+max_redirects = -2
+[polling]
+jitter = 1e308
+backfill_items = -1
+silent_factor = 0.5
+tick = 0
+[articles]
+workers = -3
+min_text_chars = -1
+[nlp]
+ner_chars = -5
+[alerts]
+rate_limit = -1
+develop_factor = 0.5
+summary_sentences = 1000
+[email]
+port = 70000
+[[feeds]]
+url = "https://a.example/feed"
+interval = -5
+"""
+
+
+def test_out_of_range_values_are_all_reported_with_their_keys(tmp_path: Path) -> None:
+    assert sorted(_keys(tmp_path, _OUT_OF_RANGE)) == sorted(
+        [
+            "watcher.heartbeat_interval",
+            "http.total_timeout",
+            "http.max_bytes",
+            "http.max_redirects",
+            "http.max_connections",
+            "http.max_per_host",
+            "http.connect_timeout",
+            "polling.jitter",
+            "polling.backfill_items",
+            "polling.silent_factor",
+            "polling.tick",
+            "articles.min_text_chars",
+            "articles.workers",
+            "nlp.ner_chars",
+            "alerts.develop_factor",
+            "alerts.summary_sentences",
+            "alerts.rate_limit",
+            "email.port",
+            "feeds[0].interval",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[http]\nmax_connections = -1\n", "http.max_connections"),
+        ("[http]\nmax_connections = 0\n", "http.max_connections"),
+        ("[http]\nmax_per_host = 0\n", "http.max_per_host"),
+        ("[http]\nmax_per_host = -5\n", "http.max_per_host"),
+        ("[polling]\njitter = 1e308\n", "polling.jitter"),
+        ("[polling]\njitter = nan\n", "polling.jitter"),
+        ("[http]\nmax_bytes = 0\n", "http.max_bytes"),
+        ("[http]\ntotal_timeout = 0\n", "http.total_timeout"),
+        ("[alerts]\nrate_limit = -1\n", "alerts.rate_limit"),
+        ("[polling]\nbackfill_items = -1\n", "polling.backfill_items"),
+    ],
+)
+def test_each_range_from_the_issue_is_refused(tmp_path: Path, text: str, key: str) -> None:
+    assert _keys(tmp_path, text) == [key]
+
+
+def test_range_and_semantic_problems_are_reported_together(tmp_path: Path) -> None:
+    text = '[watcher]\ntimezone = "Mars/Olympus"\n[http]\nmax_per_host = 0\n'
+    assert sorted(_keys(tmp_path, text)) == ["http.max_per_host", "watcher.timezone"]
+
+
+def test_range_bounds_are_inclusive_unless_marked(tmp_path: Path) -> None:
+    config = load_config(
+        _write(tmp_path, "[http]\nmax_per_host = 1\nmax_redirects = 0\n[polling]\njitter = 1\n"),
+        env={},
+    )
+    assert (config.http.max_per_host, config.http.max_redirects, config.polling.jitter) == (
+        1,
+        0,
+        1.0,
+    )
+
+
+def _numeric_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, typing.Any]]:
+    found = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        hint, name = hints[f.name], f"{prefix}{f.name}"
+        inner = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
+        if dataclasses.is_dataclass(inner):
+            found += _numeric_fields(typing.cast(type, inner), name + ".")
+        elif typing.get_args(hint)[:1] in ((int,), (float,)) or hint in (int, float):
+            found.append((name, hint))
+    return found
+
+
+def test_every_numeric_key_has_a_range() -> None:
+    fields = _numeric_fields()
+    assert len(fields) > 25
+    missing = [
+        name
+        for name, hint in fields
+        if not any(isinstance(m, Range) for m in getattr(hint, "__metadata__", ()))
+    ]
+    assert missing == []
 
 
 def test_missing_and_invalid_files(tmp_path: Path) -> None:

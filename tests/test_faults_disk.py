@@ -171,13 +171,13 @@ def _fault_then_recover(
     )
     log = tmp_path / "d.log"
     with DaemonProcess.start(config, token=bot_api.token, log=log, data_dir=data) as daemon:
-        wait_for(lambda: len(bot_api.sent(CHAT)) >= 2, 30, "the first alerts", daemon)
+        wait_for(lambda: len(bot_api.sent(CHAT)) >= 2, 60, "the first alerts", daemon)
         try:
             apply()
             fetches, began = http_server.hits(stream.path), time.monotonic()
             # At least FAULT_SECONDS, and until a poll and a clear error have met the fault.
             seen = lambda: _shows_fault(daemon.output(), hints)  # noqa: E731
-            wait_for(seen, 30, "the fault in the daemon's log", daemon)
+            wait_for(seen, 60, "the fault in the daemon's log", daemon)
             time.sleep(max(0.0, began + FAULT_SECONDS - time.monotonic()))
             during, elapsed = daemon.output(), time.monotonic() - began
             fetched = http_server.hits(stream.path) - fetches
@@ -191,8 +191,8 @@ def _fault_then_recover(
         everything = lambda: (  # noqa: E731
             stream.complete and sorted(set(_delivered(stream, bot_api))) == stream.ids()
         )
-        recovery = wait_for(everything, 30, "every alert after the fault cleared", daemon)
-        wait_for(daemon.running, 5, "a fresh heartbeat", daemon)
+        recovery = wait_for(everything, 60, "every alert after the fault cleared", daemon)
+        wait_for(daemon.running, 60, "a fresh heartbeat", daemon)
         assert daemon.stop() == 0, daemon.tail()
     print(f"\n{FAULT_SECONDS:.0f} s fault; every alert delivered {recovery:.1f} s after it cleared")
     counts = Counter(_delivered(stream, bot_api))

@@ -53,20 +53,20 @@ def test_queued_alerts_survive_outages_and_a_restart_and_arrive_in_order(
 
     with start("first") as daemon:
         both = lambda: bool(_telegram(stream, bot_api) and _mail(stream, smtp_server))  # noqa: E731
-        wait_for(both, 30, "the first alerts", daemon)
+        wait_for(both, 60, "the first alerts", daemon)
         # Both destinations go down while stories keep coming: alerts queue, attempts fail.
         bot_api.outage()
         smtp_server.stop()
         down_at = time.monotonic()
-        wait_for(queued(3), 30, "alerts queued for both destinations", daemon)
+        wait_for(queued(3), 60, "alerts queued for both destinations", daemon)
         failing = {f"telegram:{CHAT}", f"email:{MAILBOX}"}
         wait_for(lambda: _failing(db) == failing, 15, "failures", daemon)
         assert daemon.stop() == 0, daemon.tail()
 
     # A restart during the outage keeps the queue: nothing is dropped or marked failed.
     with start("second") as daemon:
-        wait_for(lambda: stream.complete, 30, "every story published", daemon)
-        wait_for(queued(4), 30, "alerts queued after the restart", daemon)
+        wait_for(lambda: stream.complete, 60, "every story published", daemon)
+        wait_for(queued(4), 60, "alerts queued after the restart", daemon)
         assert _states(db) <= {"pending", "sent"}
         outage = time.monotonic() - down_at
         bot_api.end_outage()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,10 @@ from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
 from watcher.workers import InlinePool
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+# WATCHER_CORPUS: where the corpus is when the checkout is not beside it (a git worktree).
+CORPUS = Path(
+    os.environ.get("WATCHER_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+)
 FEEDS = CORPUS / "feeds"
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]

@@ -95,7 +95,7 @@ def test_doctype_is_refused_before_any_entity_expands() -> None:
     started = time.perf_counter()
     with pytest.raises(ParseError, match=r"^bomb\.opml:2: OPML with a DOCTYPE is refused"):
         parse_opml(document, source="bomb.opml")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0  # refused up front; margin for a loaded machine
 
 
 @pytest.mark.parametrize(

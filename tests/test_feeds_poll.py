@@ -3,8 +3,11 @@ dedup across publisher changes, first-poll backfill, failures and backoff, healt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +30,7 @@ from watcher.store import Store, open_store
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
 from watcher.store.tables import entries
-from watcher.workers import InlinePool
+from watcher.workers import CpuPool, InlinePool
 
 T = TypeVar("T")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -756,3 +759,81 @@ async def test_feed_table_shows_status_and_the_failing_reason(
     # The PROBLEM column starts at the same place on every line.
     column = lines[0].index("PROBLEM")
     assert by_name["Rate Limited Daily"][column:].startswith("HTTP 429")
+
+
+# --- batched writes and budgets ----------------------------------------------------------------
+
+
+async def test_polls_finishing_together_are_stored_in_one_transaction(
+    http_server: HttpServer, harness: Harness
+) -> None:
+    urls = [http_server.route(f"/f{i}.xml", rss(items(i)), headers=RSS_TYPE) for i in range(40)]
+    rows = [harness.add(url) for url in urls]
+    commits: list[int] = []
+    sa.event.listen(harness.store._engine, "commit", lambda _conn: commits.append(1))
+    # Hold the store thread so every poll's record is queued before the first write ends.
+    release = threading.Event()
+    blocker = asyncio.ensure_future(harness.db(release.wait, 60))
+    polls = [asyncio.ensure_future(harness.poller.poll(row)) for row in rows]
+    deadline = time.monotonic() + 60
+    writer = harness.poller._writer  # no event tells: look until all are queued
+    while writer.backlog < len(rows) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    release.set()
+    await blocker
+    results = await asyncio.gather(*polls)
+    assert [r.outcome for r in results] == ["updated"] * 40
+    assert sum(len(r.new_entry_ids) + r.backfilled for r in results) == 40
+    assert len(commits) <= 2  # the first batch, then all the records queued behind it
+    assert all(harness.row(url).polls == 1 for url in urls)
+
+
+async def test_the_same_bytes_again_are_not_parsed_again(
+    http_server: HttpServer, harness: Harness
+) -> None:
+    url = await settled(harness, http_server, rss(items(1, 2)))  # no validators: always a 200
+    calls = harness.cpu.calls
+    harness.clock.advance(900)
+    again = await harness.poll(url)
+    assert again.outcome == "not-modified"
+    assert harness.cpu.calls == calls
+    assert harness.row(url).polls == 2
+
+
+def nested_feed(depth: int) -> bytes:
+    return (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>deep</title><item><title>x"
+        + b"<b>" * depth
+        + b"</b>" * depth
+        + b"</title></item></channel></rss>"
+    )
+
+
+class CountingCpuPool(CpuPool):
+    calls = 0
+
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self.calls += 1
+        return await super().__call__(fn, *args, **kwargs)
+
+
+async def test_a_feed_over_its_parse_budget_is_failed_and_not_parsed_again(
+    http_server: HttpServer, make_harness: Callable[..., Harness]
+) -> None:
+    # 400,000 nested elements: seconds of parsing, far over a budget of half a second.
+    url = http_server.route("/deep.xml", nested_feed(400_000), headers=RSS_TYPE)
+    harness = make_harness(max_bytes=4_000_000)
+    harness.add(url)
+    pool = CountingCpuPool(1, name="feed", seconds=0.5)
+    poller = Poller(harness.client, harness.db, POLLING, clock=harness.clock, cpu=pool)
+    try:
+        first = await poller.poll(harness.row(url))
+        harness.clock.advance(3600)
+        second = await poller.poll(harness.row(url))
+    finally:
+        pool.shutdown()
+        await harness.aclose()
+    assert (first.outcome, second.outcome) == ("failed", "failed")
+    assert pool.calls == 1  # the same document was refused without a second try
+    row = harness.row(url)
+    assert (row.failures, row.last_error) == (2, second.reason)

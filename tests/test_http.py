@@ -26,8 +26,23 @@ from smtpserver import server_tls_context
 from watcher import __version__
 from watcher.clock import FakeClock
 from watcher.config import HttpSettings
-from watcher.errors import FetchError
-from watcher.http import HttpClient, Response, _is_public, cache_max_age, parse_retry_after
+from watcher.errors import (
+    BlockedAddress,
+    FetchError,
+    FetchTimeout,
+    HttpStatusError,
+    NetworkError,
+    TooLarge,
+    TooManyRedirects,
+)
+from watcher.http import (
+    HttpClient,
+    IPAddress,
+    Response,
+    _is_public,
+    cache_max_age,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
@@ -63,12 +78,17 @@ async def _loopback_only(
 
 
 async def _failure(
-    url: str, middlewares: Sequence[aiohttp.ClientMiddlewareType] = (), **overrides: Any
+    url: str,
+    kind: type[FetchError] = FetchError,
+    middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
+    **overrides: Any,
 ) -> FetchError:
+    """The error fetching ``url`` raises, checked to be exactly of type ``kind``."""
     settings = _settings(**overrides)
     async with HttpClient(settings, middlewares=middlewares, clock=FakeClock(NOW)) as fetcher:
         with pytest.raises(FetchError) as caught:
             await fetcher.get(url)
+    assert type(caught.value) is kind, caught.value
     return caught.value
 
 
@@ -85,7 +105,7 @@ async def test_200_returns_body_headers_and_final_url(
     assert response.content_type == "application/rss+xml"
     assert response.headers["x-feed"] == "yes"
     assert response.redirects == ()
-    assert 0 < response.elapsed < 5
+    assert 0 < response.elapsed < 60
 
 
 async def test_sends_user_agent_accept_encoding_and_accept(
@@ -153,7 +173,7 @@ async def test_stacked_content_codings_are_undone_in_reverse(
 
 async def test_unknown_content_encoding_is_a_fetch_error(http_server: HttpServer) -> None:
     url = http_server.route("/feed.xml", FEED, headers={"Content-Encoding": "zstd"})
-    assert (await _failure(url)).reason == "unsupported Content-Encoding 'zstd'"
+    assert "zstd" in (await _failure(url, NetworkError)).reason
 
 
 def test_response_headers_are_case_insensitive_even_as_a_plain_dict() -> None:
@@ -168,33 +188,30 @@ def test_response_headers_are_case_insensitive_even_as_a_plain_dict() -> None:
 
 
 async def test_429_with_retry_after_seconds(http_server: HttpServer) -> None:
-    error = await _failure(http_server.retry_after("/feed", "120"))
-    assert error.retry_after == 120
-    assert error.reason == "HTTP 429 Too Many Requests (retry after 120 s)"
+    error = await _failure(http_server.retry_after("/feed", "120"), HttpStatusError)
+    assert isinstance(error, HttpStatusError)
+    assert (error.status, error.retry_after) == (429, 120)
 
 
 async def test_503_with_retry_after_http_date(http_server: HttpServer) -> None:
     when = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
-    error = await _failure(http_server.retry_after("/feed", when, status=503))
-    assert error.retry_after == 90
-    assert error.reason == "HTTP 503 Service Unavailable (retry after 90 s)"
+    error = await _failure(http_server.retry_after("/feed", when, status=503), HttpStatusError)
+    assert isinstance(error, HttpStatusError)
+    assert (error.status, error.retry_after) == (503, 90)
 
 
 async def test_429_with_garbage_retry_after_has_none(http_server: HttpServer) -> None:
-    error = await _failure(http_server.retry_after("/feed", "soon"))
-    assert (error.retry_after, error.reason) == (None, "HTTP 429 Too Many Requests")
+    error = await _failure(http_server.retry_after("/feed", "soon"), HttpStatusError)
+    assert error.retry_after is None
 
 
-@pytest.mark.parametrize(
-    ("status", "reason"),
-    [(500, "HTTP 500 Internal Server Error"), (404, "HTTP 404 Not Found"), (599, "HTTP 599")],
-)
-async def test_error_statuses_become_reasons(
-    http_server: HttpServer, status: int, reason: str
-) -> None:
+@pytest.mark.parametrize("status", [500, 404, 410, 599])
+async def test_error_statuses_carry_the_status(http_server: HttpServer, status: int) -> None:
     url = http_server.route("/feed", b"oops", status=status, headers={"Retry-After": "5"})
-    error = await _failure(url)
-    assert (error.url, error.reason, error.retry_after) == (url, reason, None)
+    error = await _failure(url, HttpStatusError)
+    assert isinstance(error, HttpStatusError)
+    assert (error.url, error.status, error.retry_after) == (url, status, None)
+    assert str(status) in error.reason
 
 
 # --- redirects ----------------------------------------------------------------------------------
@@ -211,21 +228,20 @@ async def test_redirect_chain_within_limit_is_followed(
 
 
 async def test_redirect_chain_beyond_limit_fails(http_server: HttpServer) -> None:
-    error = await _failure(http_server.redirect_chain("/r", 3), max_redirects=2)
-    assert error.reason == "too many redirects (more than 2)"
+    await _failure(http_server.redirect_chain("/r", 3), TooManyRedirects, max_redirects=2)
     assert http_server.hits("/r/3") == 0
 
 
 async def test_redirect_to_itself_is_a_loop(http_server: HttpServer) -> None:
     url = http_server.redirect_loop("/loop")
-    assert (await _failure(url)).reason == f"redirect loop at {url}"
+    assert url in (await _failure(url, TooManyRedirects)).reason
 
 
 async def test_two_step_redirect_loop_is_detected(http_server: HttpServer) -> None:
     http_server.redirect("/a", "/b", status=301)
     http_server.redirect("/b", http_server.url("/a"), status=307)
-    error = await _failure(http_server.url("/a"))
-    assert error.reason == f"redirect loop at {http_server.url('/a')}"
+    error = await _failure(http_server.url("/a"), TooManyRedirects)
+    assert http_server.url("/a") in error.reason
 
 
 async def test_relative_redirect_and_conditional_headers_carry_over(
@@ -239,12 +255,12 @@ async def test_relative_redirect_and_conditional_headers_carry_over(
 
 async def test_redirect_to_another_scheme_is_refused(http_server: HttpServer) -> None:
     url = http_server.redirect("/r", "ftp://files.example/feed")
-    assert (await _failure(url)).reason == "redirect to unsupported URL ftp://files.example/feed"
+    assert "ftp://files.example/feed" in (await _failure(url, NetworkError)).reason
 
 
 async def test_redirect_without_location_fails(http_server: HttpServer) -> None:
     url = http_server.route("/r", b"", status=302)
-    assert (await _failure(url)).reason == "HTTP 302 Found without a Location header"
+    await _failure(url, NetworkError)
 
 
 # --- time and size limits -----------------------------------------------------------------------
@@ -253,9 +269,8 @@ async def test_redirect_without_location_fails(http_server: HttpServer) -> None:
 async def test_slow_drip_is_cut_at_total_timeout(http_server: HttpServer) -> None:
     url = http_server.drip("/drip", size=100, every=0.2)  # never trips the read timeout
     started = time.monotonic()
-    error = await _failure(url, total_timeout=1.0, read_timeout=2.0)
-    assert error.reason == "timed out after 1 s (total)"
-    assert time.monotonic() - started < 2.0
+    await _failure(url, FetchTimeout, total_timeout=1.0, read_timeout=2.0)
+    assert time.monotonic() - started < 30.0  # bounded by the timeout, not by the 20 s drip
 
 
 async def test_total_timeout_spans_redirects(http_server: HttpServer) -> None:
@@ -266,24 +281,21 @@ async def test_total_timeout_spans_redirects(http_server: HttpServer) -> None:
         return Reply(302, {"Location": "/slow"})
 
     http_server.route_handler("/r1", slow_redirect)
-    error = await _failure(http_server.url("/r1"), total_timeout=1.0)
-    assert error.reason == "timed out after 1 s (total)"
+    error = await _failure(http_server.url("/r1"), FetchTimeout, total_timeout=1.0)
     assert error.url == http_server.url("/slow")
 
 
 async def test_silent_server_trips_read_timeout(http_server: HttpServer) -> None:
     url = http_server.slow("/slow", 3.0)
-    error = await _failure(url, read_timeout=0.5)
-    assert error.reason == "read timed out after 0.5 s"
+    await _failure(url, FetchTimeout, read_timeout=0.5)
 
 
 @pytest.mark.parametrize("content_length", [True, False])
 async def test_oversized_body_is_aborted(http_server: HttpServer, content_length: bool) -> None:
     url = http_server.huge("/big", 50 * MB, content_length=content_length)
     started = time.monotonic()
-    error = await _failure(url, max_bytes=1_000_000)
-    assert error.reason == "response larger than 1000000 bytes"
-    assert time.monotonic() - started < 2.0
+    await _failure(url, TooLarge, max_bytes=1_000_000)
+    assert time.monotonic() - started < 30.0  # stopped at the limit, not after 50 MB
 
 
 async def test_max_bytes_argument_overrides_settings(
@@ -291,7 +303,7 @@ async def test_max_bytes_argument_overrides_settings(
 ) -> None:
     url = http_server.route("/feed", b"x" * 1000)
     assert len((await client.get(url, max_bytes=1000)).content) == 1000
-    with pytest.raises(FetchError, match="response larger than 999 bytes"):
+    with pytest.raises(TooLarge):
         await client.get(url, max_bytes=999)
 
 
@@ -314,24 +326,21 @@ async def test_decompression_bomb_aborts_quickly_with_bounded_memory(
     try:
         baseline = tracemalloc.get_traced_memory()[0]
         started = time.monotonic()
-        error = await _failure(url)
+        await _failure(url, TooLarge)
         elapsed = time.monotonic() - started
         peak = tracemalloc.get_traced_memory()[1] - baseline
     finally:
         tracemalloc.stop()
-    assert error.reason == "response larger than 5000000 bytes"
     assert peak < 50 * MB
-    assert elapsed < 3.0
+    assert elapsed < 30.0  # generous for a loaded machine; 1 GiB would take far longer
 
 
 async def test_connection_closed_mid_body_is_a_fetch_error(http_server: HttpServer) -> None:
-    error = await _failure(http_server.close_mid_body("/cut"))
-    assert error.reason.startswith("broken response:")
+    await _failure(http_server.close_mid_body("/cut"), NetworkError)
 
 
 async def test_short_body_for_content_length_is_a_fetch_error(http_server: HttpServer) -> None:
-    error = await _failure(http_server.wrong_length("/short", declared=1000))
-    assert error.reason.startswith("broken response:")
+    await _failure(http_server.wrong_length("/short", declared=1000), NetworkError)
 
 
 # --- connection failures and invalid URLs -------------------------------------------------------
@@ -344,34 +353,33 @@ def _closed_port() -> int:
 
 
 async def test_connection_refused() -> None:
-    error = await _failure(f"http://127.0.0.1:{_closed_port()}/feed")
-    assert error.reason == "connection refused"
+    await _failure(f"http://127.0.0.1:{_closed_port()}/feed", NetworkError)
 
 
 async def test_tls_failure_is_reported(http_server: HttpServer) -> None:
     url = http_server.route("/feed", FEED).replace("http://", "https://")
-    error = await _failure(url)
-    assert error.reason.startswith("TLS error: ")
+    await _failure(url, NetworkError)
 
 
 async def test_untrusted_certificate_is_a_tls_error(tls_certificate: tuple[Path, Path]) -> None:
     with HttpServer(tls=server_tls_context(*tls_certificate)) as server:
         url = server.route("/feed", FEED)
-        error = await _failure(url)
+        error = await _failure(url, NetworkError)
     assert url.startswith("https://")
-    assert error.reason == "TLS error: certificate verify failed: self-signed certificate"
+    assert "certificate" in error.reason
 
 
 @pytest.mark.parametrize("guarded", [False, True])
 async def test_dns_failure_names_the_host(guarded: bool) -> None:
-    error = await _failure("http://no-such-host.invalid/feed", allow_private_addresses=not guarded)
-    assert error.reason == "DNS lookup failed for host no-such-host.invalid"
+    error = await _failure(
+        "http://no-such-host.invalid/feed", NetworkError, allow_private_addresses=not guarded
+    )
+    assert "no-such-host.invalid" in error.reason
 
 
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.com/feed", "http:///feed", ""])
 async def test_invalid_urls_are_fetch_errors(url: str) -> None:
-    error = await _failure(url)
-    assert error.reason.startswith(f"invalid URL {url!r}")
+    await _failure(url, FetchError)
 
 
 # --- the private-address guard ------------------------------------------------------------------
@@ -379,19 +387,17 @@ async def test_invalid_urls_are_fetch_errors(url: str) -> None:
 
 async def test_loopback_is_refused_by_default(http_server: HttpServer) -> None:
     url = http_server.route("/feed", FEED)
-    error = await _failure(url, allow_private_addresses=False)
-    assert error.reason == (
-        "refused: 127.0.0.1 is a private address (set http.allow_private_addresses = true to allow)"
-    )
+    error = await _failure(url, BlockedAddress, allow_private_addresses=False)
+    assert "http.allow_private_addresses" in error.reason  # says what to do
     assert http_server.hits("/feed") == 0
 
 
 async def test_hostname_resolving_to_loopback_is_refused(http_server: HttpServer) -> None:
     http_server.route("/feed", FEED)
     error = await _failure(
-        f"http://localhost:{http_server.port}/feed", allow_private_addresses=False
+        f"http://localhost:{http_server.port}/feed", BlockedAddress, allow_private_addresses=False
     )
-    assert error.reason.startswith("refused: localhost resolves to private address ")
+    assert "localhost" in error.reason
     assert http_server.hits("/feed") == 0
 
 
@@ -400,25 +406,35 @@ async def test_hostname_resolving_to_loopback_is_refused(http_server: HttpServer
 )
 async def test_private_literals_are_refused_before_connecting(host: str) -> None:
     error = await _failure(
-        f"http://{host}/feed", middlewares=[_loopback_only], allow_private_addresses=False
+        f"http://{host}/feed",
+        BlockedAddress,
+        middlewares=[_loopback_only],
+        allow_private_addresses=False,
     )
-    assert error.reason.startswith(f"refused: {host.strip('[]')} is a private address")
+    assert host.strip("[]") in error.reason
 
 
-async def _public(host: str, port: int) -> list[str]:
-    return ["93.184.216.34"]  # what a real resolver might say about a public site
+def _public_or_test_server(ip: IPAddress) -> bool:
+    """The guard's policy in these tests: 127.0.0.1 (the test server) stands in for a public
+    site; every other private address is refused as usual."""
+    return ip == ipaddress.ip_address("127.0.0.1") or _is_public(ip)
 
 
-@pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/inside", "http://10.0.0.1/inside"])
+async def _loopback_dns(host: str, port: int) -> list[str]:
+    return ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.2:{port}/inside", "http://10.0.0.1/inside"])
 async def test_redirect_from_public_to_private_is_refused(
     http_server: HttpServer, target: str
 ) -> None:
-    # "localhost" passes the guard via the injected resolver but still reaches this server.
     http_server.redirect("/hop", target.format(port=http_server.port))
     http_server.route("/inside", b"secret")
     settings = _settings(allow_private_addresses=False)
-    async with HttpClient(settings, middlewares=[_loopback_only], resolver=_public) as fetcher:
-        with pytest.raises(FetchError, match=r"^.*: refused: .* is a private address") as caught:
+    async with HttpClient(
+        settings, middlewares=[_loopback_only], allowed=_public_or_test_server
+    ) as fetcher:
+        with pytest.raises(BlockedAddress) as caught:
             await fetcher.get(f"http://localhost:{http_server.port}/hop")
     assert caught.value.url == target.format(port=http_server.port)
     assert (http_server.hits("/hop"), http_server.hits("/inside")) == (1, 0)
@@ -426,9 +442,34 @@ async def test_redirect_from_public_to_private_is_refused(
 
 async def test_public_address_passes_the_guard_end_to_end(http_server: HttpServer) -> None:
     url = http_server.route("/feed", FEED)
-    async with HttpClient(_settings(allow_private_addresses=False), resolver=_public) as fetcher:
+    settings = _settings(allow_private_addresses=False)
+    async with HttpClient(settings, allowed=_public_or_test_server) as fetcher:
         response = await fetcher.get(url.replace("127.0.0.1", "localhost"))
     assert response.content == FEED
+
+
+async def test_connection_goes_to_the_checked_address_not_a_second_lookup(
+    http_server: HttpServer,
+) -> None:
+    """DNS rebinding: a name that answers a public address to the check and a private one
+    to the connect must not reach the private one; here the name exists only in the
+    injected resolver, so any second lookup by aiohttp itself would fail the fetch."""
+    url = http_server.route("/feed", FEED)
+    answers = iter([["127.0.0.1"]] + [["10.0.0.1"]] * 10)
+    calls: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return next(answers)
+
+    settings = _settings(allow_private_addresses=False)
+    async with HttpClient(settings, resolver=rebinding, allowed=_public_or_test_server) as fetcher:
+        response = await fetcher.get(url.replace("127.0.0.1", "rebind.invalid"))
+        with pytest.raises(BlockedAddress):  # the next request sees the new answer, refused
+            await fetcher.get(url.replace("127.0.0.1", "rebind.invalid"))
+    assert response.content == FEED
+    assert calls == ["rebind.invalid", "rebind.invalid"]  # one lookup per request
+    assert http_server.hits("/feed") == 1
 
 
 @pytest.mark.parametrize(
@@ -470,6 +511,37 @@ async def test_per_host_limit_caps_concurrent_requests(http_server: HttpServer) 
         responses = await asyncio.gather(*(fetcher.get(url) for _ in range(6)))
     assert [r.content for r in responses] == [b"ok"] * 6
     assert http_server.peak_concurrency("/slow") == 2
+
+
+async def test_two_ports_of_one_address_have_separate_per_host_limits() -> None:
+    """With max_per_host = 1, the first server answers only once the second has a request:
+    a limit shared by the two ports would never let that happen (the fetch times out)."""
+    second_busy = threading.Event()
+
+    def first_handler(_: RecordedRequest) -> Reply:
+        second_busy.wait(30)
+        return Reply(200, {}, b"first")
+
+    def second_handler(_: RecordedRequest) -> Reply:
+        second_busy.set()
+        return Reply(200, {}, b"second")
+
+    with HttpServer() as first, HttpServer() as second:
+        urls = [
+            first.route_handler("/a", first_handler),
+            second.route_handler("/b", second_handler),
+        ]
+        async with HttpClient(_settings(max_per_host=1, total_timeout=20.0)) as fetcher:
+            responses = await asyncio.gather(*(fetcher.get(url) for url in urls))
+    assert [r.content for r in responses] == [b"first", b"second"]
+
+
+async def test_localhost_and_127_0_0_1_share_one_per_host_limit(http_server: HttpServer) -> None:
+    url = http_server.slow("/slow", 0.3)
+    urls = [url, url.replace("127.0.0.1", "localhost")] * 2
+    async with HttpClient(_settings(max_per_host=1), resolver=_loopback_dns) as fetcher:
+        await asyncio.gather(*(fetcher.get(u) for u in urls))
+    assert http_server.peak_concurrency("/slow") == 1
 
 
 async def test_global_limit_caps_requests_across_hosts(http_server: HttpServer) -> None:
@@ -542,12 +614,13 @@ def test_server_closes_quickly_while_a_drip_is_mid_response() -> None:
         done.set()
 
     threading.Thread(target=fetch, daemon=True).start()
-    while not server.hits("/drip"):
+    deadline = time.monotonic() + 60
+    while not server.hits("/drip") and time.monotonic() < deadline:
         time.sleep(0.01)
     started = time.monotonic()
     server.close()
-    assert time.monotonic() - started < 1.0
-    assert done.wait(2.0)
+    assert time.monotonic() - started < 4.0  # before the drip's next byte (5 s): cut, not waited
+    assert done.wait(60)
 
 
 def test_route_handler_sees_method_headers_and_body(http_server: HttpServer) -> None:
@@ -556,7 +629,7 @@ def test_route_handler_sees_method_headers_and_body(http_server: HttpServer) -> 
 
     url = http_server.route_handler("/echo", echo)
     post = urllib.request.Request(url, data=b"abc", headers={"X-Test": "1"}, method="POST")
-    with urllib.request.urlopen(post, timeout=5) as reply:
+    with urllib.request.urlopen(post, timeout=60) as reply:
         assert (reply.status, reply.headers["X-Method"], reply.read()) == (201, "POST", b"cba")
     (request,) = http_server.requests_to("/echo")
     assert request.header("X-Test") == "1"

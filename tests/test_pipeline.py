@@ -4,6 +4,7 @@ console and alerts.jsonl, with the real store, HTTP client, worker pool and chan
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +16,8 @@ from httpserver import HttpServer
 
 from watcher.config import Config, load_config
 from watcher.daemon import Daemon, RunOptions
+from watcher.errors import StoreError
+from watcher.pipeline import StoreTrouble
 from watcher.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +152,7 @@ async def test_matching_article_alerts_once_per_story_everywhere(
     await Daemon(config).run(RunOptions(once=True))
     assert len(bot_api.calls("sendMessage", ok=True)) == 1
     (edit,) = bot_api.calls("editMessageText", ok=True)
-    assert edit.message_id == sent.sent_id and "+1 sources" in (edit.text or "")
+    assert edit.message_id == sent.sent_id and "+1 source:" in (edit.text or "")
     store = open_store(config.store_url)
     try:
         assert store.count_entries("done") == 3
@@ -175,3 +178,21 @@ async def test_telegram_down_queues_alerts_until_it_is_back(
     bot_api.end_outage()
     await Daemon(config).run(RunOptions(once=True))
     assert len(bot_api.calls("sendMessage", ok=True)) == 1
+
+
+def test_store_failures_are_logged_once_a_minute_per_kind_and_recovery_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    trouble = StoreTrouble(clock=lambda: now[0])
+    error = StoreError("watcher.db: disk I/O error")
+    with caplog.at_level(logging.INFO, logger="watcher.pipeline"):
+        for second in range(120):  # two minutes of failures: 3 kinds, every second
+            now[0] = float(second)
+            for kind in ("entries", "polls", "delivery"):
+                trouble.failed(kind, error)
+        trouble.recovered()
+        trouble.recovered()  # once only
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 6  # each kind at 0 s and at 60 s
+    assert sum(r.levelno == logging.INFO for r in caplog.records) == 1

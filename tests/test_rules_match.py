@@ -6,6 +6,7 @@ Every article here is synthetic, written for these tests; the seed article is re
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,8 @@ from watcher.rules.schema import RuleSet, load_rules, parse_rules
 from watcher.types import Article, ArticleSource, Evidence
 
 REPO = Path(__file__).resolve().parents[1]
-SEED = REPO.parent / "shared" / "seeds" / "000_1e00dd681d865c74.txt"
+SHARED = Path(os.environ.get("WATCHER_SHARED") or REPO.parent / "shared")
+SEED = SHARED / "seeds" / "000_1e00dd681d865c74.txt"
 
 
 def article(title: str, text: str = "", **fields: object) -> Article:
@@ -494,5 +496,71 @@ def test_explain_gives_one_verdict_per_rule() -> None:
         """)  # fmt: skip
     one, two = m.explain(article("Caracas", "Caracas is hot in the summer."))
     assert (one.rule, one.matched, two.rule, two.matched) == ("one", True, "two", False)
-    assert one.reasons[0] == "actor Caracas: 2 mentions (1 in the title): 'Caracas'"
+    assert one.reasons[0].startswith("analysis: 1 of 1 sentences read")
+    assert one.reasons[1] == "actor Caracas: 2 mentions (1 in the title): 'Caracas'"
     assert two.reasons == ("filtered out: language 'en' is not in ['es']",)
+
+
+def test_a_page_of_one_repeated_name_is_matched_in_linear_time() -> None:
+    """1 MB of "Maduro " once took minutes (exclusions re-matched per mention): now bounded."""
+    m = matcher("""\
+        name: venezuela
+        actors:
+          Nicolás Maduro:
+            ambiguous: [Maduro]
+            exclude: [plátano maduro]
+            not_near: [cigar]
+        """)  # fmt: skip
+    page = article("t", "Maduro " * 150_000)
+    started = time.process_time()
+    assert names(m, page) == []  # ambiguous, never corroborated
+    v = verdict(m, page)
+    seconds = time.process_time() - started
+    assert seconds < 60  # generous for a busy machine: about 1 s on one core
+    assert any(r.startswith("input capped: matched the first") for r in v.reasons)
+    assert any("only the first 1,000 of" in r for r in v.reasons)
+
+
+AMBIGUOUS_RULE = """\
+    name: maduro
+    actors:
+      Nicolás Maduro:
+        ambiguous: [Maduro]
+        corroborate: [Caracas, politics]
+      Caracas:
+      envoys: [Witkoff, Kushner]
+    keywords:
+      politics: [government, president]
+    """
+
+
+def test_an_ambiguous_name_needs_corroboration() -> None:
+    m = matcher(AMBIGUOUS_RULE)
+
+    def counted(title: str, text: str) -> list[str]:
+        v = verdict(m, article(title, text))
+        return [e.matched for e in v.evidence if e.term == "Nicolás Maduro"]
+
+    assert counted("Cigars", "The Maduro wrapper is dark. Maduro smokers love it.") == []
+    reasons = "\n".join(verdict(m, article("Cigars", "Maduro wrappers are dark.")).reasons)
+    assert "'Maduro' is ambiguous and nothing corroborates it" in reasons
+    # the full name earlier corroborates every later mention, not the ones before it
+    assert counted("t", "Maduro left. Nicolás Maduro spoke. Then Maduro ate.") == [
+        "Nicolás Maduro",
+        "Maduro",
+    ]
+    # a corroborating term within the window (here: the same sentence)
+    assert counted("t", "Maduro spoke in Caracas on Monday.") == ["Maduro"]
+    assert counted("t", "The government said Maduro would speak.") == ["Maduro"]
+    assert counted("t", "Maduro ate lunch. It rained in Caracas.") == []  # window 0
+    # lowercase is the word, whatever surrounds it
+    assert counted("t", "In Caracas, a maduro plantain costs more.") == []
+
+
+def test_window_widens_corroboration_and_group_labels_do_not_match() -> None:
+    m = matcher(AMBIGUOUS_RULE.rstrip(" ") + "    window: 1\n")
+    v = verdict(m, article("t", "Maduro ate lunch. It rained in Caracas. Envoys met."))
+    assert [e.matched for e in v.evidence if e.term == "Nicolás Maduro"] == ["Maduro"]
+    assert not [e for e in v.evidence if e.term == "envoys"]  # "Envoys" is the word
+    v = verdict(m, article("t", "Witkoff and Kushner flew in."))
+    assert [e.matched for e in v.evidence if e.term == "envoys"] == ["Witkoff", "Kushner"]

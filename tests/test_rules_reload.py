@@ -62,4 +62,46 @@ async def test_running_daemon_picks_up_valid_edits_and_rejects_invalid_ones(
         assert daemon.pipeline.rules.rules.names() == ["bakery", "ukraine-peace", "venezuela"]
     finally:
         daemon.stop()
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 60)
+
+
+def test_a_fifo_named_yaml_is_refused_without_hanging(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: the loader must not open it so."""
+    import os
+
+    from watcher.errors import RuleError
+    from watcher.rules.loader import load_rules
+
+    (tmp_path / "a.yaml").write_text(BAKERY)
+    source = RulesSource(tmp_path)
+    assert source.load().names() == ["bakery"]
+    os.mkfifo(tmp_path / "x.yaml")
+    error = source.reload()  # would block for ever if the FIFO were opened blocking
+    assert isinstance(error, RuleError) and "x.yaml:1:1" in error.problems[0]
+    assert source.rules.names() == ["bakery"]  # the old rules stay
+    with pytest.raises(RuleError):
+        load_rules(tmp_path)
+    (tmp_path / "x.yaml").unlink()
+    (tmp_path / "d.yaml").mkdir()  # a directory named like a rule file: refused too
+    with pytest.raises(RuleError):
+        load_rules(tmp_path)
+
+
+def test_watcher_check_reports_a_fifo_rule_file_instead_of_hanging(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    os.mkfifo(tmp_path / "rules" / "x.yaml")
+    config = tmp_path / "config.toml"
+    config.write_text('[watcher]\ndata_dir = "data"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # generous for a busy machine: it returns in about a second
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "x.yaml:1:1" in done.stderr

@@ -525,3 +525,61 @@ def test_fuzz_only_rule_errors(text: str) -> None:
             assert all(p.startswith(f"{path}:") for p in exc.problems), exc.problems
         else:
             assert rules
+
+
+ABOUT_RULE = """\
+name: talks
+actors:
+  Ukraine: [Kyiv]
+  Nicolás Maduro: {ambiguous: [Maduro], corroborate: [Ukraine, talks], types: [PERSON]}
+keywords:
+  talks: [peace talks]
+window: 1
+about:
+  topic: [[Ukraine, Nicolás Maduro], talks]
+  min_score: 2.5
+  weights: {title: 3, share: 5}
+  require: {share: 0.1}
+"""
+
+
+def test_about_window_and_ambiguous_names_parse() -> None:
+    (rule,) = parse_rules(ABOUT_RULE)
+    assert rule.window == 1 and rule.about is not None
+    assert rule.about.topic == (("Ukraine", "Nicolás Maduro"), ("talks",))
+    assert rule.about.min_score == 2.5 and dict(rule.about.weights)["title"] == 3
+    assert dict(rule.about.weights)["lead"] == 1.0  # defaults kept for the others
+    assert rule.about.require == (("share", 0.1),)
+    maduro = rule.actors[1]
+    assert maduro.ambiguous == ("Maduro",) and maduro.corroborate == ("Ukraine", "talks")
+    assert "Maduro" in maduro.names
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "fragment"),
+    [
+        ("  weights: {title: 3, share: 5}", "11:13", "about.weights: unknown key 'titel'"),
+        ("  require: {share: 0.1}", "12:20", "about.require.share: at most 1"),
+        ("  min_score: 2.5", "10:14", "about.min_score: expected a number"),
+        ("  topic: [[Ukraine, Nicolás Maduro], talks]", "9:38", "unknown term 'talk'"),
+        ("window: 1", "7:9", "window: at most 5"),
+    ],
+)
+def test_about_errors_name_file_line_and_column(
+    tmp_path: Path, edit: str, where: str, fragment: str
+) -> None:
+    broken = {
+        "  weights: {title: 3, share: 5}": "  weights: {titel: 3, share: 5}",
+        "  require: {share: 0.1}": "  require: {share: 1.5}",
+        "  min_score: 2.5": "  min_score: high",
+        "  topic: [[Ukraine, Nicolás Maduro], talks]": "  topic: [[Ukraine, Nicolás Maduro], talk]",
+        "window: 1": "window: 9",
+    }[edit]
+    problems = problems_of(tmp_path, ABOUT_RULE.replace(edit, broken))
+    assert len(problems) == 1 and f"r.yaml:{where}: " in problems[0] and fragment in problems[0]
+
+
+def test_group_labels_never_match_as_words() -> None:
+    (rule,) = parse_rules("actors:\n  envoys: [Witkoff, Kushner]\n  Caracas: [CCS]\n")
+    assert rule.actors[0].names == ("Witkoff", "Kushner")
+    assert rule.actors[1].names == ("Caracas", "CCS")

@@ -1,4 +1,4 @@
-"""The worker job's plumbing: how rules cross into worker processes (pickled once per version)."""
+"""The worker job's plumbing: rules cross into workers once per version; workers preload."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from watcher.config import NlpSettings
 from watcher.rules.schema import RuleSet, load_rules, parse_rules
-from watcher.rules.worker import EntryJob, process_entry
+from watcher.rules.worker import EntryJob, process_entry, ship_rules
 from watcher.workers import CpuPool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +58,33 @@ async def test_worker_process_matches_with_rules_sent_by_fingerprint() -> None:
             assert [m.rule for m in done.matches] == ["venezuela"]
     finally:
         pool.shutdown()
+
+
+def test_a_rule_set_crosses_to_workers_as_a_reference_not_its_rules(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    rules = load_rules(tmp_path / "rules")
+    whole = pickle.dumps(rules.rules)
+    sent = pickle.dumps(rules)
+    # The rules are written to a file once per version; each job carries its path only.
+    assert len(sent) < 1024 < len(whole)
+
+
+def preloaded_state(fingerprint: str) -> tuple[bool, bool]:
+    import sys
+
+    from watcher.rules import worker
+
+    built = any(key[0] == fingerprint for key in worker._MATCHERS)
+    return "spacy" in sys.modules, built
+
+
+async def test_article_workers_load_models_and_rules_before_their_first_job() -> None:
+    rules = load_rules(ROOT / "rules")
+    pool = CpuPool(
+        1, preload="watcher.rules.worker:preload", preload_args=(NlpSettings(), ship_rules(rules))
+    )
+    try:
+        spacy_loaded, matcher_built = await pool(preloaded_state, rules.fingerprint)
+    finally:
+        pool.shutdown()
+    assert spacy_loaded and matcher_built

@@ -118,6 +118,7 @@ def record(
         "alert_kind": kind,
         "payload": build_payload(a, [m], source=a.feed_name, quotes=1) if kind else None,
         "routes": routes,
+        "updatable_kinds": frozenset({"telegram", "console", "jsonl"}),  # as the specs say
     } | changes
     return ArticleRecord(**values)
 

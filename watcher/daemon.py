@@ -8,6 +8,9 @@ import functools
 import logging
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,19 +19,26 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watcher import __version__
 from watcher.bot.app import TelegramBot, bot_token
 from watcher.clock import Clock, SystemClock
-from watcher.config import Config
+from watcher.config import Config, web_token
 from watcher.errors import StoreError
-from watcher.health import Heartbeat, write_heartbeat
-from watcher.lock import DataDirLock, prepare_data_dir
+from watcher.health import HEARTBEAT_NAME, Heartbeat, write_heartbeat
+from watcher.lock import LOCK_NAME, DataDirLock, prepare_data_dir
 from watcher.metrics import Metrics, MetricsServer, start_metrics_server
 from watcher.pipeline import Pipeline
 from watcher.store import open_store
 from watcher.store.runner import StoreRunner
+from watcher.web import Backend, WebServer
+from watcher.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
 # In-flight work gets this long to finish after SIGTERM; the whole stop stays under 10 s.
-_STOP_GRACE = 7.0
+_STOP_GRACE = 5.0
+# Scheduled jobs (tick, health check, rules reload) get this long before they are cancelled.
+_JOB_GRACE = 1.0
+# Past this many seconds after SIGTERM the process exits whatever is still running (a thread
+# stuck in a system call cannot be interrupted), so a stop always ends within 10 s.
+STOP_DEADLINE = 9.5
 # How often the scheduler looks for feeds that are due.
 TICK_SECONDS = 5.0
 
@@ -45,18 +55,26 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._stop = asyncio.Event()
         self._started = self.clock.now()
+        # Scheduled jobs running now: a stop lets them end instead of cancelling them unstarted.
+        self._jobs: set[asyncio.Task[None]] = set()
         # The running pipeline, once started (for the bot and for tests to look at).
         self.pipeline: Pipeline | None = None
         # The /metrics and /healthz endpoint while serving, when [metrics] enables it.
         self.metrics_server: MetricsServer | None = None
         # The Telegram command bot while serving, when a token is set and [telegram] bot is on.
         self.bot: TelegramBot | None = None
+        # The web page while serving, when [web] enables it.
+        self.web: WebServer | None = None
         # Whether this replica runs the once-only work (always, on SQLite).
         self._elected = False
 
     async def run(self, options: RunOptions) -> None:
         """Run until SIGTERM/SIGINT (or one cycle with ``once``); raises WatcherError on failure."""
         data_dir = prepare_data_dir(self.config.data_dir)
+        if not options.once:
+            # From the start: a SIGTERM while the models load still stops cleanly, with 0.
+            self._install_signal_handlers()
+        _note_missing_store(self.config)
         with DataDirLock(data_dir):
             store = open_store(self.config.store_url, lease=self.config.store.lease)
             db = StoreRunner(store)
@@ -77,7 +95,7 @@ class Daemon:
             if options.once:
                 await pipeline.run_once()
                 await db(db.store.count_cycle, run_id)
-            else:
+            elif not self._stop.is_set():
                 await self._serve(pipeline, db, run_id, options)
         finally:
             await pipeline.aclose(grace=_STOP_GRACE)
@@ -89,7 +107,6 @@ class Daemon:
     async def _serve(
         self, pipeline: Pipeline, db: StoreRunner, run_id: int, opts: RunOptions
     ) -> None:
-        self._install_signal_handlers()
         if pipeline.metrics is not None:
             self.metrics_server = await start_metrics_server(
                 self.config.metrics,
@@ -98,6 +115,9 @@ class Daemon:
                 clock=self.clock,
                 outbox=functools.partial(db, db.store.outbox_depth),
             )
+        web_cpu = CpuPool(1) if self.config.web.enabled else None
+        if web_cpu is not None:
+            self.web = await self._start_web(pipeline, db, web_cpu)
         scheduler = AsyncIOScheduler(timezone="UTC")
         now = self.clock.now()
         scheduler.add_job(
@@ -130,11 +150,17 @@ class Daemon:
             await self._stop.wait()
         finally:
             await self._stop_bot(pipeline)
+            scheduler.pause()
+            await self._settle_jobs()
             scheduler.shutdown(wait=False)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             if self.metrics_server is not None:
                 await self.metrics_server.aclose()
+            if self.web is not None:
+                await self.web.aclose()
+            if web_cpu is not None:
+                await asyncio.to_thread(web_cpu.shutdown, cancel=True)
             await db(db.store.count_cycle, run_id)
 
     async def _elect(self, pipeline: Pipeline, db: StoreRunner) -> None:
@@ -163,6 +189,23 @@ class Daemon:
             pipeline.set_notifier(None)
             await bot.stop()
 
+    async def _start_web(self, pipeline: Pipeline, db: StoreRunner, cpu: CpuPool) -> WebServer:
+        """Serve the web page in this loop; its store calls go through the same store thread,
+        the tester explains through the pipeline's Explainer, and backtests run in the page's own
+        one-worker pool, started on first use."""
+        backend = Backend(
+            self.config,
+            db,
+            self.clock,
+            rules=lambda: pipeline.rules.rules,
+            explainer=pipeline.explainer,
+            cpu=cpu,
+            token=web_token(self.config),
+        )
+        server = WebServer(backend)
+        await server.start()
+        return server
+
     def _start_bot(self, pipeline: Pipeline, db: StoreRunner) -> None:
         """Start the Telegram bot in this loop (it connects in the background)."""
         token = bot_token(self.config)
@@ -174,23 +217,42 @@ class Daemon:
         pipeline.set_notifier(self.bot.notify_admins)
         self.bot.start()
 
+    async def _settle_jobs(self) -> None:
+        """Let running jobs end (briefly), then cancel the rest; the scheduler then finds
+        nothing to cancel, since a job task cancelled before it starts logs a traceback."""
+        await asyncio.sleep(0)  # jobs submitted just now start, see the stop and return
+        if self._jobs:
+            _, late = await asyncio.wait(self._jobs, timeout=_JOB_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
     def _guard(self, fn: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
         """A job that logs its failures instead of killing the scheduler's executor."""
 
         async def guarded() -> None:
             if self._stop.is_set():
                 return
+            task = asyncio.current_task()
+            if task is not None:
+                self._jobs.add(task)
             try:
                 await fn()
             except asyncio.CancelledError:
-                # The scheduler's shutdown at a stop cancels jobs in flight: not an error
-                # (anything they handed to the store thread still finishes).
+                # A stop cancels jobs in flight: not an error (anything they handed to the
+                # store thread still finishes).
                 if not self._stop.is_set():
                     raise
             except StoreError as exc:  # disk full, read-only: one clear line, no traceback
-                log.error("%s failed; it will run again on schedule: %s", name, exc)
+                trouble = self.pipeline.store_trouble if self.pipeline else None
+                if trouble is None:
+                    log.error("%s failed; it will run again on schedule: %s", name, exc)
+                else:
+                    trouble.failed(f"{name} failed; it will run again on schedule", exc)
             except Exception:
                 log.exception("%s failed; it will run again on schedule", name)
+            finally:
+                self._jobs.discard(task)
 
         return guarded
 
@@ -205,7 +267,11 @@ class Daemon:
         try:
             write_heartbeat(self.config.data_dir, beat)
         except OSError as exc:
-            log.warning("cannot write heartbeat in %s: %s", self.config.data_dir, exc.strerror)
+            what = f"cannot write heartbeat in {self.config.data_dir}"
+            if self.pipeline is None:
+                log.warning("%s: %s", what, exc.strerror)
+            else:  # a full or read-only disk: not a line every heartbeat
+                self.pipeline.store_trouble.failed(what, exc.strerror or str(exc))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -217,9 +283,44 @@ class Daemon:
             return
         log.info("received %s: finishing in-flight work, then stopping", sig.name)
         self._stop.set()
+        _exit_by_deadline(STOP_DEADLINE)
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _note_missing_store(config: Config) -> None:
+    """Say so when the SQLite store is gone from a data directory watcher has used before
+    (its heartbeat or lock file is there): starting afresh is then news, not routine."""
+    if config.store.url:
+        return
+    database = config.data_dir / "watcher.db"
+    traces = [config.data_dir / name for name in (HEARTBEAT_NAME, LOCK_NAME)]
+    used = next((path for path in traces if path.exists()), None)
+    if used is not None and not database.exists():
+        log.warning(
+            "store %s is missing, though %s shows watcher ran here before; starting with an "
+            "empty store (restore the file from a backup to keep feeds' history and alerts)",
+            database,
+            used.name,
+        )
+
+
+def _exit_by_deadline(seconds: float) -> None:
+    """Exit with 0 after ``seconds`` if the graceful stop has not ended the process by then.
+
+    SQLite in WAL mode loses nothing committed, and pending entries are processed at the
+    next start; what cannot be waited for is a thread stuck in a system call."""
+
+    def watchdog() -> None:
+        time.sleep(seconds)
+        log.error("stop took over %.1f s; exiting now (pending work resumes at start)", seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="stop deadline", daemon=True).start()
 
 
 def run_daemon(config: Config, options: RunOptions, *, clock: Clock | None = None) -> None:

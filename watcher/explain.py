@@ -9,16 +9,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher.articles.extract import Extracted, article_from_file, build_article, extract_page
+from watcher.alerts.blocklist import Blocklist, blocked
+from watcher.alerts.compose import build_payload, render
+from watcher.articles.extract import (
+    Extracted,
+    article_from_file,
+    article_from_text,
+    build_article,
+    extract_page,
+)
 from watcher.articles.fetch import fetch_article
 from watcher.clock import Clock
 from watcher.config import Config, NlpSettings
 from watcher.errors import FetchError, ParseError
 from watcher.http import HttpClient
-from watcher.rules.explain import explain
+from watcher.rules.explain import Summarize, explain
 from watcher.rules.schema import RuleSet
 from watcher.rules.worker import matcher_for
-from watcher.types import Article, ArticleSource
+from watcher.types import Article, Match
 from watcher.workers import CpuPool, InlinePool
 
 Report = dict[str, Any]
@@ -39,8 +47,10 @@ class Explainer:
         cpu: CpuPool | InlinePool,
         rules: Callable[[], RuleSet],
         clock: Clock,
+        blocklist: Callable[[], Blocklist] | None = None,
     ) -> None:
         self._config = config
+        self._blocklist = blocklist
         self._client = client
         self._cpu = cpu
         self._rules = rules
@@ -62,10 +72,11 @@ class Explainer:
             explain_article, str(path), article, self._rules(), **self._options()
         )
 
-    async def text(self, text: str, *, title: str = "", source: str = "text") -> Report:
-        """Pasted text, with an optional title."""
-        article = Article(url="", title=title, text=text, source=ArticleSource.FILE)
-        return await self._cpu(explain_article, source, article, self._rules(), **self._options())
+    async def text(self, text: str, *, source: str = "pasted text") -> Report:
+        """Pasted text: the first line is the title, the rest the body (as in a text file)."""
+        article = article_from_text(text)
+        rules = self._rules()
+        return await self._cpu(explain_article, source, article, rules, **self._options())
 
     async def source(self, source: str) -> Report:
         """A URL (http or https) or a file path, as `watcher explain` takes them."""
@@ -75,6 +86,7 @@ class Explainer:
 
     def _options(self) -> dict[str, Any]:
         return {
+            "blocklist": self._blocklist() if self._blocklist else None,
             "nlp": self._config.nlp,
             "now": self._clock.now(),
             "timezone": self._config.watcher.timezone,
@@ -91,6 +103,7 @@ def explain_page(
     now: datetime,
     timezone: str,
     quotes: int,
+    blocklist: Blocklist | None = None,
 ) -> Report:
     """A fetched page, extracted and explained (picklable, top level: runs in a worker).
 
@@ -108,7 +121,9 @@ def explain_page(
         language_hint="",
         min_text_chars=0,
     )
-    return explain_article(url, article, rules, nlp=nlp, now=now, timezone=timezone, quotes=quotes)
+    return explain_article(
+        url, article, rules, nlp=nlp, now=now, timezone=timezone, quotes=quotes, blocklist=blocklist
+    )
 
 
 def explain_article(
@@ -120,10 +135,27 @@ def explain_article(
     now: datetime,
     timezone: str,
     quotes: int,
+    blocklist: Blocklist | None = None,
 ) -> Report:
-    """Every verdict with its evidence, and the alert that would be sent (in a worker)."""
+    """Every verdict with its evidence, the alert that would be sent, and whether the
+    blocklist stops it (in a worker)."""
     matcher = matcher_for(rules, nlp)
-    return explain(source, article, matcher, now=now, tz=ZoneInfo(timezone), quotes=quotes)
+    summarize = summarizer(ZoneInfo(timezone), quotes)
+    report = explain(source, article, matcher, now=now, summarize=summarize)
+    reason = blocked(blocklist, article, article.url) if blocklist is not None else ""
+    if reason and blocklist is not None and blocklist.path:
+        report["blocked"] = f"{reason} in {blocklist.path.name}"
+    return report
+
+
+def summarizer(tz: ZoneInfo, quotes: int) -> Summarize:
+    """The alert text a report shows for the rules an article matches."""
+
+    def summarize(article: Article, matches: list[Match], source: str) -> str:
+        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
+        return render(payload, tz=tz).text
+
+    return summarize
 
 
 def _extract(html: bytes, url: str) -> Extracted | None:

@@ -31,6 +31,7 @@ from typing import Protocol, Self
 import aiohttp
 import brotli  # type: ignore[import-untyped]
 import certifi
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -38,12 +39,22 @@ from yarl import URL
 from watcher import __version__
 from watcher.clock import Clock, SystemClock
 from watcher.config import HttpSettings
-from watcher.errors import FetchError
+from watcher.errors import (
+    BlockedAddress,
+    FetchError,
+    FetchTimeout,
+    HttpStatusError,
+    NetworkError,
+    TooLarge,
+    TooManyRedirects,
+)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-"""``(host, port) -> IP addresses``: how the private-address guard sees DNS."""
+"""``(host, port) -> IP addresses``: DNS for the address guard and for the connection."""
 
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+AddressPolicy = Callable[[IPAddress], bool]
+"""Whether the guard lets a connection go to an address (default: public addresses only)."""
 
 # Decoded bytes produced per decompression step: what bounds memory against decompression bombs.
 _STEP = 64 * 1024
@@ -98,8 +109,12 @@ class Response:
 class HttpClient:
     """Fetches URLs politely and defensively; share one per process across tasks.
 
-    ``resolver`` replaces DNS for the private-address guard only (tests use it);
+    A host name is resolved once per request; the guard checks those addresses and the
+    connection goes to one of them (aiohttp's resolver serves the checked answer), so DNS
+    cannot answer differently between the check and the connect. ``resolver`` replaces DNS
+    and ``allowed`` the guard's notion of a public address (tests use both);
     ``middlewares`` wrap every request aiohttp sends (tests use one as a tripwire).
+    Concurrency per host is counted by resolved address and port, not by host name.
     """
 
     def __init__(
@@ -109,10 +124,13 @@ class HttpClient:
         middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
         clock: Clock | None = None,
         resolver: Resolver | None = None,
+        allowed: AddressPolicy | None = None,
     ) -> None:
         self._settings = settings
         self._clock: Clock = clock or SystemClock()
         self._resolve: Resolver = resolver or _getaddrinfo
+        self._allowed: AddressPolicy = allowed or _is_public
+        self._pins = _PinnedResolver()
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._middlewares = tuple(middlewares)
@@ -145,7 +163,8 @@ class HttpClient:
         accept: str | None = None,
         max_bytes: int | None = None,
     ) -> Response:
-        """GET ``url``, following redirects; every failure is a FetchError with a short reason.
+        """GET ``url``, following redirects; every failure is a FetchError subclass (see
+        watcher.errors) with a short reason.
 
         The FetchError's ``url`` is the one whose fetch failed: after redirects, the last hop.
         """
@@ -168,49 +187,60 @@ class HttpClient:
         if self._closed:
             raise RuntimeError("HttpClient.get called after aclose()")
         if self._session is None:
-            self._session = _make_session(self._settings, self._middlewares)
+            self._session = _make_session(self._settings, self._middlewares, self._pins)
         return self._session
 
-    async def _guard(self, url: URL) -> None:
-        if self._settings.allow_private_addresses:
-            return
+    async def _checked_addresses(self, url: URL) -> list[IPAddress]:
+        """The host's addresses, resolved once and checked by the guard, pinned for aiohttp."""
         host = url.raw_host or ""
-        for ip in await self._addresses(url, host):
-            if not _is_public(ip):
-                raise FetchError(str(url), _refusal(host, ip))
+        port = _port(url)
+        addresses = await self._addresses(url, host, port)
+        if not self._settings.allow_private_addresses:
+            for ip in addresses:
+                if not self._allowed(ip):
+                    raise BlockedAddress(str(url), _refusal(host, ip))
+        if _ip_literal(host) is None:
+            self._pins.pin(host, port, addresses)
+        return addresses
 
-    async def _addresses(self, url: URL, host: str) -> list[_IPAddress]:
+    async def _addresses(self, url: URL, host: str, port: int) -> list[IPAddress]:
         literal = _ip_literal(host)
         if literal is not None:
             return [literal]
-        port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            return [ipaddress.ip_address(a) for a in await self._resolve(host, port)]
+            async with asyncio.timeout(self._settings.connect_timeout):
+                found = [ipaddress.ip_address(a) for a in await self._resolve(host, port)]
+        except TimeoutError as exc:
+            raise FetchTimeout(str(url), f"DNS lookup timed out for host {host}") from exc
         except (OSError, UnicodeError, ValueError) as exc:
-            raise FetchError(str(url), f"DNS lookup failed for host {host}") from exc
+            raise NetworkError(str(url), f"DNS lookup failed for host {host}") from exc
+        if not found:
+            raise NetworkError(str(url), f"DNS lookup failed for host {host}")
+        return found
 
     async def _hop(self, url: URL, job: _Job) -> _Hop:
         """One request/response exchange, inside the politeness slots and the total deadline."""
-        host = url.host or ""
-        async with self._slot(host):
+        addresses = await self._checked_addresses(url)
+        async with self._slot(_slot_key(addresses, _port(url))):
             started = time.monotonic()
             deadline = asyncio.timeout(job.total - job.spent)
             try:
                 async with deadline:
-                    await self._guard(url)
                     return await self._exchange(url, job)
             except _NETWORK_ERRORS as exc:
-                reason = _describe(exc, self._settings, host, total=deadline.expired())
-                raise FetchError(str(url), reason) from exc
+                total = deadline.expired()
+                raise fetch_error(
+                    exc, str(url), self._settings, url.host or "", total=total
+                ) from exc
             finally:
                 job.spent += time.monotonic() - started
 
     @asynccontextmanager
-    async def _slot(self, host: str) -> AsyncIterator[None]:
+    async def _slot(self, key: str) -> AsyncIterator[None]:
         # Per host first: a task queued behind a slow host must not hold a global slot.
-        per_host = self._host_slots.get(host)
+        per_host = self._host_slots.get(key)
         if per_host is None:
-            per_host = self._host_slots[host] = asyncio.Semaphore(self._settings.max_per_host)
+            per_host = self._host_slots[key] = asyncio.Semaphore(self._settings.max_per_host)
         async with per_host, self._slots:
             yield
 
@@ -237,7 +267,58 @@ class HttpClient:
         retry_after = None
         if status in _RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(headers.get("retry-after"), self._clock.now())
-        return FetchError(url, _status_reason(status, retry_after), retry_after=retry_after)
+        reason = _status_reason(status, retry_after)
+        return HttpStatusError(url, status, reason, retry_after=retry_after)
+
+
+def _port(url: URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def _slot_key(addresses: list[IPAddress], port: int) -> str:
+    """The per-host limit's key: the lowest resolved address (IPv4 first) and the port, so
+    ``localhost`` and ``127.0.0.1`` share one limit while two ports do not."""
+    ip = min((_unmapped(a) for a in addresses), key=lambda a: (a.version, int(a)))
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _unmapped(ip: IPAddress) -> IPAddress:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+class _PinnedResolver(AbstractResolver):
+    """aiohttp's resolver: answers with the addresses HttpClient resolved and checked last
+    for that host and port; it never asks DNS itself, so nothing unchecked is connected to."""
+
+    def __init__(self) -> None:
+        self._pins: dict[tuple[str, int], list[IPAddress]] = {}
+
+    def pin(self, host: str, port: int, addresses: list[IPAddress]) -> None:
+        self._pins[(host.rstrip(".").lower(), port)] = addresses
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = self._pins.get((host.rstrip(".").lower(), port))
+        if not addresses:
+            raise OSError(f"no checked address for {host}")
+        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(ip),
+                port=port,
+                family=socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=flags,
+            )
+            for ip in addresses
+        ]
+
+    async def close(self) -> None:
+        self._pins.clear()
 
 
 @dataclass
@@ -262,12 +343,16 @@ class _Hop:
 
 
 def _make_session(
-    settings: HttpSettings, middlewares: Sequence[aiohttp.ClientMiddlewareType]
+    settings: HttpSettings,
+    middlewares: Sequence[aiohttp.ClientMiddlewareType],
+    resolver: AbstractResolver,
 ) -> aiohttp.ClientSession:
     user_agent = settings.user_agent.replace("{version}", __version__)
     connector = aiohttp.TCPConnector(
         limit=settings.max_connections,
         limit_per_host=0,  # HttpClient's per-host semaphores decide
+        resolver=resolver,  # connect only to the addresses the guard checked
+        use_dns_cache=False,
         keepalive_timeout=_KEEPALIVE,
         ssl=_tls_context(),
     )
@@ -325,11 +410,11 @@ def _parse_url(url: str) -> URL:
 def _location(url: URL, status: int, headers: Mapping[str, str]) -> URL:
     location = headers.get("location")
     if not location:
-        raise FetchError(str(url), f"{_status_reason(status, None)} without a Location header")
+        raise NetworkError(str(url), f"{_status_reason(status, None)} without a Location header")
     try:
         target = url.join(URL(location))
     except (TypeError, ValueError) as exc:
-        raise FetchError(str(url), f"redirect to invalid URL {location!r}: {exc}") from exc
+        raise NetworkError(str(url), f"redirect to invalid URL {location!r}: {exc}") from exc
     # Fragments are the client's business and would defeat loop detection.
     return target.with_fragment(None)
 
@@ -338,11 +423,11 @@ def _next_hop(location: URL, visited: list[str], max_redirects: int) -> URL:
     """Where a redirect leads, or FetchError for a loop, too many hops or a bad target."""
     target = str(location)
     if target in visited:
-        raise FetchError(visited[-1], f"redirect loop at {target}")
+        raise TooManyRedirects(visited[-1], f"redirect loop at {target}")
     if len(visited) > max_redirects:
-        raise FetchError(visited[-1], f"too many redirects (more than {max_redirects})")
+        raise TooManyRedirects(visited[-1], f"too many redirects (more than {max_redirects})")
     if location.scheme not in ("http", "https") or not location.raw_host:
-        raise FetchError(visited[-1], f"redirect to unsupported URL {target}")
+        raise NetworkError(visited[-1], f"redirect to unsupported URL {target}")
     return location
 
 
@@ -354,14 +439,14 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _ip_literal(host: str) -> _IPAddress | None:
+def _ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
     except ValueError:
         return None
 
 
-def _is_public(ip: _IPAddress) -> bool:
+def _is_public(ip: IPAddress) -> bool:
     """Whether ``ip`` is on the public internet, not this machine or a private network."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -376,14 +461,14 @@ def _is_public(ip: _IPAddress) -> bool:
     return ip.is_global and not special
 
 
-def _shown(ip: _IPAddress) -> str:
+def _shown(ip: IPAddress) -> str:
     # URL parsing compresses ::ffff:10.0.0.1 to ::ffff:a00:1; people write the dotted form.
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return f"::ffff:{ip.ipv4_mapped}"
     return str(ip)
 
 
-def _refusal(host: str, ip: _IPAddress) -> str:
+def _refusal(host: str, ip: IPAddress) -> str:
     literal = _ip_literal(host)
     if literal is not None:
         return f"refused: {_shown(literal)} is a private address {_PRIVATE_HINT}"
@@ -411,24 +496,28 @@ _Explain = Callable[[BaseException, HttpSettings, str], str]
 
 # First match along the exception's cause chain wins, so specific kinds come first.
 _EXPLANATIONS: tuple[
-    tuple[type[BaseException] | tuple[type[BaseException], ...], _Explain], ...
+    tuple[type[BaseException] | tuple[type[BaseException], ...], type[FetchError], _Explain],
+    ...,
 ] = (
     (
         aiohttp.ConnectionTimeoutError,
+        FetchTimeout,
         lambda e, s, h: f"connect timed out after {_seconds(s.connect_timeout)} s",
     ),
     (
         aiohttp.SocketTimeoutError,
+        FetchTimeout,
         lambda e, s, h: f"read timed out after {_seconds(s.read_timeout)} s",
     ),
-    (aiohttp.ServerTimeoutError, lambda e, s, h: f"timed out: {e}"),
+    (aiohttp.ServerTimeoutError, FetchTimeout, lambda e, s, h: f"timed out: {e}"),
     (
         (aiohttp.ClientConnectorDNSError, socket.gaierror),
+        NetworkError,
         lambda e, s, h: f"DNS lookup failed for host {h}",
     ),
-    (ConnectionRefusedError, lambda e, s, h: "connection refused"),
-    (ssl.SSLError, lambda e, s, h: f"TLS error: {_tls_message(e)}"),
-    (ConnectionResetError, lambda e, s, h: "connection reset by the server"),
+    (ConnectionRefusedError, NetworkError, lambda e, s, h: "connection refused"),
+    (ssl.SSLError, NetworkError, lambda e, s, h: f"TLS error: {_tls_message(e)}"),
+    (ConnectionResetError, NetworkError, lambda e, s, h: "connection reset by the server"),
     (
         (
             aiohttp.ClientPayloadError,
@@ -436,23 +525,33 @@ _EXPLANATIONS: tuple[
             aiohttp.ClientResponseError,
             HttpProcessingError,
         ),
+        NetworkError,
         lambda e, s, h: f"broken response: {_protocol_message(e)}",
     ),
-    ((zlib.error, brotli.error), lambda e, s, h: f"could not decompress the body: {e}"),
-    (aiohttp.InvalidURL, lambda e, s, h: f"invalid URL: {e}"),
-    ((UnicodeError, ValueError), lambda e, s, h: f"invalid request: {e}"),
+    (
+        (zlib.error, brotli.error),
+        NetworkError,
+        lambda e, s, h: f"could not decompress the body: {e}",
+    ),
+    (aiohttp.InvalidURL, FetchError, lambda e, s, h: f"invalid URL: {e}"),
+    ((UnicodeError, ValueError), FetchError, lambda e, s, h: f"invalid request: {e}"),
 )
 
 
-def _describe(exc: BaseException, settings: HttpSettings, host: str, *, total: bool) -> str:
-    """The user-facing reason for a low-level failure during one exchange."""
+def fetch_error(
+    exc: BaseException, url: str, settings: HttpSettings, host: str, *, total: bool
+) -> FetchError:
+    """The one place mapping an aiohttp, OS, TLS or decoder error to watcher's FetchError
+    subclasses, with the user-facing reason; ``total`` when the request's deadline expired."""
     if total:
-        return f"timed out after {_seconds(settings.total_timeout)} s (total)"
-    for kind, explain in _EXPLANATIONS:
+        return FetchTimeout(url, f"timed out after {_seconds(settings.total_timeout)} s (total)")
+    for kind, error, explain in _EXPLANATIONS:
         found = _find_cause(exc, kind)
         if found is not None:
-            return explain(found, settings, host)
-    return f"network error: {exc or type(exc).__name__}"
+            return error(url, explain(found, settings, host))
+    if isinstance(exc, TimeoutError):
+        return FetchTimeout(url, "timed out")
+    return NetworkError(url, f"network error: {exc or type(exc).__name__}")
 
 
 def _find_cause(
@@ -585,7 +684,7 @@ def _decoder_for(url: str, content_encoding: str | None) -> _Chain:
     codings = [c for c in codings if c and c != "identity"]
     unknown = [c for c in codings if c not in _DECODERS]
     if unknown:
-        raise FetchError(url, f"unsupported Content-Encoding {unknown[0]!r}")
+        raise NetworkError(url, f"unsupported Content-Encoding {unknown[0]!r}")
     # Codings are listed in the order applied, so they are undone last first.
     return _Chain([_DECODERS[c]() for c in reversed(codings)])
 
@@ -594,7 +693,7 @@ async def _read_body(response: aiohttp.ClientResponse, url: str, limit: int) -> 
     encoding = response.headers.get("content-encoding")
     decoder = _decoder_for(url, encoding)
     if not encoding and _declared_length(response.headers) > limit:
-        raise FetchError(url, f"response larger than {limit} bytes")
+        raise TooLarge(url, f"response larger than {limit} bytes")
     body = bytearray()
     async for raw in response.content.iter_any():
         _append(body, decoder.decode(raw), limit, url)
@@ -613,7 +712,7 @@ def _append(body: bytearray, pieces: Iterator[bytes], limit: int, url: str) -> N
     for piece in pieces:
         body += piece
         if len(body) > limit:
-            raise FetchError(url, f"response larger than {limit} bytes")
+            raise TooLarge(url, f"response larger than {limit} bytes")
 
 
 # --- pure header helpers ----------------------------------------------------------------

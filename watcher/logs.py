@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _SECRETS: set[str] = set()
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+# python-telegram-bot logs a Bot API answer that is not JSON (a proxy's HTML error page on a
+# 5xx) with a traceback, and puts the page into its exception's message.
+_NOT_JSON_LOG = "Can not load invalid JSON data"
+_PAGE_RE = re.compile(
+    r"\. Parsing the server response b(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") failed"
+)
+_PAGE_NOTE = " (the answer was an error page, not JSON; --log-level debug shows it)"
 
 
 def register_secret(value: str) -> None:
@@ -48,9 +56,29 @@ class _JsonFormatter(logging.Formatter):
         return scrub(json.dumps(entry, default=str, ensure_ascii=False))
 
 
+class _ErrorPages(logging.Filter):
+    """A Bot API 5xx: one line per attempt; the error page only at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("telegram") and str(record.msg).startswith(_NOT_JSON_LOG):
+            if not logging.getLogger().isEnabledFor(logging.DEBUG):
+                return False
+            # At debug: the page on one line, without the traceback of the JSON parser.
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            record.msg, record.args = " ".join(record.getMessage().split()), None
+            return True
+        if record.levelno > logging.DEBUG:
+            message = record.getMessage()
+            if "Parsing the server response" in message:
+                record.msg, record.args = _PAGE_RE.sub(_PAGE_NOTE, message), None
+        return True
+
+
 def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler.addFilter(_ErrorPages())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

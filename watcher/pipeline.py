@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,43 +14,95 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
+from watcher.alerts.blocklist import BlocklistSource, blocked
 from watcher.alerts.decide import decide_article
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import context_from_config, next_digest_time, quiet_until
+from watcher.alerts.templates import Templates, templates_folder
+from watcher.articles.extract import PAGE_CAP
 from watcher.articles.fetch import fetch_article
+from watcher.articles.queue import ArticleQueue, host_key
 from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.errors import StoreError
 from watcher.explain import Explainer
+from watcher.feeds import cpu as feeds_cpu
 from watcher.feeds.identity import canonical_url
 from watcher.feeds.poll import Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
 from watcher.http import HttpClient
 from watcher.metrics import Metrics
+from watcher.rules import worker as rules_worker
 from watcher.rules.nlp import Analyzer
 from watcher.rules.reload import RulesSource
 from watcher.rules.worker import EntryJob, Processed, process_entry
 from watcher.store.feeds import FeedRow, PendingEntry
 from watcher.store.runner import StoreRunner
-from watcher.workers import CpuPool
+from watcher.workers import CpuPool, pool_size
 
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_SECONDS = 600.0
 RULES_CHECK_SECONDS = 2.0
 SEND_INTERVAL = 1.0
-# Articles processed at once: enough to keep both cores and the network busy.
-ARTICLE_CONCURRENCY = 8
 # On a store shared by replicas, a replica holds at most this many polls in flight per HTTP
 # connection: it claims no more feeds than it can poll within a lease.
 SHARED_POLLS_PER_CONNECTION = 10
+# Budgets per article job (feed parsing: watcher.feeds.cpu): a job over them is abandoned
+# and its worker replaced.
+ARTICLE_SECONDS = 60.0
+ARTICLE_MEMORY_MB = 1024
+# Article pages fetched at once (each host also within [http] max_per_host); fetched
+# articles then wait for a worker without holding a fetch slot.
+ARTICLE_FETCHES = 16
+# Pending entries read from the store per refill of the article queue, and per feed.
+PENDING_BATCH = 1000
+PENDING_PER_FEED = 50
+# Shortest time between two reads of pending entries to refill a running-low queue.
+REFILL_SECONDS = 0.5
+# Seconds a busy worker process gets at a stop, after in-flight work had its grace.
+WORKER_GRACE = 1.0
+# Store failures of one kind are logged at most once per this many seconds.
+STORE_LOG_SECONDS = 60.0
 # A destination failing this many times in a row is reported to the admins.
 DESTINATION_FAILURES = 3
 
+# Failure reasons (watcher/http.py) that mean the host was never reached.
+_UNREACHED = ("DNS lookup failed", "connect timed out", "connection refused", "network error")
+
 # Sends an admin message (plain text); the Telegram bot provides one.
 Notify = Callable[[str], Awaitable[None]]
+
+
+class StoreTrouble:
+    """Logs store failures (disk full, read-only) once per kind of work every
+    STORE_LOG_SECONDS, with the number held back meanwhile, and the recovery once: a failing
+    store must not write a line per entry, feed and second to a disk that may be full."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def failed(self, what: str, exc: Exception | str) -> None:
+        now = self._clock()
+        last = self._last.get(what)
+        if last is not None and now - last < STORE_LOG_SECONDS:
+            self._held[what] = self._held.get(what, 0) + 1
+            return
+        held = self._held.pop(what, 0)
+        more = f" ({held} more like it in {now - last:.0f} s)" if held and last is not None else ""
+        log.error("%s: %s%s", what, exc, more)
+        self._last[what] = now
+
+    def recovered(self) -> None:
+        if self._last:
+            held = sum(self._held.values())
+            log.info("the store works again (%d failures not logged since the last report)", held)
+            self._last.clear()
+            self._held.clear()
 
 
 @dataclass(frozen=True)
@@ -77,6 +130,8 @@ class Pipeline:
         rules: RulesSource | None = None,
         channels: dict[str, Channel] | None = None,
         metrics: Metrics | None = None,
+        blocklist: BlocklistSource | None = None,
+        parse: CpuPool | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -84,11 +139,16 @@ class Pipeline:
         self._clock = clock
         self._client = client
         self._cpu = cpu
+        # Feed parsing has its own workers: it never waits behind article work.
+        self._parse = parse or cpu
         self._feeds = feeds
         self.rules = rules or RulesSource(config.watcher.rules_dir)
+        self.blocklist = blocklist or BlocklistSource(config)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
-        self._poller = Poller(client, db, config.polling, clock=clock, cpu=cpu, rng=random.Random())
+        self._poller = Poller(
+            client, db, config.polling, clock=clock, cpu=self._parse, rng=random.Random()
+        )
         self._sender = Sender(
             db,
             self._channels,
@@ -97,19 +157,39 @@ class Pipeline:
             retry_cap=config.alerts.retry_cap,
             metrics=metrics,
             bot_buttons=config.telegram.bot,
+            templates=Templates.load(templates_folder(config.alerts.templates_dir, config.source)),
         )
         self._polls: dict[int, asyncio.Task[PollResult | None]] = {}
         self._articles: dict[int, asyncio.Task[None]] = {}
         self._decide_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(ARTICLE_CONCURRENCY)
+        self._queue: ArticleQueue[PendingEntry] = ArticleQueue()
+        self._fresh: set[int] = set()  # entries found by this run's regular polls
+        self._fetching: dict[str, int] = {}  # article fetches in flight per host
+        self._fetch_limit = min(ARTICLE_FETCHES, config.http.max_connections)
+        self._cpu_slots = asyncio.Semaphore(max(2, 2 * cpu.workers))
+        self._feed_active: dict[int, int] = {}  # entries in progress per feed
+        self._feed_limit = 2 * max(2, 2 * cpu.workers)
+        self._refill: asyncio.Task[None] | None = None
+        self._refill_after = 0.0
+        self._more_pending = False
+        self._tried: set[int] | None = None  # entries started by `run --once`
         self._send_wanted = asyncio.Event()
         self._notify: Notify | None = None
         # Feeds whose last poll could not be recorded, and when to poll them again: the store
         # still says they are due, and they must not be fetched again at every tick.
         self._held: dict[int, datetime] = {}
         self.explainer = Explainer(
-            config, client=client, cpu=cpu, rules=lambda: self.rules.rules, clock=clock
+            config,
+            client=client,
+            cpu=cpu,
+            rules=lambda: self.rules.rules,
+            clock=clock,
+            blocklist=lambda: self.blocklist.blocklist,
         )
+        # Feed id -> whether its last poll reached the host; all unreached is said once.
+        self._reached: dict[int, bool] = {}
+        self._said_offline = False
+        self.store_trouble = StoreTrouble()
 
     @classmethod
     async def start(
@@ -121,9 +201,27 @@ class Pipeline:
         for warning in Analyzer(config.nlp, rules.rules).warnings():
             log.warning("%s", warning)
         channels = build_channels(config)
+        blocklist = BlocklistSource(config)
+        await asyncio.to_thread(blocklist.load)  # ConfigError if invalid
+        for warning in blocklist.blocklist.warnings:
+            log.warning("blocklist: %s", warning)
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
-        cpu = CpuPool(config.articles.workers)
+        workers = config.articles.workers
+        # Half the cores parse feeds (one on two cores): parsing a whole cycle of a thousand
+        # feeds takes seconds, and every worker costs ~35 MB.
+        parse = CpuPool(
+            max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
+            memory_mb=feeds_cpu.PARSE_MEMORY_MB,
+            preload="watcher.feeds.cpu:preload",
+        )  # fmt: skip
+        cpu = CpuPool(
+            workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
+            preload="watcher.rules.worker:preload",
+            preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
+        )  # fmt: skip
+        parse.start()  # the workers preload while the daemon starts, before the first poll
+        cpu.start()
         return cls(
             config,
             db,
@@ -134,6 +232,8 @@ class Pipeline:
             rules=rules,
             channels=channels,
             metrics=metrics,
+            blocklist=blocklist,
+            parse=parse,
         )
 
     def summary(self) -> str:
@@ -201,10 +301,9 @@ class Pipeline:
             if feed.enabled and feed.id not in self._polls:
                 self._spawn_poll(feed)
         results = [r for r in await asyncio.gather(*self._polls.values()) if r is not None]
-        await self.process_pending()
-        await asyncio.gather(*self._articles.values())
+        await self._drain_articles()
         sent = await self._sender.drain()
-        self._log_sent(sent)
+        await self._log_sent(sent)
         return results
 
     def _spawn_poll(self, feed: FeedRow) -> None:
@@ -219,7 +318,7 @@ class Pipeline:
             # A bug or a failing store (disk full) must not stop this feed forever, nor
             # have it fetched at every tick: try again next interval.
             if isinstance(exc, StoreError):
-                log.error("feed %s: poll not recorded, retrying next interval: %s", feed.name, exc)
+                self.store_trouble.failed("feed poll not recorded, retrying next interval", exc)
             else:
                 log.exception("feed %s: unexpected error while polling", feed.name)
             interval = feed.interval or self.config.polling.interval
@@ -230,10 +329,33 @@ class Pipeline:
         self._held.pop(feed.id, None)
         if self.metrics is not None:
             self.metrics.polled(feed.name, result.outcome)
+        self._note_reach(feed.id, result)
         if result.new_entry_ids:
             log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
+            if not feed.first_poll:  # a new feed's first items are backfill, not news
+                self._fresh.update(result.new_entry_ids)
             await self.process_pending()
         return result
+
+    def _note_reach(self, feed_id: int, result: PollResult) -> None:
+        """Say once when no enabled feed's host could be reached: the network is down."""
+        self._reached[feed_id] = not (
+            result.outcome == "failed" and result.reason.startswith(_UNREACHED)
+        )
+        enabled = {f.id for f in self._feeds if f.enabled}
+        if not enabled or not enabled <= self._reached.keys():
+            return  # not every feed polled yet
+        reachable = sum(self._reached[i] for i in enabled)
+        if reachable == 0 and not self._said_offline:
+            self._said_offline = True
+            log.error(
+                "0 of %d feeds reachable: is the network up? (last error: %s)",
+                len(enabled),
+                result.reason,
+            )
+        elif reachable and self._said_offline:
+            self._said_offline = False
+            log.info("%d of %d feeds reachable again", reachable, len(enabled))
 
     async def check_feed_health(self) -> None:
         """Report feeds failing longer than the threshold or silent far beyond their cadence."""
@@ -255,21 +377,99 @@ class Pipeline:
     # --- articles, rules, stories, alerts ---
 
     async def process_pending(self) -> None:
-        """Start the article stage for every pending entry not already in progress."""
-        for pending in await self._db(self._db.store.pending_entries, 500):
-            if pending.id not in self._articles:
-                task = asyncio.create_task(self._process(pending), name=f"article {pending.id}")
-                self._articles[pending.id] = task
+        """Queue the pending entries not already queued or in progress, and start the
+        fetches the limits allow (see ArticleQueue for the order)."""
+        rows = await self._db(
+            self._db.store.pending_entries, PENDING_BATCH, per_feed=PENDING_PER_FEED
+        )
+        per_feed: dict[int, int] = {}
+        for pending in rows:
+            per_feed[pending.feed_id] = per_feed.get(pending.feed_id, 0) + 1
+            if pending.id not in self._articles and pending.id not in (self._tried or ()):
+                fresh = pending.id in self._fresh
+                self._queue.add(
+                    pending.id, pending.feed_id, pending.entry.link, pending, fresh=fresh
+                )
+        # A full batch (or a feed at its share) means more wait in the store: read them
+        # as soon as the queue runs low rather than at the next round.
+        full = len(rows) >= PENDING_BATCH or any(n >= PENDING_PER_FEED for n in per_feed.values())
+        self._more_pending = full
+        self._dispatch()
 
-    async def _process(self, pending: PendingEntry) -> None:
+    def _dispatch(self) -> None:
+        """Start queued entries while fetch slots are free; a busy host's entries wait in
+        the queue, holding no slot, while other hosts' entries go ahead."""
+        while sum(self._fetching.values()) < self._fetch_limit:
+            pending = self._queue.take(self._host_free, self._feed_free)
+            if pending is None:
+                break
+            self._feed_active[pending.feed_id] = self._feed_active.get(pending.feed_id, 0) + 1
+            host = host_key(pending.entry.link)
+            self._fetching[host] = self._fetching.get(host, 0) + 1
+            task = asyncio.create_task(self._process(pending, host), name=f"article {pending.id}")
+            self._articles[pending.id] = task
+            if self._tried is not None:
+                self._tried.add(pending.id)
+        now = asyncio.get_running_loop().time()
+        low = len(self._queue) < PENDING_PER_FEED
+        if self._more_pending and low and self._refill is None and now >= self._refill_after:
+            self._refill_after = now + REFILL_SECONDS
+            self._refill = asyncio.create_task(self._refill_queue(), name="article queue refill")
+
+    def _feed_free(self, feed_id: int) -> bool:
+        # Enough to keep the workers busy, not so many that one feed's fetched pages queue
+        # for the workers ahead of another feed's story.
+        return self._feed_active.get(feed_id, 0) < self._feed_limit
+
+    def _host_free(self, host: str) -> bool:
+        return not host or self._fetching.get(host, 0) < self.config.http.max_per_host
+
+    async def _refill_queue(self) -> None:
         try:
-            async with self._slots:
-                await self._process_entry(pending)
+            await self.process_pending()
+        except StoreError as exc:
+            self.store_trouble.failed("article queue not refilled, retried next round", exc)
+        finally:
+            self._refill = None
+
+    def _fetched(self, host: str) -> None:
+        """Give back the fetch slot of ``host`` (once per entry) and start the next entries."""
+        left = self._fetching.get(host, 0) - 1
+        if left > 0:
+            self._fetching[host] = left
+        else:
+            self._fetching.pop(host, None)
+        self._dispatch()
+
+    async def _drain_articles(self) -> None:
+        """`run --once`: process every pending entry once (an entry that stays pending after
+        its attempt, e.g. the store refused it, is left for the next run)."""
+        self._tried = set()
+        try:
+            while True:
+                await self.process_pending()
+                if not self._articles:
+                    return
+                await asyncio.wait(
+                    list(self._articles.values()), return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            self._tried = None
+
+    async def _process(self, pending: PendingEntry, host: str) -> None:
+        fetch_done = False
+
+        def fetched() -> None:
+            nonlocal fetch_done
+            if not fetch_done:
+                fetch_done = True
+                self._fetched(host)
+
+        try:
+            await self._process_entry(pending, fetched)
         except StoreError as exc:
             # Not the article's fault (disk full, read-only): it stays pending for a retry.
-            log.error(
-                "entry %d (%s): not recorded, kept pending: %s", pending.id, pending.entry.link, exc
-            )
+            self.store_trouble.failed("entries not recorded, kept pending for a retry", exc)
         except Exception:
             # A stop (CancelledError) is not caught: the entry stays pending for next start.
             log.exception(
@@ -280,8 +480,14 @@ class Pipeline:
             await self._db(self._db.store.mark_entry_failed, pending.id)
         finally:
             self._articles.pop(pending.id, None)
+            self._fresh.discard(pending.id)
+            self._feed_active[pending.feed_id] -= 1
+            if not self._feed_active[pending.feed_id]:
+                del self._feed_active[pending.feed_id]
+            fetched()
+            self._dispatch()  # the feed's slot is free too
 
-    async def _process_entry(self, pending: PendingEntry) -> None:
+    async def _process_entry(self, pending: PendingEntry, fetched: Callable[[], None]) -> None:
         entry = pending.entry
         url = canonical_url(entry.link) if entry.link else f"entry:{pending.feed_id}:{pending.id}"
         if await self._db(self._db.store.article_id, url) is not None:
@@ -289,6 +495,7 @@ class Pipeline:
             await self._db(self._db.store.finish_entry, pending.id)
             return
         html, fetch_error = await self._fetch(entry.link)
+        fetched()  # the fetch slot goes to the next entry while this one waits for a worker
         job = EntryJob(
             url=entry.link or url,
             html=html,
@@ -302,9 +509,12 @@ class Pipeline:
             language_hint=entry.language,
             min_text_chars=self.config.articles.min_text_chars,
         )
-        processed = await self._cpu(
-            process_entry, job, self.rules.rules, self.config.nlp, self._clock.now()
-        )
+        async with self._cpu_slots:
+            processed = await self._cpu(
+                process_entry, job, self.rules.rules, self.config.nlp, self._clock.now()
+            )
+        if cut := processed.article.extra.get(PAGE_CAP):
+            log.info("entry %d (%s): %s", pending.id, entry.link, cut)
         if self.metrics is not None:
             self.metrics.processed(
                 processed.article.source.value, (m.rule for m in processed.matches)
@@ -327,6 +537,9 @@ class Pipeline:
             muted = frozenset(await self._db(store.active_mutes, now))
             counts = await self._db(store.alert_counts, now - timedelta(hours=1))
             ctx = context_from_config(self.config, now, muted, counts)
+            # Only a match can alert: spare the other articles the term search.
+            article, blocklist = processed.article, self.blocklist.blocklist
+            reason = blocked(blocklist, article, url) if processed.matches else ""
             record = decide_article(
                 processed,
                 entry_id=pending.id,
@@ -335,17 +548,21 @@ class Pipeline:
                 recent=recent,
                 ctx=ctx,
                 settings=self.config.alerts,
+                blocked=reason,
             )
             await self._db(store.record_article, record)
+        self.store_trouble.recovered()
+        for match, outcome in record.matches:
+            # Muted and blocked matches are logged too: they leave no alert behind.
+            held = outcome.outcome in ("muted", "blocked")
+            log.info(
+                "rule %s: %s (score %.1f): %s",
+                match.rule,
+                outcome.reason if held else outcome.outcome,
+                match.score,
+                processed.article.title,
+            )
         if record.alert_kind or record.story:
-            for match, outcome in record.matches:
-                log.info(
-                    "rule %s: %s (score %.1f): %s",
-                    match.rule,
-                    outcome.outcome,
-                    match.score,
-                    processed.article.title,
-                )
             self._send_wanted.set()
 
     async def reload_rules(self) -> None:
@@ -361,6 +578,21 @@ class Pipeline:
         elif self.rules.rules is not before:
             names = ", ".join(self.rules.rules.names())
             log.info("rules reloaded: %d rules (%s)", len(self.rules.rules.rules), names)
+        await self._reload_blocklist()
+
+    async def _reload_blocklist(self) -> None:
+        before = self.blocklist.blocklist
+        error = await asyncio.to_thread(self.blocklist.reload)
+        if error is not None:
+            for problem in error.problems:
+                log.error("blocklist not reloaded, the previous one stays active: %s", problem)
+            await self._report(
+                "Blocklist rejected; the previous one stays active:\n" + "\n".join(error.problems)
+            )
+        elif self.blocklist.blocklist is not before:
+            log.info("blocklist reloaded: %d entries", len(self.blocklist.blocklist))
+            for warning in self.blocklist.blocklist.warnings:
+                log.warning("blocklist: %s", warning)
 
     # --- delivery ---
 
@@ -372,11 +604,14 @@ class Pipeline:
             self._send_wanted.clear()
             try:
                 result = await self._sender.drain()
-                self._log_sent(result)
+                self.store_trouble.recovered()
+                await self._log_sent(result)
                 if result.failed or result.retrying:
                     await self._check_destinations(permanent=result.failed > 0)
             except StoreError as exc:
-                log.error("delivery round stopped; the outbox keeps every alert: %s", exc)
+                self.store_trouble.failed(
+                    "delivery rounds stopped; the outbox keeps every alert", exc
+                )
             except Exception:
                 log.exception("delivery round failed; the outbox keeps every alert")
 
@@ -427,24 +662,55 @@ class Pipeline:
             self.config.alerts.digest_at, self._clock.now(), self._tz
         ).isoformat()
 
-    def _log_sent(self, result: SendResult) -> None:
-        if result.sent or result.failed:
-            log.info(
-                "delivered %d messages (%d failed for good, %d waiting to retry)",
-                result.sent,
-                result.failed,
-                result.retrying,
+    async def _log_sent(self, result: SendResult) -> None:
+        if not (result.sent or result.failed):
+            return
+        # The queue, not just this round's heads: messages behind a failing or held one.
+        try:
+            depth = await self._db(self._db.store.outbox_depth)
+        except StoreError:
+            depth = {}  # the round itself is recorded; only the count is missing
+        queued = sum(depth.values())
+        where = ", ".join(f"{n} for {d}" for d, n in sorted(depth.items()))
+        log.info(
+            "delivered %d messages (%d failed for good; %d still queued%s)",
+            result.sent,
+            result.failed,
+            queued,
+            f": {where}" if where else "",
+        )
+
+    async def _record_unrecorded_sends(self) -> None:
+        """Sends delivered while the store refused to record them are recorded now, if the
+        store works again, so the next start does not send them twice."""
+        try:
+            left = await asyncio.wait_for(self._sender.record_unrecorded(), WORKER_GRACE)
+        except TimeoutError:
+            log.error("delivered messages not recorded in time; a restart may send them again")
+            return
+        if left:
+            log.error(
+                "outbox jobs %s were delivered but could not be recorded; they will be sent "
+                "again after a restart",
+                ", ".join(map(str, left)),
             )
 
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
+        if self._refill is not None:
+            self._refill.cancel()
+        self._queue, self._more_pending = ArticleQueue(), False  # queued entries stay pending
         pending = [*self._polls.values(), *self._articles.values()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        await self._record_unrecorded_sends()
         await self._client.aclose()
         for channel in self._channels.values():
             await channel.aclose()
-        await asyncio.to_thread(self._cpu.shutdown, cancel=True)
+        # A worker still busy (a runaway page) is terminated; its entry stays pending.
+        await asyncio.to_thread(self._cpu.shutdown, cancel=True, grace=WORKER_GRACE)
+        if self._parse is not self._cpu:
+            await asyncio.to_thread(self._parse.shutdown, cancel=True, grace=WORKER_GRACE)

@@ -1,26 +1,31 @@
-"""The process pool for CPU-heavy work (feed parsing, extraction, NLP), off the event loop."""
+"""Process pools for CPU-heavy work (feed parsing; extraction and matching), with budgets."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import importlib
 import logging
 import multiprocessing
 import os
+import pickle
+import resource
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from watcher.errors import WatcherError
+import pebble
+
+from watcher.errors import BudgetError, WorkerError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How often a worker checks that the daemon that started it is still alive.
 _PARENT_CHECK_SECONDS = 0.5
+MB = 1024 * 1024
 
 
 def pool_size(configured: int) -> int:
@@ -31,41 +36,129 @@ class CpuPool:
     """``await pool(fn, *args)`` runs a picklable top-level function in a worker process.
 
     Workers are spawned, not forked: the daemon has threads (store, HTTP) whose locks a
-    fork would copy mid-use. A worker that dies (e.g. killed for memory) is replaced.
+    fork would copy mid-use. Each worker imports and runs ``preload`` ("module:function")
+    with ``preload_args`` once at start-up (import and warm what its jobs need), one worker
+    at a time, before its first job. A job running longer than
+    ``seconds`` is abandoned and its worker terminated and replaced (BudgetError); a job
+    growing its worker's address space by more than ``memory_mb`` fails with MemoryError
+    (BudgetError). A worker that dies (e.g. killed for memory) is replaced (WorkerError).
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        name: str = "cpu",
+        seconds: float | None = None,
+        memory_mb: int = 0,
+        preload: str = "",
+        preload_args: tuple[Any, ...] = (),
+    ) -> None:
         self.workers = pool_size(workers)
-        self._executor = self._new_executor()
+        self.name = name
+        self.seconds = seconds
+        self.memory_mb = memory_mb
+        self._context = multiprocessing.get_context("spawn")
+        # Workers preload one at a time: two loading spaCy at once on two busy cores are both
+        # ready later than the first of them alone, and the first alert waits for the first.
+        preloading = self._context.Lock()
+        # The arguments stay pickled until the lock is held: unpickling them imports modules.
+        args = pickle.dumps(preload_args)
+        self._initargs = (os.getpid(), memory_mb * MB, preload, args, preloading)
+        self._pool = self._new_pool()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def _new_pool(self) -> pebble.ProcessPool:
+        return pebble.ProcessPool(
             self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
-            initargs=(os.getpid(),),
+            initializer=_start_worker,
+            initargs=self._initargs,
+            context=self._context,
         )
 
-    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kwargs)
-        try:
-            return await loop.run_in_executor(self._executor, call)
-        except BrokenProcessPool:
-            log.error("a worker process died; starting a new pool")
-            self._executor = self._new_executor()
-            raise WatcherError(f"worker process died while running {fn.__name__}") from None
+    def start(self) -> None:
+        """Start the workers now (they preload in the background) rather than at first use."""
+        for _ in range(self.workers):
+            self._pool.schedule(os.getpid)
 
-    def shutdown(self, *, cancel: bool = False) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=cancel)
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        future = self._pool.schedule(fn, args, kwargs, timeout=self.seconds)
+        try:
+            # Cancelling the awaiting task cancels the job; pebble terminates a busy worker.
+            return await asyncio.wrap_future(future)
+        except TimeoutError:
+            raise BudgetError(
+                f"{fn.__name__} ran over its {self.seconds:g} s budget in the {self.name} pool;"
+                " its worker was replaced"
+            ) from None
+        except MemoryError:
+            raise BudgetError(
+                f"{fn.__name__} needed more than its {self.memory_mb} MB memory budget in the"
+                f" {self.name} pool"
+            ) from None
+        except pebble.ProcessExpired as exc:
+            log.error("a %s worker process died (%s); it is replaced", self.name, exc)
+            raise WorkerError(f"worker process died while running {fn.__name__}") from None
+        except BrokenProcessPool as exc:  # no worker could start: try a new pool next time
+            log.error("the %s worker pool broke (%s); starting a new one", self.name, exc)
+            self._pool = self._new_pool()
+            raise WorkerError(f"no worker process could run {fn.__name__}: {exc}") from None
+        except FutureCancelled:  # the pool itself was stopped under the job
+            raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped") from None
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes alive now (for the stop path's checks and tests)."""
+        # pebble keeps them in its pool manager; no public API lists them.
+        workers = self._pool._pool_manager.worker_manager.workers
+        return [pid for pid, process in list(workers.items()) if process.is_alive()]
+
+    def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
+        """Stop the workers. With ``grace``, a worker still busy that many seconds later is
+        terminated (its job is lost, so a stop never waits on a runaway page)."""
+        if cancel and grace is None:
+            self._pool.stop()  # type: ignore[no-untyped-call]
+        else:
+            self._pool.close()  # type: ignore[no-untyped-call]
+        try:
+            self._pool.join(timeout=grace)
+        except TimeoutError:
+            log.warning("%s workers still busy at stop; terminating them", self.name)
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join()
+
+
+def _start_worker(
+    parent: int,
+    memory: int,
+    preload: str,
+    args: bytes,
+    preloading: Any,  # a multiprocessing Lock
+) -> None:
+    """Worker initializer: watch the parent, preload, then cap the address space."""
+    _exit_with_parent(parent)
+    if preload:
+        with preloading:  # the imports too: they are most of a worker's start-up
+            module, _, name = preload.partition(":")
+            getattr(importlib.import_module(module), name)(*pickle.loads(args))
+    if memory:
+        # Counted from the preloaded size: what one job may add (a huge document, a bomb).
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _address_space() + memory
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: exit as soon as the daemon that started this worker is gone.
+    """Exit as soon as the daemon that started this worker is gone.
 
     A daemon killed by SIGKILL or the OOM killer cannot shut its pool down, and a spawned
-    worker never sees its call queue close (it holds the queue's write end too), so it would
-    wait for work forever, holding the NLP models' memory, one more after every crash."""
+    worker would wait for work forever, holding the NLP models' memory, one more after every
+    crash."""
     watch = threading.Thread(target=_watch_parent, args=(parent,), name="watch daemon")
     watch.daemon = True
     watch.start()
@@ -82,8 +175,11 @@ class InlinePool:
 
     workers = 0
 
+    def start(self) -> None:
+        pass
+
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
-    def shutdown(self, *, cancel: bool = False) -> None:
+    def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
         pass

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import html
+import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
 
 from watcher.channels.base import OutgoingMessage
 from watcher.types import Article, Evidence, Match
@@ -20,6 +25,13 @@ TELEGRAM_LIMIT = 4096
 _BUDGET = TELEGRAM_LIMIT - 400
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’»)]*\s+(?=[\"'“‘«(¿¡]?[A-ZÁÉÍÓÚÑÜ0-9])")
 _MAX_SENTENCE = 500
+_WORD = re.compile(r"\w+")
+_TAG = re.compile(r"<[^>]*>")
+# Near-duplicate sentences: this share of words in common, or a run this long in order.
+_NEAR_RATIO = 0.6
+_NEAR_RUN = 7
+# Surfaces up to this long ("US", "EU") are bolded only where the case matches too.
+_CASE_BLIND_FROM = 2
 _PRIORITY_MARK = {"critical": "🚨", "normal": "🔔", "low": "📰"}
 
 
@@ -31,39 +43,143 @@ class Quote:
     marks: tuple[tuple[int, int], ...]
 
 
-def split_sentences(text: str) -> list[str]:
-    sentences: list[str] = []
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence in ``text``; paragraphs never share one."""
+    spans: list[tuple[int, int]] = []
+    offset = 0
     for paragraph in text.split("\n"):
-        sentences += [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
-    return sentences
+        cuts = [0, *(m.end() for m in _SENTENCE_END.finditer(paragraph)), len(paragraph)]
+        for a, b in itertools.pairwise(cuts):
+            piece = paragraph[a:b]
+            if piece.strip():
+                lead = len(piece) - len(piece.lstrip())
+                spans.append((offset + a + lead, offset + a + len(piece.rstrip())))
+        offset += len(paragraph) + 1
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Whether two sentences say nearly the same words (a standfirst and the first
+    paragraph): most words shared, or a run of seven in the same order."""
+    words_a, words_b = _WORD.findall(a.casefold()), _WORD.findall(b.casefold())
+    if not words_a or not words_b:
+        return False
+    matcher = difflib.SequenceMatcher(None, words_a, words_b, autojunk=False)
+    run = matcher.find_longest_match(0, len(words_a), 0, len(words_b)).size
+    return matcher.ratio() >= _NEAR_RATIO or run >= min(_NEAR_RUN, len(words_a), len(words_b))
 
 
 def choose_quotes(article: Article, matches: Sequence[Match], count: int) -> list[Quote]:
-    """The lead sentence plus the sentences with the strongest evidence, in article order."""
-    title = article.title.strip().casefold()
-    # Extracted text often starts with the headline again; the alert already shows it.
-    sentences = [s for s in split_sentences(article.text) if s.casefold() != title]
-    if not sentences:
+    """The lead sentence, then the best evidence of each rule (by score), then the strongest
+    evidence; no two near-duplicates, nothing that repeats the title; in article order."""
+    text = article.text
+    spans = [
+        span
+        for span in sentence_spans(text)
+        if not near_duplicate(text[span[0] : span[1]], article.title)
+    ]
+    if not spans or count <= 0:
         return []
-    evidence = [e for m in matches for e in m.evidence if e.where == "text"]
-    strength = _sentence_strength(sentences, evidence)
-    # The lead is always quoted: it must not also take one of the evidence places.
-    ranked = [i for i in sorted(strength, key=lambda i: (-strength[i], i)) if i != 0]
-    chosen = sorted({0, *ranked[: max(count - 1, 0)]})[:count]
-    surfaces = {e.matched for e in evidence} | {e.matched for m in matches for e in m.evidence}
-    return [_quote(_clip(sentences[i]), surfaces) for i in chosen]
+    found = _locate(text, spans, [(m.rule, e) for m in matches for e in _scoring(m)])
+    chosen: list[int] = []
+    for i in _candidates(found, [m.rule for m in sorted(matches, key=lambda m: -m.score)]):
+        sentence = text[slice(*spans[i])]
+        if len(chosen) < count and not any(
+            near_duplicate(sentence, text[slice(*spans[j])]) for j in chosen
+        ):
+            chosen.append(i)
+    surfaces = {e.matched for m in matches for e in _scoring(m)}
+    return [_quote(text, spans[i], found.get(i, []), surfaces) for i in sorted(chosen)]
 
 
-def _sentence_strength(sentences: list[str], evidence: list[Evidence]) -> Counter[int]:
-    """How many distinct terms each sentence carries (evidence quotes its sentence)."""
-    terms: dict[int, set[str]] = {}
-    for e in evidence:
-        core = e.sentence.strip("…").strip()[:80]
-        for i, sentence in enumerate(sentences):
-            if core and core in sentence:
-                terms.setdefault(i, set()).add(e.term)
-                break
-    return Counter({i: len(t) for i, t in terms.items()})
+def _scoring(match: Match) -> list[Evidence]:
+    # Context-only terms (weight 0) explain nothing on their own: never bold or quoted.
+    return [e for e in match.evidence if e.weight > 0]
+
+
+def _locate(
+    text: str, spans: list[tuple[int, int]], evidence: list[tuple[str, Evidence]]
+) -> dict[int, list[tuple[str, Evidence]]]:
+    """Sentence index -> the (rule, evidence) it carries, with offsets in ``text``."""
+    found: dict[int, list[tuple[str, Evidence]]] = {}
+    for rule, e in evidence:
+        if e.where != "text":
+            continue
+        placed = _place(text, spans, e)
+        if placed is not None:
+            i, start = placed
+            found.setdefault(i, []).append(
+                (rule, replace(e, start=start, end=start + len(e.matched)))
+            )
+    return found
+
+
+def _place(text: str, spans: list[tuple[int, int]], e: Evidence) -> tuple[int, int] | None:
+    """(sentence index, start offset) of ``e``: by its offsets when the text around them is
+    its sentence's, else by its sentence's text (offsets of an older extraction)."""
+    if text[e.start : e.end] == e.matched and _context_agrees(text, e):
+        i = bisect.bisect_right(spans, (e.start, len(text) + 1)) - 1
+        if i >= 0 and spans[i][0] <= e.start and e.end <= spans[i][1]:
+            return i, e.start
+    core = e.sentence.strip("…").strip()[:80]
+    for i, (a, b) in enumerate(spans):
+        if core and core in text[a:b]:
+            at = text.find(e.matched, a, b)
+            return (i, at) if at >= 0 else None
+    return None
+
+
+def _context_agrees(text: str, e: Evidence, reach: int = 30) -> bool:
+    at = e.sentence.find(e.matched)
+    if at < 0:
+        return True  # the sentence was shortened around the match: the offsets decide
+    before = min(at, reach, e.start)
+    after = min(len(e.sentence) - at - len(e.matched), reach)
+    around = e.sentence[at - before : at + len(e.matched) + after]
+    return text[e.start - before : e.end + after] == around
+
+
+def _candidates(found: dict[int, list[tuple[str, Evidence]]], rules: list[str]) -> list[int]:
+    """Sentence indexes in the order they are considered: the lead, each rule's best, the rest."""
+
+    def strength(i: int, rule: str | None = None) -> float:
+        terms = {(r, e.term): e.weight for r, e in found.get(i, []) if rule in (None, r)}
+        return sum(terms.values())
+
+    best = [max(found, key=lambda i: (strength(i, r), -i)) for r in rules if found]
+    best = [i for i, r in zip(best, rules, strict=False) if strength(i, r) > 0]
+    rest = sorted(found, key=lambda i: (-strength(i), i))
+    return [0, *best, *rest]
+
+
+def _quote(
+    text: str,
+    span: tuple[int, int],
+    found: list[tuple[str, Evidence]],
+    surfaces: Iterable[str],
+) -> Quote:
+    start, end = span
+    sentence = _clip(text[start:end])
+    marks = [(e.start - start, e.end - start) for _, e in found]
+    # Other occurrences of a scoring term in the sentence, as whole words.
+    for surface in sorted({s for s in surfaces if s.strip()}, key=len, reverse=True):
+        pattern = rf"(?<!\w){re.escape(surface)}(?!\w)"
+        flags = re.IGNORECASE if len(surface) > _CASE_BLIND_FROM else 0
+        marks += [(f.start(), f.end()) for f in re.finditer(pattern, sentence, flags)]
+    return Quote(sentence, _disjoint(marks, len(sentence)))
+
+
+def _disjoint(marks: list[tuple[int, int]], size: int) -> tuple[tuple[int, int], ...]:
+    kept: list[tuple[int, int]] = []
+    # Longest first, so "Nicolas Maduro" wins over "Maduro" inside it.
+    for a, b in sorted(set(marks), key=lambda m: (m[0] - m[1], m[0])):
+        if b <= size and not any(x < b and a < y for x, y in kept):
+            kept.append((a, b))
+    return tuple(sorted(kept))
 
 
 def _clip(sentence: str) -> str:
@@ -71,18 +187,6 @@ def _clip(sentence: str) -> str:
         return sentence
     cut = sentence.rfind(" ", 0, _MAX_SENTENCE)
     return sentence[: cut if cut > 0 else _MAX_SENTENCE] + "…"
-
-
-def _quote(sentence: str, surfaces: Iterable[str]) -> Quote:
-    marks: list[tuple[int, int]] = []
-    # IGNORECASE, not casefold(): casefolding changes lengths ("ß" -> "ss") and would shift
-    # every later span.
-    for surface in sorted({s for s in surfaces if s.strip()}, key=len, reverse=True):
-        for found in re.finditer(re.escape(surface), sentence, re.IGNORECASE):
-            span = (found.start(), found.end())
-            if not any(a < span[1] and span[0] < b for a, b in marks):
-                marks.append(span)
-    return Quote(sentence, tuple(sorted(marks)))
 
 
 def build_payload(
@@ -105,14 +209,12 @@ def build_payload(
 
 
 def _rule_summary(match: Match) -> dict[str, Any]:
-    # Context-only terms (weight 0) explain nothing on their own: leave them out.
-    scoring = [e for e in match.evidence if e.weight > 0]
+    scoring = _scoring(match)
     counts = Counter((e.kind, e.term) for e in scoring)
     weights = {e.term: e.weight for e in scoring}
-    labels = {e.term: e.entity_label for e in scoring if e.entity_label}
     ranked = sorted(counts.items(), key=lambda item: -item[1] * weights[item[0][1]])
     terms = [
-        {"term": term, "kind": kind, "count": n, "label": labels.get(term)}
+        {"term": term, "kind": kind, "count": n, "matched": _shown(scoring, kind, term)}
         for (kind, term), n in ranked
     ]
     return {
@@ -121,6 +223,16 @@ def _rule_summary(match: Match) -> dict[str, Any]:
         "threshold": match.threshold,
         "terms": terms,
     }
+
+
+def _shown(evidence: list[Evidence], kind: str, term: str) -> str:
+    """What the alert shows for a term: for an actor, the alias the article used most
+    ("Steve Witkoff", not the group name "envoys"; the longest of equally frequent ones);
+    for a keyword or pattern, the rule's own phrase."""
+    if kind != "actor":
+        return term
+    surfaces = Counter(e.matched for e in evidence if e.term == term)
+    return max(surfaces, key=lambda s: (surfaces[s], len(s)))
 
 
 def _top_priority(priorities: Iterable[str]) -> str:
@@ -139,10 +251,20 @@ class Extras:
     headline: str = ""  # e.g. "Story develops: new rule matched"
 
 
+# A per-rule template: the rendering context in, Telegram-flavoured HTML out.
+Template = Callable[[Mapping[str, Any]], str]
+
+
 def render(
-    payload: dict[str, Any], *, tz: ZoneInfo, extras: Extras = Extras(), silent: bool = False
+    payload: dict[str, Any],
+    *,
+    tz: ZoneInfo,
+    extras: Extras = Extras(),
+    silent: bool = False,
+    template: Template | None = None,
 ) -> OutgoingMessage:
-    """The alert as Telegram HTML and plain text, within Telegram's length limit.
+    """The alert as Telegram HTML and plain text, within Telegram's length limit; laid out
+    by ``template`` when given (see ``template_context``), else by the built-in layout.
 
     Quotes are dropped from the end until it fits, so nothing is ever cut inside a tag.
     """
@@ -150,12 +272,15 @@ def render(
     while True:
         parts = _parts(payload, quotes, tz, extras)
         html_text = "\n\n".join(h for h, _ in parts if h)
+        text = "\n\n".join(t for _, t in parts if t)
+        if template is not None:
+            html_text = template(template_context(payload, quotes, tz, extras, html_text))
+            text = html_to_text(html_text)
         if _size(html_text) <= _BUDGET or not quotes:
             break
         quotes.pop()
     if _size(html_text) > _BUDGET:
-        html_text = _hard_trim(parts)
-    text = "\n\n".join(t for _, t in parts if t)
+        html_text = _hard_trim(parts) if template is None else _fit_plain(text)
     rules = ", ".join(r["name"] for r in payload["rules"])
     return OutgoingMessage(
         subject=f"[watcher] {rules}: {payload['title']}"[:200],
@@ -165,6 +290,60 @@ def render(
         silent=silent,
         buttons=(("Open article", f"url:{payload['url']}"),) if payload["url"] else (),
     )
+
+
+def template_context(
+    payload: dict[str, Any],
+    quotes: list[dict[str, Any]],
+    tz: ZoneInfo,
+    extras: Extras,
+    default: str,
+) -> dict[str, Any]:
+    """What a template sees (documented in README "Alert templates"). Pieces that are
+    already HTML are Markup, so autoescaping leaves them alone."""
+    sources_html = _sources(extras.sources)[0] if extras.sources else ""
+    return {
+        "title": payload["title"],
+        "url": payload["url"],
+        "source": payload["source"],
+        "published": _when(payload["published"], tz),
+        "language": payload.get("language"),
+        "priority": payload["priority"],
+        "mark": _PRIORITY_MARK.get(payload["priority"], "🔔"),
+        "headline": extras.headline,
+        "quotes": [
+            {"text": q["text"], "html": Markup(_highlight(q["text"], q["marks"]))} for q in quotes
+        ],
+        "rules": [
+            {
+                "name": r["name"],
+                "score": r["score"],
+                "threshold": r["threshold"],
+                "terms": [
+                    {"term": t["term"], "shown": t.get("matched") or t["term"], "count": t["count"]}
+                    for t in r["terms"]
+                ],
+            }
+            for r in payload["rules"]
+        ],
+        "why": Markup(_why(payload["rules"])[0]),
+        "sources": [{"name": n, "url": u} for n, u in extras.sources],
+        "sources_line": Markup(sources_html),
+        "default": Markup(default),
+    }
+
+
+def html_to_text(fragment: str) -> str:
+    """The plain text of Telegram-flavoured HTML: tags dropped, entities decoded."""
+    return html.unescape(_TAG.sub("", fragment))
+
+
+def _fit_plain(text: str) -> str:
+    """``text`` escaped and shortened to fit the budget (a template that renders too much)."""
+    size = len(text)
+    while size > 0 and _size(_esc(text[:size])) > _BUDGET - 1:
+        size = size * 9 // 10
+    return _esc(text[:size]) + ("…" if size < len(text) else "")
 
 
 def _parts(
@@ -211,8 +390,8 @@ def _why(rules: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def _term(term: dict[str, Any]) -> str:
-    label = f" [{term['label']}]" if term.get("label") else ""
-    return f"{term['term']}{label} ×{term['count']}"
+    shown = term.get("matched") or term["term"]
+    return f"{shown} ×{term['count']}"
 
 
 def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:
@@ -220,10 +399,13 @@ def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:
     more = f" and {len(sources) - len(shown)} more" if len(sources) > len(shown) else ""
     links = ", ".join(f'<a href="{_esc(url)}">{_esc(name)}</a>' for name, url in shown)
     names = ", ".join(name for name, _ in shown)
-    return (
-        f"<b>+{len(sources)} sources:</b> {links}{more}",
-        f"+{len(sources)} sources: {names}{more}",
-    )
+    count = plural(len(sources), "source", "+")
+    return f"<b>{count}:</b> {links}{more}", f"{count}: {names}{more}"
+
+
+def plural(n: int, noun: str, sign: str = "") -> str:
+    """ "1 alert", "2 alerts", "+1 source" (English nouns with a plain -s plural)."""
+    return f"{sign}{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _when(published: str | None, tz: ZoneInfo) -> str:
@@ -258,7 +440,7 @@ def render_digest(
 ) -> OutgoingMessage:
     """One message listing held alerts, newest last; the channel splits it if it is long."""
     when = now.astimezone(tz).strftime("%d %b %H:%M %Z")
-    head = f"📰 Digest: {len(items)} alert{'s' if len(items) != 1 else ''} ({when})"
+    head = f"📰 Digest: {plural(len(items), 'alert')} ({when})"
     lines_html, lines_text = [f"<b>{_esc(head)}</b>"], [head]
     for item in items:
         rules = ", ".join(r["name"] for r in item["rules"])

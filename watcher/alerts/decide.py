@@ -11,7 +11,7 @@ from watcher.config import AlertsSettings
 from watcher.rules.worker import Processed
 from watcher.store.alerts import ArticleRecord, StoryChange
 from watcher.stories.group import Action, decide
-from watcher.types import StoryRef
+from watcher.types import Outcome, StoryRef
 
 
 def decide_article(
@@ -23,8 +23,10 @@ def decide_article(
     recent: Sequence[StoryRef],
     ctx: Context,
     settings: AlertsSettings,
+    blocked: str = "",
 ) -> ArticleRecord:
-    """Pure: group the article into a story, decide each match's outcome, build the alert."""
+    """Pure: group the article into a story, decide each match's outcome, build the alert.
+    ``blocked`` (the blocklist's reason) records every match as "blocked", with no story."""
     base = ArticleRecord(
         entry_id=entry_id,
         feed_id=feed_id,
@@ -32,9 +34,15 @@ def decide_article(
         article=processed.article,
         now=ctx.now,
         update_throttle=settings.update_throttle,
+        updatable_kinds=ctx.updatable_kinds,
     )
     if not processed.matches or processed.signature is None:
         return base
+    if blocked:
+        held = tuple(
+            (m, Outcome(m.rule, "blocked", f"blocked by {blocked}")) for m in processed.matches
+        )
+        return replace(base, matches=held)
     scores = {m.rule: m.score for m in processed.matches}
     decision = decide(
         processed.signature,

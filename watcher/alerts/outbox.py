@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import random
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.buttons import alert_buttons
-from watcher.alerts.compose import Extras, render, render_digest
+from watcher.alerts.compose import Extras, plural, render, render_digest
+from watcher.alerts.templates import Templates
 from watcher.channels.base import Channel, OutgoingMessage
+from watcher.channels.registry import spec_for
+from watcher.channels.spec import split_destination
 from watcher.clock import Clock
-from watcher.errors import DeliveryError
-from watcher.store.alerts import DeliveryJob
+from watcher.errors import ConfigError, DeliveryError, StoreError
+from watcher.store.outbox import DeliveryJob
 from watcher.store.runner import StoreRunner
 
 if TYPE_CHECKING:
@@ -29,17 +36,23 @@ _FIRST_RETRY = 5.0
 _MAX_ROUNDS = 200
 
 
+class Delivery(Enum):
+    """What one attempt at the head of a destination's queue came to."""
+
+    SENT = "sent"  # delivered, or nothing left to send
+    FAILED = "failed"  # failed for good: `watcher alerts retry` resends it
+    RETRYING = "retrying"  # failed for now: tried again after a backoff
+
+
 @dataclass(frozen=True)
 class SendResult:
     sent: int = 0
     failed: int = 0
     retrying: int = 0
 
-
-def split_destination(destination: str) -> tuple[str, str]:
-    """("telegram", "-100123/7") from "telegram:-100123/7"; ("console", "") from "console"."""
-    kind, _, target = destination.partition(":")
-    return kind, target
+    @classmethod
+    def of(cls, outcomes: Counter[Delivery]) -> SendResult:
+        return cls(outcomes[Delivery.SENT], outcomes[Delivery.FAILED], outcomes[Delivery.RETRYING])
 
 
 def retry_delay(failures: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
@@ -49,28 +62,55 @@ def retry_delay(failures: int, retry_after: float | None, cap: float, rng: rando
 
 
 def compose(
-    job: DeliveryJob, tz: ZoneInfo, now: datetime, *, bot_buttons: bool = False
+    job: DeliveryJob,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    bot_buttons: bool = False,
+    templates: Templates | None = None,
 ) -> OutgoingMessage | None:
     """The message for a queued delivery; None when there is nothing left to send (an
     update of an alert that was never delivered). ``bot_buttons`` adds the Telegram bot's
-    "Mute rule 24h" and "Not relevant" buttons to Telegram alerts."""
-    kind, _ = split_destination(job.destination)
+    "Mute rule 24h" and "Not relevant" buttons to alerts whose channel carries buttons;
+    ``templates`` lay out the alerts of rules that have one."""
+    spec = spec_for(job.destination)
     if job.kind == "digest":
-        return render_digest(job.payload["items"], tz=tz, now=now)
+        digest = render_digest(job.payload["items"], tz=tz, now=now)
+        return replace(digest, data={"kind": "digest", "items": job.payload["items"]})
     if job.kind == "edit":
-        return _compose_update(job, kind, tz, bot_buttons)
+        return _compose_update(job, tz, bot_buttons, templates)
     silent = job.payload.get("priority") == "low"
     data = {"alert_id": job.alert_id, "kind": job.alert_kind, **job.payload}
     if job.kind == "reply":
         rules = ", ".join(r["name"] for r in job.payload["rules"])
         extras = Extras(headline=f"Story develops ({rules})")
-        msg = render(job.payload, tz=tz, extras=extras, silent=silent)
+        msg = _render(job.payload, tz, extras, silent, templates)
         msg = replace(msg, reply_to=job.target_remote_id, data=data)
     else:
-        msg = replace(render(job.payload, tz=tz, silent=silent), data=data)
-    if bot_buttons and kind == "telegram":
+        msg = replace(_render(job.payload, tz, Extras(), silent, templates), data=data)
+    if bot_buttons and spec is not None and spec.buttons:
         return _with_bot_buttons(msg, job.alert_id, job.payload)
     return msg
+
+
+def _render(
+    payload: dict[str, Any],
+    tz: ZoneInfo,
+    extras: Extras,
+    silent: bool,
+    templates: Templates | None,
+) -> OutgoingMessage:
+    """The alert in its rule's template, or in the built-in layout if it has none or the
+    template fails (the alert still goes out; the error names the template's line)."""
+    name = templates.for_rules([r["name"] for r in payload["rules"]]) if templates else None
+    if templates is None or name is None:
+        return render(payload, tz=tz, extras=extras, silent=silent)
+    template = functools.partial(templates.render, name)
+    try:
+        return render(payload, tz=tz, extras=extras, silent=silent, template=template)
+    except ConfigError as exc:
+        log.error("%s; sent in the built-in layout instead", exc)
+        return render(payload, tz=tz, extras=extras, silent=silent)
 
 
 def _with_bot_buttons(
@@ -80,9 +120,11 @@ def _with_bot_buttons(
 
 
 def _compose_update(
-    job: DeliveryJob, kind: str, tz: ZoneInfo, bot_buttons: bool
+    job: DeliveryJob, tz: ZoneInfo, bot_buttons: bool, templates: Templates | None
 ) -> OutgoingMessage | None:
-    if job.original_payload is None or (kind == "telegram" and job.target_remote_id is None):
+    spec = spec_for(job.destination)
+    edits = spec is not None and spec.can_edit and not spec.local
+    if job.original_payload is None or (edits and job.target_remote_id is None):
         return None
     data = {
         "alert_id": job.alert_id,
@@ -90,15 +132,15 @@ def _compose_update(
         "story_id": job.story_id,
         "sources": [{"source": s, "url": u} for s, u in job.sources],
     }
-    if kind == "telegram":
-        msg = render(job.original_payload, tz=tz, extras=Extras(sources=job.sources))
+    if edits:
+        msg = _render(job.original_payload, tz, Extras(sources=job.sources), False, templates)
         msg = replace(msg, edit_of=job.target_remote_id, data=data)
-        if bot_buttons and job.original_alert_id is not None:
+        if bot_buttons and spec is not None and spec.buttons and job.original_alert_id is not None:
             # An edit replaces the keyboard too: keep the original alert's buttons.
             return _with_bot_buttons(msg, job.original_alert_id, job.original_payload)
         return msg
     names = ", ".join(s for s, _ in job.sources)
-    text = f"↻ {job.original_payload['title']}: +{len(job.sources)} sources ({names})"
+    text = f"↻ {job.original_payload['title']}: {plural(len(job.sources), 'source', '+')} ({names})"
     return OutgoingMessage(
         subject=text,
         html=text,
@@ -124,8 +166,10 @@ class Sender:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         bot_buttons: bool = False,
+        templates: Templates | None = None,
     ) -> None:
         self._db = db
+        self._templates = templates
         self._channels = channels
         self._bot_buttons = bot_buttons
         self._metrics = metrics
@@ -137,32 +181,31 @@ class Sender:
         # Sent, but the store failed to record it (disk full, read-only): job id -> (remote
         # id, when sent). Only the recording is retried, so a store outage does not send the
         # same message again every round; a crash meanwhile sends it once more at most.
-        self._unrecorded: dict[int, tuple[str | None, datetime]] = {}
+        self._unrecorded: dict[int, tuple[DeliveryJob, str | None, datetime]] = {}
 
     async def drain(self) -> SendResult:
         """Send until every queue is empty, held, or waiting to retry."""
-        totals = [0, 0, 0]
+        totals: Counter[Delivery] = Counter()
         async with self._lock:
             for _ in range(_MAX_ROUNDS):
                 jobs = await self._db(self._db.store.outbox_heads, self._clock.now())
                 if not jobs:
                     break
-                results = await asyncio.gather(*(self._deliver(job) for job in jobs))
-                for r in results:
-                    totals[r] += 1
-        return SendResult(*totals)
+                totals.update(await asyncio.gather(*(self._deliver(job) for job in jobs)))
+        return SendResult.of(totals)
 
-    async def _deliver(self, job: DeliveryJob) -> int:
-        """0 sent (or nothing to send), 1 failed for good, 2 will retry."""
+    async def _deliver(self, job: DeliveryJob) -> Delivery:
         if job.id in self._unrecorded:
-            return await self._record_sent(job, *self._unrecorded[job.id])
+            return await self._record_sent(*self._unrecorded[job.id])
         now = self._clock.now()
         kind, target = split_destination(job.destination)
         try:
-            message = compose(job, self._tz, now, bot_buttons=self._bot_buttons)
+            message = compose(
+                job, self._tz, now, bot_buttons=self._bot_buttons, templates=self._templates
+            )
             if message is None:
                 await self._db(self._db.store.delivery_sent, job.id, job.destination, None, now)
-                return 0
+                return Delivery.SENT
             channel = self._channels.get(kind)
             if channel is None:
                 raise DeliveryError(f"no {kind} channel is configured", permanent=True)
@@ -174,15 +217,26 @@ class Sender:
             log.exception("alert %d to %s: unexpected error", job.alert_id, job.destination)
             reason = f"internal error: {exc.__class__.__name__}: {exc}"
             return await self._failed(job, DeliveryError(reason, permanent=True))
-        self._unrecorded[job.id] = (delivered.remote_id, self._clock.now())
-        return await self._record_sent(job, *self._unrecorded[job.id])
+        self._unrecorded[job.id] = (job, delivered.remote_id, self._clock.now())
+        return await self._record_sent(*self._unrecorded[job.id])
 
-    async def _record_sent(self, job: DeliveryJob, remote_id: str | None, when: datetime) -> int:
+    async def record_unrecorded(self) -> list[int]:
+        """Record the sends the store refused earlier (at a stop, so a restart does not send
+        them again); returns the ids of outbox jobs still unrecorded (StoreError each)."""
+        async with self._lock:
+            for job, remote_id, when in list(self._unrecorded.values()):
+                with contextlib.suppress(StoreError):
+                    await self._record_sent(job, remote_id, when)
+            return sorted(self._unrecorded)
+
+    async def _record_sent(
+        self, job: DeliveryJob, remote_id: str | None, when: datetime
+    ) -> Delivery:
         await self._db(self._db.store.delivery_sent, job.id, job.destination, remote_id, when)
         self._unrecorded.pop(job.id, None)
         if self._metrics is not None:
             await self._count_sent(job, self._metrics)
-        return 0
+        return Delivery.SENT
 
     async def _count_sent(self, job: DeliveryJob, metrics: Metrics) -> None:
         latency = None
@@ -192,7 +246,7 @@ class Sender:
                 latency = (self._clock.now() - first_seen).total_seconds()
         metrics.delivered(job.destination, latency)
 
-    async def _failed(self, job: DeliveryJob, exc: DeliveryError) -> int:
+    async def _failed(self, job: DeliveryJob, exc: DeliveryError) -> Delivery:
         now = self._clock.now()
         if self._metrics is not None:
             self._metrics.delivery_failed(job.destination, final=exc.permanent)
@@ -211,7 +265,7 @@ class Sender:
                 job.destination,
                 exc.reason,
             )
-            return 1
+            return Delivery.FAILED
         failures = job.attempts + 1
         delay = retry_delay(failures, exc.retry_after, self._retry_cap, self._rng)
         retry_at = now + timedelta(seconds=delay)
@@ -230,4 +284,4 @@ class Sender:
             exc.reason,
             delay,
         )
-        return 2
+        return Delivery.RETRYING

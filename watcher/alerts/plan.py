@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from watcher.channels import registry
 from watcher.config import Config, parse_window
 from watcher.stories.group import Action
 from watcher.types import Match, Outcome, Route
@@ -36,6 +37,8 @@ class Context:
     quiet_hours: Mapping[str, str]  # destination -> "HH:MM-HH:MM"
     default_quiet_hours: str  # for destinations without their own ("" = none)
     critical_ignores_quiet: bool
+    # Destination kinds whose sent alerts take story updates ("+3 sources").
+    updatable_kinds: frozenset[str] = frozenset()
 
 
 def context_from_config(
@@ -49,22 +52,19 @@ def context_from_config(
         local_destinations=local_destinations(config),
         quiet_hours=quiet, default_quiet_hours=config.alerts.quiet_hours,
         critical_ignores_quiet=config.alerts.critical_ignores_quiet_hours,
+        updatable_kinds=registry.updatable_kinds(),
     )  # fmt: skip
 
 
 def default_destinations(config: Config) -> tuple[str, ...]:
-    """Where a rule without `destinations` sends: every configured Telegram chat and
-    email recipient."""
-    chats = tuple(f"telegram:{c}" for c in config.telegram.chats)
-    emails = tuple(f"email:{r}" for r in config.email.recipients) if config.email.host else ()
-    return chats + emails
+    """Where a rule without `destinations` sends: each channel spec's configured targets
+    (every Telegram chat, email recipient, webhook endpoint)."""
+    return registry.default_destinations(config)
 
 
 def local_destinations(config: Config) -> tuple[str, ...]:
     """Console and JSON lines: the console also whenever nothing else is configured."""
-    remote = default_destinations(config)
-    console = ("console",) if config.console.enabled or not remote else ()
-    return console + (("jsonl",) if config.console.jsonl else ())
+    return registry.local_destinations(config)
 
 
 def plan(matches: Sequence[Match], action: Action, reason: str, ctx: Context) -> Plan:

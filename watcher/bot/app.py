@@ -1,4 +1,5 @@
-"""The bot in the daemon: a python-telegram-bot Application long-polling in the daemon's loop."""
+"""The bot in the daemon: a python-telegram-bot Application in the daemon's loop, getting its
+updates by long polling or, in webhook mode, from Telegram's posts (bot/webhook.py)."""
 
 from __future__ import annotations
 
@@ -52,13 +53,14 @@ from watcher.bot.replies import (
     shown,
     until_text,
 )
+from watcher.bot.webhook import UpdateReceiver, webhook_mode
 from watcher.channels.base import secret_file
 from watcher.channels.telegram import TOKEN_ENV
 from watcher.clock import Clock
 from watcher.config import Config, Secret, TelegramSettings, read_secret
 from watcher.errors import FetchError, WatcherError
 from watcher.pipeline import Pipeline
-from watcher.store.alerts import ButtonAlert
+from watcher.store.botstate import ButtonAlert
 from watcher.store.runner import StoreRunner
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,8 @@ class TelegramBot:
         self._access = Access(config.telegram.admins)
         self._requests = _requests(config.telegram.timeout)
         self._app = _build_app(self._token, config.telegram, self._requests)
+        self._webhook = webhook_mode(config)  # None: long polling
+        self._receiver = UpdateReceiver(self._app, self._webhook) if self._webhook else None
         self._starting: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_poll_error = -_POLL_ERROR_EVERY
@@ -153,7 +157,7 @@ class TelegramBot:
                     TOKEN_ENV,
                 )
                 return
-            except (TelegramError, RuntimeError) as exc:
+            except (TelegramError, RuntimeError, OSError) as exc:
                 log.warning(
                     "telegram bot: cannot start (%s); retrying in %.0f s",
                     self._scrub(str(exc)),
@@ -171,7 +175,9 @@ class TelegramBot:
             log.warning("telegram bot: setMyCommands failed: %s", self._scrub(str(exc)))
         if not app.running:
             await app.start()
-        if app.updater is not None and not app.updater.running:
+        if self._receiver is not None and self._webhook is not None:
+            await self._start_webhook(self._receiver, self._webhook.url, self._webhook.secret)
+        elif app.updater is not None and not app.updater.running:
             await app.updater.start_polling(
                 timeout=timedelta(seconds=self._poll_timeout),
                 allowed_updates=_ALLOWED_UPDATES,
@@ -184,6 +190,20 @@ class TelegramBot:
             len(self._access.admins),
         )
 
+    async def _start_webhook(self, receiver: UpdateReceiver, url: str, secret: str) -> None:
+        """Listen first, then tell Telegram where to post (with the secret it must echo).
+        The webhook stays set at a stop, so Telegram keeps updates until the bot is back."""
+        if not receiver.running:
+            await receiver.start()
+        await self._app.bot.set_webhook(
+            url=url, secret_token=secret, allowed_updates=_ALLOWED_UPDATES
+        )
+
+    @property
+    def webhook_address(self) -> tuple[str, int] | None:
+        """Where webhook mode listens, once started; None in long-polling mode."""
+        return self._receiver.address if self._receiver is not None else None
+
     async def _shutdown(self) -> None:
         pending = [t for t in (self._starting, *self._tasks) if t is not None]
         for task in pending:
@@ -193,6 +213,8 @@ class TelegramBot:
         try:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
+            if self._receiver is not None:
+                await self._receiver.stop()
             if app.running:
                 await app.stop()
             await app.shutdown()
@@ -266,8 +288,9 @@ class TelegramBot:
             return
         self._access.refuse(caller)
         if update.callback_query is not None:
+            # No answer text, as README says; the empty answer only stops the client's spinner.
             with contextlib.suppress(TelegramError):
-                await _answer(update.callback_query, "Not allowed.")
+                await update.callback_query.answer()
         raise ApplicationHandlerStop
 
     async def _reply(self, update: Update, text: str) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from watcher.channels.base import Delivered, OutgoingMessage
+from watcher.channels.spec import ChannelSpec
+from watcher.config import Config
 from watcher.errors import ConfigError, DeliveryError
 
 
@@ -53,3 +55,17 @@ class AppriseChannel:
 
     async def aclose(self) -> None:
         pass
+
+
+def _build(config: Config) -> AppriseChannel:
+    base = config.source.parent if config.source else Path.cwd()
+    return AppriseChannel((base / config.apprise.config_file).resolve())
+
+
+SPEC = ChannelSpec(
+    kind="apprise",
+    configured=lambda config: bool(config.apprise.config_file),
+    build=_build,
+    accepts=lambda tag: bool(tag.strip()),
+    example="apprise:TAG (a tag in [apprise] config_file)",
+)

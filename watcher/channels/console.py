@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TextIO
 
 from watcher.channels.base import Delivered, OutgoingMessage
+from watcher.channels.spec import ChannelSpec
+from watcher.config import Config
 from watcher.errors import DeliveryError
 
 ALERTS_FILE = "alerts.jsonl"
@@ -71,3 +73,39 @@ class JsonlChannel:
 
     async def aclose(self) -> None:
         pass
+
+
+def _always(target: str) -> bool:
+    return True
+
+
+CONSOLE = ChannelSpec(
+    kind="console",
+    configured=lambda config: True,
+    build=lambda config: ConsoleChannel(),
+    accepts=_always,
+    example="console",
+    can_edit=True,
+    local=True,
+    bare=True,
+    fallback=True,
+    defaults=lambda config: ("console",) if config.console.enabled else (),
+)
+
+
+def _jsonl(config: Config) -> JsonlChannel:
+    return JsonlChannel(config.data_dir / ALERTS_FILE)
+
+
+JSONL = ChannelSpec(
+    kind="jsonl",
+    configured=lambda config: True,
+    build=_jsonl,
+    accepts=_always,
+    example="jsonl",
+    can_edit=True,
+    local=True,
+    bare=True,
+    routable=False,
+    defaults=lambda config: ("jsonl",) if config.console.jsonl else (),
+)

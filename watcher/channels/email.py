@@ -5,29 +5,57 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import html
-import re
 import smtplib
 import socket
 import ssl
 from collections.abc import Mapping
 from datetime import datetime
+from email.errors import HeaderParseError, MessageDefect
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from watcher.channels.base import Delivered, OutgoingMessage, secret_file
+from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, EmailSettings, Secret, read_secret
 from watcher.errors import ConfigError, DeliveryError
 
 PASSWORD_ENV = "WATCHER_SMTP_PASSWORD"
 
-_ADDRESS_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+_HEADERS = HeaderRegistry()
 _HTML_TEMPLATE = """\
 <!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title></head>
 <body><div dir="auto" style="white-space: pre-wrap; font-family: sans-serif; \
 line-height: 1.45">{body}</div></body></html>
 """
+
+
+# --- addresses (pure) ------------------------------------------------------------------
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` is one bare address (``desk@example.org``, ``root@localhost``)."""
+    try:
+        address = Address(addr_spec=text)
+    except (MessageDefect, HeaderParseError, ValueError, IndexError):
+        return False
+    return bool(address.username and address.domain) and address.addr_spec == text
+
+
+def is_mailbox(text: str) -> bool:
+    """Whether ``text`` is one address, with or without a display name (a From header)."""
+    try:
+        header = _HEADERS("From", text)
+    except (MessageDefect, HeaderParseError, ValueError, IndexError):
+        return False
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    return (
+        not header.defects
+        and len(addresses) == 1
+        and bool(addresses[0].username and addresses[0].domain)
+    )
 
 
 # --- composing (pure) -------------------------------------------------------------------
@@ -174,7 +202,7 @@ class EmailChannel:
 
     async def send(self, destination: str, message: OutgoingMessage) -> Delivered:
         """Email ``message`` to ``destination``; raises DeliveryError and nothing else."""
-        if not _ADDRESS_RE.fullmatch(destination):
+        if not is_address(destination):
             raise DeliveryError(
                 f"email {destination!r}: not an email address (use e.g. someone@example.org)",
                 permanent=True,
@@ -220,7 +248,7 @@ def _settings_problems(settings: EmailSettings, password: Secret | None, label: 
     problems = []
     if not settings.host:
         problems.append(f"{label}: email.host: empty, so email delivery is off")
-    if not _ADDRESS_RE.fullmatch(parseaddr(settings.sender)[1]):
+    if not is_mailbox(settings.sender):
         problems.append(
             f"{label}: email.sender: {settings.sender!r} is not an address such "
             "as 'watcher <watcher@example.org>'"
@@ -228,7 +256,7 @@ def _settings_problems(settings: EmailSettings, password: Secret | None, label: 
     problems += [
         f"{label}: email.recipients[{i}]: {r!r} is not an email address"
         for i, r in enumerate(settings.recipients)
-        if not _ADDRESS_RE.fullmatch(r)
+        if not is_address(r)
     ]
     if settings.username and password is None:
         problems.append(
@@ -236,3 +264,17 @@ def _settings_problems(settings: EmailSettings, password: Secret | None, label: 
             f"no password; set ${PASSWORD_ENV} or point password_file at a file"
         )
     return problems
+
+
+def _defaults(config: Config) -> tuple[str, ...]:
+    return tuple(f"email:{r}" for r in config.email.recipients) if config.email.host else ()
+
+
+SPEC = ChannelSpec(
+    kind="email",
+    configured=lambda config: bool(config.email.host),
+    build=EmailChannel.from_config,
+    accepts=is_address,
+    example="email:desk@example.org",
+    defaults=_defaults,
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import os
 import re
 import warnings
 from collections import deque
@@ -35,6 +36,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from watcher.channels.base import Delivered, OutgoingMessage, secret_file
+from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, Secret, read_secret
 from watcher.errors import ConfigError, DeliveryError
@@ -265,16 +267,38 @@ def _parts(message: OutgoingMessage) -> list[tuple[str, str]]:
     return [(part, _html_to_text(part)) for part in parts]
 
 
+# A phone shows about this many characters across one keyboard row.
+_ROW_CHARS = 28
+
+
+def keyboard_rows(labels: list[str], width: int = _ROW_CHARS) -> list[list[int]]:
+    """Button indexes per row for a phone screen: two short labels may share a row, a long
+    one gets its own, so no label is cut off."""
+    rows: list[list[int]] = []
+    for i, label in enumerate(labels):
+        last = rows[-1] if rows else None
+        if (
+            last is not None
+            and len(last) == 1
+            and 2 * max(len(labels[last[0]]), len(label)) <= width
+        ):
+            last.append(i)
+        else:
+            rows.append([i])
+    return rows
+
+
 def _keyboard(buttons: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
-    row = [
+    keys = [
         InlineKeyboardButton(label, url=data[4:])
         if data.startswith("url:")
         else InlineKeyboardButton(label, callback_data=data)
         for label, data in buttons
     ]
-    return InlineKeyboardMarkup([row[i : i + 3] for i in range(0, len(row), 3)])
+    rows = keyboard_rows([label for label, _ in buttons])
+    return InlineKeyboardMarkup([[keys[i] for i in row] for row in rows])
 
 
 def _message_id(remote_id: str | None) -> int | None:
@@ -299,7 +323,8 @@ def _delivery_error(  # noqa: PLR0911
 ) -> DeliveryError:
     """The DeliveryError for a Bot API failure, with the bot token scrubbed from it."""
     where = f"telegram {destination}"
-    detail = _scrub(exc.message or type(exc).__name__, token)
+    # A 5xx error page is not kept in the reason (it is stored and shown to admins).
+    detail = _scrub(exc.message or type(exc).__name__, token).partition(_PAGE)[0]
     if isinstance(exc, RetryAfter):
         seconds = _retry_after_seconds(exc)
         return DeliveryError(
@@ -330,6 +355,9 @@ def _delivery_error(  # noqa: PLR0911
     if isinstance(exc, TimedOut):
         return DeliveryError(f"{where}: the Bot API did not answer in time ({detail})")
     return DeliveryError(f"{where}: {detail}")
+
+
+_PAGE = ". Parsing the server response"
 
 
 def _scrub(text: str, token: str) -> str:
@@ -509,3 +537,29 @@ class TelegramChannel:
         if not self._link_previews:
             return LinkPreviewOptions(is_disabled=True)
         return LinkPreviewOptions(url=message.link) if message.link else None
+
+
+def _configured(config: Config) -> bool:
+    settings = config.telegram
+    return bool(settings.chats or settings.token_file or os.environ.get(TOKEN_ENV))
+
+
+# What rules may name: a chat id, or a public @username (5-32 of a-z, 0-9, _), optionally
+# with a forum topic.
+_RULE_TARGET_RE = re.compile(r"(-?\d+|@[A-Za-z][A-Za-z0-9_]{4,31})(/\d+)?")
+
+
+def _accepts(target: str) -> bool:
+    return _RULE_TARGET_RE.fullmatch(target) is not None
+
+
+SPEC = ChannelSpec(
+    kind="telegram",
+    configured=_configured,
+    build=TelegramChannel.from_config,
+    accepts=_accepts,
+    example="telegram:-1001234567890, telegram:@channel, optionally /TOPIC",
+    can_edit=True,
+    buttons=True,
+    defaults=lambda config: tuple(f"telegram:{c}" for c in config.telegram.chats),
+)

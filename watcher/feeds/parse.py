@@ -25,6 +25,11 @@ from watcher.types import Entry
 # downloads too, this only keeps a direct caller from handing us a runaway document.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
+# The most of one entry's summary or content kept (its markup, then its text): real entries
+# stay far below; a 4.5 MB summary would otherwise cost hundreds of MB at every step after.
+MAX_ENTRY_MARKUP = 1_000_000
+MAX_ENTRY_TEXT = 200_000
+
 # The spec says https, but early JSON Feed 1.0 publishers wrote http.
 _JSON_FEED_VERSION = re.compile(r"https?://jsonfeed\.org/version/")
 _JSON_TYPES = ("application/feed+json", "application/json")
@@ -140,6 +145,10 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
         raise ParseError(_not_a_feed_reason(body, result))
     feed = dict(result["feed"])
     language = _feed_language(feed)
+    warning = _bozo_reason(result, body) if result.get("bozo") else None
+    if any(_over_cap(raw) for raw in raw_entries):
+        cut = f"entry text cut to {MAX_ENTRY_TEXT:,} characters"
+        warning = f"{warning}; {cut}" if warning else cut
     return ParsedFeed(
         kind=_kind(version, body),
         title=_detail_text(feed, "title", one_line=True),
@@ -148,8 +157,13 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
         entries=tuple(_entry(dict(raw), url, language) for raw in raw_entries),
         ttl=_ttl(feed.get("ttl")),
         update_period=_update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
-        warning=_bozo_reason(result, body) if result.get("bozo") else None,
+        warning=warning,
     )
+
+
+def _over_cap(raw: Mapping[str, Any]) -> bool:
+    details = [raw.get("summary_detail") or {}, *(raw.get("content") or ())]
+    return any(len(d.get("value") or "") > MAX_ENTRY_TEXT for d in details)
 
 
 def _reject_entity_bombs(body: bytes) -> None:
@@ -298,11 +312,11 @@ def _detail_text(container: Mapping[str, Any], key: str, *, one_line: bool = Fal
 def _detail_value_text(detail: Mapping[str, Any] | None) -> str:
     if not detail:
         return ""
-    value = detail.get("value") or ""
+    value = (detail.get("value") or "")[:MAX_ENTRY_MARKUP]
     kind = _text_kind(detail.get("type"))
     if kind == "html":
-        return _html_to_text(value)
-    return _plain(value) if kind == "text" else ""
+        return _html_to_text(value)[:MAX_ENTRY_TEXT]
+    return _plain(value)[:MAX_ENTRY_TEXT] if kind == "text" else ""
 
 
 def _text_kind(mime: Any) -> str | None:

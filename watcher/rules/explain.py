@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from watcher.alerts.compose import build_payload, render
 from watcher.rules.match import Matcher, Verdict
 from watcher.types import Article, Match
 
+Summarize = Callable[[Article, list[Match], str], str]
+
 
 def explain(
-    source: str, article: Article, matcher: Matcher, *, now: datetime, tz: ZoneInfo, quotes: int
+    source: str,
+    article: Article,
+    matcher: Matcher,
+    *,
+    now: datetime,
+    summarize: Summarize | None = None,
 ) -> dict[str, Any]:
-    """Everything `watcher explain` reports on one article, as JSON-ready data."""
+    """Everything `watcher explain` reports on one article, as JSON-ready data.
+
+    ``summarize(article, matches, source)`` writes the alert text; the caller passes it
+    because composing alerts is a layer above the rules.
+    """
     verdicts = matcher.explain(article, now=now)
     language = matcher.analyzer.language(article)
     matches = [_as_match(v, matcher) for v in verdicts if v.matched]
-    summary = None
-    if matches:
-        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
-        summary = render(payload, tz=tz).text
+    summary = summarize(article, matches, source) if matches and summarize else None
     return {
         "source": source,
         "url": article.url,
@@ -32,6 +38,8 @@ def explain(
         "length": len(article.text),
         "text_source": str(article.source),
         "fallback_reason": article.fallback_reason,
+        # Input caps the page went through before matching (articles.extract.PAGE_CAP).
+        "page_cap": article.extra.get("page_cap", ""),
         "matches": [_verdict_json(v) for v in verdicts if v.matched],
         "verdicts": [_verdict_json(v) for v in verdicts],
         "summary": summary,
@@ -71,13 +79,31 @@ def format_explanation(report: dict[str, Any]) -> str:
         f"from {report['text_source']}"
         + (f" ({report['fallback_reason']})" if report["fallback_reason"] else ""),
     ]
+    if report.get("page_cap"):
+        lines.append(f"   page capped before extraction: {report['page_cap']}")
     for v in report["verdicts"]:
         lines += _format_verdict(v)
-    if report["summary"]:
+    if report["summary"] and report.get("blocked"):
+        lines += ["", f"blocked by {report['blocked']}: no alert would be sent"]
+    elif report["summary"]:
         lines += ["", "--- the alert that would be sent ---", report["summary"]]
     else:
         lines += ["", "no rule matched: no alert would be sent"]
     return "\n".join(lines)
+
+
+# spaCy's entity labels in words, for people reading `explain`.
+_LABELS = {
+    "PERSON": "a person",
+    "NORP": "a nationality or group",
+    "GPE": "a country, city or state",
+    "LOC": "a place",
+    "ORG": "an organisation",
+    "FAC": "a building or facility",
+    "EVENT": "an event",
+    "PRODUCT": "a product",
+    "LAW": "a law",
+}
 
 
 def _format_verdict(v: dict[str, Any]) -> list[str]:
@@ -85,7 +111,11 @@ def _format_verdict(v: dict[str, Any]) -> list[str]:
     lines = ["", f"{v['rule']}: {head} (score {v['score']:g}, threshold {v['threshold']:g})"]
     lines += [f"   {reason}" for reason in v["reasons"]]
     for e in _strongest(v["evidence"]):
-        label = f" [{e['entity_label']}]" if e.get("entity_label") else ""
+        label = (
+            f" (as {_LABELS.get(e['entity_label'], e['entity_label'])})"
+            if e.get("entity_label")
+            else ""
+        )
         lines.append(
             f"   - {e['kind']} {e['term']}{label}: {e['matched']!r} in {e['where']}: "
             f"{_short(e['sentence'])!r}"

@@ -6,14 +6,16 @@ The decisions are pure functions of the rule, the analysed article and ``now``;
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
-from watcher.rules.schema import (
+from watcher.rules.about import Aboutness, Part, about_lines, aboutness
+from watcher.rules.model import (
     FIELDS,
     Actor,
     AllOf,
@@ -27,12 +29,18 @@ from watcher.rules.schema import (
     Rule,
     RuleSet,
     Term,
-    compile_regex,
 )
+from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
+from watcher.rules.prefilter import fold
+from watcher.rules.regex import compile_regex
+from watcher.rules.text import blank_noise, cap, headings, repair
 from watcher.types import Article, Evidence, Field, Match
 
 _SENTENCE_CHARS = 400
 _MAX_REGEX_HITS = 1000
+_MAX_MENTIONS = 1000  # per term: more say nothing new, and would cost time and memory
+_NER_PER_ACTOR = 1  # sentences per actor through NER; its sense holds for the rest
+_UNREAD = "\0unread"  # a typed mention in a sentence NER did not read
 
 
 @dataclass(frozen=True)
@@ -54,25 +62,75 @@ class Matcher:
 
     def match(self, article: Article, *, now: datetime | None = None) -> list[Match]:
         """The rules ``article`` matches. Without ``now``, max_age is not checked."""
+        article, notes = prepare(article)
         language = self.analyzer.language(article)
         scan = self.analyzer.scan(article, language)
         rules = [self.analyzer.prefilter.rules[i] for i in scan.candidates]
         rules = [r for r in rules if not filter_reason(r, article, language, now)]
         if not rules:
             return []
-        analyzed = self.analyzer.analyze(article, scan)
+        hopeless: set[str] = set()
+        analyzed = self._analyze(article, rules, notes, scan, hopeless=hopeless)
+        rules = [r for r in rules if r.name not in hopeless]
         verdicts = [(rule, evaluate(rule, analyzed, now)) for rule in rules]
         return [_to_match(rule, v) for rule, v in verdicts if v.matched]
 
     def explain(self, article: Article, *, now: datetime | None = None) -> list[Verdict]:
-        """One verdict per rule, matched or not, with its reasons (always analyses fully)."""
+        """One verdict per rule, matched or not, with its reasons (analyses for every rule)."""
         if not self.rules.rules:
             return []
-        analyzed = self.analyzer.analyze(article)
+        article, notes = prepare(article)
+        analyzed = self._analyze(article, list(self.rules.rules), notes, everything=True)
         candidates = {self.analyzer.prefilter.rules[i].name for i in analyzed.scan.candidates}
         return [
             _prefiltered(evaluate(r, analyzed, now), r.name in candidates) for r in self.rules.rules
         ]
+
+    def _analyze(
+        self,
+        article: Article,
+        rules: list[Rule],
+        notes: tuple[str, ...],
+        scan: Any = None,
+        *,
+        everything: bool = False,
+        hopeless: set[str] | None = None,
+    ) -> AnalyzedArticle:
+        """Windows around the mentions, then NER on the sentences the rules need it for;
+        adds to ``hopeless`` the rules that cannot match whatever NER says."""
+        radius = max((r.window for r in rules), default=0)
+        analyzed = self.analyzer.analyze(article, scan, radius=radius, everything=everything)
+        analyzed.notes = notes
+        wanted: dict[Field, set[int]] = {}
+        for rule in rules:
+            asked = ner_wanted(rule, analyzed) if any(a.types for a in rule.actors) else {}
+            if not asked:
+                continue  # no typed actor, or none whose sense NER would decide
+            certain = everything or _negative_types(rule)
+            if not certain and not evaluate(rule, analyzed, optimistic=True).matched:
+                if hopeless is not None:
+                    hopeless.add(rule.name)
+                continue  # cannot match even if NER confirmed every name
+            for name, sentences in asked.items():
+                wanted.setdefault(name, set()).update(sentences)
+        if wanted:
+            self.analyzer.add_entities(analyzed, wanted)
+        return analyzed
+
+
+def _negative_types(rule: Rule) -> bool:
+    """Whether a typed actor is only under ``none``: NER could make such a rule match."""
+    positive = set(rule.positive_terms)
+    return any(a.types and a not in positive for a in rule.actors)
+
+
+def prepare(article: Article) -> tuple[Article, tuple[str, ...]]:
+    """The article as matching reads it: mojibake repaired, URLs, e-mail addresses and
+    markup blanked, the text capped; and a note for each cap applied."""
+    text, note = cap(repair(article.text))
+    title, title_note = cap(repair(article.title), 2000)
+    cleaned = dataclasses.replace(article, title=blank_noise(title), text=blank_noise(text))
+    return cleaned, tuple(n for n in (note, title_note.replace("text", "title")) if n)
 
 
 def _to_match(rule: Rule, verdict: Verdict) -> Match:
@@ -163,30 +221,54 @@ class _Found:
 
 @dataclass
 class _Article:
-    """An analysed article plus the caches evaluation fills (per call, never shared)."""
+    """An analysed article plus the caches evaluation fills: per rule where the answer
+    depends on the rule, else in ``analyzed.memo``, shared by every rule."""
 
     analyzed: AnalyzedArticle
+    rule: Rule | None = None
+    collect: bool = False  # note the sentences that need NER instead of deciding without it
+    optimistic: bool = False  # count what only NER could rule out: an upper bound
+    requests: dict[Field, set[int]] = field(default_factory=dict)
     found: dict[Term, tuple[list[_Found], list[str]]] = field(default_factory=dict)
-    indexes: dict[Field, dict[str, list[int]]] = field(default_factory=dict)
 
     def mentions(self, term: Term) -> tuple[list[_Found], list[str]]:
         """The term's mentions, and notes on mentions that were not counted."""
         if term not in self.found:
-            self.found[term] = _find(term, self)
+            self.found[term] = self._shared(term)
         return self.found[term]
+
+    def _shared(self, term: Term) -> tuple[list[_Found], list[str]]:
+        """Mentions of a term that does not depend on the rule are found once per article."""
+        if self.collect or (isinstance(term, Actor) and term.ambiguous):
+            return _find(term, self)
+        key = ("mentions", term, self.optimistic)
+        memo = self.analyzed.memo
+        if key not in memo:
+            memo[key] = _find(term, self)
+        return memo[key]  # type: ignore[no-any-return]
 
     def index(self, name: Field) -> dict[str, list[int]]:
         """Folded token text and lemma -> token positions, to find phrases fast."""
-        if name not in self.indexes:
+        key = ("index", name)
+        memo = self.analyzed.memo
+        if key not in memo:
             index: dict[str, list[int]] = {}
             for i, keys in enumerate(self.analyzed.section(name).keys):
-                for key in set(keys):
-                    index.setdefault(key, []).append(i)
-            self.indexes[name] = index
-        return self.indexes[name]
+                for form in set(keys):
+                    index.setdefault(form, []).append(i)
+            memo[key] = index
+        return memo[key]  # type: ignore[no-any-return]
 
     def phrase_matches(self, phrase: str, name: Field) -> list[tuple[int, int]]:
-        """(first, last) token of each place ``phrase`` matches, on text or lemma."""
+        """(first, last) token of each place ``phrase`` matches, on text or lemma (cached:
+        exclusions are asked about once per mention, keywords once per article)."""
+        key = ("phrase", phrase, name)
+        memo = self.analyzed.memo
+        if key not in memo:
+            memo[key] = self._phrase_matches(phrase, name)
+        return memo[key]  # type: ignore[no-any-return]
+
+    def _phrase_matches(self, phrase: str, name: Field) -> list[tuple[int, int]]:
         forms = self.analyzed.phrases.get(phrase, ())
         if not forms:
             return []
@@ -194,6 +276,41 @@ class _Article:
         index = self.index(name)
         starts = sorted({i for form in forms[0] for i in index.get(form, ())})
         return [(i, i + len(forms) - 1) for i in starts if _phrase_at(keys, forms, i)]
+
+    def phrase_sentences(self, phrase: str, name: Field) -> set[int]:
+        key = ("phrase-sentences", phrase, name)
+        memo = self.analyzed.memo
+        if key not in memo:
+            section = self.analyzed.section(name)
+            memo[key] = {section.sentence_of[a] for a, _ in self.phrase_matches(phrase, name)}
+        return memo[key]  # type: ignore[no-any-return]
+
+    def context(self, name: str, where: Field) -> set[int]:
+        """Sentences of ``where`` where the rule's term ``name`` is mentioned (raw: no type
+        or corroboration checks), to corroborate an ambiguous name."""
+        assert self.rule is not None
+        term = self.rule.term(name)
+        key = ("context", term, where)
+        memo = self.analyzed.memo
+        if key not in memo:
+            memo[key] = self._context(name, where)
+        return memo[key]  # type: ignore[no-any-return]
+
+    def _context(self, name: str, where: Field) -> set[int]:
+        assert self.rule is not None
+        term = self.rule.term(name)
+        section = self.analyzed.section(where)
+        if isinstance(term, Actor):
+            term_id = self.analyzed.term_ids.get(term)
+            spans = self.analyzed.scan.spans(term_id) if term_id is not None else []
+            return {section.sentence_at(s) for f, s, _ in spans if f == where}
+        if isinstance(term, Keywords):
+            return {
+                section.sentence_of[a]
+                for p in term.for_language(self.analyzed.language)
+                for a, _ in self.phrase_matches(p, where)
+            }
+        return set()
 
 
 def _phrase_at(keys: list[tuple[str, str]], forms: tuple[frozenset[str], ...], i: int) -> bool:
@@ -220,39 +337,175 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
     found, conflicts, notes = [], [], []
     term_id = analyzed.term_ids.get(actor)
     spans = analyzed.scan.spans(term_id) if term_id is not None else []
-    for name, start, end in spans:
+    if len(spans) > _MAX_MENTIONS:
+        notes.append(f"only the first {_MAX_MENTIONS:,} of {len(spans):,} mentions were read")
+    senses = _Senses(actor, article, spans)
+    unread = []
+    # the text before the title: a headline is poor context for NER
+    for name, start, end in sorted(spans[:_MAX_MENTIONS], key=lambda s: s[0] == "title"):
         section = analyzed.section(name)
-        problem, label = _actor_problem(actor, article, section, start, end)
+        problem, label = _actor_problem(actor, article, section, start, end, senses=senses)
         mention = _found(section, actor, actor.name, (start, end), label)
-        if not problem:
+        if problem == _UNREAD:
+            unread.append(mention)
+        elif not problem:
             found.append(mention)
         elif label is not None:
             conflicts.append((mention, problem))
         else:
             notes.append(f"not counted: {problem}")
-    majority = bool(found) and len(found) >= len(conflicts)
-    found += [mention for mention, _ in conflicts if majority]
+    majority = len(found) >= len(conflicts)
+    found += [mention for mention, _ in conflicts if majority and found]
     types = "/".join(actor.types)
     prefix = f"counted anyway (most mentions are {types}):" if majority else "not counted:"
     notes += [f"{prefix} {problem}" for _, problem in conflicts]
+    if unread and majority:
+        found += unread  # one sense per article: the mentions NER read speak for the rest
+    elif unread:
+        notes.append(f"not counted: {len(unread)} more, as the mentions NER read are not {types}")
     return sorted(found, key=_order), notes
 
 
+@dataclass
+class _Senses:
+    """What disambiguates an actor's mentions in one article."""
+
+    actor: Actor
+    article: _Article
+    spans: list[tuple[Field, int, int]]
+    ner_asked: set[tuple[Field, int]] = field(default_factory=set)
+
+    @functools.cached_property
+    def ambiguous(self) -> frozenset[str]:
+        return frozenset(fold(a) for a in self.actor.ambiguous)
+
+    @functools.cached_property
+    def full_name_at(self) -> tuple[Field, int] | None:
+        """Where an unambiguous name of the actor first occurs (the title comes first)."""
+        folded = self.article.analyzed.scan.folded
+        for where, start, end in self.spans:
+            if folded[where][start:end] not in self.ambiguous:
+                return where, start
+        return None
+
+    @functools.cached_property
+    def full_name_seen(self) -> bool:
+        """Whether a name of two or more capitalised words ("Gerald Ford", not "Ford") of
+        the actor occurs: it tells the actor from a same-named thing without NER."""
+        for where, start, end in self.spans:
+            words = self.article.analyzed.section(where).text[start:end].split()
+            if len(words) >= 2 and all(w[:1].isupper() for w in words):
+                return True
+        return False
+
+    @functools.cached_property
+    def corroborators(self) -> tuple[str, ...]:
+        rule = self.article.rule
+        if rule is None:
+            return ()
+        if self.actor.corroborate:
+            return self.actor.corroborate
+        return tuple(a.name for a in rule.actors if a.name != self.actor.name)
+
+    def context_near(self, where: Field, sentence: int) -> str:
+        """A corroborating term within the rule's window of ``sentence`` ("" if none)."""
+        window = self.article.rule.window if self.article.rule else 0
+        for name in self.corroborators:
+            near = self.article.context(name, where)
+            if any(sentence + d in near for d in range(-window, window + 1)):
+                return name
+        return ""
+
+    def context_anywhere(self) -> bool:
+        return any(self.article.context(n, f) for n in self.corroborators for f in FIELDS)
+
+    def ner(self, section: Section, sentence: int) -> bool:
+        """Whether NER saw ``sentence``; when collecting, asks for it (a few per actor)."""
+        analyzed = self.article.analyzed
+        if not analyzed.statistical or sentence in section.ner_sentences:
+            return True
+        key = (section.name, sentence)
+        if self.article.collect and (key in self.ner_asked or len(self.ner_asked) < _NER_PER_ACTOR):
+            self.ner_asked.add(key)
+            self.article.requests.setdefault(section.name, set()).add(sentence)
+        return False
+
+
 def _actor_problem(
-    actor: Actor, article: _Article, section: Section, start: int, end: int
+    actor: Actor, article: _Article, section: Section, start: int, end: int, *, senses: _Senses
 ) -> tuple[str, str | None]:
     """Why a name's occurrence is not the actor ("" if it is), and its entity label."""
     surface = section.text[start:end]
+    excluded = _excluded(actor, article, section, start, end, surface=surface)
+    if excluded:
+        return excluded, None
+    if section.folded[start:end] in senses.ambiguous:
+        return _ambiguity(actor, section, start, end, senses=senses)
+    sentence = section.sentence_at(start)
+    if actor.types and not (section.caseless or _capitalised(surface)):
+        return f"{surface!r} is lowercase, not a name", None
+    unread = senses.article.analyzed.statistical and sentence not in section.ner_sentences
+    if actor.types and unread and senses.full_name_seen:
+        return "", actor.types[0]  # "Gerald Ford" in the article: the person, without NER
+    if actor.types and not senses.ner(section, sentence):
+        return ("", None) if senses.article.optimistic else (_UNREAD, None)
+    return _type_problem(actor, section, start, end, surface)
+
+
+def _excluded(
+    actor: Actor, article: _Article, section: Section, start: int, end: int, *, surface: str
+) -> str:
+    if not (actor.exclude or actor.not_near):
+        return ""
     first, last = section.token_at(start), section.token_at(end - 1)
     for phrase in actor.exclude:
-        if any(a <= first and last <= b for a, b in article.phrase_matches(phrase, section.name)):
-            return f"{surface!r} is part of {phrase!r} (exclude)", None
-    sentence = section.sentence_of[first] if section.sentence_of else 0
-    for phrase in actor.not_near:
         matches = article.phrase_matches(phrase, section.name)
-        if any(section.sentence_of[a] == sentence for a, _ in matches):
-            return f"{surface!r} is in a sentence with {phrase!r} (not_near)", None
-    return _type_problem(actor, section, start, end, surface)
+        at = bisect.bisect_right(matches, (first, len(section.starts))) - 1
+        if any(a <= first and last <= b for a, b in matches[max(0, at - 8) : at + 1]):
+            return f"{surface!r} is part of {phrase!r} (exclude)"
+    sentence = section.sentence_at(start)
+    for phrase in actor.not_near:
+        if sentence in article.phrase_sentences(phrase, section.name):
+            return f"{surface!r} is in a sentence with {phrase!r} (not_near)"
+    return ""
+
+
+def _ambiguity(
+    actor: Actor, section: Section, start: int, end: int, *, senses: _Senses
+) -> tuple[str, str | None]:
+    """An ambiguous name is the actor only when corroborated: by the full name before it,
+    by a corroborating term nearby, or by NER's type when such a term is in the article or
+    the name is capitalised in mid-sentence."""
+    surface = section.text[start:end]
+    if not (section.caseless or _capitalised(surface)):
+        return f"{surface!r} is lowercase: the word, not the name", None
+    full = senses.full_name_at
+    sentence = section.sentence_at(start)
+    before = full is not None and (
+        full[0] == "title" or (section.name == "text" and full[1] < start)
+    )
+    if before or senses.context_near(section.name, sentence):
+        return "", None
+    problem = ""
+    if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
+        if not senses.ner(section, sentence):
+            if senses.article.optimistic:
+                return "", None
+            return f"{surface!r} is ambiguous and NER did not read its sentence", None
+        problem, label = _type_problem(actor, section, start, end, surface)
+        if label is not None and not problem:
+            return "", label
+    names = ", ".join(senses.corroborators) or "another actor"
+    return problem or (
+        f"{surface!r} is ambiguous and nothing corroborates it (no full name before it, "
+        f"no {names} nearby)"
+    ), None
+
+
+def _mid_sentence(section: Section, start: int) -> bool:
+    """Whether a word precedes ``start`` in its sentence: a capital there marks a name."""
+    begin = section.sentences[section.sentence_at(start)][0] if section.sentences else 0
+    return any(c.isalnum() for c in section.text[begin:start])
 
 
 def _type_problem(
@@ -260,7 +513,7 @@ def _type_problem(
 ) -> tuple[str, str | None]:
     """An actor with types needs an entity of one of them; where NER saw no entity at all
     (it misses many in headlines), a capitalised name is given the benefit of the doubt."""
-    overlapping = [e for e in section.entities if e.start < end and start < e.end]
+    overlapping = section.entities_at(start, end)
     if not actor.types:
         return "", overlapping[0].label if overlapping else None
     if not (section.caseless or _capitalised(surface)):
@@ -275,7 +528,8 @@ def _type_problem(
 
 
 def _capitalised(surface: str) -> bool:
-    return next((c.isupper() for c in surface if c.isalpha()), False)
+    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
+    return any(word[:1].isupper() for word in surface.split())
 
 
 def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:
@@ -358,20 +612,89 @@ class _Outcome:
     text: str  # the node, rendered with ✓/✗
 
 
-def evaluate(rule: Rule, analyzed: AnalyzedArticle, now: datetime | None = None) -> Verdict:
-    """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure)."""
+def evaluate(
+    rule: Rule,
+    analyzed: AnalyzedArticle,
+    now: datetime | None = None,
+    *,
+    optimistic: bool = False,
+) -> Verdict:
+    """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure).
+
+    ``optimistic`` counts every mention only NER could rule out (NER has not run yet): a
+    rule that does not match so cannot match at all, and needs no NER.
+    """
     reason = filter_reason(rule, analyzed.article, analyzed.language, now)
     if reason:
         return Verdict(rule.name, False, 0.0, (reason,), (), rule.threshold)
-    article = _Article(analyzed)
+    article = _Article(analyzed, rule, optimistic=optimistic)
     logic = _node(rule.logic, rule, article)
     positive = [f for t in rule.positive_terms for f in _in_scope(rule, article, t.name)]
     score = sum(_weight(rule, f) for f in positive)
-    lines = [*_term_lines(rule, article), f"match: {logic.text}"]
-    lines += _verdict_lines(rule, logic.ok, score, len(positive))
-    matched = logic.ok and score >= rule.threshold and len(positive) >= rule.min_mentions
+    lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
+    about_ok = True
+    if rule.about is not None:
+        result = _aboutness(rule, article)
+        about_ok = result.ok
+        lines += about_lines(result, _topic_name(rule))
+    lines += _verdict_lines(rule, logic.ok, score, len(positive), about_ok)
+    matched = (
+        logic.ok and about_ok and score >= rule.threshold and len(positive) >= rule.min_mentions
+    )
     evidence = tuple(f.evidence for f in sorted(positive, key=_order))
     return Verdict(rule.name, matched, score, tuple(lines), evidence, rule.threshold)
+
+
+def ner_wanted(rule: Rule, analyzed: AnalyzedArticle) -> dict[Field, set[int]]:
+    """The sentences whose entities would decide ``rule``'s actors (pure)."""
+    article = _Article(analyzed, rule, collect=True)
+    for actor in rule.actors:
+        if actor.types:
+            article.mentions(actor)
+    return article.requests
+
+
+def _topic(rule: Rule) -> tuple[tuple[str, ...], ...]:
+    assert rule.about is not None
+    if rule.about.topic:
+        return rule.about.topic
+    return (tuple(a.name for a in rule.actors if a.weight > 0) or (rule.terms[0].name,),)
+
+
+def _topic_name(rule: Rule) -> str:
+    return " + ".join("|".join(op) for op in _topic(rule))
+
+
+def _aboutness(rule: Rule, article: _Article) -> Aboutness:
+    assert rule.about is not None
+    parts = []
+    for operand in _topic(rule):
+        found = [f for n in operand for f in _in_scope(rule, article, n)]
+        text = tuple(sorted(f.sentence for f in found if f.where == "text"))
+        parts.append(Part(any(f.where == "title" for f in found), text))
+    section = article.analyzed.text
+    return aboutness(
+        rule.about,
+        parts,
+        window=rule.window,
+        sentences=len(section.sentences),
+        words=section.words,
+        headings=headings(section.text, section.sentences),
+    )
+
+
+def _analysis_lines(analyzed: AnalyzedArticle) -> list[str]:
+    text = analyzed.text
+    ner = analyzed.ner_count()
+    how = "NER" if analyzed.statistical else "rule-based entities (no model for the language)"
+    lines = [
+        f"analysis: {text.tokenized_sentences()} of {len(text.sentences)} sentences read "
+        f"(windows around mentions), {ner} through {how}"
+        if analyzed.statistical
+        else f"analysis: {text.tokenized_sentences()} of {len(text.sentences)} sentences read "
+        f"(windows around mentions), {how}"
+    ]
+    return lines + list(analyzed.notes)
 
 
 def _order(found: _Found) -> tuple[int, int]:
@@ -407,7 +730,9 @@ def _term_lines(rule: Rule, article: _Article) -> Iterator[str]:
             yield f"  and {len(dropped) - 5} more not counted or counted anyway"
 
 
-def _verdict_lines(rule: Rule, logic: bool, score: float, mentions: int) -> list[str]:
+def _verdict_lines(
+    rule: Rule, logic: bool, score: float, mentions: int, about: bool = True
+) -> list[str]:
     plural = "s" * (mentions != 1)
     lines = [
         f"score {score:g} (threshold {rule.threshold:g}), "
@@ -416,6 +741,8 @@ def _verdict_lines(rule: Rule, logic: bool, score: float, mentions: int) -> list
     problems = []
     if not logic:
         problems.append("the match conditions are not met")
+    if not about:
+        problems.append("the article is not about the topic (see about)")
     if score < rule.threshold:
         problems.append(f"score {score:g} < threshold {rule.threshold:g}")
     if mentions < rule.min_mentions:
@@ -459,9 +786,8 @@ def _mentions_node(node: Mentions, rule: Rule, article: _Article) -> _Outcome:
 
 def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
     groups = [[f for n in op for f in _in_scope(rule, article, n)] for op in node.operands]
-    hits = [
-        a for a in groups[0] if all(any(_close(a, b, node.within) for b in g) for g in groups[1:])
-    ]
+    indexes = [_NearIndex(g) for g in groups[1:]]
+    hits = [a for a in groups[0] if all(i.close(a, node.within) for i in indexes)]
     ok = bool(hits)
     names = ", ".join("|".join(op) for op in node.operands)
     where = "one sentence" if node.within is None else f"{node.within} words"
@@ -469,6 +795,27 @@ def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
     if hits:
         text += f" ×{len(hits)}: {hits[0].evidence.sentence!r}"
     return _Outcome(ok, text)
+
+
+class _NearIndex:
+    """Mentions by sentence and by word position, so ``near`` is linear in the mentions."""
+
+    def __init__(self, group: list[_Found]) -> None:
+        self.by_sentence: dict[tuple[Field, int], list[_Found]] = {}
+        by_field: dict[Field, list[_Found]] = {}
+        for f in group:
+            self.by_sentence.setdefault((f.where, f.sentence), []).append(f)
+            by_field.setdefault(f.where, []).append(f)
+        self.by_word = {k: sorted(v, key=lambda f: f.word) for k, v in by_field.items()}
+        self.words = {k: [f.word for f in v] for k, v in self.by_word.items()}
+
+    def close(self, a: _Found, within: int | None) -> bool:
+        if within is None:
+            return any(_close(a, b, None) for b in self.by_sentence.get((a.where, a.sentence), ()))
+        words, found = self.words.get(a.where, []), self.by_word.get(a.where, [])
+        lo = bisect.bisect_left(words, a.word - within)
+        hi = bisect.bisect_right(words, a.word + within)
+        return any(_close(a, found[i], within) for i in range(lo, hi))
 
 
 def _close(a: _Found, b: _Found, within: int | None) -> bool:

@@ -1,11 +1,13 @@
-"""NLP for matching: language detection, spaCy pipelines per language, analysed articles.
+"""NLP for matching: language detection, analysed articles, and NER on sentence windows.
 
-A language with an installed statistical model (``nlp.model`` for English, ``nlp.models``
-for others) gets it, with the parser excluded (sentences come from ``senter``). A language
-without one (Spanish: spaCy 3.8 has no Spanish model on PyPI) gets a blank pipeline with the
-lookup lemmatizer from spacy-lookups-data, and entities come from the rules' actor names: a
-capitalised mention of an actor is an entity of the actor's first type. Pipelines are loaded
-lazily, once per process.
+Analysis is cheap by default: sentences come from a rule-based splitter, and only the
+sentences around the prefilter's hits (the windows) are tokenized, with English lemmas from
+the lookup table of spacy-lookups-data and stems for other languages. The statistical model
+(``nlp.model`` for English, ``nlp.models`` for others), reduced to its NER component, runs
+only on the few sentences whose entity types a rule needs (``add_entities``), batched with
+``nlp.pipe``. A language without a model (Spanish: spaCy 3.8 has no Spanish model on PyPI)
+gets entities from the rules' actor names: a capitalised mention of an actor is an entity of
+the actor's first type. Pipelines are loaded lazily, once per process.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import bisect
 import functools
 import importlib.util
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from watcher.config import NlpSettings
-from watcher.rules.prefilter import Prefilter, Scan, fold
-from watcher.rules.schema import Actor, RuleSet, Term
+from watcher.rules.model import FIELDS, Actor, RuleSet, Term
+from watcher.rules.prefilter import Prefilter, Scan, fold, stem
+from watcher.rules.text import count_words, sentence_index, split_sentences, tokenize, windows
 from watcher.types import Article, Field
 
 _LANGUAGE_NAMES = {
@@ -32,16 +35,18 @@ _LANGUAGE_NAMES = {
     "pt": "Portuguese",
     "it": "Italian",
 }
-# Components matching never needs; the parser is the slowest and `senter` replaces it.
-_UNUSED = ["parser", "textcat", "textcat_multilabel", "entity_linker", "spancat"]
+# Components matching never needs: lemmas and sentences come from lookups and rules.
+_UNUSED = [
+    "parser", "tagger", "morphologizer", "senter", "attribute_ruler", "lemmatizer", "textcat",
+    "textcat_multilabel", "entity_linker", "spancat",
+]  # fmt: skip
+_LEMMA_CACHE = 200_000
 # WikiNER labels (spaCy's Spanish, French, ... models) and the OntoNotes types they cover.
 _LABEL_TYPES = {
     "PER": frozenset({"PERSON"}),
     "LOC": frozenset({"LOC", "GPE", "FAC"}),
     "MISC": frozenset({"NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW", "LANGUAGE"}),
 }
-_TAIL_CHUNK = 100_000
-_LINE_BREAK_RE = re.compile(r"\n\s*")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 _STOPWORDS = {
     "en": "the and of to in is that for on with was as by at from his have are be it this has "
@@ -83,30 +88,53 @@ class Entity:
 
 @dataclass
 class Section:
-    """One analysed field (title or text): tokens, sentences and entities, by char offset."""
+    """One analysed field (title or text): every sentence, and the tokens and entities of
+    the sentences analysed (the windows), by char offset."""
 
     name: Field
     text: str
     folded: str
-    starts: list[int] = field(default_factory=list)
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+    words_before: list[int] = field(default_factory=list)  # per sentence: words before it
+    starts: list[int] = field(default_factory=list)  # per token (in windows only)
     ends: list[int] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)  # (folded text, folded lemma)
     sentence_of: list[int] = field(default_factory=list)  # per token
     word_of: list[int] = field(default_factory=list)  # per token: words up to it
-    sentences: list[tuple[int, int]] = field(default_factory=list)
-    entities: list[Entity] = field(default_factory=list)
-    ner_end: int = 0  # statistical NER covered text[:ner_end]
+    windows: list[tuple[int, int]] = field(default_factory=list)  # sentence ranges tokenized
+    entities: list[Entity] = field(default_factory=list)  # sorted by start
+    ner_sentences: set[int] = field(default_factory=set)  # sentences the statistical NER saw
     caseless: bool = False  # all lowercase or all capitals: capitals tell nothing
+    words: int = 0
+    _entity_starts: list[int] = field(default_factory=list, repr=False)
+
+    @functools.cached_property
+    def sentence_starts(self) -> list[int]:
+        return [s for s, _ in self.sentences]
 
     def token_at(self, offset: int) -> int:
         """The index of the token holding char ``offset`` (or the next one)."""
         return max(0, bisect.bisect_right(self.starts, offset) - 1)
+
+    def sentence_at(self, offset: int) -> int:
+        return sentence_index(self.sentence_starts, offset)
 
     def sentence_text(self, index: int) -> str:
         if not self.sentences:
             return self.text.strip()
         start, end = self.sentences[index]
         return self.text[start:end].strip()
+
+    def entities_at(self, start: int, end: int) -> list[Entity]:
+        """The entities overlapping [start, end) (entities are sorted and short)."""
+        if len(self._entity_starts) != len(self.entities):
+            self._entity_starts = [e.start for e in self.entities]
+        first = bisect.bisect_left(self._entity_starts, start - 200)
+        last = bisect.bisect_left(self._entity_starts, end)
+        return [e for e in self.entities[first:last] if start < e.end]
+
+    def tokenized_sentences(self) -> int:
+        return sum(last - first + 1 for first, last in self.windows)
 
 
 @dataclass
@@ -118,11 +146,16 @@ class AnalyzedArticle:
     scan: Scan
     # keyword, exclude and not_near phrase -> per token, the folded forms that match it
     phrases: Mapping[str, tuple[frozenset[str], ...]]
-    statistical: bool  # entities come from a statistical model (else from actor names)
+    statistical: bool  # a statistical NER model exists for the language
     term_ids: Mapping[Term, int]  # the prefilter's ids, to look terms up in the scan
+    notes: tuple[str, ...] = ()  # caps and other limits applied to the input
+    memo: dict[Any, Any] = field(default_factory=dict)  # matching's caches, for every rule
 
     def section(self, name: Field) -> Section:
         return self.title if name == "title" else self.text
+
+    def ner_count(self) -> int:
+        return len(self.title.ner_sentences) + len(self.text.ner_sentences)
 
 
 class Analyzer:
@@ -132,7 +165,8 @@ class Analyzer:
         self.settings = settings
         self.rules = rules
         self.prefilter = Prefilter(rules)
-        self.pipeline_runs = 0  # full analyses run: the prefilter spares the rest
+        self.pipeline_runs = 0  # articles analysed: the prefilter spares the rest
+        self.ner_runs = 0  # articles that reached the statistical NER
         self._warnings = [
             _missing_warning(m, lang)
             for lang, m in self._models().items()
@@ -155,48 +189,90 @@ class Analyzer:
         language = self.language(article) if language is None else language
         return self.prefilter.scan(article.title, article.text, language)
 
-    def analyze(self, article: Article, scan: Scan | None = None) -> AnalyzedArticle:
-        """Tokens, lemmas, sentences and entities of title and text (the expensive pass)."""
+    def analyze(
+        self,
+        article: Article,
+        scan: Scan | None = None,
+        *,
+        radius: int = 0,
+        everything: bool = False,
+    ) -> AnalyzedArticle:
+        """Sentences everywhere; tokens and lemmas in the windows of ``radius`` sentences
+        around the prefilter's hits (or ``everything``, for explain). No statistical NER yet:
+        see ``add_entities``."""
         scan = self.scan(article) if scan is None else scan
         self.pipeline_runs += 1
-        nlp, statistical = self._pipeline(scan.language or "en")
-        title, text = self._sections(article, scan, nlp, statistical)
-        phrases = self.phrases(scan.language)
-        return AnalyzedArticle(
-            article, scan.language, title, text, scan, phrases, statistical, self.prefilter.term_ids
+        lemma = self._lemma(scan.language)
+        title = _section("title", article.title, scan, lemma, radius, everything=True)
+        body = _section("text", article.text, scan, lemma, radius, everything=everything)
+        statistical = self._pipeline(scan.language or "en") is not None
+        analyzed = AnalyzedArticle(
+            article,
+            scan.language,
+            title,
+            body,
+            scan,
+            self.phrases(scan.language),
+            statistical,
+            self.prefilter.term_ids,
         )
+        if not statistical:
+            for section in (title, body):
+                section.entities = sorted(self._rule_entities(scan, section), key=lambda e: e.start)
+        return analyzed
 
-    def _pipeline(self, language: str) -> tuple[Any, bool]:
+    def add_entities(self, analyzed: AnalyzedArticle, wanted: Mapping[Field, set[int]]) -> int:
+        """Run the statistical NER on the ``wanted`` sentences not seen yet (within the
+        ``ner_chars`` budget per article); returns how many sentences it ran on."""
+        nlp = self._pipeline(analyzed.language or "en")
+        if nlp is None:
+            return 0
+        budget = self.settings.ner_chars - sum(
+            len(analyzed.section(f).sentence_text(i))
+            for f in FIELDS
+            for i in analyzed.section(f).ner_sentences
+        )
+        jobs: list[tuple[Section, int]] = []
+        for name in FIELDS:
+            section = analyzed.section(name)
+            for index in sorted(wanted.get(name, set()) - section.ner_sentences):
+                start, end = section.sentences[index]
+                if end - start > budget:
+                    break
+                budget -= end - start
+                jobs.append((section, index))
+        if not jobs:
+            return 0
+        if not analyzed.ner_count():
+            self.ner_runs += 1
+        texts = [s.text[s.sentences[i][0] : s.sentences[i][1]] for s, i in jobs]
+        for (section, index), doc in zip(jobs, nlp.pipe(texts), strict=True):
+            offset = section.sentences[index][0]
+            section.entities += [_entity(e, offset) for e in doc.ents]
+            section.ner_sentences.add(index)
+        for key in [k for k in analyzed.memo if k[0] == "mentions"]:
+            del analyzed.memo[key]  # mentions found before NER depend on the entities
+        for section in (analyzed.title, analyzed.text):
+            section.entities.sort(key=lambda e: e.start)
+        return len(jobs)
+
+    def _pipeline(self, language: str) -> Any:
         name = self._models().get(language, "")
         nlp = _statistical(name) if name else None
         warning = _missing_warning(name, language, loaded=False)
         if nlp is None and name and model_installed(name) and warning not in self._warnings:
             self._warnings.append(warning)
-        return (nlp, True) if nlp is not None else (_lookup(language), False)
-
-    def _sections(
-        self, article: Article, scan: Scan, nlp: Any, statistical: bool
-    ) -> tuple[Section, Section]:
-        text = article.text
-        head = _cut(text, self.settings.ner_chars) if statistical else len(text)
-        title_doc, head_doc = nlp.pipe([article.title, text[:head]])
-        title = _section("title", article.title, scan, [(title_doc, 0)])
-        tail = _tail_docs(_lookup(scan.language or "en"), text, head)
-        body = _section("text", text, scan, [(head_doc, 0), *tail])
-        for section, covered in ((title, len(article.title)), (body, head)):
-            section.ner_end = covered if statistical else 0
-            section.entities += self._rule_entities(scan, section)
-        return title, body
+        return nlp
 
     def _rule_entities(self, scan: Scan, section: Section) -> list[Entity]:
-        """Entities from actor names where no statistical NER ran: capitalised mentions."""
+        """Entities from actor names where no statistical NER runs: capitalised mentions."""
         caseless = section.caseless
         found = []
         for term_id in scan.actors():
             actor = self.prefilter.terms[term_id]
             assert isinstance(actor, Actor)
             for name, start, end in scan.spans(term_id):
-                if name != section.name or start < section.ner_end or not actor.types:
+                if name != section.name or not actor.types:
                     continue
                 if caseless or _capitalised(section.text[start:end]):
                     found.append(Entity(start, end, actor.types[0], frozenset(actor.types)))
@@ -205,13 +281,18 @@ class Analyzer:
     def phrases(self, language: str) -> Mapping[str, tuple[frozenset[str], ...]]:
         """Every rule phrase that applies in ``language``, as the forms each token accepts."""
         if language not in self._phrases:
-            texts = sorted(set(self._phrase_texts(language)))
-            nlp = _lookup(language or "en")
-            docs = nlp.pipe(texts)
+            lemma = self._lemma(language)
             self._phrases[language] = {
-                t: _phrase_forms(d) for t, d in zip(texts, docs, strict=True)
+                text: _phrase_forms(text, lemma)
+                for text in sorted(set(self._phrase_texts(language)))
             }
         return self._phrases[language]
+
+    def _lemma(self, language: str) -> Callable[[str], str]:
+        """English lemmas from spacy-lookups-data's table; other languages use the
+        prefilter's stem (plurals and regular endings), since their tables are large (the
+        Spanish one alone adds ~150 MB to every worker)."""
+        return _lemmatizer("en") if language in ("", "en") else _stem_folded
 
     def _phrase_texts(self, language: str) -> Iterator[str]:
         for rule in self.rules.rules:
@@ -240,90 +321,101 @@ def _missing_warning(model: str, language: str, *, loaded: bool = True) -> str:
 
 @functools.cache
 def _statistical(name: str) -> Any:
-    """The statistical pipeline ``name`` without unused components, or None."""
+    """The statistical pipeline ``name`` reduced to NER (and what NER listens to), or None."""
     import spacy  # noqa: PLC0415  (slow import: only when a pipeline is needed)
 
     try:
         nlp = spacy.load(name, exclude=_UNUSED)
     except Exception:  # any load failure means: use the fallback
         return None
-    if "senter" in nlp.disabled:
-        nlp.enable_pipe("senter")
-    elif "senter" not in nlp.pipe_names:
-        nlp.add_pipe("sentencizer")
+    if "ner" not in nlp.pipe_names:
+        return None
+    listens = "Listener" in str(nlp.get_pipe_config("ner").get("model", {}).get("tok2vec", {}))
+    for pipe in list(nlp.pipe_names):
+        if pipe != "ner" and not (pipe == "tok2vec" and listens):
+            nlp.remove_pipe(pipe)
     return nlp
 
 
 @functools.cache
-def _lookup(language: str) -> Any:
-    """A blank pipeline with the lookup lemmatizer (when spacy-lookups-data has the language)."""
-    import spacy  # noqa: PLC0415
+def _lemmatizer(language: str) -> Callable[[str], str]:
+    """Word -> folded lemma from spacy-lookups-data's table for ``language`` (the folded word
+    without one).
+
+    The table is read directly (no pipeline is built); a language's table can hold hundreds
+    of thousands of forms, so only the languages the rules' phrases are written in get one.
+    """
+    from spacy.lookups import load_lookups  # noqa: PLC0415  (slow import)
 
     try:
-        nlp = spacy.blank(language)
-    except Exception:  # an unknown language code
-        nlp = spacy.blank("xx")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.add_pipe("sentencizer")
-    try:
-        nlp.initialize()
-    except Exception:  # no lookup table for this language
-        nlp.remove_pipe("lemmatizer")
-        nlp.initialize()
-    nlp.max_length = max(nlp.max_length, _TAIL_CHUNK * 2)
-    return nlp
+        table = load_lookups(language, ["lemma_lookup"]).get_table("lemma_lookup")
+    except Exception:  # an unknown language code, or no lookup table for it
+        return fold
+    cache: dict[str, str] = {}
+
+    def lemma(word: str) -> str:
+        found = cache.get(word)
+        if found is None:
+            found = fold(table.get(word) or table.get(word.lower()) or word)
+            if len(cache) > _LEMMA_CACHE:
+                cache.clear()
+            cache[word] = found
+        return found
+
+    return lemma
 
 
-def _cut(text: str, limit: int) -> int:
-    """Where to end the statistical part: at ``limit`` chars, backed up to a line or space."""
-    if len(text) <= limit:
-        return len(text)
-    for separator in ("\n", " "):
-        cut = text.rfind(separator, limit // 2, limit)
-        if cut > 0:
-            return cut
-    return limit
+def _stem_folded(word: str) -> str:
+    return stem(fold(word))
 
 
-def _tail_docs(nlp: Any, text: str, start: int) -> list[tuple[Any, int]]:
-    offsets = []
-    while start < len(text):
-        end = start + _cut(text[start:], _TAIL_CHUNK)
-        offsets.append((start, end))
-        start = end
-    docs = nlp.pipe(text[s:e] for s, e in offsets)
-    return [(doc, s) for doc, (s, _) in zip(docs, offsets, strict=True)]
-
-
-def _section(name: Field, text: str, scan: Scan, docs: Iterable[tuple[Any, int]]) -> Section:
+def _section(
+    name: Field,
+    text: str,
+    scan: Scan,
+    lemma: Callable[[str], str],
+    radius: int,
+    *,
+    everything: bool = False,
+) -> Section:
+    """The field's sentences, and tokens in the windows around its hits (or everywhere)."""
     section = Section(name, text, scan.folded[name], caseless=text.islower() or text.isupper())
+    section.sentences = split_sentences(text)
     words = 0
-    for doc, offset in docs:
-        section.sentences += _sentence_spans(doc, offset)
-        section.entities += [_entity(e, offset) for e in doc.ents]
-        for token in doc:
-            if token.is_space:
-                continue
-            section.starts.append(token.idx + offset)
-            section.ends.append(token.idx + offset + len(token.text))
-            section.keys.append((fold(token.text), fold(token.lemma_ or token.text)))
-            words += not token.is_punct
-            section.word_of.append(words)
-    starts = [s for s, _ in section.sentences]
-    section.sentence_of = [max(0, bisect.bisect_right(starts, t) - 1) for t in section.starts]
+    for start, end in section.sentences:
+        section.words_before.append(words)
+        words += count_words(text, start, end)
+    section.words = words
+    count = len(section.sentences)
+    if everything:
+        hits: set[int] = set(range(count))
+    else:
+        starts = section.sentence_starts
+        hits = {
+            sentence_index(starts, s)
+            for spans in scan.hits.values()
+            for f, s, _ in spans
+            if f == name
+        }
+    section.windows = windows(hits, radius, count)
+    for first, last in section.windows:
+        for index in range(first, last + 1):
+            _tokens(section, index, lemma)
     return section
 
 
-def _sentence_spans(doc: Any, offset: int) -> Iterator[tuple[int, int]]:
-    """Sentences, also split at line breaks: a heading is not part of the next paragraph."""
-    text = doc.text  # spaCy rebuilds it from every token on each access: read it once
-    for sent in doc.sents:
-        start = sent.start_char
-        for piece in _LINE_BREAK_RE.split(sent.text):
-            if piece.strip():
-                begin = text.index(piece, start)
-                yield offset + begin, offset + begin + len(piece)
-                start = begin + len(piece)
+def _tokens(section: Section, index: int, lemma: Callable[[str], str]) -> None:
+    start, end = section.sentences[index]
+    words = section.words_before[index]
+    text, folded = section.text, section.folded
+    for token_start, token_end in tokenize(text, start, end):
+        token = text[token_start:token_end]
+        section.starts.append(token_start)
+        section.ends.append(token_end)
+        section.keys.append((folded[token_start:token_end], lemma(token)))
+        words += token[0].isalnum()
+        section.word_of.append(words)
+        section.sentence_of.append(index)
 
 
 def _entity(span: Any, offset: int) -> Entity:
@@ -333,8 +425,10 @@ def _entity(span: Any, offset: int) -> Entity:
 
 
 def _capitalised(surface: str) -> bool:
-    return next((c.isupper() for c in surface if c.isalpha()), False)
+    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
+    return any(word[:1].isupper() for word in surface.split())
 
 
-def _phrase_forms(doc: Any) -> tuple[frozenset[str], ...]:
-    return tuple(frozenset({fold(t.text), fold(t.lemma_ or t.text)}) for t in doc if not t.is_space)
+def _phrase_forms(text: str, lemma: Callable[[str], str]) -> tuple[frozenset[str], ...]:
+    tokens = [text[s:e] for s, e in tokenize(text, 0, len(text))]
+    return tuple(frozenset({fold(t), lemma(t)}) for t in tokens)

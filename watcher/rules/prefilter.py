@@ -19,7 +19,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from watcher.rules.schema import (
+from watcher.rules.model import (
     FIELDS,
     Actor,
     AllOf,
@@ -120,15 +120,20 @@ class Scan:
     # indices into Prefilter.rules of the rules that could match
     candidates: tuple[int, ...] = ()
     _spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict, repr=False)
+    _counts: dict[int, dict[Field, int]] = field(default_factory=dict, repr=False)
 
     def count(self, term_id: int, scope: Iterable[Field] = FIELDS) -> int:
         """How often the term may be mentioned in ``scope``: exact for actors, an upper bound
         for keywords, and "many" for a regex that matched."""
-        fields = set(scope)
         if term_id in self.regex_fields:
-            return _UNKNOWN_COUNT * len(fields & self.regex_fields[term_id])
-        ids = self.prefilter.patterns_of(term_id, self.language)
-        return sum(1 for i in ids for hit in self.hits.get(i, ()) if hit[0] in fields)
+            return _UNKNOWN_COUNT * len(set(scope) & self.regex_fields[term_id])
+        counts = self._counts.get(term_id)
+        if counts is None:  # rules share terms: count each once per article
+            counts = self._counts[term_id] = {"title": 0, "text": 0}
+            for i in self.prefilter.patterns_of(term_id, self.language):
+                for hit in self.hits.get(i, ()):
+                    counts[hit[0]] += 1
+        return sum(counts[f] for f in scope)
 
     def spans(self, term_id: int) -> list[tuple[Field, int, int]]:
         """Where an actor's names occur as whole words, longest first where they overlap."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from watcher.errors import RuleError
-from watcher.rules.schema import RuleSet, load_rules
+from watcher.rules.loader import load_rules
+from watcher.rules.model import RuleSet
 
 Stamp = tuple[tuple[str, int, int], ...]
 

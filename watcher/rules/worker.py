@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import copyreg
+import logging
+import os
 import pickle
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,35 +60,83 @@ def matcher_for(rules: RuleSet, nlp: NlpSettings) -> Matcher:
     return _MATCHERS[key]
 
 
-# Every call sends the rules along (the pool cannot know which worker has which version).
-# Pickling 1,000 rules takes ~25 ms and unpickling ~55 ms, more than extracting the article,
-# so a RuleSet crosses the process boundary as its fingerprint plus bytes pickled once, and a
-# worker that already holds that fingerprint reuses its copy instead of unpickling again.
-_SENT: dict[str, bytes] = {}
-_RECEIVED: dict[str, RuleSet] = {}
+# The pool cannot know which worker holds which rules version, and pickling 1,000 rules
+# (740 KB) with every article costs more than extracting it. So a RuleSet crosses the
+# process boundary as its fingerprint and the path of a file holding it, written once per
+# version; a worker reads that file once per version and keeps its copy.
+_SHIPPED: dict[str, str] = {}  # in the daemon: fingerprint -> file
+_RECEIVED: dict[str, RuleSet] = {}  # in a worker: fingerprint -> rules
+_KEEP_VERSIONS = 2  # a job queued with the previous version can still find its file
+_SHIP_DIR: list[str] = []  # created on first use, removed at exit
 
 
 def _reduce_rules(rules: RuleSet) -> tuple[Callable[..., RuleSet], tuple[Any, ...]]:
     if not rules.fingerprint:  # built in code, not loaded from files: no identity to cache by
         return RuleSet, (rules.rules, rules.fingerprint)
-    data = _SENT.get(rules.fingerprint)
-    if data is None:  # (pickled on the pool's feeder thread: read the dict once)
-        data = pickle.dumps(rules.rules, pickle.HIGHEST_PROTOCOL)
-        _SENT.clear()
-        _SENT[rules.fingerprint] = data
-    return _received_rules, (rules.fingerprint, data)
+    path = _SHIPPED.get(rules.fingerprint) or _ship(rules)
+    return _received_rules, (rules.fingerprint, path)
 
 
-def _received_rules(fingerprint: str, data: bytes) -> RuleSet:
+def _ship(rules: RuleSet) -> str:
+    if not _SHIP_DIR:
+        _SHIP_DIR.append(tempfile.mkdtemp(prefix="watcher-rules-"))
+        atexit.register(shutil.rmtree, _SHIP_DIR[0], True)
+    path = os.path.join(_SHIP_DIR[0], f"{len(_SHIPPED)}-{rules.fingerprint[:16]}.pickle")
+    with open(path, "wb") as out:
+        pickle.dump(rules.rules, out, pickle.HIGHEST_PROTOCOL)
+    _SHIPPED[rules.fingerprint] = path
+    while len(_SHIPPED) > _KEEP_VERSIONS:
+        with contextlib.suppress(OSError):
+            os.unlink(_SHIPPED.pop(next(iter(_SHIPPED))))
+    return path
+
+
+def _received_rules(fingerprint: str, path: str) -> RuleSet:
     rules = _RECEIVED.get(fingerprint)
     if rules is None:
-        rules = RuleSet(pickle.loads(data), fingerprint)
+        with open(path, "rb") as data:
+            rules = RuleSet(pickle.load(data), fingerprint)
         _RECEIVED.clear()
         _RECEIVED[fingerprint] = rules
     return rules
 
 
 copyreg.pickle(RuleSet, _reduce_rules)
+
+
+def ship_rules(rules: RuleSet) -> tuple[str, str] | None:
+    """(fingerprint, file) for a worker's ``preload``: plain strings, so a worker started
+    after that file is gone still starts (and loads the rules with its first job)."""
+    if not rules.fingerprint:
+        return None
+    return rules.fingerprint, _SHIPPED.get(rules.fingerprint) or _ship(rules)
+
+
+_WARM_HTML = (
+    b"<html><head><title>Warm up</title></head><body><article><h1>Warm up</h1>"
+    b"<p>The minister met the president in Paris on Monday to talk about trade.</p>"
+    b"</article></body></html>"
+)
+
+
+def preload(nlp: NlpSettings, shipped: tuple[str, str] | None) -> None:
+    """Worker initializer: import the extractor, load the NLP models and build the matcher
+    before the first article, so the first alert after start-up does not wait for them."""
+    try:
+        rules = _received_rules(*shipped) if shipped else RuleSet(())
+        job = EntryJob(
+            url="http://127.0.0.1/warm", html=_WARM_HTML, fetch_error="", feed_title="Warm up",
+            feed_content="", feed_summary="", published=None, feed_name="", feed_tags=(),
+            language_hint="en", min_text_chars=0,
+        )  # fmt: skip
+        article = build_article(
+            url=job.url, extracted=_extract(job), feed_title=job.feed_title, feed_content="",
+            feed_summary="", published=None, feed_name="", feed_tags=(), language_hint="en",
+            min_text_chars=0,
+        )  # fmt: skip
+        matcher_for(rules, nlp).analyzer.analyze(article)  # spaCy models and rule phrases
+    except Exception:  # never fatal: the first job loads what it needs, the slow way
+        logging.getLogger(__name__).exception("worker preload failed")
 
 
 def process_entry(job: EntryJob, rules: RuleSet, nlp: NlpSettings, now: datetime) -> Processed:

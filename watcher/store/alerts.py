@@ -12,9 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 # Moved to their own modules; importable from here as before.
-from watcher.store.botstate import ButtonAlert
 from watcher.store.dialect import insert
-from watcher.store.outbox import DeliveryJob
 from watcher.store.tables import (
     alerts,
     articles,
@@ -26,19 +24,6 @@ from watcher.store.tables import (
     story_sources,
 )
 from watcher.types import Article, ArticleSource, Match, Outcome, Route, Signature, StoryRef
-
-__all__ = [
-    "EDITABLE",
-    "AlertRow",
-    "AlertsMixin",
-    "ArticleRecord",
-    "ButtonAlert",
-    "DeliveryJob",
-    "StoryChange",
-]
-
-# Channels that can change a sent alert in place ("+3 sources"); others get no updates.
-EDITABLE = ("telegram:", "console", "jsonl")
 
 
 @dataclass(frozen=True)
@@ -64,6 +49,8 @@ class ArticleRecord:
     payload: dict[str, Any] | None = None
     routes: Sequence[Route] = ()
     update_throttle: float = 60.0
+    # Destination kinds that take story updates ("+3 sources"), as the channel specs say.
+    updatable_kinds: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -75,6 +62,17 @@ class AlertRow:
     title: str
     rules: tuple[str, ...]
     deliveries: tuple[tuple[str, str, str | None], ...] = field(default=())  # dest, state, error
+    story_id: int | None = None
+
+
+@dataclass(frozen=True)
+class HeldMatch:
+    """A rule's match that sent nothing: outcome "muted" or "blocked"."""
+
+    created_at: datetime
+    rule: str
+    outcome: str
+    title: str
 
 
 def _signature_json(sig: Signature) -> dict[str, Any]:
@@ -118,7 +116,9 @@ class AlertsMixin:
             if rec.alert_kind and rec.payload is not None:
                 _insert_alert(conn, rec, article_id, story_id)
             elif story_id is not None and rec.story and rec.story.story_id is not None:
-                _queue_story_updates(conn, story_id, rec.now, rec.update_throttle)
+                _queue_story_updates(
+                    conn, story_id, rec.now, rec.update_throttle, rec.updatable_kinds
+                )
             _finish_entry(conn, rec.entry_id)
             return article_id
 
@@ -162,6 +162,15 @@ class AlertsMixin:
                 )
                 payload = r.payload or {}
                 title = payload.get("title") or f"{len(payload.get('items', []))} alerts"
+                if r.kind == "sources" and r.story_id is not None:
+                    # An update ("+N sources") has no payload: it names its story instead.
+                    story = conn.execute(
+                        sa.select(stories.c.title, stories.c.rules).where(
+                            stories.c.id == r.story_id
+                        )
+                    ).first()
+                    title = story.title if story else f"story {r.story_id}"
+                    payload = {"rules": [{"name": n} for n in (story.rules if story else {})]}
                 out.append(
                     AlertRow(
                         r.id,
@@ -171,9 +180,35 @@ class AlertsMixin:
                         title,
                         tuple(x["name"] for x in payload.get("rules", [])),
                         tuple((d.destination, d.state, d.last_error) for d in ds),
+                        r.story_id,
                     )
                 )
             return out
+
+    def held_matches(self, limit: int = 20) -> list[HeldMatch]:
+        """The latest matches a mute or the blocklist kept from alerting, newest first."""
+        query = (
+            sa.select(matches.c.created_at, matches.c.rule, matches.c.outcome, articles.c.title)
+            .join(articles, articles.c.id == matches.c.article_id)
+            .where(matches.c.outcome.in_(["muted", "blocked"]))
+            .order_by(matches.c.id.desc())
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            return [HeldMatch(*r) for r in conn.execute(query)]
+
+    def held_rules(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
+        """For backtests: which rules matched but were muted or blocked, per stored article."""
+        out: dict[int, set[str]] = {}
+        with self.transaction() as conn:
+            for chunk in range(0, len(article_ids), 500):
+                query = sa.select(matches.c.article_id, matches.c.rule).where(
+                    matches.c.article_id.in_(article_ids[chunk : chunk + 500]),
+                    matches.c.outcome.in_(["muted", "blocked"]),
+                )
+                for article_id, rule in conn.execute(query):
+                    out.setdefault(article_id, set()).add(rule)
+        return out
 
     def articles_since(self, since: datetime, limit: int = 100_000) -> list[tuple[int, Article]]:
         query = (
@@ -186,13 +221,13 @@ class AlertsMixin:
             return [(r.id, _article(r)) for r in conn.execute(query)]
 
     def alerted_rules(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
-        """For backtests: which rules matched (and were not muted) per stored article."""
+        """For backtests: which rules matched (not muted or blocked) per stored article."""
         out: dict[int, set[str]] = {}
         with self.transaction() as conn:
             for chunk in range(0, len(article_ids), 500):
                 ids = article_ids[chunk : chunk + 500]
                 query = sa.select(matches.c.article_id, matches.c.rule).where(
-                    matches.c.article_id.in_(ids), matches.c.outcome != "muted"
+                    matches.c.article_id.in_(ids), matches.c.outcome.not_in(["muted", "blocked"])
                 )
                 for article_id, rule in conn.execute(query):
                     out.setdefault(article_id, set()).add(rule)
@@ -330,7 +365,9 @@ def _insert_alert(
         conn.execute(deliveries.insert(), rows)
 
 
-def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttle: float) -> None:
+def _queue_story_updates(
+    conn: Connection, story_id: int, now: datetime, throttle: float, updatable: frozenset[str]
+) -> None:
     """Make sure each editable destination of the story's first alert has one pending edit;
     a pending edit is composed when sent, so it always carries every source so far."""
     first = conn.execute(
@@ -349,7 +386,7 @@ def _queue_story_updates(conn: Connection, story_id: int, now: datetime, throttl
                 deliveries.c.alert_id == first, deliveries.c.kind == "send"
             )
         )
-        if d.startswith(EDITABLE)
+        if d.partition(":")[0] in updatable
     }
     pending = {
         d

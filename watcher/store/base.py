@@ -160,6 +160,9 @@ def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     store = Store(engine, Holder.for_this_process(lease))
+    with store.transaction() as conn:
+        _quick_check(conn)
+    # The version table is made by migrate() under its lock: replicas may start together.
     if migrate:
         store.migrate()
     else:
@@ -203,6 +206,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _quick_check(conn: Connection) -> None:
+    """StoreError naming the file when SQLite finds it damaged; a cheap check (no index
+    cross-checks), run before anything reads or writes the store."""
+    if conn.dialect.name != "sqlite":
+        return
+    rows = [str(r[0]) for r in conn.execute(sa.text("PRAGMA quick_check(5)"))]
+    lines = [line for row in rows for line in row.splitlines() if not line.startswith("***")]
+    if lines != ["ok"]:
+        raise StoreError(
+            f"{conn.engine.url.database}: the database file is damaged ({lines[0]}); "
+            "restore it from a backup, or move it aside to start with an empty store"
+        )
 
 
 def _ensure_version_table(conn: Connection) -> None:

@@ -81,6 +81,26 @@ class PollSuccess:
 _FEED_FIELDS = [f.name for f in fields(FeedRow)]
 
 
+@dataclass(frozen=True)
+class PollNotModified:
+    """A poll answered 304 (or the same document again): only the schedule changes."""
+
+    now: datetime
+    next_poll_at: datetime
+    hint: float | None
+
+
+@dataclass(frozen=True)
+class PollFailure:
+    now: datetime
+    reason: str
+    next_poll_at: datetime
+
+
+# What one poll of one feed leaves in the store (see FeedsMixin.record_polls).
+PollRecord = PollSuccess | PollNotModified | PollFailure
+
+
 def _row(r: Any) -> FeedRow:
     m = r._mapping  # also holds columns FeedRow does not carry (leases)
     values = {name: m[name] for name in _FEED_FIELDS}
@@ -170,34 +190,40 @@ class FeedsMixin:
                 found.update({r.key: Known(r.id, r.fingerprint) for r in rows})
         return found
 
+    def record_polls(self, polls: Sequence[tuple[int, PollRecord]]) -> list[list[int]]:
+        """Store the polls of many feeds in one transaction (one commit for them all);
+        returns, for each ``(feed_id, record)``, the ids of its new pending entries."""
+        with self.transaction() as conn:
+            not_modified = [
+                _not_modified_values(feed_id, r)
+                for feed_id, r in polls
+                if isinstance(r, PollNotModified)
+            ]
+            if not_modified:  # one executemany: the common case of a quiet cycle
+                conn.execute(_NOT_MODIFIED, not_modified)
+            failed = [
+                _failure_values(feed_id, r) for feed_id, r in polls if isinstance(r, PollFailure)
+            ]
+            if failed:
+                conn.execute(_FAILURE, failed)
+            return [
+                _record_success(conn, feed_id, r) if isinstance(r, PollSuccess) else []
+                for feed_id, r in polls
+            ]
+
     def record_poll_success(self, feed_id: int, outcome: PollSuccess) -> list[int]:
         """Store one successful poll atomically; returns the ids of new pending entries."""
-        with self.transaction() as conn:
-            states = ["pending"] * len(outcome.new) + ["backfill"] * len(outcome.backfill)
-            ids = _insert_entries(
-                conn, feed_id, [*outcome.new, *outcome.backfill], states, outcome.now
-            )
-            for u in outcome.updated:
-                _update_entry(conn, feed_id, u, outcome.now)
-            if outcome.unchanged:
-                seen = {"b_ids": list(outcome.unchanged), "b_now": outcome.now}
-                conn.execute(_SEEN_AGAIN, seen)
-            conn.execute(_SUCCESS, _success_values(feed_id, outcome))
-        return ids[: len(outcome.new)]
+        return self.record_polls([(feed_id, outcome)])[0]
 
     def record_not_modified(
         self, feed_id: int, now: datetime, next_poll_at: datetime, hint: float | None
     ) -> None:
-        values = {"b_feed": feed_id, "b_now": now, "b_next": next_poll_at, "b_hint": hint}
-        with self.transaction() as conn:
-            conn.execute(_NOT_MODIFIED, values)
+        self.record_polls([(feed_id, PollNotModified(now, next_poll_at, hint))])
 
     def record_poll_failure(
         self, feed_id: int, now: datetime, reason: str, next_poll_at: datetime
     ) -> None:
-        values = {"b_feed": feed_id, "b_now": now, "b_reason": reason, "b_next": next_poll_at}
-        with self.transaction() as conn:
-            conn.execute(_FAILURE, values)
+        self.record_polls([(feed_id, PollFailure(now, reason, next_poll_at))])
 
     def set_next_poll(self, feed_id: int, when: datetime | None) -> None:
         with self.transaction() as conn:
@@ -221,19 +247,31 @@ class FeedsMixin:
             return None
         return (seen[0] - seen[-1]).total_seconds() / (len(seen) - 1)
 
-    def pending_entries(self, limit: int = 100) -> list[PendingEntry]:
+    def pending_entries(
+        self, limit: int = 100, *, per_feed: int | None = None
+    ) -> list[PendingEntry]:
+        """Pending entries, oldest first; with ``per_feed``, only each feed's newest that many
+        (so one flooding feed cannot fill the batch), newest first."""
         query = (
             sa.select(entries, feeds.c.name.label("feed_name"), feeds.c.tags.label("feed_tags"))
             .join(feeds, feeds.c.id == entries.c.feed_id)
             .where(entries.c.state == "pending")
-            .order_by(entries.c.id)
-            .limit(limit)
         )
         with self.transaction() as conn:
             if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
                 claimed = claim_pending_entries(conn, self.holder, datetime.now(UTC), limit)
                 query = query.where(entries.c.id.in_(claimed))
-            return [_pending(r) for r in conn.execute(query)]
+            if per_feed is not None:
+                rank = sa.func.row_number().over(
+                    partition_by=entries.c.feed_id, order_by=entries.c.id.desc()
+                )
+                ranked = query.add_columns(rank.label("rank")).subquery()
+                query = (
+                    sa.select(ranked).where(ranked.c.rank <= per_feed).order_by(ranked.c.id.desc())
+                )
+            else:
+                query = query.order_by(entries.c.id)
+            return [_pending(r) for r in conn.execute(query.limit(limit))]
 
     def count_entries(self, state: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(entries)
@@ -323,6 +361,25 @@ _FAILURE = (
         next_poll_at=sa.bindparam("b_next"),
     )
 )
+
+
+def _record_success(conn: Connection, feed_id: int, outcome: PollSuccess) -> list[int]:
+    states = ["pending"] * len(outcome.new) + ["backfill"] * len(outcome.backfill)
+    ids = _insert_entries(conn, feed_id, [*outcome.new, *outcome.backfill], states, outcome.now)
+    for u in outcome.updated:
+        _update_entry(conn, feed_id, u, outcome.now)
+    if outcome.unchanged:
+        conn.execute(_SEEN_AGAIN, {"b_ids": list(outcome.unchanged), "b_now": outcome.now})
+    conn.execute(_SUCCESS, _success_values(feed_id, outcome))
+    return ids[: len(outcome.new)]
+
+
+def _not_modified_values(feed_id: int, r: PollNotModified) -> dict[str, Any]:
+    return {"b_feed": feed_id, "b_now": r.now, "b_next": r.next_poll_at, "b_hint": r.hint}
+
+
+def _failure_values(feed_id: int, r: PollFailure) -> dict[str, Any]:
+    return {"b_feed": feed_id, "b_now": r.now, "b_reason": r.reason, "b_next": r.next_poll_at}
 
 
 def _success_values(feed_id: int, o: PollSuccess) -> dict[str, Any]:

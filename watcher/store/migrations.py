@@ -308,9 +308,41 @@ def _json_to_jsonb(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE feeds ALTER COLUMN tags SET DEFAULT '[]'::jsonb"))
 
 
+def _v5_search(conn: Connection) -> None:
+    """Full-text search over stored articles: FTS5 on SQLite, a GIN index on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        for statement in _SQLITE_SEARCH:
+            conn.exec_driver_sql(statement)
+    elif conn.dialect.name == "postgresql":
+        # The expression must stay identical to watcher.store.views._pg_document.
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_articles_search ON articles USING GIN "
+            "(to_tsvector('simple', title || ' ' || text))"
+        )
+
+
+# An external-content FTS5 table over articles(title, text), kept in sync by triggers so
+# every insert path (and any later delete) updates it in the same transaction.
+_SQLITE_SEARCH = (
+    "CREATE VIRTUAL TABLE articles_fts USING fts5(title, text, content='articles', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN "
+    "INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END",
+    "CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN "
+    "INSERT INTO articles_fts(articles_fts, rowid, title, text) "
+    "VALUES ('delete', old.id, old.title, old.text); END",
+    "CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, text ON articles BEGIN "
+    "INSERT INTO articles_fts(articles_fts, rowid, title, text) "
+    "VALUES ('delete', old.id, old.title, old.text); "
+    "INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END",
+    "INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')",
+)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "meta and daemon runs", _v1_runs),
     Migration(2, "feeds, entries and entry identity keys", _v2_feeds),
     Migration(3, "articles, matches, stories, alerts and the delivery outbox", _v3_alerts),
     Migration(4, "replicas and leases; JSONB on PostgreSQL", _v4_replicas),
+    Migration(5, "full-text search over articles", _v5_search),
 ]

@@ -1,0 +1,94 @@
+"""Tests for watcher.rules.text and watcher.rules.about: cleaning, sentences, windows, salience."""
+
+from __future__ import annotations
+
+import time
+
+from watcher.rules.about import Part, aboutness, longest_run, topic_sentences
+from watcher.rules.model import About
+from watcher.rules.text import (
+    blank_noise,
+    cap,
+    headings,
+    repair,
+    split_sentences,
+    tokenize,
+    windows,
+)
+
+
+def test_repair_fixes_mojibake_and_leaves_good_text_alone() -> None:
+    assert repair("donâ€™t") == "don't"
+    assert repair("Nicolás Maduro") == "Nicolás Maduro"
+
+
+def test_blank_noise_keeps_offsets() -> None:
+    text = "See https://x.org/maduro and www.example.com, mail a@b.org; <b>bold</b> &amp; done"
+    cleaned = blank_noise(text)
+    assert len(cleaned) == len(text)
+    assert "maduro" not in cleaned and "@" not in cleaned and "<b>" not in cleaned
+    assert cleaned.index("bold") == text.index("bold") and "done" in cleaned
+
+
+def test_cap_cuts_at_a_space_and_says_so() -> None:
+    text, note = cap("word " * 100, limit=52)
+    assert len(text) <= 52 and text.endswith("word") and "50" in note and "500" in note
+    assert cap("short") == ("short", "")
+
+
+def test_sentences_at_punctuation_line_breaks_not_abbreviations() -> None:
+    text = "U.S. President Trump spoke. Mr. Smith left!\nHeading\n\n¿Qué pasa? Nada."
+    spans = [text[s:e] for s, e in split_sentences(text)]
+    assert spans == [
+        "U.S. President Trump spoke.",
+        "Mr. Smith left!",
+        "Heading",
+        "¿Qué pasa?",
+        "Nada.",
+    ]
+
+
+def test_a_page_without_sentence_boundaries_is_cut_into_bounded_pieces() -> None:
+    text = "Maduro " * 150_000  # 1 MB, no punctuation
+    started = time.process_time()
+    spans = split_sentences(text)
+    assert time.process_time() - started < 30  # generous: linear, ~0.1 s on a laptop
+    assert all(e - s <= 600 for s, e in spans) and len(spans) > 1500
+
+
+def test_tokens_and_windows() -> None:
+    text = "Peace-talks, Maduro's aides."
+    assert [text[s:e] for s, e in tokenize(text, 0, len(text))] == [
+        "Peace", "-", "talks", ",", "Maduro", "'", "s", "aides", ".",
+    ]  # fmt: skip
+    assert windows([5, 1, 9], radius=1, count=10) == [(0, 2), (4, 6), (8, 9)]
+    assert windows([1, 4], radius=1, count=10) == [(0, 5)]  # adjacent ranges merge
+    assert windows([], radius=2, count=10) == []
+
+
+def test_headings_are_short_lines_without_final_punctuation() -> None:
+    text = "Talks resume in Geneva.\nUkraine Peace Talks\nThe envoys met: on Monday\nA short line."
+    assert headings(text, split_sentences(text)) == frozenset({1, 2})
+
+
+def test_topic_sentences_need_every_part_within_the_window() -> None:
+    actors = Part(True, (0, 4, 9))
+    talks = Part(False, (1, 9))
+    assert topic_sentences([actors, talks], window=0) == [9]
+    assert topic_sentences([actors, talks], window=1) == [0, 9]
+    assert longest_run([0, 1, 3, 7, 8]) == 3
+
+
+def test_aboutness_features_and_score() -> None:
+    about = About(min_score=2, weights=(("title", 2.0), ("share", 4.0), ("first", 1.0)))
+    parts = [Part(True, (0, 1, 2, 9)), Part(False, (0, 2))]
+    result = aboutness(about, parts, window=0, sentences=10, words=200)
+    values = {f.name: f.value for f in result.features}
+    assert values["title"] == 0.25  # one of two parts in the title: half its share
+    assert values["lead"] == 1.0  # sentence 0 holds both parts
+    assert values["share"] == 0.2 and values["first"] == 1.0
+    assert values["density"] == 10.0  # 2 mentions in topic sentences per 200 words
+    assert result.score == 0.25 * 2 + 0.2 * 4 + 1.0 and result.ok
+    strict = About(min_score=0, require=(("share", 0.5),))
+    failed = aboutness(strict, parts, window=0, sentences=10, words=200)
+    assert not failed.ok and failed.failed == ("share 0.20 < required 0.5",)

@@ -1,0 +1,141 @@
+"""Trap texts for the shipped rules: "maduro" the word never alerts, tricky real stories do.
+
+Every text here is written for the test (none comes from the corpus).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watcher.config import NlpSettings
+from watcher.rules.match import Matcher
+from watcher.rules.nlp import Analyzer
+from watcher.rules.schema import load_rules
+from watcher.types import Article, ArticleSource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Matcher:
+    ruleset = load_rules(REPO / "rules")
+    return Matcher(ruleset, Analyzer(NlpSettings(), ruleset))
+
+
+def alerts(m: Matcher, title: str, text: str) -> list[str]:
+    article = Article("https://example.org/t", title, text, ArticleSource.FILE)
+    return sorted(found.rule for found in m.match(article))
+
+
+MADURO_THE_WORD = {
+    "fruit (en)": (
+        "Cooking with plantains",
+        "Wait until the plantain is fully ripe: a maduro plantain is black and soft. Fry the "
+        "maduro slices in butter until golden. Serve the maduros with rice and beans.",
+    ),
+    "fruit (es)": (
+        "Receta de plátano maduro frito",
+        "Pela el plátano maduro y córtalo en rodajas. Fríe el plátano en aceite caliente hasta "
+        "que esté dorado. Un plátano bien maduro es más dulce.",
+    ),
+    "cheese (es)": (
+        "Quesos de la región",
+        "El queso maduro de oveja se cura durante doce meses. Un queso maduro tiene un sabor "
+        "intenso; el queso fresco, en cambio, es suave.",
+    ),
+    "cigars": (
+        "Maduro",
+        "Maduro wrappers are dark and oily. This Maduro cigar from Nicaragua burns evenly, and "
+        "the maduro leaf gives notes of cocoa and coffee. Maduro smokers will like it.",
+    ),
+    "fashion": (
+        "Autumn looks",
+        "This season the maduro look is everywhere: deep browns, rich leathers and a mature "
+        "cut. Designers call it maduro chic, and the runway in Milan agreed.",
+    ),
+    "restaurant": (
+        "Where to eat this weekend",
+        "El Maduro, a small restaurant in Miami, serves arepas and fried plantains. The chef "
+        "at El Maduro opened the place in 2019 and the queue is long on Sundays.",
+    ),
+    "a mature man (es)": (
+        "Consejos de pareja",
+        "Un hombre maduro sabe escuchar. Ser maduro no depende de la edad: una mujer madura y "
+        "un hombre maduro hablan de sus problemas con calma.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MADURO_THE_WORD))
+def test_maduro_the_word_never_alerts(shipped: Matcher, case: str) -> None:
+    title, text = MADURO_THE_WORD[case]
+    assert alerts(shipped, title, text) == []
+
+
+def test_spanish_only_maduro_story_alerts(shipped: Matcher) -> None:
+    text = (
+        "Maduro anunció el lunes nuevas medidas económicas durante un acto en el palacio de "
+        "Miraflores. El mandatario dijo que el gobierno no aceptará presiones extranjeras. "
+        "Maduro acusó a la oposición de conspirar con Washington y pidió a los chavistas "
+        "movilizarse. La oposición respondió que las elecciones no fueron libres."
+    )
+    assert alerts(shipped, "Maduro anuncia nuevas medidas", text) == ["venezuela"]
+
+
+def test_kremlin_and_kyiv_negotiators_without_the_word_peace(shipped: Matcher) -> None:
+    text = (
+        "Negotiators from Kyiv and the Kremlin met for a second day in Istanbul on Tuesday. "
+        "The Ukrainian delegation, led by Rustem Umerov, presented a draft memorandum on a "
+        "ceasefire, and Russian negotiators promised an answer within a week. Both sides "
+        "agreed to exchange prisoners. Umerov said the negotiation would continue next month."
+    )
+    assert alerts(shipped, "Ukraine and Russia negotiators meet in Istanbul", text) == [
+        "ukraine-peace"
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["Zelenskyy", "Zelenskiy", "Zelensky"])
+def test_zelensky_spellings(shipped: Matcher, spelling: str) -> None:
+    text = (
+        f"{spelling} said on Sunday that Ukraine is ready for a ceasefire if Russia stops its "
+        f"attacks. {spelling} told reporters that the peace talks in Geneva were difficult but "
+        "that a peace deal was possible this year. The Kremlin did not comment."
+    )
+    assert alerts(shipped, f"{spelling} open to ceasefire talks", text) == ["ukraine-peace"]
+
+
+def test_war_report_with_a_passing_mention_of_talks_does_not_alert(shipped: Matcher) -> None:
+    war = (
+        "Russian forces shelled Kharkiv overnight, killing four people, the regional governor "
+        "said. Ukrainian drones struck an oil depot in the Bryansk region. Fighting continued "
+        "near Pokrovsk, where Russian troops have advanced slowly for months. Air defences shot "
+        "down 40 drones over Kyiv. Power was cut in three districts. Rescue teams worked through "
+        "the night. The general staff reported 1,200 Russian losses in one day. Separately, the "
+        "Kremlin said there were no plans for new peace talks. Ukraine's army said it had "
+        "repelled 30 attacks near Kupiansk. Shelling also hit Kherson in the afternoon."
+    )
+    assert alerts(shipped, "Russia pounds Kharkiv as fighting rages in the east", war) == []
+
+
+def test_links_and_addresses_are_not_matched(shipped: Matcher) -> None:
+    text = (
+        "Read more at https://example.com/maduro-venezuela-caracas-news or write to "
+        "maduro@example.org. Our newsletter covers gardening tips, spring bulbs and pruning."
+    )
+    assert alerts(shipped, "Gardening in spring", text) == []
+
+
+def test_mojibake_is_repaired_before_matching(shipped: Matcher) -> None:
+    """Unrepaired, "Venezuelaâ" is no whole word and nothing here would match."""
+    text = (
+        "Venezuelaâ€™s government said on Monday that it would not attend the summit. "
+        "Venezuelaâ€™s opposition called the decision a mistake."
+    )
+    assert alerts(shipped, "Venezuelaâ€™s government skips the summit", text) == ["venezuela"]
+
+
+def test_a_lowercase_word_in_a_written_alias_is_not_lowercase_text(shipped: Matcher) -> None:
+    text = "El presidente Maduro dijo que el gobierno no cederá ante las sanciones. " * 3
+    assert alerts(shipped, "El presidente Maduro no cederá", text) == ["venezuela"]

@@ -1,0 +1,603 @@
+"""Rule validation: YAML values with positions into Rules, every problem as file:line:col."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from watcher.channels.registry import destination_problem
+from watcher.config import parse_duration
+from watcher.rules.model import (
+    ENTITY_TYPES,
+    FEATURE_RANGES,
+    FEATURES,
+    FIELDS,
+    PRIORITIES,
+    SHORT_FORM_LANGUAGES,
+    About,
+    Actor,
+    AllOf,
+    AnyOf,
+    Filters,
+    Keywords,
+    Mentions,
+    Near,
+    Node,
+    NoneOf,
+    Pattern,
+    Rule,
+    Term,
+    names_in,
+)
+from watcher.rules.regex import regex_problem
+from watcher.rules.yamlpos import Y
+from watcher.types import Field
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
+_DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
+
+_RULE_KEYS = (
+    "name",
+    "description",
+    "priority",
+    "destinations",
+    "filters",
+    "actors",
+    "keywords",
+    "regex",
+    "match",
+    "scope",
+    "min_mentions",
+    "threshold",
+    "title_weight",
+    "about",
+    "window",
+)
+_ACTOR_KEYS = (
+    "name", "aliases", "types", "exclude", "not_near", "weight", "ambiguous", "corroborate",
+)  # fmt: skip
+_ABOUT_KEYS = ("topic", "min_score", "weights", "require", "lead")
+_MAX_WINDOW = 5
+_FILTER_KEYS = ("feeds", "languages", "max_age")
+_LOGIC_KEYS = ("all", "any", "none", "near", "within", "term", "min", "in")
+
+
+def _describe(y: Y) -> str:
+    value = y.value
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    kind = {bool: "true/false", int: "a number", float: "a number"}.get(type(value), "text")
+    return f"{kind} ({y.raw!r})" if len(y.raw) <= 40 else kind
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(choices)})"
+
+
+class Checker:
+    """Validates Y documents into Rules, collecting every problem with its position."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        self.term_refs: list[tuple[Y, str]] = []  # (where, name): names to check once known
+
+    def fail(self, y: Y, message: str) -> None:
+        self.problems.append(f"{self.path}:{y.line}:{y.column}: {message}")
+
+    # generic shapes
+
+    def mapping(self, y: Y, what: str, allowed: tuple[str, ...] | None) -> dict[str, Y] | None:
+        if not isinstance(y.value, dict):
+            self.fail(y, f"{what}: expected a mapping (key: value lines), got {_describe(y)}")
+            return None
+        for key in y.value:
+            if allowed is not None and key not in allowed:
+                self.fail(y.keys[key], f"{what}: unknown key {key!r}{_suggest(key, allowed)}")
+        return {k: v for k, v in y.value.items() if allowed is None or k in allowed}
+
+    def text(self, y: Y, what: str) -> str | None:
+        if isinstance(y.value, str | int | float | bool) and y.raw.strip():
+            return y.raw.strip()
+        self.fail(y, f"{what}: expected text, got {_describe(y)}")
+        return None
+
+    def texts(self, y: Y, what: str) -> tuple[str, ...]:
+        """A list of texts; one text alone is a list of one."""
+        items = y.value if isinstance(y.value, list) else [y]
+        if isinstance(y.value, dict):
+            self.fail(y, f"{what}: expected a list of texts, got a mapping")
+            return ()
+        found = (self.text(item, what) for item in items)
+        return tuple(t for t in found if t is not None)
+
+    def number(self, y: Y, what: str, *, minimum: float = 0.0) -> float | None:
+        ok = isinstance(y.value, int | float) and not isinstance(y.value, bool)
+        if ok and y.value >= minimum:
+            return float(y.value)
+        self.fail(y, f"{what}: expected a number of at least {minimum:g}, got {_describe(y)}")
+        return None
+
+    def integer(self, y: Y, what: str, *, minimum: int = 1) -> int | None:
+        ok = isinstance(y.value, int) and not isinstance(y.value, bool)
+        if ok and y.value >= minimum:
+            return int(y.value)
+        self.fail(y, f"{what}: expected a whole number of at least {minimum}, got {_describe(y)}")
+        return None
+
+    def choice(self, y: Y, what: str, choices: tuple[str, ...]) -> str | None:
+        value = self.text(y, what)
+        if value is not None and value not in choices:
+            self.fail(y, f"{what}: {value!r} is not valid{_suggest(value, choices)}")
+            return None
+        return value
+
+    # the rule
+
+    def rule(self, doc: Y, default_name: str) -> Rule | None:
+        start = len(self.problems)
+        keys = self.mapping(doc, "rule", _RULE_KEYS)
+        if keys is None:
+            return None
+        name = self.rule_name(keys, doc, default_name)
+        terms = self.terms(keys)
+        if not any(terms) and start == len(self.problems):
+            self.fail(doc, "empty rule: it needs actors, keywords or regex to match anything")
+        logic = self.logic_or_default(keys, terms)
+        options = self.options(keys)
+        names = [t.name for group in terms for t in group]
+        if "about" in keys:
+            options["about"] = self.about(keys["about"], names)
+        self.check_term_refs(names)
+        if len(self.problems) > start or name is None or logic is None:
+            return None
+        actors, keywords, regexes = terms
+        return Rule(
+            name,
+            options.pop("description", ""),
+            actors,
+            keywords,
+            regexes,
+            logic,
+            path=self.path,
+            line=doc.line,
+            **options,
+        )
+
+    def rule_name(self, keys: dict[str, Y], doc: Y, default: str) -> str | None:
+        if "name" not in keys:
+            if not default:
+                self.fail(doc, "name: required when a file holds several rules")
+            elif not _NAME_RE.fullmatch(default):
+                self.fail(
+                    doc,
+                    f"name: the file name {default!r} is not a valid rule name; "
+                    "add name: with letters, digits, '-', '_' or '.'",
+                )
+            return default or None
+        name = self.text(keys["name"], "name")
+        if name is not None and not _NAME_RE.fullmatch(name):
+            self.fail(
+                keys["name"],
+                f"name: {name!r} is not valid (use letters, digits, "
+                "'-', '_' or '.', up to 64, starting with a letter or digit)",
+            )
+        return name
+
+    def options(self, keys: dict[str, Y]) -> dict[str, Any]:
+        handlers: dict[str, Callable[[Y], Any]] = {
+            "description": lambda y: self.text(y, "description") or "",
+            "priority": lambda y: self.choice(y, "priority", PRIORITIES),
+            "destinations": self.destinations,
+            "filters": self.filters,
+            "scope": lambda y: self.scope(y, "scope"),
+            "min_mentions": lambda y: self.integer(y, "min_mentions"),
+            "threshold": lambda y: self.number(y, "threshold"),
+            "title_weight": lambda y: self.number(y, "title_weight"),
+            "window": self.window,
+        }
+        return {key: handler(keys[key]) for key, handler in handlers.items() if key in keys}
+
+    def destinations(self, y: Y) -> tuple[str, ...]:
+        found = []
+        for item in y.value if isinstance(y.value, list) else [y]:
+            value = self.text(item, "destinations")
+            if value is not None and self.destination_ok(item, value):
+                found.append(value)
+        return tuple(found)
+
+    def destination_ok(self, y: Y, value: str) -> bool:
+        # The channel specs know each kind's destinations (watcher/channels/registry.py).
+        problem = destination_problem(value)
+        if problem:
+            self.fail(y, f"destinations: {problem}")
+        return not problem
+
+    def filters(self, y: Y) -> Filters:
+        keys = self.mapping(y, "filters", _FILTER_KEYS) or {}
+        feeds = self.texts(keys["feeds"], "filters.feeds") if "feeds" in keys else ()
+        languages = self.languages(keys["languages"]) if "languages" in keys else ()
+        max_age = self.duration(keys["max_age"]) if "max_age" in keys else None
+        return Filters(feeds, languages, max_age)
+
+    def languages(self, y: Y) -> tuple[str, ...]:
+        codes = []
+        for item in y.value if isinstance(y.value, list) else [y]:
+            code = self.text(item, "filters.languages")
+            if code is not None and not _LANGUAGE_RE.fullmatch(code):
+                self.fail(item, f"filters.languages: {code!r} is not an ISO 639-1 code (e.g. en)")
+            elif code is not None:
+                codes.append(code)
+        return tuple(codes)
+
+    def duration(self, y: Y) -> float | None:
+        if isinstance(y.value, int | float) and not isinstance(y.value, bool) and y.value > 0:
+            return float(y.value)
+        try:
+            seconds = parse_duration(y.raw) if isinstance(y.value, str) else None
+        except ValueError as exc:
+            self.fail(y, f"filters.max_age: {exc}")
+            return None
+        if not seconds:
+            self.fail(
+                y, f"filters.max_age: expected a duration such as 6h or 2d, got {_describe(y)}"
+            )
+        return seconds
+
+    def scope(self, y: Y, what: str) -> tuple[Field, ...]:
+        found: list[Field] = []
+        for item in y.value if isinstance(y.value, list) else [y]:
+            value = self.choice(item, what, FIELDS)
+            found += [f for f in FIELDS if f == value]
+        if not found and isinstance(y.value, list):
+            self.fail(y, f"{what}: expected title, text or both")
+        return tuple(found) or FIELDS
+
+    # terms
+
+    def terms(
+        self, keys: dict[str, Y]
+    ) -> tuple[tuple[Actor, ...], tuple[Keywords, ...], tuple[Pattern, ...]]:
+        actors = self.actors(keys["actors"]) if "actors" in keys else ()
+        keywords = self.keyword_groups(keys["keywords"]) if "keywords" in keys else ()
+        regexes = self.regexes(keys["regex"]) if "regex" in keys else ()
+        seen: dict[str, str] = {}
+        for kind, y, term in self._term_sources(keys, actors, keywords, regexes):
+            if term.name in seen:
+                self.fail(
+                    y,
+                    f"{kind} {term.name!r}: the name is already used by "
+                    f"{seen[term.name]} {term.name!r} (term names must be unique)",
+                )
+            seen.setdefault(term.name, kind)
+        return actors, keywords, regexes
+
+    def _term_sources(
+        self, keys: dict[str, Y], *groups: tuple[Term, ...]
+    ) -> Iterator[tuple[str, Y, Term]]:
+        for kind, key, group in zip(
+            ("actor", "keyword group", "regex"),
+            ("actors", "keywords", "regex"),
+            groups,
+            strict=True,
+        ):
+            for term in group:
+                yield kind, keys[key], term
+
+    def actors(self, y: Y) -> tuple[Actor, ...]:
+        if isinstance(y.value, list):
+            found = [self.actor_item(item) for item in y.value]
+        elif isinstance(y.value, dict):
+            found = [self.actor(y.keys[name], name, spec) for name, spec in y.value.items()]
+        else:
+            self.fail(y, f"actors: expected a mapping of names or a list, got {_describe(y)}")
+            return ()
+        return tuple(a for a in found if a is not None)
+
+    def actor_item(self, y: Y) -> Actor | None:
+        if isinstance(y.value, dict):
+            keys = self.mapping(y, "actors", _ACTOR_KEYS) or {}
+            if "name" not in keys:
+                self.fail(y, "actors: an actor given as a mapping needs name:")
+                return None
+            name = self.text(keys["name"], "actors: name")
+            return self.actor(keys["name"], name, y) if name else None
+        name = self.text(y, "actors")
+        return Actor(name) if name else None
+
+    def actor(self, at: Y, name: str, spec: Y) -> Actor | None:
+        what = f"actor {name!r}"
+        if spec.value is None:
+            return Actor(name)
+        if not isinstance(spec.value, dict):
+            return Actor(name, self.aliases(spec, what))
+        keys = self.mapping(spec, what, _ACTOR_KEYS) or {}
+        aliases = self.aliases(keys["aliases"], what) if "aliases" in keys else ()
+        types = self.entity_types(keys["types"], what) if "types" in keys else ()
+        exclude = self.texts(keys["exclude"], f"{what} exclude") if "exclude" in keys else ()
+        not_near = self.texts(keys["not_near"], f"{what} not_near") if "not_near" in keys else ()
+        weight = self.number(keys["weight"], f"{what} weight") if "weight" in keys else 1.0
+        ambiguous = self.aliases(keys["ambiguous"], what) if "ambiguous" in keys else ()
+        corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
+        return Actor(
+            name,
+            aliases,
+            types,
+            exclude,
+            not_near,
+            1.0 if weight is None else weight,
+            ambiguous,
+            corroborate,
+        )
+
+    def term_names(self, y: Y | None, what: str) -> tuple[str, ...]:
+        """Names of the rule's terms, checked once every term is known."""
+        if y is None:
+            return ()
+        names = self.texts(y, what)
+        self.term_refs += [(y, f"{what}\0{n}") for n in names]
+        return names
+
+    def check_term_refs(self, names: list[str]) -> None:
+        for y, ref in self.term_refs:
+            what, name = ref.split("\0")
+            if name not in names:
+                self.fail(y, f"{what}: unknown term {name!r}{_suggest(name, names)}")
+        self.term_refs.clear()
+
+    def window(self, y: Y) -> int | None:
+        value = self.integer(y, "window", minimum=0)
+        if value is not None and value > _MAX_WINDOW:
+            self.fail(y, f"window: at most {_MAX_WINDOW} sentences, got {value}")
+            return None
+        return value
+
+    def about(self, y: Y, names: list[str]) -> About | None:
+        keys = self.mapping(y, "about", _ABOUT_KEYS)
+        if keys is None:
+            return None
+        about = About()
+        if "topic" in keys:
+            about = replace(about, topic=self.topic(keys["topic"]))
+        if "min_score" in keys:
+            about = replace(about, min_score=self.number(keys["min_score"], "about.min_score") or 0)
+        if "lead" in keys:
+            about = replace(about, lead=self.integer(keys["lead"], "about.lead") or 3)
+        if "weights" in keys:
+            weights = dict(about.weights) | self.features(keys["weights"], "about.weights", None)
+            about = replace(about, weights=tuple(weights.items()))
+        if "require" in keys:
+            require = self.features(keys["require"], "about.require", FEATURE_RANGES)
+            about = replace(about, require=tuple(require.items()))
+        return about
+
+    def topic(self, y: Y) -> tuple[tuple[str, ...], ...]:
+        operands = y.value if isinstance(y.value, list) else [y]
+        found = []
+        for operand in operands:
+            items = operand.value if isinstance(operand.value, list) else [operand]
+            found.append(tuple(n for i in items for n in self.term_names(i, "about.topic")))
+        return tuple(o for o in found if o)
+
+    def features(self, y: Y, what: str, ranges: dict[str, float] | None) -> dict[str, float]:
+        """feature: number pairs; ``ranges`` bounds each value (weights: any number >= 0)."""
+        keys = self.mapping(y, what, FEATURES) or {}
+        found = {}
+        for name, value in keys.items():
+            number = self.number(value, f"{what}.{name}")
+            top = ranges[name] if ranges else None
+            if number is not None and top is not None and number > top:
+                self.fail(value, f"{what}.{name}: at most {top:g}, got {number:g}")
+            elif number is not None:
+                found[name] = number
+        return found
+
+    def aliases(self, y: Y, what: str) -> tuple[str, ...]:
+        aliases = self.texts(y, f"{what} aliases")
+        for alias in aliases:
+            if sum(c.isalnum() for c in alias) < 2:
+                self.fail(y, f"{what} aliases: {alias!r} is too short to match reliably")
+        return aliases
+
+    def entity_types(self, y: Y, what: str) -> tuple[str, ...]:
+        types = self.texts(y, f"{what} types")
+        for label in types:
+            if label not in ENTITY_TYPES:
+                hint = _suggest(label.upper(), ENTITY_TYPES)
+                self.fail(y, f"{what} types: unknown entity type {label!r}{hint}")
+        return tuple(t for t in types if t in ENTITY_TYPES)
+
+    def keyword_groups(self, y: Y) -> tuple[Keywords, ...]:
+        if isinstance(y.value, list) or _is_language_map(y):
+            group = self.keyword_group(y, "keywords")
+            return (group,) if group else ()
+        if not isinstance(y.value, dict):
+            self.fail(y, f"keywords: expected a list or a mapping of groups, got {_describe(y)}")
+            return ()
+        found = (self.keyword_group(spec, name) for name, spec in y.value.items())
+        return tuple(g for g in found if g is not None)
+
+    def keyword_group(self, y: Y, name: str) -> Keywords | None:
+        what = f"keywords {name!r}"
+        before = len(self.problems)
+        if not isinstance(y.value, dict):
+            phrases = tuple(("", p) for p in self.texts(y, what))
+            weight: float | None = 1.0
+        else:
+            phrases, weight = self.language_phrases(y, what)
+        if not phrases:
+            if len(self.problems) == before:
+                self.fail(y, f"{what}: no phrases")
+            return None
+        return Keywords(name, phrases, 1.0 if weight is None else weight)
+
+    def language_phrases(self, y: Y, what: str) -> tuple[tuple[tuple[str, str], ...], float | None]:
+        phrases: list[tuple[str, str]] = []
+        weight: float | None = 1.0
+        for key, value in y.value.items():
+            if key == "weight":
+                weight = self.number(value, f"{what} weight")
+            elif not _LANGUAGE_RE.fullmatch(key):
+                self.fail(
+                    y.keys[key], f"{what}: {key!r} is not a language code (e.g. en, es) or 'weight'"
+                )
+            else:
+                phrases += [(key, p) for p in self.texts(value, f"{what} {key}")]
+        return tuple(phrases), weight
+
+    def regexes(self, y: Y) -> tuple[Pattern, ...]:
+        if not isinstance(y.value, dict):
+            group = self.regex_group(y, "regex")
+            return (group,) if group else ()
+        found = (self.regex_group(spec, name) for name, spec in y.value.items())
+        return tuple(g for g in found if g is not None)
+
+    def regex_group(self, y: Y, name: str) -> Pattern | None:
+        what = f"regex {name!r}"
+        patterns = self.texts(y, what)
+        for pattern in patterns:
+            problem = regex_problem(pattern)
+            if problem:
+                self.fail(y, f"{what}: invalid regular expression {pattern!r}: {problem}")
+                return None
+        return Pattern(name, patterns) if patterns else None
+
+    # logic
+
+    def logic_or_default(
+        self, keys: dict[str, Y], terms: tuple[tuple[Term, ...], ...]
+    ) -> Node | None:
+        names = [t.name for group in terms for t in group]
+        if "match" not in keys:
+            return AnyOf(tuple(Mentions(n) for n in names))
+        logic = _LogicChecker(self, names).node(keys["match"])
+        if logic is not None and not names_in(logic, negated=False):
+            self.fail(
+                keys["match"],
+                "match: needs a condition outside 'none' "
+                "(a rule of only 'none' would match every article)",
+            )
+            return None
+        return logic
+
+
+class _LogicChecker:
+    """Validates the ``match:`` tree against the rule's term names."""
+
+    def __init__(self, checker: Checker, names: list[str]) -> None:
+        self.checker = checker
+        self.names = names
+
+    def node(self, y: Y) -> Node | None:
+        if isinstance(y.value, list):
+            return self.group(AllOf, y)
+        if isinstance(y.value, dict):
+            return self.mapping(y)
+        return self.term(y)
+
+    def term(self, y: Y) -> Mentions | None:
+        name = self.checker.text(y, "match")
+        if name is None:
+            return None
+        if name not in self.names:
+            known = f"; known terms: {', '.join(self.names)}" if self.names else ""
+            close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else known
+            self.checker.fail(
+                y,
+                f"match: unknown term {name!r} (declare it under actors, keywords or regex){hint}",
+            )
+            return None
+        return Mentions(name)
+
+    def group(self, kind: type[AllOf | AnyOf | NoneOf], y: Y) -> Node | None:
+        items = y.value if isinstance(y.value, list) else [y]
+        children = [self.node(item) for item in items]
+        if not items:
+            self.checker.fail(y, "match: empty list")
+        if not items or any(c is None for c in children):
+            return None
+        return kind(tuple(c for c in children if c is not None))
+
+    def mapping(self, y: Y) -> Node | None:
+        keys = self.checker.mapping(y, "match", _LOGIC_KEYS)
+        if keys is None:
+            return None
+        parts: list[Node | None] = []
+        kinds: dict[str, type[AllOf | AnyOf | NoneOf]] = {
+            "all": AllOf,
+            "any": AnyOf,
+            "none": NoneOf,
+        }
+        parts += [self.group(kinds[k], keys[k]) for k in ("all", "any", "none") if k in keys]
+        if "near" in keys:
+            parts.append(self.near(keys["near"], keys.get("within")))
+        if "term" in keys:
+            parts.append(self.leaf(keys))
+        self.orphans(y, keys)
+        if not parts or any(p is None for p in parts):
+            if not parts and len(keys) == len(y.value):
+                self.checker.fail(y, "match: expected all, any, none, near or term")
+            return None
+        nodes = tuple(p for p in parts if p is not None)
+        return nodes[0] if len(nodes) == 1 else AllOf(nodes)
+
+    def orphans(self, y: Y, keys: dict[str, Y]) -> None:
+        if "within" in keys and "near" not in keys:
+            self.checker.fail(y.keys["within"], "match: 'within' goes with 'near'")
+        for key in ("min", "in"):
+            if key in keys and "term" not in keys:
+                self.checker.fail(y.keys[key], f"match: {key!r} goes with 'term'")
+
+    def leaf(self, keys: dict[str, Y]) -> Mentions | None:
+        term = self.term(keys["term"])
+        minimum = self.checker.integer(keys["min"], "match: min") if "min" in keys else 1
+        scope = self.checker.scope(keys["in"], "match: in") if "in" in keys else FIELDS
+        if term is None or minimum is None:
+            return None
+        return Mentions(term.name, minimum, scope)
+
+    def near(self, y: Y, within: Y | None) -> Near | None:
+        operands = y.value if isinstance(y.value, list) else []
+        if len(operands) < 2:
+            self.checker.fail(y, "match: near needs a list of at least two terms")
+            return None
+        found = [self.operand(o) for o in operands]
+        words = self.within(within) if within is not None else None
+        if any(o is None for o in found) or words == -1:
+            return None
+        return Near(tuple(o for o in found if o is not None), words)
+
+    def operand(self, y: Y) -> tuple[str, ...] | None:
+        items = y.value if isinstance(y.value, list) else [y]
+        terms = [self.term(item) for item in items]
+        if not items or any(t is None for t in terms):
+            return None
+        return tuple(t.name for t in terms if t is not None)
+
+    def within(self, y: Y) -> int | None:
+        """Words apart, None for "sentence", -1 when invalid."""
+        if y.value == "sentence":
+            return None
+        value = y.value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        self.checker.fail(
+            y, f"match: within: expected 'sentence' or a number of words, got {_describe(y)}"
+        )
+        return -1
+
+
+def _is_language_map(y: Y) -> bool:
+    keys = set(y.value) - {"weight"} if isinstance(y.value, dict) else set()
+    return bool(keys) and keys <= SHORT_FORM_LANGUAGES

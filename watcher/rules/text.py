@@ -1,0 +1,137 @@
+"""Text for matching: repair and cleaning, sentences, tokens and windows (pure functions).
+
+Cleaning keeps offsets: URLs, e-mail addresses and markup leftovers become spaces of the same
+length, so a mention's offsets in the cleaned text are its offsets in the repaired text.
+Everything here is linear in the length of the text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+
+import ftfy
+import ftfy.badness
+
+# Text longer than this is cut (at a space) before matching, and the cut is reported.
+MAX_MATCH_CHARS = 300_000
+# A "sentence" longer than this (a page without punctuation) is cut at a space.
+MAX_SENTENCE_CHARS = 600
+
+_URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_MARKUP_RE = re.compile(
+    r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,300})?/?>|&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-z]{2,8});"
+)
+_BOUNDARY_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘¿¡(\[]?[A-Z0-9À-ÖØ-Þ])|\s*\n\s*")
+# Tokens ending a text before a period that does not end a sentence ("U.S. President").
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "dr", "st", "jr", "sr", "gen", "sen", "rep", "gov", "col", "lt", "sgt",
+    "capt", "prof", "no", "vs", "etc", "inc", "corp", "co", "ltd", "jan", "feb", "mar", "apr",
+    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.u",
+})  # fmt: skip
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def repair(text: str) -> str:
+    """``text`` with mojibake fixed ("donâ€™t" -> "don't"); unchanged when it looks fine."""
+    return ftfy.fix_text(text) if ftfy.badness.is_bad(text) else text
+
+
+def blank_noise(text: str) -> str:
+    """URLs, e-mail addresses and markup leftovers replaced by spaces (same length)."""
+    text = _URL_RE.sub(lambda m: " " * len(m[0]), text)
+    return _MARKUP_RE.sub(lambda m: " " * len(m[0]), text)
+
+
+def cap(text: str, limit: int = MAX_MATCH_CHARS) -> tuple[str, str]:
+    """``text`` cut to ``limit`` chars at a space, and a note saying so ("" if not cut)."""
+    if len(text) <= limit:
+        return text, ""
+    cut = text.rfind(" ", limit // 2, limit)
+    cut = cut if cut > 0 else limit
+    note = f"input capped: matched the first {cut:,} of {len(text):,} characters of text"
+    return text[:cut], note
+
+
+def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: at . ! ? before a capital, and at every line break."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for boundary in _BOUNDARY_RE.finditer(text):
+        if "\n" not in boundary[0] and _abbreviation_before(text, boundary.start()):
+            continue
+        _add(spans, text, start, boundary.start(), max_chars)
+        start = boundary.end()
+    _add(spans, text, start, len(text), max_chars)
+    return spans
+
+
+def _abbreviation_before(text: str, end: int) -> bool:
+    """Whether the period before ``end`` closes an abbreviation or an initial ("J. Smith")."""
+    head = text[max(0, end - 12) : end].rstrip("\"'”’)]")
+    if not head.endswith("."):
+        return False
+    word = head[:-1].rsplit(None, 1)[-1].lower() if head[:-1].strip() else ""
+    return len(word) == 1 or word in _ABBREVIATIONS
+
+
+def _add(spans: list[tuple[int, int]], text: str, start: int, end: int, limit: int) -> None:
+    while end - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        cut = cut if cut > start else start + limit
+        _add_stripped(spans, text, start, cut)
+        start = cut
+    _add_stripped(spans, text, start, end)
+
+
+def _add_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
+    piece = text[start:end]
+    left = len(piece) - len(piece.lstrip())
+    right = len(piece.rstrip())
+    if right > left:
+        spans.append((start + left, start + right))
+
+
+def tokenize(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each token (a run of word characters, or one other character)."""
+    return [(m.start(), m.end()) for m in _TOKEN_RE.finditer(text, start, end)]
+
+
+def count_words(text: str, start: int = 0, end: int | None = None) -> int:
+    return sum(1 for _ in _WORD_RE.finditer(text, start, len(text) if end is None else end))
+
+
+def sentence_index(starts: list[int], offset: int) -> int:
+    """The index of the sentence holding ``offset``, given the sentences' start offsets."""
+    return max(0, bisect.bisect_right(starts, offset) - 1)
+
+
+def windows(hits: Iterable[int], radius: int, count: int) -> list[tuple[int, int]]:
+    """Merged [first, last] sentence ranges within ``radius`` sentences of a hit sentence."""
+    merged: list[tuple[int, int]] = []
+    for hit in sorted(set(hits)):
+        first, last = max(0, hit - radius), min(count - 1, hit + radius)
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def headings(text: str, sentences: list[tuple[int, int]], max_words: int = 12) -> frozenset[int]:
+    """The sentences that are headings: a line of its own, short, without final punctuation."""
+    found = set()
+    for index, (start, end) in enumerate(sentences):
+        line_start = start == 0 or text[start - 1] == "\n"
+        line_end = end == len(text) or text[end] == "\n"
+        last = text[end - 1] if end > start else "."
+        if (
+            line_start
+            and line_end
+            and last not in ".!?:;,…\"'”’"
+            and count_words(text, start, end) <= max_words
+        ):
+            found.add(index)
+    return frozenset(found)

@@ -1,0 +1,143 @@
+"""YAML with positions: composes rule files into values that know their line and column.
+
+Refuses exotic tags, alias bombs and deep nesting before anything is built from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+
+@dataclass
+class Y:
+    """A YAML value with its position (1-based); mappings keep their keys' positions."""
+
+    value: Any  # str | int | float | bool | None | list[Y] | dict[str, Y]
+    line: int
+    column: int
+    keys: dict[str, Y] = field(default_factory=dict)
+    raw: str = ""  # a scalar's text as written
+
+
+def compose(path: Path, text: str, problems: list[str]) -> list[Y] | None:
+    try:
+        _check_depth(text)
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        problems.append(f"{path}:{where}: YAML syntax error: {exc.problem or exc.context}")
+        return None
+    except (yaml.YAMLError, RecursionError) as exc:
+        problems.append(f"{path}:1:1: YAML error: {exc}")
+        return None
+    converter = _Converter(path, problems)
+    documents = [converter.convert(n, 0) for n in nodes]
+    return None if converter.failed else documents
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(
+                    problem=f"nested more than {MAX_DEPTH} levels deep",
+                    problem_mark=event.start_mark,  # type: ignore[arg-type]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+class _Converter:
+    """Turns composed YAML nodes into Y values, refusing exotic tags and alias bombs."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        self.nodes = 0
+        self.failed = False
+        self.constructor = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node, message: str) -> Y:
+        mark = node.start_mark
+        self.problems.append(f"{self.path}:{mark.line + 1}:{mark.column + 1}: {message}")
+        self.failed = True
+        return Y(None, mark.line + 1, mark.column + 1)
+
+    def convert(self, node: yaml.Node, depth: int) -> Y:
+        self.nodes += 1
+        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            return self.fail(node, "document too large or too deeply nested (aliases?)")
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
+            return self.at(node, [self.convert(n, depth + 1) for n in node.value])
+        if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
+            return self.mapping(node, depth)
+        return self.fail(node, f"unsupported YAML tag {node.tag!r}")
+
+    def at(self, node: yaml.Node, value: Any, raw: str = "") -> Y:
+        return Y(value, node.start_mark.line + 1, node.start_mark.column + 1, raw=raw)
+
+    def scalar(self, node: yaml.ScalarNode) -> Y:
+        if node.tag not in _SCALAR_TAGS:
+            return self.fail(node, f"unsupported YAML tag {node.tag!r}")
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return self.at(node, node.value, node.value)
+        try:
+            value = self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            return self.fail(node, f"invalid value {node.value!r}: {exc}")
+        return self.at(node, value, node.value)
+
+    def mapping(self, node: yaml.MappingNode, depth: int) -> Y:
+        result = self.at(node, {})
+        for key_node, value_node in self._merged(node):
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, "a key must be plain text")
+                continue
+            key = self.at(key_node, key_node.value, key_node.value)
+            if key_node.value in result.value:
+                self.fail(key_node, f"duplicate key {key_node.value!r}")
+                continue
+            result.value[key_node.value] = self.convert(value_node, depth + 1)
+            result.keys[key_node.value] = key
+        return result
+
+    def _merged(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+        """The node's pairs, with ``<<: *anchor`` merges expanded (own keys win)."""
+        own = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        own_keys = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+        yield from own
+        for k, v in node.value:
+            if k.tag != "tag:yaml.org,2002:merge":
+                continue
+            sources = v.value if isinstance(v, yaml.SequenceNode) else [v]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.fail(source, "'<<' merges only mappings")
+                    continue
+                for sk, sv in source.value:
+                    if isinstance(sk, yaml.ScalarNode) and sk.value not in own_keys:
+                        own_keys.add(sk.value)
+                        yield sk, sv

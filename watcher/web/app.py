@@ -1,0 +1,648 @@
+"""The web page: aiohttp routes, login and CSRF, and the views they render; wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from watcher import __version__
+from watcher.clock import Clock
+from watcher.config import Config, Secret
+from watcher.errors import ConfigError, RuleError, WatcherError
+from watcher.explain import Explainer
+from watcher.feeds.schedule import FeedHealth, health_problem
+from watcher.rules.explain import format_explanation
+from watcher.rules.schema import RuleSet, load_rules
+from watcher.store.base import Store
+from watcher.store.feeds import FeedRow
+from watcher.store.runner import StoreRunner
+from watcher.store.views import (
+    StoryFilter,
+    feed_activity,
+    rule_activity,
+    search_articles,
+    stories_page,
+    story_facets,
+)
+from watcher.types import Article
+from watcher.web import render
+from watcher.web.tester import backtest_rule
+
+log = logging.getLogger(__name__)
+
+COOKIE = "watcher_session"
+# The request's session, set by the middleware for the handler running in the same task.
+_SESSION: contextvars.ContextVar[_Session] = contextvars.ContextVar("watcher_web_session")
+PER_PAGE = 50
+RULE_DAYS = 30
+FEED_DAYS = 14
+# A backtest reads at most this many stored articles (newest first) and this many days.
+BACKTEST_ARTICLES = 5000
+BACKTEST_DAYS = 90
+TEXT_LIMIT = 200_000
+# The tester fetches and runs NLP; past this the page says it timed out.
+TESTER_TIMEOUT = 120.0
+FEEDBACK_KIND = "not_relevant"  # what the Telegram bot's button stores
+MUTE_HOURS = (1, 8, 24, 168)
+_STATIC = Path(__file__).parent / "static"
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Backend:
+    """What the page needs from the running daemon."""
+
+    config: Config
+    db: StoreRunner
+    clock: Clock
+    rules: Callable[[], RuleSet]  # the rules the daemon runs now
+    explainer: Explainer  # the one explain path: URLs through the feeds' address guard
+    cpu: Callable[..., Awaitable[Any]]  # a worker pool for backtests
+    token: Secret | None = None
+
+
+@dataclass
+class _Session:
+    sid: str
+    auth: bool
+    csrf: str
+    new: bool = False
+
+
+@dataclass
+class _RulesCheck:
+    """The last validation of the rule files (what a reload would say), by file stamp."""
+
+    stamp: tuple[tuple[str, int, int], ...] = ()
+    problems: list[str] = field(default_factory=list)
+
+
+class WebApp:
+    def __init__(self, backend: Backend) -> None:
+        self.b = backend
+        self.tz = ZoneInfo(backend.config.watcher.timezone)
+        token = backend.token.reveal() if backend.token else ""
+        # Signed with the token, sessions survive restarts; without one they last a process.
+        seed = token.encode() if token else secrets.token_bytes(32)
+        self._key = hmac.new(seed, b"watcher web session", hashlib.sha256).digest()
+        self._rules_check = _RulesCheck()
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("watcher.web", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(
+            highlight=render.highlight,
+            evidence_sentence=render.evidence_sentence,
+            strongest=render.strongest,
+            bars=render.bars,
+            sparkline=render.sparkline,
+            link=render.link,
+            version=__version__,
+        )
+        self.env.filters["when"] = lambda v: render.when(v, self.tz)
+
+    def build(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard], client_max_size=1024 * 1024)
+        app.add_routes(
+            [
+                web.get("/", self.home),
+                web.get("/stories", self.stories),
+                web.get("/search", self.search),
+                web.get("/rules", self.rules),
+                web.get("/feeds", self.feeds),
+                web.get("/tester", self.tester),
+                web.post("/tester", self.tester_run),
+                web.post("/backtest", self.backtest),
+                web.post("/mute", self.mute),
+                web.post("/unmute", self.unmute),
+                web.post("/feedback", self.feedback),
+                web.get("/login", self.login_form),
+                web.post("/login", self.login),
+                web.post("/logout", self.logout),
+                web.static("/static", _STATIC),
+            ]
+        )
+        return app
+
+    # --- sessions, login and CSRF ---
+
+    def _sign(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
+
+    def _session(self, request: web.Request) -> _Session:
+        raw = request.cookies.get(COOKIE, "")
+        sid, _, rest = raw.partition(".")
+        auth, _, mac = rest.partition(".")
+        if sid and auth in ("0", "1") and hmac.compare_digest(mac, self._sign(f"{sid}.{auth}")):
+            return _Session(sid, auth == "1", self._sign(f"csrf.{sid}"))
+        sid = secrets.token_urlsafe(18)
+        return _Session(sid, False, self._sign(f"csrf.{sid}"), new=True)
+
+    def _set_cookie(self, response: web.StreamResponse, session: _Session) -> None:
+        value = f"{session.sid}.{int(session.auth)}"
+        response.set_cookie(
+            COOKIE,
+            f"{value}.{self._sign(value)}",
+            httponly=True,
+            samesite="Strict",
+            path="/",
+        )
+
+    @web.middleware
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        session = self._session(request)
+        _SESSION.set(session)
+        response = await self._respond(request, handler, session)
+        response.headers.update(_HEADERS)
+        # How long the server took (store queries and rendering), for browsers' dev tools.
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        if session.new and not request.path.startswith("/static/"):
+            self._set_cookie(response, session)
+        return response
+
+    async def _respond(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        session: _Session,
+    ) -> web.StreamResponse:
+        refused = await self._refusal(request, session)
+        if refused is not None:
+            return refused
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return self._error(request, 404, "No such page.")
+        except web.HTTPForbidden as exc:
+            return self._error(request, 403, exc.text or "Forbidden.")
+        except web.HTTPRedirection as exc:
+            return _redirect(exc.headers.get("Location", "/"))
+        except WatcherError as exc:
+            return self._error(request, 503, f"The store could not answer: {exc}")
+
+    async def _refusal(self, request: web.Request, session: _Session) -> web.Response | None:
+        """The answer to a request without a login (when a token is set) or a valid CSRF
+        token (every POST); None when it may go on."""
+        public = request.path.startswith("/static/") or request.path == "/login"
+        if self.b.token and not session.auth and not public:
+            if request.method == "GET":
+                return _redirect(render.link("/login", {"next": request.path_qs}))
+            return self._error(request, 403, "Log in first: this page needs the login token.")
+        if request.method == "POST" and not await self._csrf_ok(request, session):
+            return self._error(
+                request, 403, "The form expired or came from another site; reload and try again."
+            )
+        return None
+
+    async def _csrf_ok(self, request: web.Request, session: _Session) -> bool:
+        if session.new:
+            return False
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
+            return False
+        form = await request.post()
+        return hmac.compare_digest(str(form.get("csrf", "")), session.csrf)
+
+    def _can_write(self, request: web.Request) -> bool:
+        return bool(self.b.token) and _SESSION.get().auth
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        return self._page(request, "login.html", next=_safe_next(request.query.get("next")))
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = self.b.token.reveal() if self.b.token else ""
+        given = str(form.get("token", ""))
+        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+            await asyncio.sleep(1.0)  # slows guessing down
+            return self._page(
+                request, "login.html", status=403, next=_safe_next(form.get("next")), failed=True
+            )
+        # A new session id at login: a session planted before it is worth nothing after.
+        sid = secrets.token_urlsafe(18)
+        response = _redirect(_safe_next(form.get("next")))
+        self._set_cookie(response, _Session(sid, True, self._sign(f"csrf.{sid}")))
+        return response
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        response = _redirect("/login" if self.b.token else "/stories")
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    # --- pages ---
+
+    async def home(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPSeeOther("/stories")
+
+    async def stories(self, request: web.Request) -> web.Response:
+        q = request.query
+        problems: list[str] = []
+        filt = StoryFilter(
+            rule=q.get("rule", ""),
+            priority=q.get("priority", ""),
+            language=q.get("language", ""),
+            feed=q.get("feed", ""),
+            since=self._day(q.get("since", ""), "since", problems),
+            until=self._day(q.get("until", ""), "until", problems, end=True),
+        )
+        page = _page_number(q.get("page"))
+        db = self.b.db
+        facets = await db(story_facets, db.store)
+        result = await db(stories_page, db.store, filt, page, PER_PAGE)
+        params = {
+            k: q.get(k, "") for k in ("rule", "priority", "language", "feed", "since", "until")
+        }
+        return self._page(
+            request,
+            "stories.html",
+            result=result,
+            facets=facets,
+            params=params,
+            problems=problems,
+            mute_hours=MUTE_HOURS,
+        )
+
+    async def search(self, request: web.Request) -> web.Response:
+        text = request.query.get("q", "").strip()[:500]
+        page = _page_number(request.query.get("page"))
+        db = self.b.db
+        result = await db(search_articles, db.store, text, page) if text else None
+        return self._page(request, "search.html", q=text, result=result)
+
+    async def rules(self, request: web.Request) -> web.Response:
+        db, now = self.b.db, self.b.clock.now()
+        activity = {a.rule: a for a in await db(rule_activity, db.store, now, RULE_DAYS)}
+        mutes = await db(db.store.active_mutes, now)
+        ruleset = self.b.rules()
+        names = ruleset.names() + sorted(set(activity) - set(ruleset.names()))
+        labels = [
+            (now.date() - timedelta(days=RULE_DAYS - 1 - i)).isoformat() for i in range(RULE_DAYS)
+        ]
+        rows = [
+            {
+                "name": name,
+                "rule": next((r for r in ruleset.rules if r.name == name), None),
+                "activity": activity.get(name),
+                "muted": mutes.get(f"rule:{name}"),
+            }
+            for name in names
+        ]
+        return self._page(
+            request,
+            "rules.html",
+            rows=rows,
+            labels=labels,
+            problems=await self._rule_problems(),
+            other_mutes={k: v for k, v in mutes.items() if not k.startswith("rule:")},
+            mute_hours=MUTE_HOURS,
+            days=RULE_DAYS,
+        )
+
+    async def feeds(self, request: web.Request) -> web.Response:
+        db, now = self.b.db, self.b.clock.now()
+        feeds, cadences, per_day = await db(_feed_data, db.store, now)
+        labels = [
+            (now.date() - timedelta(days=FEED_DAYS - 1 - i)).isoformat() for i in range(FEED_DAYS)
+        ]
+        rows = [self._feed_row(f, cadences.get(f.id), per_day.get(f.id), now) for f in feeds]
+        sort = request.query.get("sort", "status")
+        rows.sort(key=_FEED_SORTS.get(sort, _FEED_SORTS["status"]))
+        desc = request.query.get("desc") == "1"
+        if desc:
+            rows.reverse()
+        return self._page(
+            request, "feeds.html", rows=rows, labels=labels, sort=sort, desc=desc, days=FEED_DAYS
+        )
+
+    def _feed_row(
+        self, feed: FeedRow, cadence: float | None, per_day: tuple[int, ...] | None, now: datetime
+    ) -> dict[str, Any]:
+        health = FeedHealth(
+            feed.failing_since, feed.last_error, feed.last_new_item_at, cadence, feed.added_at
+        )
+        problem = health_problem(health, now, self.b.config.polling)
+        if not feed.enabled:
+            status = "disabled"
+        elif problem and problem.startswith("failing"):
+            status = "failing"
+        elif problem:
+            status = "silent"
+        elif feed.failures:
+            status = "erroring"
+        else:
+            status = "ok"
+        counts = per_day or (0,) * FEED_DAYS
+        return {
+            "feed": feed,
+            "status": status,
+            "problem": problem or (feed.last_error if feed.failures else ""),
+            "per_day": counts,
+            "items_per_day": sum(counts) / len(counts),
+            "backoff": feed.failures > 0 and feed.next_poll_at is not None,
+            "ago": lambda v: render.ago(v, now),
+        }
+
+    async def tester(self, request: web.Request) -> web.Response:
+        return self._tester_page(request)
+
+    def _tester_page(self, request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+        values = {
+            "report": None,
+            "cli": "",
+            "error": "",
+            "url": "",
+            "text": "",
+            "backtest": None,
+            "rule": "",
+            "days": 7,
+            **extra,
+        }
+        return self._page(
+            request, "tester.html", status=status, rules=self.b.rules().names(), **values
+        )
+
+    async def tester_run(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        url = str(form.get("url", "")).strip()
+        text = str(form.get("text", "")).strip()[:TEXT_LIMIT]
+        if not url and not text:
+            return self._tester_page(request, 400, error="Paste a URL or some text to test.")
+        if url and not url.startswith(("http://", "https://")):
+            return self._tester_page(
+                request, 400, url=url, error="The URL must start with http:// or https://."
+            )
+        try:
+            report = await asyncio.wait_for(self._explain(url, text), TESTER_TIMEOUT)
+        except TimeoutError:
+            return self._tester_page(request, 504, url=url, text=text, error="The test timed out.")
+        except WatcherError as exc:
+            return self._tester_page(request, 422, url=url, text=text, error=str(exc))
+        return self._tester_page(
+            request, url=url, text=text, report=report, cli=format_explanation(report)
+        )
+
+    async def _explain(self, url: str, text: str) -> dict[str, Any]:
+        if url:
+            return await self.b.explainer.url(url)
+        return await self.b.explainer.text(text)
+
+    async def backtest(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        rule = str(form.get("rule", ""))
+        try:
+            days = int(str(form.get("days", "7")))
+        except ValueError:
+            days = 0
+        if rule not in self.b.rules().names() or not 1 <= days <= BACKTEST_DAYS:
+            return self._tester_page(
+                request,
+                400,
+                rule=rule,
+                error=f"Pick one of the rules and a number of days from 1 to {BACKTEST_DAYS}.",
+            )
+        db = self.b.db
+        since = self.b.clock.now() - timedelta(days=days)
+        stored, did = await db(_backtest_input, db.store, since)
+        try:
+            result = await asyncio.wait_for(
+                self.b.cpu(backtest_rule, rule, stored, did, self.b.rules(), self.b.config.nlp),
+                TESTER_TIMEOUT,
+            )
+        except TimeoutError:
+            return self._tester_page(
+                request, 504, rule=rule, days=days, error="The backtest timed out."
+            )
+        titles = dict(stored)
+        feedback = await db(db.store.feedback_counts, since)
+        return self._tester_page(
+            request,
+            rule=rule,
+            days=days,
+            backtest={
+                "result": result,
+                "articles": len(stored),
+                "capped": len(stored) >= BACKTEST_ARTICLES,
+                "articles_by_id": titles,
+                "not_relevant": feedback.get(rule, 0),
+            },
+        )
+
+    # --- write actions (token and CSRF) ---
+
+    async def mute(self, request: web.Request) -> web.StreamResponse:
+        form = await self._writable(request)
+        rule = str(form.get("rule", ""))
+        try:
+            hours = int(str(form.get("hours", "24")))
+        except ValueError:
+            hours = 0
+        if rule not in self.b.rules().names() or hours not in MUTE_HOURS:
+            return self._error(request, 400, "Unknown rule or mute length.")
+        now = self.b.clock.now()
+        await self.b.db(
+            self.b.db.store.add_mute, f"rule:{rule}", now + timedelta(hours=hours), now, "web"
+        )
+        log.info("web: muted rule %s for %d h", rule, hours)
+        raise web.HTTPSeeOther(_safe_next(form.get("next"), "/rules"))
+
+    async def unmute(self, request: web.Request) -> web.StreamResponse:
+        form = await self._writable(request)
+        target = str(form.get("target", ""))[:300]
+        await self.b.db(self.b.db.store.remove_mute, target, self.b.clock.now())
+        log.info("web: unmuted %s", target)
+        raise web.HTTPSeeOther(_safe_next(form.get("next"), "/rules"))
+
+    async def feedback(self, request: web.Request) -> web.StreamResponse:
+        form = await self._writable(request)
+        try:
+            alert_id = int(str(form.get("alert", "")))
+        except ValueError:
+            return self._error(request, 400, "No such alert.")
+        db = self.b.db
+        if await db(db.store.button_alert, alert_id) is None:
+            return self._error(request, 404, "No such alert.")
+        rules = await db(
+            db.store.add_feedback_once, alert_id, FEEDBACK_KIND, "web", self.b.clock.now()
+        )
+        if rules:
+            log.info("web: alert %d marked not relevant (%s)", alert_id, ", ".join(rules))
+        raise web.HTTPSeeOther(_safe_next(form.get("next"), "/stories"))
+
+    async def _writable(self, request: web.Request) -> Any:
+        if not self._can_write(request):
+            raise web.HTTPForbidden(
+                text="Write actions need the login token: set $WATCHER_WEB_TOKEN or web.token_file."
+            )
+        return await request.post()
+
+    # --- helpers ---
+
+    async def _rule_problems(self) -> list[str]:
+        """What the daemon's next reload would report for the rule files (file:line:col)."""
+        directory = self.b.config.watcher.rules_dir
+        stamp = await asyncio.to_thread(_stamp, directory)
+        if stamp != self._rules_check.stamp:
+            try:
+                await asyncio.to_thread(load_rules, directory)
+                problems: list[str] = []
+            except RuleError as exc:
+                problems = exc.problems
+            self._rules_check = _RulesCheck(stamp, problems)
+        return self._rules_check.problems
+
+    def _day(
+        self, text: str, key: str, problems: list[str], *, end: bool = False
+    ) -> datetime | None:
+        if not text:
+            return None
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            problems.append(f"{key}: {text!r} is not a date like 2026-01-31; ignored")
+            return None
+        start = datetime.combine(day, datetime.min.time(), tzinfo=self.tz)
+        return start + timedelta(days=1) if end else start
+
+    def _page(
+        self, request: web.Request, template: str, *, status: int = 200, **values: Any
+    ) -> web.Response:
+        session: _Session = _SESSION.get()
+        html = self.env.get_template(template).render(
+            path=request.path,
+            csrf=session.csrf,
+            can_write=self._can_write(request),
+            logged_in=session.auth,
+            has_token=bool(self.b.token),
+            next_url=request.path_qs,
+            **values,
+        )
+        return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+
+    def _error(self, request: web.Request, status: int, message: str) -> web.Response:
+        return self._page(request, "error.html", status=status, message=message)
+
+
+# --- store-thread helpers (one call each, so a page is one hop to the store thread) ---
+
+
+def _feed_data(
+    store: Store, now: datetime
+) -> tuple[list[FeedRow], dict[int, float | None], dict[int, tuple[int, ...]]]:
+    feeds = store.feeds()
+    return (
+        feeds,
+        {f.id: store.feed_cadence(f.id) for f in feeds},
+        feed_activity(store, now, FEED_DAYS),
+    )
+
+
+def _backtest_input(
+    store: Store, since: datetime
+) -> tuple[list[tuple[int, Article]], dict[int, set[str]]]:
+    stored = store.articles_since(since, limit=BACKTEST_ARTICLES)
+    return stored, store.alerted_rules([i for i, _ in stored])
+
+
+_STATUS_ORDER = {"failing": 0, "silent": 1, "erroring": 2, "ok": 3, "disabled": 4}
+_FEED_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "status": lambda r: (_STATUS_ORDER[r["status"]], r["feed"].name.casefold()),
+    "name": lambda r: r["feed"].name.casefold(),
+    "success": lambda r: (
+        r["feed"].last_success_at or datetime.min.replace(tzinfo=r["feed"].added_at.tzinfo)
+    ),
+    "next": lambda r: r["feed"].next_poll_at or r["feed"].added_at,
+    "items": lambda r: r["items_per_day"],
+}
+
+
+def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    except OSError:
+        return ()
+    out = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _page_number(text: str | None) -> int:
+    try:
+        return max(1, min(int(text or "1"), 100_000))
+    except ValueError:
+        return 1
+
+
+def _safe_next(value: Any, default: str = "/stories") -> str:
+    """Only a local path: never redirect to another site after a login or an action."""
+    text = str(value or "")
+    return (
+        text if text.startswith("/") and not text.startswith("//") and "\\" not in text else default
+    )
+
+
+class WebServer:
+    """The page, listening in the daemon's event loop."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        settings = self.backend.config.web
+        self._runner = web.AppRunner(WebApp(self.backend).build(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(
+                f"[web] cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc} "
+                "(pick another web.port, or stop what uses it)"
+            ) from None
+        self.port = int(self._runner.addresses[0][1])
+        log.info("web page on http://%s:%d/", settings.host, self.port)
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
