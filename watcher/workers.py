@@ -105,6 +105,12 @@ class CpuPool:
         except FutureCancelled:  # the pool itself was stopped under the job
             raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped") from None
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes alive now (for the stop path's checks and tests)."""
+        # pebble keeps them in its pool manager; no public API lists them.
+        workers = self._pool._pool_manager.worker_manager.workers
+        return [pid for pid, process in list(workers.items()) if process.is_alive()]
+
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
         """Stop the workers. With ``grace``, a worker still busy that many seconds later is
         terminated (its job is lost, so a stop never waits on a runaway page)."""

@@ -38,6 +38,8 @@ def explain(
         "length": len(article.text),
         "text_source": str(article.source),
         "fallback_reason": article.fallback_reason,
+        # Input caps the page went through before matching (articles.extract.PAGE_CAP).
+        "page_cap": article.extra.get("page_cap", ""),
         "matches": [_verdict_json(v) for v in verdicts if v.matched],
         "verdicts": [_verdict_json(v) for v in verdicts],
         "summary": summary,
@@ -77,13 +79,31 @@ def format_explanation(report: dict[str, Any]) -> str:
         f"from {report['text_source']}"
         + (f" ({report['fallback_reason']})" if report["fallback_reason"] else ""),
     ]
+    if report.get("page_cap"):
+        lines.append(f"   page capped before extraction: {report['page_cap']}")
     for v in report["verdicts"]:
         lines += _format_verdict(v)
-    if report["summary"]:
+    if report["summary"] and report.get("blocked"):
+        lines += ["", f"blocked by {report['blocked']}: no alert would be sent"]
+    elif report["summary"]:
         lines += ["", "--- the alert that would be sent ---", report["summary"]]
     else:
         lines += ["", "no rule matched: no alert would be sent"]
     return "\n".join(lines)
+
+
+# spaCy's entity labels in words, for people reading `explain`.
+_LABELS = {
+    "PERSON": "a person",
+    "NORP": "a nationality or group",
+    "GPE": "a country, city or state",
+    "LOC": "a place",
+    "ORG": "an organisation",
+    "FAC": "a building or facility",
+    "EVENT": "an event",
+    "PRODUCT": "a product",
+    "LAW": "a law",
+}
 
 
 def _format_verdict(v: dict[str, Any]) -> list[str]:
@@ -91,7 +111,11 @@ def _format_verdict(v: dict[str, Any]) -> list[str]:
     lines = ["", f"{v['rule']}: {head} (score {v['score']:g}, threshold {v['threshold']:g})"]
     lines += [f"   {reason}" for reason in v["reasons"]]
     for e in _strongest(v["evidence"]):
-        label = f" [{e['entity_label']}]" if e.get("entity_label") else ""
+        label = (
+            f" (as {_LABELS.get(e['entity_label'], e['entity_label'])})"
+            if e.get("entity_label")
+            else ""
+        )
         lines.append(
             f"   - {e['kind']} {e['term']}{label}: {e['matched']!r} in {e['where']}: "
             f"{_short(e['sentence'])!r}"

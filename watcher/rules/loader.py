@@ -35,7 +35,8 @@ def load_rules(directory: Path) -> RuleSet:
         data = _read(path, problems)
         if data is None:
             continue
-        digest.update(path.name.encode() + b"\0" + data + b"\0")
+        # The whole path: rules remember their file, so copies elsewhere are other rule sets.
+        digest.update(str(path).encode() + b"\0" + data + b"\0")
         rules += _parse_file(path, data, problems)
     problems += _duplicate_names(rules)
     if problems:

@@ -162,7 +162,7 @@ def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store
     store = Store(engine, Holder.for_this_process(lease))
     with store.transaction() as conn:
         _quick_check(conn)
-        _ensure_version_table(conn)
+    # The version table is made by migrate() under its lock: replicas may start together.
     if migrate:
         store.migrate()
     else:
