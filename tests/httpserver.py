@@ -429,13 +429,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         owner = self.server.owner
         request = self._record()
+        # In flight while the handler runs: counted down before the reply goes out, or a
+        # client that reads it could start its next request before this thread counts down,
+        # and a loaded machine would see two at once where there was one.
         owner._enter(request.route)
         try:
-            self._send(owner._dispatch(request), head=request.method == "HEAD")
+            reply = owner._dispatch(request)
         except _QUIET:
             self.close_connection = True
+            return
         finally:
             owner._leave(request.route)
+        try:
+            self._send(reply, head=request.method == "HEAD")
+        except _QUIET:
+            self.close_connection = True
 
     def _record(self) -> RecordedRequest:
         headers: dict[str, str] = {}

@@ -344,7 +344,7 @@ def _semantic_problems(sections: dict[str, Any]) -> list[Problem]:
     if isinstance(settings, WatcherSettings):
         try:
             zoneinfo.ZoneInfo(settings.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             problems.append(
                 (
                     "watcher.timezone",
