@@ -16,6 +16,7 @@ from watcher.feeds.parse import MAX_CATEGORIES, MAX_CATEGORY_CHARS, parse_feed
 from watcher.rules.loader import parse_rules
 from watcher.rules.match import filter_reason
 from watcher.store import open_store
+from watcher.store.alerts import ArticleRecord
 from watcher.store.feeds import PollSuccess
 from watcher.types import Article, ArticleSource, Entry, NewEntry
 
@@ -108,6 +109,29 @@ def test_entries_stored_before_version_6_read_without_categories(store_url: str)
             conn.exec_driver_sql("UPDATE entries SET categories = NULL")
         (pending,) = store.pending_entries()
         assert pending.entry == entry
+    finally:
+        store.close()
+
+
+def test_stored_articles_carry_their_entry_categories(store_url: str) -> None:
+    """`watcher backtest` reruns rules on stored articles: their filters see the categories."""
+    store = open_store(store_url)
+    try:
+        (feed,) = store.sync_feeds([FeedConfig(url="https://news.example/feed.xml")], NOW)
+        entry = Entry("g1", "https://news.example/1", "T1", "", "", "", NOW, None, "en")
+        entry = dataclasses.replace(entry, categories=("Politics",))
+        new = [NewEntry(entry, ("guid:g1",), "fp1")]
+        poll = PollSuccess(NOW, NOW + timedelta(hours=1), None, None, None, new=new)
+        (entry_id,) = store.record_poll_success(feed.id, poll)
+        stored = article(categories=entry.categories)
+        store.record_article(ArticleRecord(entry_id, feed.id, stored.url, stored, NOW))
+        orphan = article(url="https://news.example/2", categories=())
+        store.record_article(ArticleRecord(None, feed.id, orphan.url, orphan, NOW))
+        found = [a for _, a in store.articles_since(NOW - timedelta(days=1))]
+        assert [(a.url, a.categories) for a in found] == [
+            (stored.url, ("Politics",)),
+            (orphan.url, ()),
+        ]
     finally:
         store.close()
 
