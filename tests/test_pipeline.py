@@ -9,6 +9,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from botapi import BotApiServer
@@ -196,3 +197,44 @@ def test_store_failures_are_logged_once_a_minute_per_kind_and_recovery_once(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 6  # each kind at 0 s and at 60 s
     assert sum(r.levelno == logging.INFO for r in caplog.records) == 1
+
+
+SPORTS = """Venezuela wins the Caribbean baseball series in extra innings
+
+Venezuela won the Caribbean baseball series on Sunday night after eleven innings in a packed
+stadium in Caracas. The Venezuelan team came back from three runs down in the ninth inning and
+sealed the title with a long double down the left field line. Fans in Caracas celebrated in the
+streets until dawn, and the players dedicated the trophy to the coaches who trained them as
+children. Venezuela last won the series six years ago and will host the next edition as well.
+"""
+
+
+async def test_category_filter_alerts_only_on_items_in_that_category(
+    tmp_path: Path, http_server: HttpServer, bot_api: BotApiServer, token: str
+) -> None:
+    items = [("/c/1", "US and Venezuela trade threats", VENEZUELA), ("/c/2", "Baseball", SPORTS)]
+    for path, _title, text in items:
+        http_server.route(path, _page(text), headers={"Content-Type": "text/html; charset=utf-8"})
+    rss = _rss(http_server, items)
+    for path, category in (("/c/1", "Politics"), ("/c/2", "Sports")):
+        rss = rss.replace(
+            f"<guid>{path}</guid>", f"<guid>{path}</guid><category>{category}</category>"
+        )
+    http_server.route("/c.xml", rss, headers={"Content-Type": "application/rss+xml"})
+    config = _config(tmp_path, http_server, bot_api, ["/c.xml"])
+    for path in config.watcher.rules_dir.glob("*.yaml"):
+        path.unlink()
+    # The same terms twice: only the filter differs, so the Sports item matching the
+    # unfiltered rule shows the filter (not the text) kept it from the filtered one.
+    (config.watcher.rules_dir / "politics.yaml").write_text(
+        "actors: [Venezuela]\nfilters: {categories: [politics]}\n"
+    )
+    (config.watcher.rules_dir / "any.yaml").write_text("actors: [Venezuela]\n")
+    await Daemon(config).run(RunOptions(once=True))
+
+    lines = (config.data_dir / "alerts.jsonl").read_text().splitlines()
+    rules_by_url = {
+        urlsplit(r["url"]).path: sorted(m["name"] for m in r["rules"])
+        for r in map(json.loads, lines)
+    }
+    assert rules_by_url == {"/c/1": ["any", "politics"], "/c/2": ["any"]}

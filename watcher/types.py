@@ -43,6 +43,7 @@ class Article:
     # Why the page was not used (fetch error, blocked, too little text), when it was not.
     fallback_reason: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()  # the feed item's own categories/tags
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Entry:
     published: datetime | None  # timezone-aware UTC
     updated: datetime | None  # timezone-aware UTC
     language: str  # ISO 639-1 lower-case, "" if unknown
+    categories: tuple[str, ...] = ()  # the item's categories/tags, plain text, deduplicated
 
 
 @dataclass(frozen=True)

@@ -269,11 +269,14 @@ def build_article(
     language_hint: str,
     min_text_chars: int,
     fetch_error: str = "",
+    categories: tuple[str, ...] = (),
+    feed_author: str = "",
 ) -> Article:
     """The Article for a feed entry: the page's text when it is usable, else the feed's.
 
     ``fetch_error`` is fetch_article's reason when the page could not be had; it becomes
-    the fallback reason verbatim.
+    the fallback reason verbatim. ``categories`` and ``feed_author`` are the feed item's;
+    the page's author wins over the item's when the page names one.
     """
     page = extracted or Extracted("", "", "", None, "", "")
     reason = fetch_error or _page_problem(page.text, min_text_chars)
@@ -285,10 +288,11 @@ def build_article(
         source=source,
         language=page.language or language_code(language_hint),
         published=published or page.date,
-        author=page.author,
+        author=page.author or feed_author,
         site_name=page.site_name,
         feed_name=feed_name,
         feed_tags=feed_tags,
+        categories=categories,
         fallback_reason=reason if source is not ArticleSource.PAGE else "",
         extra={PAGE_CAP: page.capped} if page.capped and source is ArticleSource.PAGE else {},
     )

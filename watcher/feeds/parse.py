@@ -8,7 +8,7 @@ import html
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 # stay far below; a 4.5 MB summary would otherwise cost hundreds of MB at every step after.
 MAX_ENTRY_MARKUP = 1_000_000
 MAX_ENTRY_TEXT = 200_000
+# An item's categories/tags kept, and the characters kept of each (rule filters match them).
+MAX_CATEGORIES = 50
+MAX_CATEGORY_CHARS = 200
 
 # The spec says https, but early JSON Feed 1.0 publishers wrote http.
 _JSON_FEED_VERSION = re.compile(r"https?://jsonfeed\.org/version/")
@@ -293,6 +296,7 @@ def _entry(raw: Mapping[str, Any], url: str, feed_language: str) -> Entry:
         published=_entry_date(raw, "published"),
         updated=_entry_date(raw, "updated"),
         language=_entry_language(raw, summary_raw, content_raw) or feed_language,
+        categories=_categories(t.get("term") or t.get("label") for t in raw.get("tags") or ()),
     )
 
 
@@ -465,6 +469,7 @@ def _json_entry(item: dict[str, Any], url: str, feed_language: str) -> Entry:
         published=_iso_datetime(item.get("date_published")),
         updated=_iso_datetime(item.get("date_modified")),
         language=_language(item.get("language")) or feed_language,
+        categories=_categories(_json_list(item.get("tags"))),
     )
 
 
@@ -484,6 +489,25 @@ def _json_author(item: Mapping[str, Any]) -> str:
         authors = [item.get("author")]  # JSON Feed 1.0
     names = [_json_str(a, "name").strip() for a in authors if isinstance(a, dict)]
     return ", ".join(name for name in names if name)
+
+
+def _json_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _categories(names: Iterable[Any]) -> tuple[str, ...]:
+    """Plain-text categories, first spelling of each kept (case-insensitively), capped."""
+    found: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        # Cut before converting too, so a giant tag costs no more than a short one.
+        text = " ".join(_text(name[: 4 * MAX_CATEGORY_CHARS]).split())[:MAX_CATEGORY_CHARS]
+        if text and text.casefold() not in found:
+            found[text.casefold()] = text
+            if len(found) == MAX_CATEGORIES:
+                break
+    return tuple(found.values())
 
 
 def _iso_datetime(value: Any) -> datetime | None:

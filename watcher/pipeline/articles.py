@@ -226,6 +226,8 @@ class ArticleStage:
             feed_tags=pending.feed_tags,
             language_hint=entry.language,
             min_text_chars=self._config.articles.min_text_chars,
+            categories=entry.categories,
+            feed_author=entry.author,
         )
         async with self._cpu_slots:
             processed = await self._cpu(

@@ -63,7 +63,7 @@ _ACTOR_KEYS = (
 )  # fmt: skip
 _ABOUT_KEYS = ("topic", "min_score", "weights", "require", "lead")
 _MAX_WINDOW = 5
-_FILTER_KEYS = ("feeds", "languages", "max_age")
+_FILTER_KEYS = ("feeds", "languages", "max_age", "categories", "authors", "url")
 _LOGIC_KEYS = ("all", "any", "none", "near", "within", "term", "min", "in")
 
 
@@ -228,7 +228,25 @@ class Checker:
         feeds = self.texts(keys["feeds"], "filters.feeds") if "feeds" in keys else ()
         languages = self.languages(keys["languages"]) if "languages" in keys else ()
         max_age = self.duration(keys["max_age"]) if "max_age" in keys else None
-        return Filters(feeds, languages, max_age)
+        categories = (
+            self.texts(keys["categories"], "filters.categories") if "categories" in keys else ()
+        )
+        authors = self.texts(keys["authors"], "filters.authors") if "authors" in keys else ()
+        url = self.url_pattern(keys["url"]) if "url" in keys else ""
+        return Filters(feeds, languages, max_age, categories, authors, url)
+
+    def url_pattern(self, y: Y) -> str:
+        if isinstance(y.value, list | dict):
+            self.fail(y, f"filters.url: expected one regular expression, got {_describe(y)}")
+            return ""
+        pattern = self.text(y, "filters.url")
+        if pattern is None:
+            return ""
+        problem = regex_problem(pattern)
+        if problem:
+            self.fail(y, f"filters.url: invalid regular expression {pattern!r}: {problem}")
+            return ""
+        return pattern
 
     def languages(self, y: Y) -> tuple[str, ...]:
         codes = []

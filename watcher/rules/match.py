@@ -20,6 +20,7 @@ from watcher.rules.model import (
     Actor,
     AllOf,
     AnyOf,
+    Filters,
     Keywords,
     Mentions,
     Near,
@@ -180,7 +181,29 @@ def filter_reason(rule: Rule, article: Article, language: str, now: datetime | N
             f"filtered out: published {_hours(age)} ago, more than max_age "
             f"{_hours(filters.max_age)}"
         )
+    return _entry_filter_reason(filters, article)
+
+
+def _entry_filter_reason(filters: Filters, article: Article) -> str:
+    """Why the filters on the item's own fields (categories, author, URL) exclude it."""
+    if filters.categories and not _category_allowed(filters.categories, article.categories):
+        return (
+            f"filtered out: categories {list(article.categories)} have none of "
+            f"{list(filters.categories)}"
+        )
+    author = article.author.casefold()
+    if filters.authors and not any(a.casefold() in author for a in filters.authors):
+        return (
+            f"filtered out: author {article.author or '(none)'!r} has none of "
+            f"{list(filters.authors)}"
+        )
+    if filters.url and not _regex(filters.url).search(article.url):
+        return f"filtered out: URL {article.url!r} does not match {filters.url!r}"
     return ""
+
+
+def _category_allowed(wanted: tuple[str, ...], categories: tuple[str, ...]) -> bool:
+    return bool({c.casefold() for c in wanted} & {c.casefold() for c in categories})
 
 
 def _feed_allowed(feeds: tuple[str, ...], article: Article) -> bool:

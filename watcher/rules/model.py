@@ -146,6 +146,9 @@ class Filters:
     feeds: tuple[str, ...] = ()  # feed names, or "tag:NAME"
     languages: tuple[str, ...] = ()
     max_age: float | None = None  # seconds
+    categories: tuple[str, ...] = ()  # any of the item's categories/tags, ignoring case
+    authors: tuple[str, ...] = ()  # any of these within the author's name, ignoring case
+    url: str = ""  # a google-re2 pattern searched in the article URL; "" for none
 
 
 @dataclass(frozen=True)

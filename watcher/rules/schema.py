@@ -14,6 +14,9 @@ A fuller one (every key is optional except that a rule needs actors, keywords or
       feeds: [Reuters World, tag:europe]   # feed names, or tag:NAME
       languages: [en, es]
       max_age: 2d
+      categories: [World, Europe]      # the feed item's own categories/tags
+      authors: [Reuters Staff]         # part of the author's name
+      url: '/(world|europe)/'          # google-re2, searched in the article URL
     actors:                            # canonical name: aliases, or a mapping
       Ukraine: [Ukrainian, Kyiv, Ucrania]
       Vladimir Putin:

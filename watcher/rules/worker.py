@@ -38,6 +38,8 @@ class EntryJob:
     feed_tags: tuple[str, ...]
     language_hint: str
     min_text_chars: int
+    categories: tuple[str, ...] = ()  # the feed item's categories/tags
+    feed_author: str = ""  # the feed item's author
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ def process_entry(job: EntryJob, rules: RuleSet, nlp: NlpSettings, now: datetime
         language_hint=job.language_hint,
         min_text_chars=job.min_text_chars,
         fetch_error=job.fetch_error,
+        categories=job.categories,
+        feed_author=job.feed_author,
     )
     found = tuple(matcher_for(rules, nlp).match(article, now=now))
     sig = signature(article.title, article.text) if found else None

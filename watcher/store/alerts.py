@@ -211,8 +211,10 @@ class AlertsMixin:
         return out
 
     def articles_since(self, since: datetime, limit: int = 100_000) -> list[tuple[int, Article]]:
+        # The feed item's categories live on its entry row (gone if the entry was deleted).
         query = (
-            sa.select(articles)
+            sa.select(articles, entries.c.categories)
+            .select_from(articles.outerjoin(entries, entries.c.id == articles.c.entry_id))
             .where(articles.c.processed_at >= since)
             .order_by(articles.c.id)
             .limit(limit)
@@ -458,4 +460,5 @@ def _article(r: Any) -> Article:
         feed_name=r.feed_name,
         feed_tags=tuple(r.feed_tags or ()),
         fallback_reason=r.fallback_reason,
+        categories=tuple(r.categories or ()),
     )

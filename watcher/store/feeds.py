@@ -408,6 +408,7 @@ def _entry_values(entry: Entry) -> dict[str, Any]:
         "language": entry.language,
         "published": entry.published,
         "updated": entry.updated,
+        "categories": list(entry.categories),
     }
 
 
@@ -491,6 +492,7 @@ def _pending(r: Any) -> PendingEntry:
         published=m["published"],
         updated=m["updated"],
         language=m["language"],
+        categories=tuple(m["categories"] or ()),
     )
     return PendingEntry(m["id"], m["feed_id"], m["feed_name"], tuple(m["feed_tags"] or ()), entry)
 

@@ -339,10 +339,17 @@ _SQLITE_SEARCH = (
 )
 
 
+def _v6_entry_categories(conn: Connection) -> None:
+    """The feed item's categories/tags, for rule filters; NULL for entries stored before."""
+    kind = JSON_COLUMN.compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE entries ADD COLUMN categories {kind}"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "meta and daemon runs", _v1_runs),
     Migration(2, "feeds, entries and entry identity keys", _v2_feeds),
     Migration(3, "articles, matches, stories, alerts and the delivery outbox", _v3_alerts),
     Migration(4, "replicas and leases; JSONB on PostgreSQL", _v4_replicas),
     Migration(5, "full-text search over articles", _v5_search),
+    Migration(6, "entry categories", _v6_entry_categories),
 ]

@@ -112,6 +112,7 @@ entries = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("lease_owner", sa.Text),
     sa.Column("leased_until", UTCDateTime),
+    sa.Column("categories", JSON_VALUE),  # the item's categories/tags; NULL before version 6
 )
 
 entry_keys = sa.Table(
