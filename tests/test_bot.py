@@ -4,6 +4,7 @@ messages, bad input, and its life inside the daemon; state checked in the real S
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 import time
@@ -24,7 +25,14 @@ from watcher.alerts.buttons import MAX_BYTES, Press, alert_buttons, decode, enco
 from watcher.alerts.outbox import compose
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
 from watcher.bot.app import TelegramBot, bot_token
-from watcher.bot.replies import Target, format_test, parse_mute, resolve_target
+from watcher.bot.replies import (
+    Status,
+    Target,
+    format_status,
+    format_test,
+    parse_mute,
+    resolve_target,
+)
 from watcher.bot.webhook import webhook_mode
 from watcher.clock import FakeClock
 from watcher.config import Config, Secret, load_config
@@ -35,6 +43,7 @@ from watcher.rules.schema import load_rules
 from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord
 from watcher.store.outbox import DeliveryJob
+from watcher.store.replicas import LeaseCount, ReplicaRow
 from watcher.store.runner import StoreRunner
 from watcher.types import Article, ArticleSource, Match, Outcome, Route
 
@@ -748,3 +757,30 @@ def test_webhook_mode_needs_https_and_a_valid_secret(tmp_path: Path, bot_api: Bo
         env={"WATCHER_TELEGRAM_WEBHOOK_SECRET": "from_env"},
     )
     assert from_env is not None and from_env.secret == "from_env"
+
+
+def test_status_lists_replicas_and_their_leases_on_a_shared_store() -> None:
+    """Pure: what /status adds on PostgreSQL replicas (tests/test_replicas.py runs it live)."""
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    seen = now - timedelta(seconds=3)
+    status = Status(
+        version="1.0",
+        started=now,
+        now=now,
+        feeds=[],
+        alerts_today=0,
+        outbox={},
+        mutes={},
+        rules=2,
+        replicas=[
+            ReplicaRow("host-a:1", "host-a", 1, "1.0", now, seen, True),
+            ReplicaRow("host-b:2", "host-b", 2, "1.0", now, seen, False),
+        ],
+        leases=[LeaseCount("host-b:2", "feeds", 7, now + timedelta(seconds=90))],
+    )
+    text = format_status(status, ZoneInfo("UTC"))
+    assert "Replicas: 2 alive" in text
+    assert "host-a pid 1 (elected" in text
+    assert "host-b pid 2 (replica" in text and "7 feeds (next ends in 90s)" in text
+    single = format_status(dataclasses.replace(status, replicas=(), leases=()), ZoneInfo("UTC"))
+    assert "Replicas" not in single

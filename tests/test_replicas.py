@@ -188,6 +188,9 @@ def test_the_elected_replica_alone_answers_and_another_takes_over_after_kill_9(
         replies = lambda: len(bot_api.sent("1001"))  # noqa: E731
         bot_api.push_message("/status")
         wait_for(lambda: replies() == 1, 30, "the answer to /status", a)
+        # /status names the replicas alive, the elected one among them.
+        status = bot_api.sent("1001")[0].text or ""
+        assert "Replicas: 2 alive" in status and "elected" in status, status
         leader, other = (a, b) if _leader_pid(url) == a.pid else (b, a)
         leader.kill()
         killed = time.monotonic()

@@ -360,8 +360,21 @@ class TelegramBot:
             rules=len(self._pipeline.rules.rules.rules),
             next_digest=self._next_digest(),
             failing_destinations=[d for d in destinations if d["failing_since"] is not None],
+            **await self._replicas(now),
         )
         await self._reply(update, format_status(status, self._tz))
+
+    async def _replicas(self, now: datetime) -> dict[str, Any]:
+        """The replicas alive and their leases, on a store they share (like `watcher status`)."""
+        store = self._db.store
+        if not store.shared:
+            return {}
+        # A replica beats every lease/4 seconds: one not seen for a whole lease is gone.
+        since = now - timedelta(seconds=self._config.store.lease)
+        return {
+            "replicas": await self._db(store.replicas, since),
+            "leases": await self._db(store.lease_counts, now),
+        }
 
     def _next_digest(self) -> datetime | None:
         if not self._config.alerts.digest_at:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from watcher.config import parse_duration
 from watcher.rules.schema import RuleSet
 from watcher.store.feeds import FeedRow
+from watcher.store.replicas import LeaseCount, ReplicaRow
 
 # Replies are cut well inside Telegram's 4,096 characters, between whole lines.
 REPLY_LIMIT = 3800
@@ -222,6 +223,10 @@ class Status:
     rules: int
     next_digest: datetime | None = None
     failing_destinations: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    # On a store shared by replicas (PostgreSQL): those alive, the elected one first, and
+    # the leases each holds. Empty on SQLite, where there is one replica.
+    replicas: Sequence[ReplicaRow] = ()
+    leases: Sequence[LeaseCount] = ()
 
 
 def format_status(s: Status, tz: ZoneInfo) -> str:
@@ -244,12 +249,32 @@ def format_status(s: Status, tz: ZoneInfo) -> str:
     ]
     if s.next_digest is not None:
         lines.append(f"Next digest: {when(s.next_digest, tz)}")
+    lines += _replica_lines(s)
     lines += [
         f"⚠️ {esc(d['name'])} failing since {when(d['failing_since'], tz)}: "
         f"{shown(str(d.get('last_error') or ''))}"
         for d in s.failing_destinations
     ]
     return fit(lines)
+
+
+def _replica_lines(s: Status) -> list[str]:
+    """One line per replica alive: its role, the leases it holds and how soon they end."""
+    if not s.replicas:
+        return []
+    lines = [f"Replicas: {len(s.replicas)} alive"]
+    for r in s.replicas:
+        held = [c for c in s.leases if c.owner == r.id]
+        leases = ", ".join(
+            f"{c.held} {c.kind} (next ends in {max(0, int((c.oldest - s.now).total_seconds()))}s)"
+            for c in held
+        )
+        role = "elected" if r.leader else "replica"
+        lines.append(
+            f"· {esc(r.host)} pid {r.pid} ({role}, seen {ago(r.seen_at, s.now)})"
+            + (f": {leases}" if leases else "")
+        )
+    return lines
 
 
 def _backlog(outbox: Mapping[str, int]) -> str:
