@@ -66,12 +66,14 @@ def test_claims_are_capped_so_replicas_share(pg_server: PgServer) -> None:
         b.close()
 
 
-def _pending(store: Store, n: int) -> list[int]:
-    (feed,) = store.sync_feeds([FeedConfig(url="https://news.example/rss")], NOW)
+def _pending(store: Store, n: int, site: str = "news.example") -> list[int]:
+    (feed,) = [
+        f for f in store.sync_feeds([FeedConfig(url=f"https://{site}/rss")], NOW) if site in f.url
+    ]
     new = [
         NewEntry(
-            Entry(f"g{i}", f"https://news.example/{i}", f"T{i}", "", "", "", NOW, None, "en"),
-            (f"guid:g{i}",),
+            Entry(f"g{i}", f"https://{site}/{i}", f"T{i}", "", "", "", NOW, None, "en"),
+            (f"guid:{site}:g{i}",),
             f"fp{i}",
         )
         for i in range(n)
@@ -88,6 +90,17 @@ def test_each_pending_entry_goes_to_one_replica(pair: tuple[Store, Store]) -> No
     theirs = [p.id for p in b.pending_entries(100)]
     assert sorted(mine + theirs) == ids and not set(mine) & set(theirs)
     assert [p.id for p in a.pending_entries(100)] == mine  # the holder renews its own
+
+
+def test_a_flooding_feed_cannot_take_the_whole_claim(pair: tuple[Store, Store]) -> None:
+    """The per-feed window is chosen before the claim, so the claim leaves nothing unread."""
+    a, b = pair
+    flood = _pending(a, 40, "flood.example")
+    quiet = _pending(a, 2, "quiet.example")
+    mine = {p.id for p in a.pending_entries(10, per_feed=5)}
+    assert set(quiet) <= mine and len(mine & set(flood)) == 5  # the flood's newest five
+    theirs = {p.id for p in b.pending_entries(100, per_feed=5)}
+    assert theirs and not theirs & mine  # nothing claimed and left unread by the first
 
 
 def _alert(store: Store, entry_id: int, destination: str) -> None:

@@ -143,8 +143,8 @@ def explain_article(
     summarize = summarizer(ZoneInfo(timezone), quotes)
     report = explain(source, article, matcher, now=now, summarize=summarize)
     reason = blocked(blocklist, article, article.url) if blocklist is not None else ""
-    if reason and blocklist is not None and blocklist.path:
-        report["blocked"] = f"{reason} in {blocklist.path.name}"
+    if reason and blocklist is not None:
+        report["blocked"] = reason + (f" in {blocklist.path.name}" if blocklist.path else "")
     return report
 
 

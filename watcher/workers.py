@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -81,7 +82,12 @@ class CpuPool:
             self._pool.schedule(os.getpid)
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        future = self._pool.schedule(fn, args, kwargs, timeout=self.seconds)
+        try:
+            future = self._pool.schedule(fn, args, kwargs, timeout=self.seconds)
+        except RuntimeError as exc:  # pebble's pool went to its error state (all workers died)
+            log.error("the %s worker pool failed (%s); starting a new one", self.name, exc)
+            self._replace_pool()
+            raise WorkerError(f"no worker process could run {fn.__name__}: {exc}") from None
         try:
             # Cancelling the awaiting task cancels the job; pebble terminates a busy worker.
             return await asyncio.wrap_future(future)
@@ -100,10 +106,15 @@ class CpuPool:
             raise WorkerError(f"worker process died while running {fn.__name__}") from None
         except BrokenProcessPool as exc:  # no worker could start: try a new pool next time
             log.error("the %s worker pool broke (%s); starting a new one", self.name, exc)
-            self._pool = self._new_pool()
+            self._replace_pool()
             raise WorkerError(f"no worker process could run {fn.__name__}: {exc}") from None
         except FutureCancelled:  # the pool itself was stopped under the job
             raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped") from None
+
+    def _replace_pool(self) -> None:
+        old, self._pool = self._pool, self._new_pool()
+        with contextlib.suppress(Exception):  # already broken: only its processes to end
+            old.stop()  # type: ignore[no-untyped-call]
 
     def worker_pids(self) -> list[int]:
         """The worker processes alive now (for the stop path's checks and tests)."""

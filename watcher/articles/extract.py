@@ -367,6 +367,7 @@ def _article_from_html(path: Path, data: bytes) -> Article:
         published=extracted.date,
         author=extracted.author,
         site_name=extracted.site_name,
+        extra={PAGE_CAP: extracted.capped} if extracted.capped else {},
     )
 
 

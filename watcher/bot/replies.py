@@ -349,11 +349,12 @@ _EVIDENCE_PER_RULE = 6
 def format_test(report: Mapping[str, Any]) -> str:
     """An explain() report as a reply: the verdict first, then each rule's evidence."""
     matched = [v["rule"] for v in report["verdicts"] if v["matched"]]
-    verdict = (
-        f"✅ would alert: {esc(', '.join(matched))}"
-        if matched
-        else "❌ no rule matched: no alert would be sent"
-    )
+    if matched and report.get("blocked"):
+        verdict = f"🚫 blocked by {esc(report['blocked'])}: no alert would be sent"
+    elif matched:
+        verdict = f"✅ would alert: {esc(', '.join(matched))}"
+    else:
+        verdict = "❌ no rule matched: no alert would be sent"
     source = str(report["text_source"]) + (
         f" ({report['fallback_reason']})" if report.get("fallback_reason") else ""
     )
@@ -361,11 +362,21 @@ def format_test(report: Mapping[str, Any]) -> str:
         f"🧪 <b>{esc((report['title'] or '(untitled)')[:300])}</b>",
         f"language {esc(report['language'] or '?')} · {report['length']:,} characters "
         f"from {esc(source[:200])}",
+        *(
+            [f"page capped before extraction: {esc(report['page_cap'])}"]
+            if report.get("page_cap")
+            else []
+        ),
         f"<b>{verdict}</b>",
     ]
     for v in sorted(report["verdicts"], key=lambda v: not v["matched"]):  # matches first
         lines += _verdict_lines(v)
     return fit(lines)
+
+
+def _cap_line(report: Mapping[str, Any]) -> list[str]:
+    cap = report.get("page_cap")
+    return [f"page capped before extraction: {esc(cap)}"] if cap else []
 
 
 def _verdict_lines(v: Mapping[str, Any]) -> list[str]:

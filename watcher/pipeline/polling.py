@@ -111,7 +111,10 @@ class PollingStage:
         if result.new_entry_ids:
             log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
             # A new feed's first items are backfill, not news.
-            await self._arrived(list(result.new_entry_ids), not feed.first_poll)
+            try:
+                await self._arrived(list(result.new_entry_ids), not feed.first_poll)
+            except StoreError as exc:  # they stay pending: the article stage reads them later
+                self._trouble.failed("pending entries not read", exc)
         return result
 
     def _poll_failed(self, feed: FeedRow, exc: Exception) -> None:

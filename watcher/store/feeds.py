@@ -259,7 +259,9 @@ class FeedsMixin:
         )
         with self.transaction() as conn:
             if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
-                claimed = claim_pending_entries(conn, self.holder, datetime.now(UTC), limit)
+                claimed = claim_pending_entries(
+                    conn, self.holder, datetime.now(UTC), limit, per_feed
+                )
                 query = query.where(entries.c.id.in_(claimed))
             if per_feed is not None:
                 rank = sa.func.row_number().over(

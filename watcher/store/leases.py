@@ -70,15 +70,26 @@ def claim_due_feeds(
     return sorted(int(i) for i in conn.execute(claim).scalars())
 
 
-def claim_pending_entries(conn: Connection, holder: Holder, now: datetime, limit: int) -> list[int]:
-    """Claim (or renew) up to ``limit`` pending entries nobody else holds; their ids."""
-    pick = (
-        sa.select(entries.c.id)
-        .where(entries.c.state == "pending", _free(entries, holder, now))
-        .order_by(entries.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+def claim_pending_entries(
+    conn: Connection, holder: Holder, now: datetime, limit: int, per_feed: int | None = None
+) -> list[int]:
+    """Claim (or renew) up to ``limit`` pending entries nobody else holds; their ids.
+
+    With ``per_feed``, only each feed's newest that many are candidates, so one flooding
+    feed cannot take the whole claim (the article queue's fairness, across replicas too)."""
+    free = sa.and_(entries.c.state == "pending", _free(entries, holder, now))
+    pick = sa.select(entries.c.id).where(free)
+    if per_feed is not None:
+        # FOR UPDATE cannot sit on a query with a window function: rank in a subquery.
+        rank = sa.func.row_number().over(
+            partition_by=entries.c.feed_id, order_by=entries.c.id.desc()
+        )
+        ranked = sa.select(entries.c.id, rank.label("rank")).where(free).subquery()
+        window = sa.select(ranked.c.id).where(ranked.c.rank <= per_feed)
+        pick = pick.where(entries.c.id.in_(window)).order_by(entries.c.id.desc())
+    else:
+        pick = pick.order_by(entries.c.id)
+    pick = pick.limit(limit).with_for_update(skip_locked=True)
     claim = (
         entries.update()
         .where(entries.c.id.in_(pick.scalar_subquery()))

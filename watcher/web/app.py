@@ -159,7 +159,11 @@ class WebApp:
         raw = request.cookies.get(COOKIE, "")
         sid, _, rest = raw.partition(".")
         auth, _, mac = rest.partition(".")
-        if sid and auth in ("0", "1") and hmac.compare_digest(mac, self._sign(f"{sid}.{auth}")):
+        if (
+            sid
+            and auth in ("0", "1")
+            and hmac.compare_digest(mac.encode(), self._sign(f"{sid}.{auth}").encode())
+        ):
             return _Session(sid, auth == "1", self._sign(f"csrf.{sid}"))
         sid = secrets.token_urlsafe(18)
         return _Session(sid, False, self._sign(f"csrf.{sid}"), new=True)
@@ -230,7 +234,7 @@ class WebApp:
         if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
             return False
         form = await request.post()
-        return hmac.compare_digest(str(form.get("csrf", "")), session.csrf)
+        return hmac.compare_digest(str(form.get("csrf", "")).encode(), session.csrf.encode())
 
     def _can_write(self, request: web.Request) -> bool:
         return bool(self.b.token) and _SESSION.get().auth
@@ -628,7 +632,12 @@ class WebServer:
 
     async def start(self) -> None:
         settings = self.backend.config.web
-        self._runner = web.AppRunner(WebApp(self.backend).build(), access_log=None)
+        self._runner = web.AppRunner(
+            # A stop must not wait a minute for a tester request in flight.
+            WebApp(self.backend).build(),
+            access_log=None,
+            shutdown_timeout=1.0,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
         try:
