@@ -717,6 +717,10 @@ async def test_webhook_mode_takes_updates_posted_with_the_secret_token(
         forged = bot_api.message_update("/status")
         assert await asyncio.to_thread(bot_api.deliver_webhook, forged, url, secret="wrong") == 403
         assert await asyncio.to_thread(bot_api.deliver_webhook, forged, url, secret="") == 403
+        # A header that is not UTF-8 is a wrong token too, not a crash (aiohttp decodes it
+        # with surrogates, which str.encode refuses).
+        not_utf8 = "tok\xff"
+        assert await asyncio.to_thread(bot_api.deliver_webhook, forged, url, secret=not_utf8) == 403
         update = bot_api.message_update("/help")
         assert await asyncio.to_thread(bot_api.deliver_webhook, update, url) == 200
         (reply,) = await asyncio.to_thread(bot_api.wait_for, "sendMessage", 1, 60)

@@ -236,6 +236,11 @@ def test_the_channel_is_built_from_config_with_the_secret_from_env_or_file(
     bad = _config(tmp_path, endpoints={"desk": "ftp://x"}, secret_file="hook.secret")
     with pytest.raises(ConfigError):
         build_channels(bad)  # type: ignore[arg-type]
+    port = _config(
+        tmp_path, endpoints={"desk": "http://x.example:99999/"}, secret_file="hook.secret"
+    )
+    with pytest.raises(ConfigError):  # refused up front, not a traceback at every send
+        build_channels(port)  # type: ignore[arg-type]
     monkeypatch.setenv(SECRET_ENV, "from-env")
     assert "webhook" in build_channels(_config(tmp_path, endpoints=endpoints))  # type: ignore[arg-type]
 

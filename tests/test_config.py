@@ -16,6 +16,7 @@ from watcher.config import (
     Range,
     Secret,
     config_from_dict,
+    config_path,
     load_config,
     parse_duration,
     read_secret,
@@ -355,3 +356,15 @@ def test_default_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, "[log]\nlevel = 'debug'\n"), env={})
     assert config.data_dir == tmp_path / "data"
     assert config.watcher.rules_dir == tmp_path / "rules"
+
+
+def test_file_keys_expand_home_and_resolve_against_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every *_file and *_dir string key reads its path one way (config_path)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    source = tmp_path / "etc" / "config.toml"
+    assert config_path("", source) is None
+    assert config_path("~/block.yaml", source) == tmp_path / "home" / "block.yaml"
+    assert config_path("rules/block.yaml", source) == (tmp_path / "etc/rules/block.yaml")
+    assert config_path("/abs/token", source) == Path("/abs/token")

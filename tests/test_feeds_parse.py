@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import gzip
+import html
+import json
 import os
 import pickle
 import time
@@ -626,3 +628,30 @@ def test_a_huge_entry_summary_is_cut_and_the_cut_recorded() -> None:
     parsed = parse_feed(body, url="http://127.0.0.1/feed.xml")
     assert len(parsed.entries[0].summary) <= MAX_ENTRY_TEXT
     assert parsed.warning is not None
+
+
+def test_a_huge_json_feed_item_is_cut_like_rss() -> None:
+    item = {
+        "id": "1",
+        "url": "http://127.0.0.1/big",
+        "content_html": "<p>" + "word " * 300_000 + "</p>",
+        "summary": "word " * 100_000,
+    }
+    body = json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [item]}
+    ).encode()
+    parsed = parse_feed(body, url="http://127.0.0.1/feed.json")
+    entry = parsed.entries[0]
+    assert len(entry.content) <= MAX_ENTRY_TEXT and len(entry.summary) <= MAX_ENTRY_TEXT
+    assert parsed.warning is not None and "cut" in parsed.warning
+
+
+def test_markup_that_shrinks_under_the_cap_is_not_reported_cut() -> None:
+    markup = "<b>x</b> " * 40_000  # 360,000 characters of markup, 80,000 of text
+    body = (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item><title>m</title>"
+        f"<link>http://127.0.0.1/m</link><description>{html.escape(markup)}</description></item>"
+        "</channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, url="http://127.0.0.1/feed.xml")
+    assert parsed.warning is None

@@ -655,12 +655,7 @@ def web_token(config: Config, env: typing.Mapping[str, str] | None = None) -> Se
     Raises ConfigError when the page is enabled on a non-loopback address without one.
     """
     web = config.web
-    file = None
-    if web.token_file:
-        path = Path(web.token_file).expanduser()
-        base = config.source.parent if config.source else Path.cwd()
-        file = path if path.is_absolute() else (base / path).resolve()
-    token = read_secret(WEB_TOKEN_ENV, file, env)
+    token = read_secret(WEB_TOKEN_ENV, config_path(web.token_file, config.source), env)
     if web.enabled and token is None and not is_loopback(web.host):
         where = str(config.source) if config.source else "<config>"
         raise ConfigError(
@@ -709,3 +704,13 @@ def read_secret(
     if not value:
         raise ConfigError(f"{file}: secret file is empty")
     return Secret(value)
+
+
+def config_path(value: str, config_source: Path | None) -> Path | None:
+    """The path a ``*_file`` or ``*_dir`` string key names: ``~`` expanded, relative to the
+    config's folder; None if ""."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    base = config_source.parent if config_source else Path.cwd()
+    return path if path.is_absolute() else (base / path).resolve()

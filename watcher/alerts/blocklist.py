@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from watcher.config import Config, FeedConfig, feed_name
+from watcher.config import Config, FeedConfig, config_path, feed_name
 from watcher.errors import ConfigError
 from watcher.rules.prefilter import fold
 from watcher.types import Article
@@ -85,11 +85,7 @@ def _compile(terms: Sequence[str]) -> re.Pattern[str] | None:
 
 def blocklist_path(config: Config) -> Path | None:
     """The configured blocklist file, relative paths against the config file's folder."""
-    name = config.alerts.blocklist_file
-    if not name:
-        return None
-    base = config.source.parent if config.source else Path.cwd()
-    return (base / name).resolve()
+    return config_path(config.alerts.blocklist_file, config.source)
 
 
 def load_blocklist(config: Config) -> Blocklist:

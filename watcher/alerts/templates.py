@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from watcher.alerts.compose import Extras, render
+from watcher.config import config_path
 from watcher.errors import ConfigError
 
 SUFFIX = ".html.j2"
@@ -91,11 +92,7 @@ class Templates:
 
 def templates_folder(value: str, config_source: Path | None) -> Path | None:
     """The folder [alerts] templates_dir names, relative to the config's folder; None if ""."""
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    base = config_source.parent if config_source else Path.cwd()
-    return path if path.is_absolute() else (base / path).resolve()
+    return config_path(value, config_source)
 
 
 # A made-up alert that every template is rendered with by `watcher check`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -131,12 +132,13 @@ _STOPWORDS = frozenset(
 
 
 def signature(title: str, text: str) -> Signature:
-    words = _words(f"{title} {text}")[:_LEAD_WORDS]
+    words = _words(f"{title} {text}", limit=_LEAD_WORDS)
     return Signature(title_terms=frozenset(_terms(title)), sketch=_sketch(words))
 
 
-def _words(text: str) -> list[str]:
-    return [_fold(w) for w in _WORD.findall(text)]
+def _words(text: str, limit: int | None = None) -> list[str]:
+    # Only the lead is folded: the text can be 200,000 characters, and this runs per match.
+    return [_fold(m[0]) for m in itertools.islice(_WORD.finditer(text), limit)]
 
 
 def _fold(word: str) -> str:

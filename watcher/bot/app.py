@@ -54,10 +54,9 @@ from watcher.bot.replies import (
     until_text,
 )
 from watcher.bot.webhook import UpdateReceiver, webhook_mode
-from watcher.channels.base import secret_file
 from watcher.channels.telegram import TOKEN_ENV
 from watcher.clock import Clock
-from watcher.config import Config, Secret, TelegramSettings, read_secret
+from watcher.config import Config, Secret, TelegramSettings, config_path, read_secret
 from watcher.errors import FetchError, WatcherError
 from watcher.pipeline import Pipeline
 from watcher.store.botstate import ButtonAlert
@@ -87,7 +86,7 @@ def bot_token(config: Config, env: Mapping[str, str] | None = None) -> Secret | 
     """The token to run the bot with: None when [telegram] bot is off or no token is set."""
     if not config.telegram.bot:
         return None
-    file = secret_file(config.telegram.token_file, config.source)
+    file = config_path(config.telegram.token_file, config.source)
     return read_secret(TOKEN_ENV, file, env)
 
 
@@ -459,6 +458,9 @@ class TelegramBot:
             reply = f"Testing {shown(url)} took longer than {TEST_TIMEOUT:g} s; try again."
         except WatcherError as exc:
             reply = f"Could not test {shown(url)}: {esc(str(exc)[:300])}"
+        except Exception:  # a bug: the user still gets an answer, the log the traceback
+            log.exception("telegram bot: /test %s failed", url)
+            reply = f"Could not test {shown(url)}: internal error (see the daemon's log)"
         try:
             await self._reply(update, reply)
         except TelegramError as exc:

@@ -15,8 +15,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from watcher.channels.base import secret_file
-from watcher.config import Config, parse_listen, read_secret
+from watcher.config import Config, config_path, parse_listen, read_secret
 from watcher.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def webhook_mode(config: Config, env: Mapping[str, str] | None = None) -> Webhoo
         problems.append(
             f"{label}: telegram.webhook_listen: {settings.webhook_listen!r} is not HOST:PORT"
         )
-    file = secret_file(settings.webhook_secret_file, config.source)
+    file = config_path(settings.webhook_secret_file, config.source)
     secret = read_secret(SECRET_ENV, file, env)
     if secret is None or not _SECRET_RE.fullmatch(secret.reveal()):
         problems.append(
@@ -112,7 +111,10 @@ class UpdateReceiver:
 
     async def _receive(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self._mode.secret.encode()):
+        # surrogateescape: a header that is not UTF-8 is a wrong token (403), not a crash.
+        if not hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), self._mode.secret.encode()
+        ):
             log.warning("telegram webhook: refused a post without the secret token")
             return web.Response(status=403)
         try:

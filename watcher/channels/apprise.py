@@ -59,7 +59,7 @@ class AppriseChannel:
 
 def _build(config: Config) -> AppriseChannel:
     base = config.source.parent if config.source else Path.cwd()
-    return AppriseChannel((base / config.apprise.config_file).resolve())
+    return AppriseChannel((base / Path(config.apprise.config_file).expanduser()).resolve())
 
 
 SPEC = ChannelSpec(

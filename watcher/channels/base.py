@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -42,12 +41,3 @@ class Channel(Protocol):
     async def send(self, destination: str, message: OutgoingMessage) -> Delivered: ...
 
     async def aclose(self) -> None: ...
-
-
-def secret_file(value: str, config_source: Path | None) -> Path | None:
-    """The path a ``*_file`` config key names, relative to the config's folder; None if ""."""
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    base = config_source.parent if config_source else Path.cwd()
-    return path if path.is_absolute() else (base / path).resolve()

@@ -15,10 +15,10 @@ from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from watcher.channels.base import Delivered, OutgoingMessage, secret_file
+from watcher.channels.base import Delivered, OutgoingMessage
 from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
-from watcher.config import Config, EmailSettings, Secret, read_secret
+from watcher.config import Config, EmailSettings, Secret, config_path, read_secret
 from watcher.errors import ConfigError, DeliveryError
 
 PASSWORD_ENV = "WATCHER_SMTP_PASSWORD"
@@ -193,7 +193,7 @@ class EmailChannel:
         """The channel [email] describes; ConfigError naming the key at fault."""
         settings, label = config.email, str(config.source or "<config>")
         password = read_secret(
-            PASSWORD_ENV, secret_file(settings.password_file, config.source), env
+            PASSWORD_ENV, config_path(settings.password_file, config.source), env
         )
         problems = _settings_problems(settings, password, label)
         if problems:

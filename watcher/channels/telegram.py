@@ -35,10 +35,10 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from watcher.channels.base import Delivered, OutgoingMessage, secret_file
+from watcher.channels.base import Delivered, OutgoingMessage
 from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
-from watcher.config import Config, Secret, read_secret
+from watcher.config import Config, Secret, config_path, read_secret
 from watcher.errors import ConfigError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -432,7 +432,7 @@ class TelegramChannel:
     ) -> TelegramChannel:
         """The channel [telegram] describes; ConfigError if there is no token."""
         settings = config.telegram
-        token = read_secret(TOKEN_ENV, secret_file(settings.token_file, config.source), env)
+        token = read_secret(TOKEN_ENV, config_path(settings.token_file, config.source), env)
         if token is None:
             raise ConfigError(
                 f"{config.source or '<config>'}: telegram.token_file: no bot token; set "

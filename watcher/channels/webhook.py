@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from watcher import __version__
-from watcher.channels.base import Delivered, OutgoingMessage, secret_file
+from watcher.channels.base import Delivered, OutgoingMessage
 from watcher.channels.spec import ChannelSpec
 from watcher.clock import Clock, SystemClock
-from watcher.config import Config, Secret, read_secret
+from watcher.config import Config, Secret, config_path, read_secret
 from watcher.errors import ConfigError, DeliveryError
 
 SECRET_ENV = "WATCHER_WEBHOOK_SECRET"
@@ -96,11 +96,11 @@ class WebhookChannel:
         """The channel [webhook] describes; ConfigError naming the key at fault."""
         settings, label = config.webhook, str(config.source or "<config>")
         problems = [
-            f"{label}: webhook.endpoints.{name}: {url!r} is not an http(s) URL"
+            f"{label}: webhook.endpoints.{name}: {url!r} is not an http(s) URL with a valid port"
             for name, url in settings.endpoints.items()
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname
+            if not _valid_endpoint(url)
         ]
-        secret = read_secret(SECRET_ENV, secret_file(settings.secret_file, config.source), env)
+        secret = read_secret(SECRET_ENV, config_path(settings.secret_file, config.source), env)
         if secret is None:
             problems.append(
                 f"{label}: webhook.secret_file: webhook endpoints are set but there is no "
@@ -169,3 +169,12 @@ SPEC = ChannelSpec(
     example="webhook:NAME (a key of [webhook] endpoints)",
     defaults=lambda config: tuple(f"webhook:{name}" for name in config.webhook.endpoints),
 )
+
+
+def _valid_endpoint(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -148,25 +148,33 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
         raise ParseError(_not_a_feed_reason(body, result))
     feed = dict(result["feed"])
     language = _feed_language(feed)
-    warning = _bozo_reason(result, body) if result.get("bozo") else None
-    if any(_over_cap(raw) for raw in raw_entries):
-        cut = f"entry text cut to {MAX_ENTRY_TEXT:,} characters"
-        warning = f"{warning}; {cut}" if warning else cut
+    entries = tuple(_entry(dict(raw), url, language) for raw in raw_entries)
     return ParsedFeed(
         kind=_kind(version, body),
         title=_detail_text(feed, "title", one_line=True),
         link=_absolute_url(feed.get("link"), url),
         language=language,
-        entries=tuple(_entry(dict(raw), url, language) for raw in raw_entries),
+        entries=entries,
         ttl=_ttl(feed.get("ttl")),
         update_period=_update_period(feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
-        warning=warning,
+        warning=_with_cut_note(_bozo_reason(result, body) if result.get("bozo") else None, entries),
     )
 
 
-def _over_cap(raw: Mapping[str, Any]) -> bool:
-    details = [raw.get("summary_detail") or {}, *(raw.get("content") or ())]
-    return any(len(d.get("value") or "") > MAX_ENTRY_TEXT for d in details)
+def _with_cut_note(warning: str | None, entries: tuple[Entry, ...]) -> str | None:
+    """The feed's warning, saying so when an entry's text reached the cap (and was cut)."""
+    if not any(max(len(e.summary), len(e.content)) >= MAX_ENTRY_TEXT for e in entries):
+        return warning
+    cut = f"entry text cut to {MAX_ENTRY_TEXT:,} characters"
+    return f"{warning}; {cut}" if warning else cut
+
+
+def _capped(markup: str, kind: str) -> str:
+    """Plain text of ``markup`` ("html" or "text") within the caps: the markup is cut
+    before conversion (bounded work) and the text after it (bounded memory)."""
+    markup = markup[:MAX_ENTRY_MARKUP]
+    text = _html_to_text(markup) if kind == "html" else _plain(markup)
+    return text[:MAX_ENTRY_TEXT]
 
 
 def _reject_entity_bombs(body: bytes) -> None:
@@ -316,11 +324,8 @@ def _detail_text(container: Mapping[str, Any], key: str, *, one_line: bool = Fal
 def _detail_value_text(detail: Mapping[str, Any] | None) -> str:
     if not detail:
         return ""
-    value = (detail.get("value") or "")[:MAX_ENTRY_MARKUP]
     kind = _text_kind(detail.get("type"))
-    if kind == "html":
-        return _html_to_text(value)[:MAX_ENTRY_TEXT]
-    return _plain(value)[:MAX_ENTRY_TEXT] if kind == "text" else ""
+    return _capped(detail.get("value") or "", kind) if kind else ""
 
 
 def _text_kind(mime: Any) -> str | None:
@@ -422,7 +427,7 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
         entries=entries,
         ttl=None,
         update_period=None,
-        warning=warning,
+        warning=_with_cut_note(warning, entries),
     )
 
 
@@ -463,8 +468,8 @@ def _json_entry(item: dict[str, Any], url: str, feed_language: str) -> Entry:
         guid=_strip_or_none(str(guid) if isinstance(guid, int | float | str) else None),
         link=_json_url(item, "url", url) or _json_url(item, "external_url", url),
         title=" ".join(_text(_json_str(item, "title")).split()),
-        summary=_text(_json_str(item, "summary")),
-        content=_html_to_text(content_html) if content_html else _plain(content_text),
+        summary=_text(_json_str(item, "summary")[:MAX_ENTRY_MARKUP])[:MAX_ENTRY_TEXT],
+        content=_capped(content_html, "html") if content_html else _capped(content_text, "text"),
         author=_json_author(item),
         published=_iso_datetime(item.get("date_published")),
         updated=_iso_datetime(item.get("date_modified")),

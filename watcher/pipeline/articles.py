@@ -74,6 +74,7 @@ class ArticleStage:
         self._refill_after = 0.0
         self._more_pending = False
         self._tried: set[int] | None = None  # entries started by `run --once`
+        self._stopping = False
 
     def tasks(self) -> list[asyncio.Task[None]]:
         """The entries in progress."""
@@ -81,6 +82,8 @@ class ArticleStage:
 
     def stop_queueing(self) -> None:
         """At a stop: start no more entries; the queued ones stay pending in the store."""
+        # A poll finishing within the stop's grace must not queue (and start) more.
+        self._stopping = True
         if self._refill is not None:
             self._refill.cancel()
         self._queue, self._more_pending = ArticleQueue(), False
@@ -94,6 +97,8 @@ class ArticleStage:
     async def process_pending(self) -> None:
         """Queue the pending entries not already queued or in progress, and start the
         fetches the limits allow (see ArticleQueue for the order)."""
+        if self._stopping:
+            return
         rows = await self._db(
             self._db.store.pending_entries, PENDING_BATCH, per_feed=PENDING_PER_FEED
         )
@@ -114,6 +119,8 @@ class ArticleStage:
     def _dispatch(self) -> None:
         """Start queued entries while fetch slots are free; a busy host's entries wait in
         the queue, holding no slot, while other hosts' entries go ahead."""
+        if self._stopping:
+            return
         while sum(self._fetching.values()) < self._fetch_limit:
             pending = self._queue.take(self._host_free, self._feed_free)
             if pending is None:

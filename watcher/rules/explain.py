@@ -106,16 +106,17 @@ _LABELS = {
 }
 
 
+def entity_words(label: str) -> str:
+    """A spaCy entity label as people say it ("GPE" -> "a country, city or state")."""
+    return _LABELS.get(label, label)
+
+
 def _format_verdict(v: dict[str, Any]) -> list[str]:
     head = "MATCH" if v["matched"] else "no match"
     lines = ["", f"{v['rule']}: {head} (score {v['score']:g}, threshold {v['threshold']:g})"]
     lines += [f"   {reason}" for reason in v["reasons"]]
     for e in _strongest(v["evidence"]):
-        label = (
-            f" (as {_LABELS.get(e['entity_label'], e['entity_label'])})"
-            if e.get("entity_label")
-            else ""
-        )
+        label = f" (as {entity_words(e['entity_label'])})" if e.get("entity_label") else ""
         lines.append(
             f"   - {e['kind']} {e['term']}{label}: {e['matched']!r} in {e['where']}: "
             f"{_short(e['sentence'])!r}"

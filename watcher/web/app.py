@@ -25,7 +25,7 @@ from watcher.config import Config, Secret
 from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.schedule import FeedHealth, health_problem
-from watcher.rules.explain import format_explanation
+from watcher.rules.explain import entity_words, format_explanation
 from watcher.rules.schema import RuleSet, load_rules
 from watcher.store.base import Store
 from watcher.store.feeds import FeedRow
@@ -126,6 +126,7 @@ class WebApp:
             version=__version__,
         )
         self.env.filters["when"] = lambda v: render.when(v, self.tz)
+        self.env.filters["entity_words"] = entity_words
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=1024 * 1024)
@@ -445,6 +446,8 @@ class WebApp:
             return self._tester_page(
                 request, 504, rule=rule, days=days, error="The backtest timed out."
             )
+        except WatcherError as exc:  # a worker over its budget, or one that died
+            return self._tester_page(request, 422, rule=rule, days=days, error=str(exc))
         titles = dict(stored)
         feedback = await db(db.store.feedback_counts, since)
         return self._tester_page(
