@@ -41,7 +41,7 @@ from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow, HeldMatch
 from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
-from watcher.store.replicas import LeaseCount, ReplicaRow
+from watcher.store.replicas import LeaseCount, ReplicaRow, alive_since
 from watcher.workers import InlinePool
 
 Command = Callable[[argparse.Namespace], int]
@@ -559,8 +559,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     config = _config(args)
     now = SystemClock().now()
     with _store(config) as store:
-        # A replica beats every lease/4 seconds: one not seen for a lease is gone.
-        alive = store.replicas(now - timedelta(seconds=config.store.lease))
+        alive = store.replicas(alive_since(now, config.store.lease))
         leases = store.lease_counts(now)
         depth = store.outbox_depth()
         print(f"store: {store.url} (schema version {store.schema_version()})")

@@ -60,6 +60,7 @@ from watcher.config import Config, Secret, TelegramSettings, config_path, read_s
 from watcher.errors import FetchError, WatcherError
 from watcher.pipeline import Pipeline
 from watcher.store.botstate import ButtonAlert
+from watcher.store.replicas import alive_since
 from watcher.store.runner import StoreRunner
 
 log = logging.getLogger(__name__)
@@ -368,10 +369,8 @@ class TelegramBot:
         store = self._db.store
         if not store.shared:
             return {}
-        # A replica beats every lease/4 seconds: one not seen for a whole lease is gone.
-        since = now - timedelta(seconds=self._config.store.lease)
         return {
-            "replicas": await self._db(store.replicas, since),
+            "replicas": await self._db(store.replicas, alive_since(now, self._config.store.lease)),
             "leases": await self._db(store.lease_counts, now),
         }
 

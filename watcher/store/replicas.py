@@ -6,7 +6,7 @@ import contextlib
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +24,12 @@ LEADER_LOCK = 0x6C6561646572
 # ... and of the replica deciding an article's story and alert ("decide").
 DECIDE_LOCK = 0x646563696465
 _LEASED = (("feeds", feeds), ("entries", entries), ("destinations", destinations))
+
+
+def alive_since(now: datetime, lease: float) -> datetime:
+    """The last beat a replica alive at ``now`` has given: a replica beats every lease/4
+    seconds, so one not seen for a whole lease (``[store] lease`` seconds) is gone."""
+    return now - timedelta(seconds=lease)
 
 
 @dataclass(frozen=True)
