@@ -38,7 +38,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -92,6 +92,8 @@ class Label:
     file: str
     verdicts: Mapping[str, str]  # rule -> main | passing | none
     note: str = ""
+    # The first reading's verdicts where a record was read twice (see docs/devset.md).
+    first: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,9 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def load_labels(path: Path = DEVSET) -> list[Label]:
-    """The dev set; raises ValueError naming the line on a malformed or duplicate record."""
+def load_labels(path: Path = DEVSET, *, first_reading: bool = False) -> list[Label]:
+    """The dev set; raises ValueError naming the line on a malformed or duplicate record.
+    ``first_reading``: the first reader's verdicts where a record was read twice."""
     labels: list[Label] = []
     seen: set[str] = set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -162,13 +165,31 @@ def load_labels(path: Path = DEVSET) -> list[Label]:
             continue
         raw = json.loads(line)
         verdicts = {rule: raw[rule] for rule in RULE_NAMES}
+        first = {rule: v for rule, v in raw.get("first", {}).items() if rule in RULE_NAMES}
         if raw["id"] in seen or raw["file"] not in CORPUS_FILES:
             raise ValueError(f"{path}:{number}: duplicate id or unknown file {raw['file']!r}")
-        if any(v not in VERDICTS for v in verdicts.values()):
+        if any(v not in VERDICTS for v in [*verdicts.values(), *first.values()]):
             raise ValueError(f"{path}:{number}: verdicts must be one of {VERDICTS}")
         seen.add(raw["id"])
-        labels.append(Label(raw["id"], raw["file"], verdicts, raw.get("note", "")))
+        label = Label(raw["id"], raw["file"], verdicts, raw.get("note", ""), first)
+        labels.append(replace(label, verdicts=verdicts | first) if first_reading else label)
     return labels
+
+
+def agreement(labels: Iterable[Label], rule: str) -> tuple[int, float, float]:
+    """Records read twice for ``rule``, the share where both readings agree on "main or
+    not", and Cohen's kappa of that agreement."""
+    pairs = [
+        (lb.verdicts[rule] == "main", lb.first[rule] == "main") for lb in labels if rule in lb.first
+    ]
+    if not pairs:
+        return 0, 1.0, 1.0
+    n = len(pairs)
+    observed = sum(a == b for a, b in pairs) / n
+    p_final, p_first = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    expected = p_final * p_first + (1 - p_final) * (1 - p_first)
+    kappa = (observed - expected) / (1 - expected) if expected < 1 else 1.0
+    return n, observed, kappa
 
 
 def load_records(labels: Sequence[Label], news: Path = NEWS) -> list[Record]:
@@ -320,6 +341,16 @@ def _print_table(results: Mapping[str, Mapping[str, Scores]], seconds: Mapping[s
         print(f"{'':<8} ({seconds[system]:.1f} CPU s)")
 
 
+def _print_agreement(labels: Sequence[Label]) -> None:
+    for rule in RULE_NAMES:
+        n, observed, kappa = agreement(labels, rule)
+        if n:
+            print(
+                f"{rule}: {n} records read twice, the readings agree on main-or-not for "
+                f"{observed:.0%} (Cohen's kappa {kappa:.2f})"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--system", action="append", choices=SYSTEMS, help="default: all")
@@ -328,9 +359,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON line per system and rule")
     parser.add_argument("--errors", action="store_true", help="list misses and false alerts")
     parser.add_argument("--by-dataset", action="store_true", help="figures per corpus dataset")
+    parser.add_argument(
+        "--first-reading",
+        action="store_true",
+        help="score against the first reader's verdicts on records read twice",
+    )
     args = parser.parse_args(argv)
     try:
-        records = load_records(load_labels())
+        records = load_records(load_labels(first_reading=args.first_reading))
     except CorpusMissing as exc:
         print(f"quality: skipped, {exc}")
         return 0
@@ -354,8 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 line = {"system": system, "rule": rule, "records": len(records)} | s.figures()
                 print(json.dumps(line | {"cpu_s": round(seconds[system], 2)}))
     else:
-        print(f"dev set: {len(records)} records, {DEVSET.relative_to(ROOT)}")
+        reading = ", first reading" if args.first_reading else ""
+        print(f"dev set: {len(records)} records, {DEVSET.relative_to(ROOT)}{reading}")
         _print_table(results, seconds)
+        _print_agreement(load_labels())
     return 0
 
 

@@ -8,6 +8,7 @@ small margin: per example rule, strict precision and recall >= 0.87, lenient F1 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -66,6 +67,39 @@ def test_lenient_and_strict_figures_on_known_counts() -> None:
     assert quality.score(records, alerts, "ukraine-peace").lenient_precision == 1.0  # no alerts
 
 
+def test_records_read_twice_keep_both_readings(tmp_path: Path) -> None:
+    lines = [
+        {
+            "id": "a",
+            "file": "articles.jsonl",
+            "venezuela": "main",
+            "ukraine-peace": "none",
+            "first": {"venezuela": "passing"},
+        },
+        {
+            "id": "b",
+            "file": "articles.jsonl",
+            "venezuela": "main",
+            "ukraine-peace": "none",
+            "first": {"venezuela": "main"},
+        },
+        {"id": "c", "file": "articles.jsonl", "venezuela": "none", "ukraine-peace": "none"},
+    ]
+    path = tmp_path / "devset.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    final = quality.load_labels(path)
+    first = quality.load_labels(path, first_reading=True)
+    assert [lb.verdicts["venezuela"] for lb in final] == ["main", "main", "none"]
+    assert [lb.verdicts["venezuela"] for lb in first] == ["passing", "main", "none"]
+    n, observed, kappa = quality.agreement(final, "venezuela")
+    assert (n, observed) == (2, 0.5)
+    assert kappa == pytest.approx(0.0)  # p_final 1.0, p_first 0.5: agreement is chance
+    bad = dict(lines[0], first={"venezuela": "maybe"})
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(ValueError):
+        quality.load_labels(path)
+
+
 def test_keyword_baselines_count_mentions() -> None:
     # the baseline is naive on purpose: the fruit counts as a mention
     assert quality.regex_mentions("venezuela", "Maduro spoke in Caracas; plátano maduro") == 3
@@ -105,9 +139,9 @@ def test_engine_meets_the_quality_targets(engine_scores: dict[str, Any], rule: s
 @needs_corpus
 @pytest.mark.xfail(
     strict=True,
-    reason="open: the venezuela rule alerts on ~100 solidarity-campaign pages about the "
-    "campaign's own activity (screenings, tours, meetings), labelled passing; strict precision "
-    "is 0.65 (bench/README.md)",
+    reason="open: the venezuela rule alerts on 47 solidarity-campaign pages about the "
+    "campaign's own business (launches, tour dates, screenings), labelled passing; strict "
+    "precision is 0.79, 0.65 on the first reading (docs/devset.md, bench/README.md)",
 )
 def test_venezuela_strict_precision(engine_scores: dict[str, Any]) -> None:
     assert engine_scores["venezuela"].strict_precision >= 0.87
