@@ -1,0 +1,229 @@
+"""The lxml fast path yields exactly what the feedparser path yields, or declines: on every
+corpus feed, on the bench's feeds, and on the documents it must leave to feedparser."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import feedparser.html
+import lxml.etree
+import pytest
+from feedparser.mixin import _FeedParserMixin
+
+from watcher.errors import ParseError
+from watcher.feeds import fastparse
+from watcher.feeds.parse import ParsedFeed, parse_feed
+
+CORPUS = Path(
+    os.environ.get("WATCHER_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+)
+FEEDS = CORPUS / "feeds"
+URL = "http://127.0.0.1/feed.xml"
+# Served as the corpus test serves them (tests/test_feeds_corpus.py).
+CONTENT_TYPES = {
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".rdf": "application/rdf+xml",
+    ".json": "application/feed+json",
+    ".html": "text/html; charset=utf-8",
+    ".opml": "text/x-opml",
+    ".txt": "text/plain",
+}
+
+RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>Site &amp; news</title><link>https://site.example/</link>
+<language>es-VE</language><ttl>30</ttl>
+<image><title>logo</title><url>https://site.example/logo.png</url></image>
+<item><title>Caf\xc3\xa9 talks resume</title>
+<link>https://site.example/a?x=1&amp;utm_source=rss</link>
+<guid isPermaLink="false">site-1</guid><pubDate>Tue, 02 Jan 2024 10:30:00 -0500</pubDate>
+<description>&lt;p&gt;First &lt;b&gt;paragraph&lt;/b&gt;.&lt;/p&gt;&lt;p&gt;Second.&lt;/p&gt;
+</description>
+<content:encoded><![CDATA[<p>Full <em>text</em> here.</p>]]></content:encoded>
+<dc:creator>Ana P\xc3\xa9rez (ana@site.org)</dc:creator>
+<category domain="x">Politics</category><category>politics</category><category>Oil</category>
+<media:content url="https://site.example/i.jpg"><media:title>photo</media:title></media:content>
+</item>
+<item><title>Second</title><guid>https://site.example/b</guid>
+<dc:date>2024-01-03T08:00:00+01:00</dc:date></item>
+</channel></rss>"""
+
+
+def _both(body: bytes, content_type: str | None = "application/rss+xml") -> tuple[object, object]:
+    def run(fast: bool) -> ParsedFeed | tuple[str, str]:
+        try:
+            return parse_feed(body, url=URL, content_type=content_type, fast=fast)
+        except ParseError as exc:
+            return ("ParseError", str(exc))
+
+    return run(True), run(False)
+
+
+def _differences(fast: object, slow: object) -> list[str]:
+    """Field by field, every Entry field of every entry, so a failure names what differs."""
+    if not isinstance(fast, ParsedFeed) or not isinstance(slow, ParsedFeed):
+        return [] if fast == slow else [f"{fast!r} != {slow!r}"]
+    found = [
+        f"feed.{field.name}: {getattr(fast, field.name)!r} != {getattr(slow, field.name)!r}"
+        for field in dataclasses.fields(ParsedFeed)
+        if field.name != "entries" and getattr(fast, field.name) != getattr(slow, field.name)
+    ]
+    if len(fast.entries) != len(slow.entries):
+        return [*found, f"{len(fast.entries)} entries != {len(slow.entries)}"]
+    for number, (mine, theirs) in enumerate(zip(fast.entries, slow.entries, strict=True)):
+        found += [
+            f"entry {number}.{field.name}: {getattr(mine, field.name)!r:.200} != "
+            f"{getattr(theirs, field.name)!r:.200}"
+            for field in dataclasses.fields(mine)
+            if getattr(mine, field.name) != getattr(theirs, field.name)
+        ]
+    return found
+
+
+def test_a_plain_rss_feed_takes_the_fast_path_and_reads_as_feedparser_reads_it() -> None:
+    assert fastparse.parse(RSS, "application/rss+xml") is not None
+    fast, slow = _both(RSS)
+    assert _differences(fast, slow) == []
+    assert isinstance(fast, ParsedFeed)
+    assert fast.title == "Site & news" and fast.language == "es" and fast.ttl == 1800
+    first, second = fast.entries
+    assert first.title == "Café talks resume" and first.guid == "site-1"
+    assert first.summary == "First paragraph.\nSecond." and first.content == "Full text here."
+    assert first.author == "Ana Pérez" and first.categories == ("Politics", "Oil")
+    assert (
+        first.published is not None and first.published.isoformat() == "2024-01-02T15:30:00+00:00"
+    )
+    assert second.link == "https://site.example/b"  # a permalink GUID is the link
+    assert second.updated is not None and second.updated.hour == 7
+
+
+def test_the_bench_feeds_take_the_fast_path() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from feedserver import feed_xml
+    finally:
+        sys.path.pop(0)
+    for feed in (0, 7, 999):
+        body = feed_xml(feed, 20)
+        assert fastparse.parse(body, "application/rss+xml; charset=utf-8") is not None
+        fast, slow = _both(body, "application/rss+xml; charset=utf-8")
+        assert _differences(fast, slow) == []
+
+
+SUMMARY = b"<description>x</description>"
+ATOM_LINK = b'<link xmlns="http://www.w3.org/2005/Atom" href="https://x.example/"/>'
+# What to change in RSS (old, new, how many times; -1 all) for each document to decline.
+DECLINED = {
+    "not well-formed": (b"</channel>", b"", 1),
+    "declared Latin-1": (b"UTF-8", b"ISO-8859-1", 1),
+    "a DOCTYPE": (b"<rss ", b'<!DOCTYPE rss [<!ENTITY a "b">]><rss ', 1),
+    "xml:base": (b"<channel>", b'<channel xml:base="https://x.example/">', 1),
+    "xml:lang": (b"<item>", b'<item><title xml:lang="fr">t</title>', 1),
+    "an unknown date format": (b"Tue, 02 Jan", b"mar, 02 ene", 1),
+    "a second summary": (b"<content:encoded>", SUMMARY + b"<content:encoded>", 1),
+    "a title like HTML": (b"Second</title>", b"Second &lt;/b&gt;</title>", 1),
+    "an Atom alternate link": (b"<guid>", ATOM_LINK + b"<guid>", 1),
+    "dc bound elsewhere": (b"purl.org/dc/elements/1.1/", b"purl.org/dc/terms/", 1),
+    "a second title": (b"<title>Second</title>", b"<title>Second</title><title>2</title>", 1),
+}
+
+
+@pytest.mark.parametrize("why", DECLINED)
+def test_it_declines_what_it_does_not_model(why: str) -> None:
+    old, new, count = DECLINED[why]
+    body = RSS.replace(old, new, count)
+    assert body != RSS
+    if why != "not well-formed":
+        lxml.etree.fromstring(body)  # so it is declined for the reason named
+    assert fastparse.parse(body, None) is None
+    fast, slow = _both(body, None)
+    assert _differences(fast, slow) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (RSS, "application/rss+xml; charset=iso-8859-1"),
+        (RSS.replace(b'"UTF-8"', b'"UTF-16"').decode().encode("utf-16"), None),
+    ],
+)
+def test_it_declines_other_encodings(body: bytes, content_type: str | None) -> None:
+    assert fastparse.parse(body, content_type) is None
+    fast, slow = _both(body, content_type)
+    assert _differences(fast, slow) == []
+
+
+def test_an_entity_bomb_is_still_refused() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><rss version="2.0"><channel>'
+        b"<item><title>&b;&b;&b;</title></item></channel></rss>"
+    )
+    assert fastparse.parse(bomb, None) is None
+    with pytest.raises(ParseError):
+        parse_feed(bomb, url=URL)
+
+
+def test_its_tables_are_feedparsers() -> None:
+    """A feedparser upgrade that handles more elements or namespaces must fail here first."""
+    handled = {
+        name.split("_", 2)[2]
+        for name in dir(_FeedParserMixin)
+        if name.startswith(("_start_", "_end_"))
+    }
+    assert handled == fastparse.HANDLED
+    assert {
+        uri.lower(): p for uri, p in _FeedParserMixin.namespaces.items()
+    } == fastparse.NAMESPACES
+    assert {chr(c): t for c, t in fastparse._CP1252.items()} == {
+        chr(c): t for c, t in feedparser.html._cp1252.items()
+    }
+
+
+def test_a_parsing_worker_does_not_import_feedparser_until_a_feed_needs_it() -> None:
+    script = (
+        "import sys\n"
+        "from watcher.feeds.cpu import preload, parse_and_identify\n"
+        "preload()\n"
+        "print('feedparser' in sys.modules)\n"
+        "parse_and_identify(b'<rss><channel><item><title>a</title></item></channel></rss>'"
+        ", url='http://127.0.0.1/', content_type=None)\n"
+        "print('feedparser' in sys.modules)\n"
+        'parse_and_identify(b\'<feed xmlns="http://purl.org/atom/ns#"><entry><title>a</title>'
+        "</entry></feed>', url='http://127.0.0.1/', content_type=None)\n"
+        "print('feedparser' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "False", "True"]
+
+
+@pytest.mark.corpus
+def test_on_every_corpus_feed_the_fast_path_declines_or_agrees_with_feedparser() -> None:
+    if not FEEDS.is_dir():
+        pytest.skip(f"{FEEDS} is not present")
+    files = sorted(p for p in FEEDS.rglob("*") if p.is_file())
+    taken, wrong = 0, {}
+    for path in files:
+        body = path.read_bytes()
+        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        stripped = body.lstrip() if body.lstrip()[:5] == b"<?xml" else body  # as parse_feed does
+        if fastparse.parse(stripped, content_type) is None:
+            continue
+        taken += 1
+        if differences := _differences(*_both(body, content_type)):
+            wrong[str(path.relative_to(FEEDS))] = differences[:3]
+    print(f"\nfast path: {taken} of {len(files)} corpus files")
+    assert wrong == {}
+    # Recorded when written; fewer means a change made the fast path decline more.
+    assert taken >= 686
