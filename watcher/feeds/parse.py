@@ -9,7 +9,6 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -19,6 +18,7 @@ import lxml.html
 
 from watcher.errors import ParseError
 from watcher.feeds import fastparse
+from watcher.feeds.parsed import ParsedFeed
 from watcher.types import Entry
 
 # Far above any real feed (the largest in our corpus is 1.6 MB); the HTTP client caps
@@ -82,18 +82,6 @@ _HTML_PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True)
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL_CHARACTERS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
 _HTML_HINT = re.compile(r"<[A-Za-z/!]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]\w*);")
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    kind: str  # "rss", "atom", "rdf", "json"
-    title: str
-    link: str | None  # site URL
-    language: str
-    entries: tuple[Entry, ...]
-    ttl: float | None  # RSS <ttl>, in seconds
-    update_period: float | None  # sy:updatePeriod / sy:updateFrequency, in seconds
-    warning: str | None  # why the document is malformed, when it still yielded a feed
 
 
 def parse_feed(
