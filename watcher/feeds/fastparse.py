@@ -179,7 +179,7 @@ def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
         if root.tag == "rss":
             return _rss(root, names)
         if root.tag == _ATOM_FEED:
-            return None
+            return _atom(root, names)
     except _Decline:
         return None
     return None
@@ -318,8 +318,11 @@ _Handler = Callable[["_Item", Any, str], None]
 class _Item:
     """An RSS <item> read in document order, as feedparser's handlers would."""
 
-    def __init__(self, names: _Names) -> None:
+    atom = False  # Atom's plain-text constructs are never guessed to be HTML
+
+    def __init__(self, names: _Names, lang: str | None = None) -> None:
         self.names = names
+        self.lang = lang
         self.entry: dict[str, Any] = {}
         self.tags: list[tuple[str | None, str | None, str | None]] = []
         self.titles = self.guids = self.media_titles = self.sources = 0
@@ -391,13 +394,31 @@ class _Item:
         self.permalink = self.entry["id"] if is_link else None
 
     def summary(self, element: Any, name: str) -> None:
-        if "summary" in self.entry and not self.has_content:
-            raise _Decline  # feedparser makes a second summary the content, as text/plain
         if name == "description":
             _no_attributes(element)
             detail = {"type": "text/html", "language": None, "value": _clean(_text(element))}
         else:
             detail = {"type": "text/plain", "language": None, "value": _plain_text(element)}
+        self.set_summary(detail)
+
+    def media_description(self, element: Any, _: str) -> None:
+        """media:description: a description, its type "plain" or "html" (the default)."""
+        if set(element.attrib) - {"type", _XML_LANG}:
+            raise _Decline
+        kind = _CONTENT_TYPES.get((element.get("type") or "html").lower())
+        if kind is None:
+            raise _Decline
+        text = _text(element)
+        if kind == "text/plain" and not self.atom and _MAYBE_HTML.search(text.strip()):
+            raise _Decline
+        lang = _lang(element, self.lang)
+        self.set_summary({"type": kind, "language": lang, "value": _clean(text)})
+
+    def set_summary(self, detail: dict[str, Any]) -> None:
+        """The summary is the last description-like element, unless one came before it and
+        no content did: then feedparser makes it a content instead."""
+        if "summary" in self.entry and not self.has_content:
+            raise _Decline
         self.entry["summary"], self.entry["summary_detail"] = detail["value"], detail
 
     def content(self, element: Any, _: str) -> None:
@@ -431,6 +452,7 @@ _MEDIA_ELEMENTS: dict[str, _Handler] = {
     "media_group": _Item.media,
     "media_title": _Item.media_title,
     "media_keywords": _Item.keywords,
+    "media_description": _Item.media_description,
 }
 _ITEM_ELEMENTS: dict[str, _Handler] = _MEDIA_ELEMENTS | {
     "title": _Item.title,
@@ -451,6 +473,193 @@ _ITEM_ELEMENTS: dict[str, _Handler] = _MEDIA_ELEMENTS | {
     "dc_date": _Item.date,
     "dcterms_modified": _Item.date,
 }
+
+
+# --- Atom 1.0 -------------------------------------------------------------------------------
+
+
+def _atom(root: Any, names: _Names) -> dict[str, Any]:
+    _check_attributes(root, lang_ok=True)
+    if set(root.attrib) - {_XML_LANG, "version"}:
+        raise _Decline
+    if any(uri.lower() in _RSS1 for uri in root.nsmap.values()):
+        raise _Decline  # feedparser would take the first format it sees declared
+    language = _lang(root, None)
+    feed: dict[str, Any] = {"language": language.replace("_", "-")} if language else {}
+    entries = []
+    titles = 0
+    for child in root:
+        name = names(child)
+        if not name:
+            continue
+        _check_attributes(child, lang_ok=True)
+        if name == "entry":
+            entries.append(_AtomEntry(names, _lang(child, language)).read(child))
+        elif name == "title":
+            titles += 1
+            feed["title_detail"] = _atom_text(child, _lang(child, language))
+        else:
+            _atom_feed_child(feed, child, name, names)
+    if titles > 1:
+        raise _Decline
+    return {"version": "atom10", "feed": feed, "entries": entries, "bozo": False}
+
+
+def _atom_feed_child(feed: dict[str, Any], child: Any, name: str, names: _Names) -> None:
+    if name == "link":
+        href = _atom_link(child)
+        if href is not None:
+            feed["link"] = href
+    elif name == "id":
+        _no_attributes(child)
+        feed.setdefault("link", _uri(_text(child)))  # feedparser: an id is a permalink
+    elif name in ("author", "contributor"):
+        _person(child, names)
+    elif name in _FEED_INERT or name not in HANDLED:
+        _inert(child, names, name)
+    else:
+        raise _Decline
+
+
+class _AtomEntry(_Item):
+    """An Atom <entry> read in document order, as feedparser's handlers would."""
+
+    atom = True
+
+    def __init__(self, names: _Names, lang: str | None) -> None:
+        super().__init__(names, lang)
+        self.authors = 0
+
+    def read(self, item: Any) -> dict[str, Any]:
+        if set(item.attrib) - {_XML_LANG}:
+            raise _Decline
+        for child in item:
+            name = self.names(child)
+            if not name:
+                continue
+            _check_attributes(child, lang_ok=True)
+            self.child(child, name)
+        if self.titles > 1 or self.guids > 1 or self.authors > 1:
+            raise _Decline
+        if self.media_titles and not self.entry.get("title_detail", {}).get("value"):
+            raise _Decline  # which title wins then depends on feedparser's depth bookkeeping
+        self.entry["tags"] = [{"term": t, "scheme": s, "label": lb} for t, s, lb in self.tags]
+        return self.entry
+
+    def child(self, child: Any, name: str) -> None:
+        entry, lang = self.entry, _lang(child, self.lang)
+        if name in ("media_content", "media_group"):
+            self.media(child, name)
+        elif name == "title":
+            self.titles += 1
+            entry["title_detail"] = _atom_text(child, lang)
+        elif name == "link":
+            href = _atom_link(child)
+            if href is not None:
+                entry["link"] = href
+        elif name == "id":
+            self.guids += 1
+            _no_attributes(child)
+            entry["id"] = _uri(_text(child))
+            entry.setdefault("link", entry["id"])  # feedparser: an id is a permalink
+        elif name in ("summary", "content"):
+            self.text_construct(child, name, lang)
+        elif name == "author":
+            self.authors += 1
+            _author_detail(entry, _person(child, self.names))
+        elif name == "contributor":
+            _person(child, self.names)
+        elif name == "category":
+            _category(child, self.tags)
+        elif name in ("published", "updated"):
+            _no_attributes(child)
+            text = _clean(_text(child))
+            entry[name] = text
+            entry[f"{name}_parsed"] = _date(text)
+        elif name in _INERT or name not in HANDLED:
+            _inert(child, self.names, name)
+        else:
+            raise _Decline
+
+    def text_construct(self, element: Any, name: str, lang: str | None) -> None:
+        if set(element.attrib) - {"type", _XML_LANG}:
+            raise _Decline  # src, mode
+        detail = _atom_text(element, lang)
+        if name == "summary":
+            self.set_summary(detail)
+            return
+        self.has_content = True
+        self.entry.setdefault("content", []).append(detail)
+        self.entry.setdefault("summary", detail["value"])
+
+
+# Content types feedparser keeps as text (others it base64-decodes or re-serialises).
+_CONTENT_TYPES = {"text": "text/plain", "plain": "text/plain", "text/plain": "text/plain"}
+_CONTENT_TYPES |= {"html": "text/html", "text/html": "text/html"}
+
+
+def _atom_text(element: Any, lang: str | None) -> dict[str, Any]:
+    """An Atom text construct as feedparser's contentparams: type, language, value."""
+    kind = _CONTENT_TYPES.get((element.get("type") or "text").lower())
+    if kind is None:
+        raise _Decline  # xhtml (markup feedparser re-serialises) or a media type
+    if lang:
+        lang = lang.replace("_", "-")
+    return {"type": kind, "language": lang, "value": _clean(_text(element))}
+
+
+def _atom_link(element: Any) -> str | None:
+    """The href of an HTML alternate link (what feedparser takes as the link), else None."""
+    if len(element) or "href" not in element.attrib or set(element.attrib) & {"url", "uri"}:
+        raise _Decline
+    rel = (element.get("rel") or "alternate").lower()
+    kind = (
+        element.get("type") or ("application/atom+xml" if rel == "self" else "text/html")
+    ).lower()
+    if rel != "alternate" or kind not in ("text/html", "html", "application/xhtml+xml", "xhtml"):
+        return None
+    return _URI_FIXER.sub(r"\1\3", element.get("href"))
+
+
+def _person(element: Any, names: _Names) -> dict[str, str]:
+    """An Atom author or contributor: its name, email and uri (each once, plain text)."""
+    found: dict[str, str] = {}
+    if element.text and element.text.strip():
+        raise _Decline  # text beside the children would become the author
+    for child in element:
+        name = names(child)
+        if not name:
+            raise _Decline
+        if name not in ("name", "email", "uri") or name in found or child.attrib:
+            raise _Decline
+        found[name] = _text(child).strip() if name != "uri" else _uri(_text(child))
+        if child.tail and child.tail.strip():
+            raise _Decline
+    return found
+
+
+def _author_detail(entry: dict[str, Any], person: dict[str, str]) -> None:
+    """feedparser's author and author_detail for one Atom author."""
+    name, email = person.get("name"), person.get("email")
+    detail = dict(person)
+    if "uri" in detail:
+        detail["href"] = detail.pop("uri")
+    if detail:
+        entry["author_detail"] = detail
+    if name and email:
+        entry["author"] = f"{name} ({email})"
+    elif name or email:
+        entry["author"] = name or email
+    else:
+        entry["author"] = ""
+
+
+def _lang(element: Any, inherited: str | None) -> str | None:
+    """The element's xml:lang, or its parent's; "" means none (feedparser's reading)."""
+    value = element.get(_XML_LANG)
+    if value is None:
+        return inherited
+    return value or None
 
 
 def _image(image: Any, names: _Names) -> None:
@@ -476,8 +685,9 @@ def _itunes(element: Any, names: _Names) -> None:
 
 
 def _inert(element: Any, names: _Names, name: str) -> None:
-    """An element that sets nothing watcher reads, nor do its descendants."""
-    if name in _READ_KEYS:
+    """An element that sets nothing watcher reads, nor do its descendants (the callers vet
+    the handled ones; an unknown one is stored under its own name)."""
+    if name not in HANDLED and name in _READ_KEYS:
         raise _Decline
     for descendant in element.iterdescendants():
         inner = names(descendant)
@@ -561,11 +771,12 @@ def _author(entry: dict[str, Any], value: str) -> None:
 # --- text -----------------------------------------------------------------------------------
 
 
-def _check_attributes(element: Any) -> None:
-    """xml:lang and xml:base (or bare lang/base, which feedparser reads too) change meanings."""
+def _check_attributes(element: Any, *, lang_ok: bool = False) -> None:
+    """xml:lang and xml:base (or bare lang/base, which feedparser reads too) change meanings;
+    Atom's reading follows xml:lang (``lang_ok``)."""
     for key in element.attrib:
         local = key.rpartition("}")[2].lower()
-        if local in ("lang", "base"):
+        if local in ("lang", "base") and not (lang_ok and key == _XML_LANG):
             raise _Decline
 
 
