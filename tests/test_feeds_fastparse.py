@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,67 @@ def test_on_every_corpus_feed_the_fast_path_declines_or_agrees_with_feedparser()
     assert wrong == {}
     # Recorded when written; fewer means a change made the fast path decline more.
     assert taken >= 1221
+
+
+# Elements the mutation test inserts: each one something the fast path models or must decline.
+SNIPPETS = (
+    b"<title>x &amp;amp; y</title>",
+    b"<description>d</description>",
+    b'<guid isPermaLink="true">http://a.example//b</guid>',
+    b"<link>http:///x.example/a</link>",
+    b"<pubDate>Mon, 01 Jan 2024 00:00:00 EST</pubDate>",
+    b"<pubDate>1 Jan 2024 10:00 +0530</pubDate>",
+    b"<author>joe@x.org (Joe)</author>",
+    b'<category domain="d"/>',
+    b'<category term="t">v</category>',
+    b'<foo:bar xmlns:foo="urn:x">q</foo:bar>',
+    b"<title>\xc3\x83\xc2\xa9t\xc3\xa9</title>",
+    b'<summary type="html">&lt;b&gt;s&lt;/b&gt;</summary>',
+    b'<content type="text">c</content>',
+    b"<id>urn:x</id>",
+    b'<link href="http://m/"/>',
+    b"<updated>2024-02-30T00:00:00Z</updated>",
+    b"<published>2024-01-01T00:00:00-03:30</published>",
+    b"<author><name> N </name></author>",
+    b'<m:title xmlns:m="http://search.yahoo.com/mrss/">mt</m:title>',
+    b"<title></title>",
+    b'<m:description xmlns:m="http://search.yahoo.com/mrss/" type="plain">md</m:description>',
+    b'<c:encoded xmlns:c="http://purl.org/rss/1.0/modules/content/">ce</c:encoded>',
+    b"<language>fr</language>",
+    b'<source url="http://s/">S</source>',
+    b"<ttl>5</ttl>",
+)
+TEXTS = ("", " x ", "a &amp; b", "<b>z</b>", "Tue, 02 Jan 2024 10:00:00 GMT", "2024-01-01T00:00Z")
+
+
+def _mutant(document: bytes, rng: random.Random) -> bytes:
+    """``document`` with 1-3 elements removed, repeated, re-texted or joined by a snippet."""
+    root = lxml.etree.fromstring(document)
+    elements = [e for e in root.iter() if isinstance(e.tag, str) and e is not root]
+    for _ in range(rng.randint(1, 3)):
+        element, choice = rng.choice(elements), rng.random()
+        if element.getparent() is None:
+            continue  # removed by an earlier change
+        if choice < 0.3:
+            element.getparent().remove(element)
+        elif choice < 0.6:
+            element.addnext(lxml.etree.fromstring(rng.choice(SNIPPETS)))
+        elif choice < 0.75:
+            element.addnext(lxml.etree.fromstring(lxml.etree.tostring(element)))
+        elif choice < 0.9:
+            element.text = rng.choice(TEXTS)
+        else:
+            element.append(lxml.etree.fromstring(rng.choice(SNIPPETS)))
+    return lxml.etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+@pytest.mark.parametrize("document", [RSS, ATOM], ids=["rss", "atom"])
+def test_mutated_feeds_are_declined_or_read_as_feedparser_reads_them(document: bytes) -> None:
+    rng, taken = random.Random(13), 0
+    for _ in range(300):
+        body = _mutant(document, rng)
+        if fastparse.parse(body, None) is None:
+            continue
+        taken += 1
+        assert _differences(*_both(body, None)) == [], body.decode()
+    assert taken > 50  # the mutants still exercise the fast path
