@@ -69,14 +69,37 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def _own_rss_mb() -> float:
-    """This process's RSS now, before any cycle: what its imports and start-up cost."""
-    return round(_rss(os.getpid()) / 1e6, 1)
+def _startup_rss() -> dict[str, Any]:
+    """RSS now, before any cycle, of this process and of each child by what it runs (the
+    parsing worker, multiprocessing's resource tracker): what imports and start-up cost."""
+    children: dict[str, float] = {}
+    for pid in _descendants(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        kind = "resource_tracker" if "resource_tracker" in command else "worker"
+        children[kind] = round(children.get(kind, 0) + _rss(pid) / 1e6, 1)
+    return {"rss_mb": round(_rss(os.getpid()) / 1e6, 1), "children_rss_mb": children}
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, by thread name."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        name = names.get(int(task.name), f"thread-{task.name}")
+        found[name] = found.get(name, 0.0) + cpu_seconds_of(task / "stat")
+    return found
 
 
 def cpu_seconds(pid: int) -> float:
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def cpu_seconds_of(stat: Path) -> float:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        fields = stat.read_text().rpartition(")")[2].split()
     except OSError:  # it has just exited
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
@@ -137,11 +160,16 @@ def cycle(
     """
     print(json.dumps({"start": name}), flush=True)
     server_before, cpu_before = cpu_seconds(server_pid), _tree_cpu_seconds()
-    main_before = time.process_time()
+    main_before, threads_before = time.process_time(), _thread_cpu()
     started = time.perf_counter()
     yield
     wall = time.perf_counter() - started
     cpu, main_cpu = _tree_cpu_seconds() - cpu_before, time.process_time() - main_before
+    threads = {
+        thread: round(seconds - threads_before.get(thread, 0.0), 2)
+        for thread, seconds in _thread_cpu().items()
+        if seconds - threads_before.get(thread, 0.0) >= 0.01
+    }
     line = {
         "side": side,
         "cycle": name,
@@ -151,6 +179,7 @@ def cycle(
         "cpu_s": round(cpu, 3),
         "main_cpu_s": round(main_cpu, 3),
         "server_cpu_s": round(cpu_seconds(server_pid) - server_before, 3),
+        "thread_cpu_s": threads,  # the main process's threads (event loop, store, pool)
         **extra,
     }
     print(json.dumps(line), flush=True)
@@ -202,7 +231,7 @@ async def _watcher_cycles(args: argparse.Namespace) -> None:
     poller = Poller(client, db, PollingSettings(), clock=clock, cpu=cpu)
     # A daemon starts its workers once; warm them here so cycle 1 is not charged for it.
     await asyncio.gather(*(cpu(os.getpid) for _ in range(4 * cpu.workers)))
-    startup = {"startup_s": round(time.perf_counter() - started, 3), "rss_mb": _own_rss_mb()}
+    startup = {"startup_s": round(time.perf_counter() - started, 3), **_startup_rss()}
     print(json.dumps({"side": "watcher", **startup}))
     for generation, name in zip((0, 0, 1), CYCLES, strict=True):
         switch_generation(base, generation)
@@ -231,7 +260,7 @@ def run_reader(args: argparse.Namespace) -> None:
     client = reader.make_reader(f"{args.dir}/reader.sqlite", search_enabled=False)
     for i in range(args.feeds):
         client.add_feed(f"{base}/feeds/{i}.xml")
-    startup = {"startup_s": round(time.perf_counter() - started, 3), "rss_mb": _own_rss_mb()}
+    startup = {"startup_s": round(time.perf_counter() - started, 3), **_startup_rss()}
     print(json.dumps({"side": "reader", **startup}))
     for generation, name in zip((0, 0, 1), CYCLES, strict=True):
         switch_generation(base, generation)
