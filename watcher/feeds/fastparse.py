@@ -131,6 +131,9 @@ _READ_KEYS = frozenset(
     """id link title summary content author published updated language tags ttl
     sy_updateperiod sy_updatefrequency""".split()  # noqa: SIM905
 )
+# Prefixes of handled or read names: an unknown namespace declared with one would be read
+# as that vocabulary (feedparser names elements of an unknown namespace by its prefix).
+_HANDLER_PREFIXES = frozenset(name.split("_")[0] for name in HANDLED | _READ_KEYS if "_" in name)
 
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _ENTITY_LIKE = re.compile(r"&([A-Za-z0-9_]+);")
@@ -217,38 +220,48 @@ def _plain_utf8(body: bytes, content_type: str | None) -> bool:
 
 
 class _Names:
-    """feedparser's name for an element: its namespace's prefix, "_", its local name."""
+    """feedparser's name for an element: its namespace's prefix, "_", its local name.
+
+    A known namespace has feedparser's own prefix ("" for the core vocabularies). For another
+    one feedparser (SAX, with no qualified names) uses the prefix the document declared for
+    it, whatever prefix the element is written with, and none for a default namespace.
+    """
 
     def __init__(self, bindings: set[tuple[str | None, str]]) -> None:
+        self._unknown: dict[str, str] = {}  # namespace -> the prefix declared for it
         for given, uri in bindings:
-            known = NAMESPACES.get(uri.lower())
-            if given in _RESERVED_PREFIXES and known is not None and known != given:
-                raise _Decline  # feedparser would read that prefix's elements as another's
-        self._cache: dict[tuple[str, str | None], str] = {}
+            known = _known_prefix(uri)
+            if known is not None:
+                if given in _RESERVED_PREFIXES and known != given:
+                    raise _Decline  # feedparser would read that prefix's elements as another's
+            elif given is not None:
+                if given.lower() in _HANDLER_PREFIXES or uri in self._unknown:
+                    raise _Decline  # read as a known vocabulary, or as either of two prefixes
+                self._unknown[uri] = given
+        self._cache: dict[str, str] = {}
 
     def __call__(self, element: Any) -> str:
         tag = element.tag
         if not isinstance(tag, str):
             return ""  # a comment or processing instruction
-        key = (tag, element.prefix)
-        name = self._cache.get(key)
+        name = self._cache.get(tag)
         if name is None:
-            name = self._cache[key] = _name(tag, element.prefix)
+            name = self._cache[tag] = self._name(tag)
         return name
 
+    def _name(self, tag: str) -> str:
+        if tag[0] != "{":
+            return tag.lower()
+        uri, _, local = tag[1:].partition("}")
+        prefix = _known_prefix(uri)
+        if prefix is None:
+            prefix = self._unknown.get(uri, "")
+        return f"{prefix}_{local}".lower() if prefix else local.lower()
 
-def _name(tag: str, given: str | None) -> str:
-    if tag[0] != "{":
-        return tag.lower()
-    uri, _, local = tag[1:].partition("}")
+
+def _known_prefix(uri: str) -> str | None:
     lowered = uri.lower()
-    prefix = "" if "backend.userland.com/rss" in lowered else NAMESPACES.get(lowered)
-    if prefix is None:
-        # An unknown namespace: feedparser goes by the prefix the document gives it.
-        if not given or given.lower() in _RESERVED_PREFIXES:
-            raise _Decline
-        prefix = given
-    return f"{prefix}_{local}".lower() if prefix else local.lower()
+    return "" if "backend.userland.com/rss" in lowered else NAMESPACES.get(lowered)
 
 
 # --- RSS ------------------------------------------------------------------------------------
@@ -622,19 +635,23 @@ def _atom_link(element: Any) -> str | None:
 
 
 def _person(element: Any, names: _Names) -> dict[str, str]:
-    """An Atom author or contributor: its name, email and uri (each once, plain text)."""
+    """An Atom author or contributor: its name, email and uri (each once, plain text), and
+    elements of other vocabularies (a Blogger avatar) with no text, which set nothing."""
     found: dict[str, str] = {}
     if element.text and element.text.strip():
         raise _Decline  # text beside the children would become the author
     for child in element:
         name = names(child)
-        if not name:
+        if not name or (child.tail and child.tail.strip()):
             raise _Decline
+        _check_attributes(child)
+        if name not in HANDLED and name not in _READ_KEYS:
+            if len(child) or (child.text and child.text.strip()):
+                raise _Decline
+            continue
         if name not in ("name", "email", "uri") or name in found or child.attrib:
             raise _Decline
         found[name] = _text(child).strip() if name != "uri" else _uri(_text(child))
-        if child.tail and child.tail.strip():
-            raise _Decline
     return found
 
 
