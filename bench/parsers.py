@@ -59,19 +59,26 @@ def fast_path(body: bytes, content_type: str) -> Any:
     return fastparse.parse(stripped, content_type)
 
 
-def fast_path_agreement(docs: list[Doc]) -> dict[str, int]:
+def fast_path_agreement(docs: list[Doc], folders: list[str]) -> dict[str, Any]:
     taken = same = 0
-    for body, content_type in docs:
+    by_folder: dict[str, int] = {}
+    for (body, content_type), folder in zip(docs, folders, strict=True):
         if fast_path(body, content_type) is None:
             continue
         taken += 1
+        by_folder[folder] = by_folder.get(folder, 0) + 1
         try:
             same += watcher_parse(True)(body, content_type) == watcher_parse(False)(
                 body, content_type
             )
         except ParseError:
             continue
-    return {"fast_path_taken": taken, "fast_path_same_parsed_feed": same, "of": len(docs)}
+    return {
+        "fast_path_taken": taken,
+        "by_folder": by_folder,
+        "fast_path_same_parsed_feed": same,
+        "of": len(docs),
+    }
 
 
 URL = "http://127.0.0.1/feed.xml"
@@ -126,7 +133,8 @@ def main() -> None:
         }
     )
     emit({"parser": "fastfeedparser", **timed(docs, lambda b, _: fastfeedparser.parse(b))})
-    emit(fast_path_agreement(docs))
+    folders = [p.relative_to(CORPUS / "feeds").parts[0] for p in files]
+    emit(fast_path_agreement(docs, folders))
     same_count = same_entries = 0
     for body in bodies:
         a, b = ours(body), fast_keys(body)
