@@ -6,8 +6,8 @@ them shaped like feedparser's result (only the keys watcher/feeds/parse.py reads
 conversion to ``Entry`` values is the same code either way. It returns None, and feedparser
 parses the document, whenever it is not sure to agree with feedparser: not well-formed XML,
 another encoding than UTF-8, a DOCTYPE, xml:base, an element feedparser gives a meaning it does
-not model (media:description, itunes:summary, a second title...), a date in another format.
-tests/test_feeds_fastparse.py checks on every corpus feed that it declines or agrees.
+not model (RSS 1.0, Atom xhtml content, a second title or summary...), a date in another
+format. tests/test_feeds_fastparse.py checks on every corpus feed that it declines or agrees.
 """
 
 from __future__ import annotations
@@ -175,17 +175,14 @@ def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
         return None
     try:
         root = lxml.etree.fromstring(body, _PARSER)
-    except lxml.etree.XMLSyntaxError:
+        if root.getroottree().docinfo.doctype:
+            raise _Decline  # a DOCTYPE past the first 4 KB: its entities are feedparser's
+        reader = _READERS.get(root.tag)
+        if reader is None:
+            raise _Decline  # RSS 1.0, Atom 0.3, anything else
+        return reader(root, _Names(_bindings(root, body)))
+    except (lxml.etree.XMLSyntaxError, _Decline):
         return None
-    try:
-        names = _Names(_bindings(root, body))
-        if root.tag == "rss":
-            return _rss(root, names)
-        if root.tag == _ATOM_FEED:
-            return _atom(root, names)
-    except _Decline:
-        return None
-    return None
 
 
 def _bindings(root: Any, body: bytes) -> set[tuple[str | None, str]]:
@@ -201,13 +198,8 @@ def _bindings(root: Any, body: bytes) -> set[tuple[str | None, str]]:
 
 def _plain_utf8(body: bytes, content_type: str | None) -> bool:
     """UTF-8 with no DOCTYPE (so no entities) and no xml:base, the case both parsers share."""
-    for param in (content_type or "").split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip(" \t\"'").lower() not in (
-            "utf-8",
-            "utf8",
-        ):
-            return False
+    if _charset(content_type) not in ("", "utf-8", "utf8"):
+        return False
     head = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
     if not head.startswith((b"<?xml", b"<")) or b"\x00" in head[:4]:
         return False
@@ -217,6 +209,14 @@ def _plain_utf8(body: bytes, content_type: str | None) -> bool:
         if b"1.0" not in declaration or (declared and declared.group(1).lower() not in _UTF8):
             return False  # feedparser re-declares every document as XML 1.0 in UTF-8
     return b"<!DOCTYPE" not in head[:4096] and b"xml:base" not in head
+
+
+def _charset(content_type: str | None) -> str:
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip(" \t\"'").lower()
+    return ""
 
 
 class _Names:
@@ -677,6 +677,9 @@ def _lang(element: Any, inherited: str | None) -> str | None:
     if value is None:
         return inherited
     return value or None
+
+
+_READERS: dict[str, Callable[[Any, _Names], dict[str, Any]]] = {"rss": _rss, _ATOM_FEED: _atom}
 
 
 def _image(image: Any, names: _Names) -> None:
