@@ -1,4 +1,4 @@
-"""The fast path for well-formed RSS 2.0 and Atom 1.0: lxml into what feedparser would yield.
+"""The fast path for well-formed RSS 2.0, RSS 1.0 and Atom 1.0: lxml into what feedparser yields.
 
 feedparser (a SAX parser driving a large state machine) is most of the CPU time of a poll.
 For the common well-formed document this module reads the same fields with lxml and returns
@@ -6,7 +6,7 @@ them shaped like feedparser's result (only the keys watcher/feeds/parse.py reads
 conversion to ``Entry`` values is the same code either way. It returns None, and feedparser
 parses the document, whenever it is not sure to agree with feedparser: not well-formed XML,
 another encoding than UTF-8, a DOCTYPE, xml:base, an element feedparser gives a meaning it does
-not model (RSS 1.0, Atom xhtml content, a second title or summary...), a date in another
+not model (Atom xhtml content, a second title or summary, a text input...), a date in another
 format. tests/test_feeds_fastparse.py checks on every corpus feed that it declines or agrees.
 """
 
@@ -28,6 +28,8 @@ _PARSER = lxml.etree.XMLParser(
 _ATOM = "http://www.w3.org/2005/Atom"
 _ATOM_FEED = f"{{{_ATOM}}}feed"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_RDF_ABOUT = f"{{{_RDF}}}about"
 
 # feedparser's namespace table (lower-cased URI -> its prefix; "" is a core vocabulary).
 _CORE = (
@@ -344,8 +346,7 @@ class _Item:
         self.has_content = False
 
     def read(self, item: Any) -> dict[str, Any]:
-        if item.attrib:
-            raise _Decline
+        self.attributes(item)
         self.children(item, _ITEM_ELEMENTS)
         if self.titles > 1 or self.guids > 1:
             raise _Decline
@@ -357,6 +358,10 @@ class _Item:
             self.entry["link"] = self.permalink
         self.entry["tags"] = [{"term": t, "scheme": s, "label": lb} for t, s, lb in self.tags]
         return self.entry
+
+    def attributes(self, item: Any) -> None:
+        if item.attrib:
+            raise _Decline
 
     def children(self, element: Any, handlers: dict[str, _Handler]) -> None:
         for child in element:
@@ -458,6 +463,16 @@ class _Item:
         text = _clean(_text(element))
         self.entry[key] = text
         self.entry[f"{key}_parsed"] = _date(text)
+
+
+class _RdfItem(_Item):
+    """An RSS 1.0 <item>: its rdf:about is its id."""
+
+    def attributes(self, item: Any) -> None:
+        if set(item.attrib) - {_RDF_ABOUT}:
+            raise _Decline
+        if about := item.get(_RDF_ABOUT):
+            self.entry["id"] = about
 
 
 _MEDIA_ELEMENTS: dict[str, _Handler] = {
@@ -679,7 +694,58 @@ def _lang(element: Any, inherited: str | None) -> str | None:
     return value or None
 
 
-_READERS: dict[str, Callable[[Any, _Names], dict[str, Any]]] = {"rss": _rss, _ATOM_FEED: _atom}
+# --- RSS 1.0 --------------------------------------------------------------------------------
+
+# The namespaces whose declaration sets feedparser's version: the first one declared wins.
+_VERSIONS = {
+    (None, "http://my.netscape.com/rdf/simple/0.9/"): "rss090",
+    ("*", "http://purl.org/rss/1.0/"): "rss10",
+    ("*", "http://www.w3.org/2005/atom"): "atom10",
+}
+
+
+def _rdf(root: Any, names: _Names) -> dict[str, Any]:
+    """RSS 1.0 (and 0.90): the channel, then its items and image, siblings under rdf:RDF."""
+    if root.attrib:
+        raise _Decline
+    versions = {
+        _VERSIONS.get((prefix, uri.lower())) or _VERSIONS.get(("*", uri.lower()))
+        for prefix, uri in root.nsmap.items()
+    } - {None}
+    if versions not in ({"rss10"}, {"rss090"}):
+        raise _Decline  # none, or several in an order lxml does not keep
+    children = [child for child in root if isinstance(child.tag, str)]
+    if not children or names(children[0]) != "channel":
+        raise _Decline  # a title before the channel's would hide it (feedparser's depth rule)
+    if set(children[0].attrib) - {_RDF_ABOUT}:
+        raise _Decline
+    channel = _Channel(names)
+    for child in children[0]:
+        channel.read(child)
+    for child in children[1:]:
+        name = names(child)
+        _check_attributes(child)
+        if name == "item":
+            channel.entries.append(_RdfItem(channel.names).read(child))
+        elif name == "image":
+            _image(child, names)
+        elif name in _FEED_INERT or name not in HANDLED:
+            _inert(child, names, name)
+        else:
+            raise _Decline
+    return {
+        "version": versions.pop(),
+        "feed": channel.feed,
+        "entries": channel.entries,
+        "bozo": False,
+    }
+
+
+_READERS: dict[str, Callable[[Any, _Names], dict[str, Any]]] = {
+    "rss": _rss,
+    _ATOM_FEED: _atom,
+    f"{{{_RDF}}}RDF": _rdf,
+}
 
 
 def _image(image: Any, names: _Names) -> None:
