@@ -69,9 +69,37 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _startup_rss() -> dict[str, Any]:
+    """RSS now, before any cycle, of this process and of each child by what it runs (the
+    parsing worker, multiprocessing's resource tracker): what imports and start-up cost."""
+    children: dict[str, float] = {}
+    for pid in _descendants(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        kind = "resource_tracker" if "resource_tracker" in command else "worker"
+        children[kind] = round(children.get(kind, 0) + _rss(pid) / 1e6, 1)
+    return {"rss_mb": round(_rss(os.getpid()) / 1e6, 1), "children_rss_mb": children}
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, by thread name."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        name = names.get(int(task.name), f"thread-{task.name}")
+        found[name] = found.get(name, 0.0) + cpu_seconds_of(task / "stat")
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def cpu_seconds_of(stat: Path) -> float:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        fields = stat.read_text().rpartition(")")[2].split()
     except OSError:  # it has just exited
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
@@ -86,25 +114,32 @@ def _tree_cpu_seconds() -> float:
 
 class PeakRss:
     """Samples the RSS of a process plus all its descendants every 10 ms, from outside it
-    (a sampler inside would steal the very GIL being measured); ``take()`` reads and resets."""
+    (a sampler inside would steal the very GIL being measured); ``take()`` reads and resets
+    the peaks of the whole tree, of the process alone and of its children (parsing workers)."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
-        self._peak = 0
+        self._peaks = (0, 0, 0)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.01):
-            total = sum(_rss(pid) for pid in [self._pid, *_descendants(self._pid)])
+            main = _rss(self._pid)
+            children = sum(_rss(pid) for pid in _descendants(self._pid))
             with self._lock:
-                self._peak = max(self._peak, total)
+                tree, main_peak, children_peak = self._peaks
+                self._peaks = (
+                    max(tree, main + children),
+                    max(main_peak, main),
+                    max(children_peak, children),
+                )
 
-    def take(self) -> int:
+    def take(self) -> tuple[int, int, int]:
         with self._lock:
-            peak, self._peak = self._peak, 0
-        return peak
+            peaks, self._peaks = self._peaks, (0, 0, 0)
+        return peaks
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -125,11 +160,16 @@ def cycle(
     """
     print(json.dumps({"start": name}), flush=True)
     server_before, cpu_before = cpu_seconds(server_pid), _tree_cpu_seconds()
-    main_before = time.process_time()
+    main_before, threads_before = time.process_time(), _thread_cpu()
     started = time.perf_counter()
     yield
     wall = time.perf_counter() - started
     cpu, main_cpu = _tree_cpu_seconds() - cpu_before, time.process_time() - main_before
+    threads = {
+        thread: round(seconds - threads_before.get(thread, 0.0), 2)
+        for thread, seconds in _thread_cpu().items()
+        if seconds - threads_before.get(thread, 0.0) >= 0.01
+    }
     line = {
         "side": side,
         "cycle": name,
@@ -139,6 +179,7 @@ def cycle(
         "cpu_s": round(cpu, 3),
         "main_cpu_s": round(main_cpu, 3),
         "server_cpu_s": round(cpu_seconds(server_pid) - server_before, 3),
+        "thread_cpu_s": threads,  # the main process's threads (event loop, store, pool)
         **extra,
     }
     print(json.dumps(line), flush=True)
@@ -190,7 +231,8 @@ async def _watcher_cycles(args: argparse.Namespace) -> None:
     poller = Poller(client, db, PollingSettings(), clock=clock, cpu=cpu)
     # A daemon starts its workers once; warm them here so cycle 1 is not charged for it.
     await asyncio.gather(*(cpu(os.getpid) for _ in range(4 * cpu.workers)))
-    print(json.dumps({"side": "watcher", "startup_s": round(time.perf_counter() - started, 3)}))
+    startup = {"startup_s": round(time.perf_counter() - started, 3), **_startup_rss()}
+    print(json.dumps({"side": "watcher", **startup}))
     for generation, name in zip((0, 0, 1), CYCLES, strict=True):
         switch_generation(base, generation)
         extra: dict[str, Any] = {}
@@ -218,7 +260,8 @@ def run_reader(args: argparse.Namespace) -> None:
     client = reader.make_reader(f"{args.dir}/reader.sqlite", search_enabled=False)
     for i in range(args.feeds):
         client.add_feed(f"{base}/feeds/{i}.xml")
-    print(json.dumps({"side": "reader", "startup_s": round(time.perf_counter() - started, 3)}))
+    startup = {"startup_s": round(time.perf_counter() - started, 3), **_startup_rss()}
+    print(json.dumps({"side": "reader", **startup}))
     for generation, name in zip((0, 0, 1), CYCLES, strict=True):
         switch_generation(base, generation)
         extra: dict[str, Any] = {}
@@ -251,8 +294,11 @@ def feed_server(feeds: int, items: int) -> Iterator[tuple[int, int]]:
 def run_side(side: str, args: argparse.Namespace, port: int, pid: int) -> list[dict[str, Any]]:
     """Run one side in a fresh process and watch its memory from here; relay its lines."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
+        # Run as "-c", not as this file: spawned parsing workers then import no bench code,
+        # as under `python -m watcher` (multiprocessing re-imports a __main__ given by path).
+        launch = f"import sys; sys.path.insert(0, {str(HERE)!r}); import feeds; feeds.main()"
         command = [
-            sys.executable, __file__, f"--side={side}", f"--port={port}", f"--server-pid={pid}",
+            sys.executable, "-c", launch, f"--side={side}", f"--port={port}", f"--server-pid={pid}",
             f"--dir={tmp}", f"--feeds={args.feeds}", f"--workers={args.workers}",
             f"--connections={args.connections}", f"--reader-workers={args.reader_workers}",
         ]  # fmt: skip
@@ -275,7 +321,10 @@ def _relay(lines: Iterable[str], memory: PeakRss) -> list[dict[str, Any]]:
         if "start" in line:
             memory.take()
         elif "cycle" in line:
-            line["peak_rss_mb"] = round(memory.take() / 1e6, 1)
+            tree, main, children = memory.take()
+            line["peak_rss_mb"] = round(tree / 1e6, 1)
+            line["peak_rss_main_mb"] = round(main / 1e6, 1)
+            line["peak_rss_children_mb"] = round(children / 1e6, 1)
             cycles.append(line)
         elif "check" in line:
             cycles[-1].update(line["check"])
@@ -318,7 +367,7 @@ def main() -> None:
     for index, name in enumerate(CYCLES):
         line: dict[str, Any] = {"cycle": name, "feeds": args.feeds, "runs": args.runs}
         for side, done in runs.items():
-            for key in ("wall_s", "cpu_s", "peak_rss_mb"):
+            for key in ("wall_s", "cpu_s", "main_cpu_s", "peak_rss_mb"):
                 if done:
                     line[f"{side}_{key}"] = statistics.median(r[index][key] for r in done)
         if runs["reader"]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from watcher.feeds.dedup import Identity, identify
-from watcher.feeds.parse import ParsedFeed, parse_feed
+
+if TYPE_CHECKING:
+    from watcher.feeds.parsed import ParsedFeed
 
 # The budget of one parse in the feed pool: the largest real feed parses in well under a
 # second; over this the job is abandoned and its worker replaced (see watcher.workers).
@@ -29,5 +33,9 @@ def parse_and_identify(
 ) -> tuple[ParsedFeed, tuple[Identity, ...]]:
     """``parse_feed`` and each entry's identity, in one call to the worker process: hashing
     and canonicalising URLs there leaves the event loop only the store lookups."""
+    # Imported here: the daemon process names this job but never runs it, so it need not
+    # load the parsers (lxml); workers import them once, in ``preload``.
+    from watcher.feeds.parse import parse_feed  # noqa: PLC0415
+
     parsed = parse_feed(body, url=url, content_type=content_type)
     return parsed, identify(parsed.entries)

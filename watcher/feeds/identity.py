@@ -98,8 +98,10 @@ def entry_keys(entry: Entry) -> tuple[str, ...]:
     keys = []
     if entry.guid and not _is_home_page(entry.guid):
         keys.append(f"guid:{entry.guid}")
-    if entry.link and not _is_home_page(entry.link):
-        keys.append(f"link:{canonical_url(entry.link)}")
+    if entry.link:
+        canonical = canonical_url(entry.link)
+        if not _is_home_page(entry.link, canonical):
+            keys.append(f"link:{canonical}")
     if not keys:
         published = entry.published.isoformat() if entry.published else ""
         basis = f"{entry.title}\x1f{published}"
@@ -109,10 +111,11 @@ def entry_keys(entry: Entry) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _is_home_page(url: str) -> bool:
+def _is_home_page(url: str, canonical: str | None = None) -> bool:
+    """``canonical``: ``canonical_url(url)``, when the caller has it already."""
     if not url[:8].lower().startswith(("http://", "https://")):
         return False
-    parts = urlsplit(canonical_url(url))
+    parts = urlsplit(canonical_url(url) if canonical is None else canonical)
     return parts.path == "/" and not (parts.query or parts.fragment)
 
 

@@ -7,16 +7,15 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from watcher.clock import Clock
 from watcher.config import PollingSettings
 from watcher.errors import BudgetError, FetchError, ParseError, WatcherError
 from watcher.feeds.cpu import parse_and_identify
 from watcher.feeds.dedup import Identity, classify, split_backfill
-from watcher.feeds.parse import ParsedFeed
 from watcher.feeds.schedule import (
     effective_interval,
     feed_hint,
@@ -28,12 +27,16 @@ from watcher.store.feeds import FeedRow, PollFailure, PollNotModified, PollRecor
 from watcher.store.runner import StoreRunner
 from watcher.types import Known, NewEntry
 
+if TYPE_CHECKING:
+    from watcher.feeds.parsed import ParsedFeed
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Polls between the start of their fetch and the end of their parse: responses arrive faster
-# than one worker parses them, and each waiting body is held in memory (18 KB for a typical
-# feed, up to the size cap), so a cycle of 5,000 feeds would hold thousands of them.
+# Polls between the start of their fetch and the end of their store write: responses arrive
+# faster than one worker parses them and parsed feeds faster than the store writes them, and
+# each waiting body (18 KB for a typical feed, up to the size cap) or parsed feed (about 100 KB
+# of objects for 20 entries) is held in memory; unbounded, a 1,000-feed cycle held hundreds.
 POLLS_IN_FLIGHT = 64
 
 FEED_ACCEPT = (
@@ -137,18 +140,7 @@ class Poller:
         now = self._clock.now()
         try:
             async with self._in_flight:
-                response = await self._client.get(
-                    feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT
-                )
-                digest = _digest(response.content) if response.status != 304 else b""
-                unchanged = response.status == 304 or self._stored.get(feed.id) == digest
-                if not unchanged:
-                    parsed, identities = await self._parse(feed, response, digest)
-            if unchanged:
-                return await self._not_modified(feed, now, response)
-            result = await self._store(feed, now, response, parsed, identities)
-            self._stored[feed.id] = digest
-            return result
+                return await self._poll(feed, now)
         except FetchError as exc:
             return await self._failed(feed, now, exc.reason, exc.retry_after)
         except (BudgetError, ParseError) as exc:  # over budget: see _parse
@@ -161,6 +153,20 @@ class Poller:
             log.exception("feed %s: unexpected error while polling", feed.name)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             return await self._failed(feed, now, reason, None)
+
+    async def _poll(self, feed: FeedRow, now: datetime) -> PollResult:
+        response = await self._client.get(
+            feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT
+        )
+        digest = _digest(response.content) if response.status != 304 else b""
+        if response.status == 304 or self._stored.get(feed.id) == digest:
+            return await self._not_modified(feed, now, response)
+        parsed, identities = await self._parse(feed, response, digest)
+        # The body is parsed: let it go while the poll waits for the store.
+        response = replace(response, content=b"")
+        result = await self._store(feed, now, response, parsed, identities)
+        self._stored[feed.id] = digest
+        return result
 
     async def _parse(
         self, feed: FeedRow, response: Response, digest: bytes
