@@ -142,6 +142,8 @@ def _words(text: str, limit: int | None = None) -> list[str]:
 
 
 def _fold(word: str) -> str:
+    if word.isascii():  # most words: what the decomposition below gives, much faster
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -155,7 +157,8 @@ def _terms(title: str) -> Iterable[str]:
 def _sketch(words: list[str]) -> tuple[int, ...]:
     if len(words) < _SHINGLE:
         words = words + [""] * (_SHINGLE - len(words))
-    hashes = {_hash(" ".join(words[i : i + _SHINGLE])) for i in range(len(words) - _SHINGLE + 1)}
+    shingles = {" ".join(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+    hashes = {_hash(shingle) for shingle in shingles}
     return tuple(sorted(hashes)[:SKETCH_SIZE])
 
 
