@@ -100,7 +100,12 @@ class Matcher:
         """Windows around the mentions, then NER on the sentences the rules need it for;
         adds to ``hopeless`` the rules that cannot match whatever NER says."""
         radius = max((r.window for r in rules), default=0)
-        analyzed = self.analyzer.analyze(article, scan, radius=radius, everything=everything)
+        # Windows only around the hits of these rules' terms: mentions of other rules' terms
+        # are never read, and with many rules they would make most sentences windows.
+        patterns = None if everything else self.analyzer.prefilter.rule_patterns(rules)
+        analyzed = self.analyzer.analyze(
+            article, scan, radius=radius, everything=everything, patterns=patterns
+        )
         analyzed.notes = notes
         wanted: dict[Field, set[int]] = {}
         for rule in rules:
@@ -276,9 +281,10 @@ class _Article:
         memo = self.analyzed.memo
         if key not in memo:
             index: dict[str, list[int]] = {}
-            for i, keys in enumerate(self.analyzed.section(name).keys):
-                for form in set(keys):
-                    index.setdefault(form, []).append(i)
+            for i, (text, lemma) in enumerate(self.analyzed.section(name).keys):
+                index.setdefault(text, []).append(i)
+                if lemma != text:
+                    index.setdefault(lemma, []).append(i)
             memo[key] = index
         return memo[key]  # type: ignore[no-any-return]
 

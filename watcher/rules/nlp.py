@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import functools
 import importlib.util
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -196,15 +197,19 @@ class Analyzer:
         *,
         radius: int = 0,
         everything: bool = False,
+        patterns: frozenset[int] | None = None,
     ) -> AnalyzedArticle:
         """Sentences everywhere; tokens and lemmas in the windows of ``radius`` sentences
-        around the prefilter's hits (or ``everything``, for explain). No statistical NER yet:
-        see ``add_entities``."""
+        around the prefilter's hits (those of ``patterns`` only, when given: the terms of the
+        rules to evaluate), or ``everything``, for explain. No statistical NER yet: see
+        ``add_entities``."""
         scan = self.scan(article) if scan is None else scan
         self.pipeline_runs += 1
         lemma = self._lemma(scan.language)
         title = _section("title", article.title, scan, lemma, radius, everything=True)
-        body = _section("text", article.text, scan, lemma, radius, everything=everything)
+        body = _section(
+            "text", article.text, scan, lemma, radius, everything=everything, patterns=patterns
+        )
         statistical = self._pipeline(scan.language or "en") is not None
         analyzed = AnalyzedArticle(
             article,
@@ -377,6 +382,7 @@ def _section(
     radius: int,
     *,
     everything: bool = False,
+    patterns: frozenset[int] | None = None,
 ) -> Section:
     """The field's sentences, and tokens in the windows around its hits (or everywhere)."""
     section = Section(name, text, scan.folded[name], caseless=text.islower() or text.isupper())
@@ -393,7 +399,8 @@ def _section(
         starts = section.sentence_starts
         hits = {
             sentence_index(starts, s)
-            for spans in scan.hits.values()
+            for pattern, spans in scan.hits.items()
+            if patterns is None or pattern in patterns
             for f, s, _ in spans
             if f == name
         }
@@ -405,17 +412,20 @@ def _section(
 
 
 def _tokens(section: Section, index: int, lemma: Callable[[str], str]) -> None:
+    # Per token, in list comprehensions: this runs on every token of every window.
     start, end = section.sentences[index]
-    words = section.words_before[index]
     text, folded = section.text, section.folded
-    for token_start, token_end in tokenize(text, start, end):
-        token = text[token_start:token_end]
-        section.starts.append(token_start)
-        section.ends.append(token_end)
-        section.keys.append((folded[token_start:token_end], lemma(token)))
-        words += token[0].isalnum()
-        section.word_of.append(words)
-        section.sentence_of.append(index)
+    spans = tokenize(text, start, end)
+    tokens = [text[a:b] for a, b in spans]
+    section.starts += [a for a, _ in spans]
+    section.ends += [b for _, b in spans]
+    section.keys += [(folded[a:b], lemma(t)) for (a, b), t in zip(spans, tokens, strict=True)]
+    words = itertools.accumulate(
+        (t[0].isalnum() for t in tokens), initial=section.words_before[index]
+    )
+    next(words)  # the initial value: words before the sentence
+    section.word_of += words
+    section.sentence_of += [index] * len(tokens)
 
 
 def _entity(span: Any, offset: int) -> Entity:

@@ -130,11 +130,11 @@ def _add_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int)
 
 def tokenize(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) of each token (a run of word characters, or one other character)."""
-    return [(m.start(), m.end()) for m in _TOKEN_RE.finditer(text, start, end)]
+    return [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
 
 
 def count_words(text: str, start: int = 0, end: int | None = None) -> int:
-    return sum(1 for _ in _WORD_RE.finditer(text, start, len(text) if end is None else end))
+    return len(_WORD_RE.findall(text, start, len(text) if end is None else end))
 
 
 def sentence_index(starts: list[int], offset: int) -> int:
