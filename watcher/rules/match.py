@@ -73,7 +73,7 @@ class Matcher:
         hopeless: set[str] = set()
         analyzed = self._analyze(article, rules, notes, scan, hopeless=hopeless)
         rules = [r for r in rules if r.name not in hopeless]
-        verdicts = [(rule, evaluate(rule, analyzed, now)) for rule in rules]
+        verdicts = [(rule, evaluate(rule, analyzed, now, reasons=False)) for rule in rules]
         return [_to_match(rule, v) for rule, v in verdicts if v.matched]
 
     def explain(self, article: Article, *, now: datetime | None = None) -> list[Verdict]:
@@ -113,7 +113,7 @@ class Matcher:
             if not asked:
                 continue  # no typed actor, or none whose sense NER would decide
             certain = everything or _negative_types(rule)
-            if not certain and not evaluate(rule, analyzed, optimistic=True).matched:
+            if not certain and not evaluate(rule, analyzed, optimistic=True, reasons=False).matched:
                 if hopeless is not None:
                     hopeless.add(rule.name)
                 continue  # cannot match even if NER confirmed every name
@@ -647,29 +647,35 @@ def evaluate(
     now: datetime | None = None,
     *,
     optimistic: bool = False,
+    reasons: bool = True,
 ) -> Verdict:
     """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure).
 
     ``optimistic`` counts every mention only NER could rule out (NER has not run yet): a
-    rule that does not match so cannot match at all, and needs no NER.
+    rule that does not match so cannot match at all, and needs no NER. Without ``reasons``
+    (matching, where only alerts are kept), a verdict that does not match has no reasons,
+    evidence or score: they are not worked out.
     """
     reason = filter_reason(rule, analyzed.article, analyzed.language, now)
     if reason:
         return Verdict(rule.name, False, 0.0, (reason,), (), rule.threshold)
     article = _Article(analyzed, rule, optimistic=optimistic)
     logic = _node(rule.logic, rule, article)
+    if not (logic.ok or reasons):
+        return Verdict(rule.name, False, 0.0, (), (), rule.threshold)
     positive = [f for t in rule.positive_terms for f in _in_scope(rule, article, t.name)]
     score = sum(_weight(rule, f) for f in positive)
-    lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
-    about_ok = True
-    if rule.about is not None:
-        result = _aboutness(rule, article)
-        about_ok = result.ok
-        lines += about_lines(result, _topic_name(rule))
-    lines += _verdict_lines(rule, logic.ok, score, len(positive), about_ok)
+    about = _aboutness(rule, article) if rule.about is not None else None
+    about_ok = about is None or about.ok
     matched = (
         logic.ok and about_ok and score >= rule.threshold and len(positive) >= rule.min_mentions
     )
+    if not (matched or reasons):
+        return Verdict(rule.name, False, 0.0, (), (), rule.threshold)
+    lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
+    if about is not None:
+        lines += about_lines(about, _topic_name(rule))
+    lines += _verdict_lines(rule, logic.ok, score, len(positive), about_ok)
     evidence = tuple(f.evidence for f in sorted(positive, key=_order))
     return Verdict(rule.name, matched, score, tuple(lines), evidence, rule.threshold)
 

@@ -300,9 +300,18 @@ class Prefilter:
     def could_match(self, rule: Rule, scan: Scan) -> bool:
         """False when ``rule`` cannot match whatever the full analysis finds (pure)."""
 
+        by_field: dict[str, tuple[int, int]] = {}  # term -> (title, text) counts in scope
+
         def count(name: str, scope: Iterable[Field] = FIELDS) -> int:
-            in_scope = [f for f in scope if f in rule.scope]
-            return scan.count(self.term_ids[rule.term(name)], in_scope)
+            counts = by_field.get(name)
+            if counts is None:
+                term_id = self.term_ids[rule.term(name)]
+                counts = by_field[name] = (
+                    scan.count(term_id, ("title",)) if "title" in rule.scope else 0,
+                    scan.count(term_id, ("text",)) if "text" in rule.scope else 0,
+                )
+            title, text = counts
+            return (title if "title" in scope else 0) + (text if "text" in scope else 0)
 
         positive = rule.positive_terms
         mentions = sum(count(t.name) for t in positive)
