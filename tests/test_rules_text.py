@@ -12,12 +12,14 @@ from watcher.rules.model import About
 from watcher.rules.text import (
     blank_noise,
     cap,
+    count_words,
     headings,
     looks_bad,
     repair,
     split_sentences,
     tokenize,
     windows,
+    words_before,
 )
 
 
@@ -117,3 +119,17 @@ def test_aboutness_features_and_score() -> None:
     strict = About(min_score=0, require=(("share", 0.5),))
     failed = aboutness(strict, parts, window=0, sentences=10, words=200)
     assert not failed.ok and failed.failed == ("share 0.20 < required 0.5",)
+
+
+def test_words_before_sums_the_words_of_each_sentence() -> None:
+    """One pass gives what counting sentence by sentence gives, also where a sentence limit
+    cuts a word in two."""
+    rnd = random.Random(9)
+    texts = ["Mr. Smith met Ms. Jones. They talked!\nNew line here", "é" * 1500 + " fin. Ok"]
+    texts += ["".join(rnd.choice("ab _.\n!?A1é") for _ in range(rnd.randint(0, 900)))]
+    texts += ["x" * 1300 + " Ab. Cd ef."]
+    for text in texts:
+        sentences = split_sentences(text)
+        counts = [count_words(text, a, b) for a, b in sentences]
+        before = [sum(counts[:i]) for i in range(len(counts))]
+        assert words_before(text, sentences) == (before, sum(counts))

@@ -267,10 +267,16 @@ class _Article:
 
     def _shared(self, term: Term) -> tuple[list[_Found], list[str]]:
         """Mentions of a term that does not depend on the rule are found once per article."""
-        if self.collect or (isinstance(term, Actor) and term.ambiguous):
-            return _find(term, self)
+        ambiguous = isinstance(term, Actor) and term.ambiguous
         key = ("mentions", term, self.optimistic)
         memo = self.analyzed.memo
+        if self.collect or ambiguous:
+            found = _find(term, self)
+            if self.collect and not ambiguous:
+                # Collecting only notes which sentences to ask NER about: it finds what a
+                # later pass finds as long as NER has not run (add_entities clears this).
+                memo.setdefault(key, found)
+            return found
         if key not in memo:
             memo[key] = _find(term, self)
         return memo[key]  # type: ignore[no-any-return]

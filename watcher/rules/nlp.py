@@ -25,7 +25,7 @@ from typing import Any
 from watcher.config import NlpSettings
 from watcher.rules.model import FIELDS, Actor, RuleSet, Term
 from watcher.rules.prefilter import Prefilter, Scan, fold, stem
-from watcher.rules.text import count_words, sentence_index, split_sentences, tokenize, windows
+from watcher.rules.text import sentence_index, split_sentences, tokenize, windows, words_before
 from watcher.types import Article, Field
 
 _LANGUAGE_NAMES = {
@@ -387,11 +387,7 @@ def _section(
     """The field's sentences, and tokens in the windows around its hits (or everywhere)."""
     section = Section(name, text, scan.folded[name], caseless=text.islower() or text.isupper())
     section.sentences = split_sentences(text)
-    words = 0
-    for start, end in section.sentences:
-        section.words_before.append(words)
-        words += count_words(text, start, end)
-    section.words = words
+    section.words_before, section.words = words_before(text, section.sentences)
     count = len(section.sentences)
     if everything:
         hits: set[int] = set(range(count))
@@ -414,18 +410,35 @@ def _section(
 def _tokens(section: Section, index: int, lemma: Callable[[str], str]) -> None:
     # Per token, in list comprehensions: this runs on every token of every window.
     start, end = section.sentences[index]
-    text, folded = section.text, section.folded
+    text = section.text
     spans = tokenize(text, start, end)
     tokens = [text[a:b] for a, b in spans]
     section.starts += [a for a, _ in spans]
     section.ends += [b for _, b in spans]
-    section.keys += [(folded[a:b], lemma(t)) for (a, b), t in zip(spans, tokens, strict=True)]
+    section.keys += _keys(tokens, lemma)
     words = itertools.accumulate(
         (t[0].isalnum() for t in tokens), initial=section.words_before[index]
     )
     next(words)  # the initial value: words before the sentence
     section.word_of += words
     section.sentence_of += [index] * len(tokens)
+
+
+# Token -> (folded token, folded lemma), per lemma function: most tokens of news repeat.
+_KEYS: dict[Callable[[str], str], dict[str, tuple[str, str]]] = {}
+_KEYS_CACHE = 50_000
+
+
+def _keys(tokens: list[str], lemma: Callable[[str], str]) -> list[tuple[str, str]]:
+    cache = _KEYS.setdefault(lemma, {})
+    keys = [cache.get(t) for t in tokens]
+    if None in keys:
+        if len(cache) > _KEYS_CACHE:
+            cache.clear()
+        for i, token in enumerate(tokens):
+            if keys[i] is None:
+                keys[i] = cache[token] = (fold(token), lemma(token))
+    return keys  # type: ignore[return-value]
 
 
 def _entity(span: Any, offset: int) -> Entity:

@@ -137,6 +137,19 @@ def count_words(text: str, start: int = 0, end: int | None = None) -> int:
     return len(_WORD_RE.findall(text, start, len(text) if end is None else end))
 
 
+def words_before(text: str, sentences: list[tuple[int, int]]) -> tuple[list[int], int]:
+    """Per sentence, the words in the sentences before it, and the words in them all: the
+    sums of ``count_words`` per sentence, in one pass over the text. (A word cut by a
+    sentence's length limit counts in both pieces, as count_words counts it.)"""
+    spans = [m.span() for m in _WORD_RE.finditer(text)]
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
+    before, words = [], 0
+    for start, end in sentences:
+        before.append(words)
+        words += bisect.bisect_left(starts, end) - bisect.bisect_right(ends, start)
+    return before, words
+
+
 def sentence_index(starts: list[int], offset: int) -> int:
     """The index of the sentence holding ``offset``, given the sentences' start offsets."""
     return max(0, bisect.bisect_right(starts, offset) - 1)
