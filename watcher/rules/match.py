@@ -100,8 +100,10 @@ class Matcher:
         """Windows around the mentions, then NER on the sentences the rules need it for;
         adds to ``hopeless`` the rules that cannot match whatever NER says."""
         radius = max((r.window for r in rules), default=0)
-        # Windows only around the hits of these rules' terms: mentions of other rules' terms
-        # are never read, and with many rules they would make most sentences windows.
+        # Windows only around the hits of these rules' terms: other rules' terms are never
+        # read, with many rules they would make most sentences windows, and they would make
+        # a verdict depend on the other rules loaded (an irregular form such as "struck" for
+        # the keyword "strike" is only seen in a window).
         patterns = None if everything else self.analyzer.prefilter.rule_patterns(rules)
         analyzed = self.analyzer.analyze(
             article, scan, radius=radius, everything=everything, patterns=patterns
@@ -267,8 +269,11 @@ class _Article:
 
     def _shared(self, term: Term) -> tuple[list[_Found], list[str]]:
         """Mentions of a term that does not depend on the rule are found once per article."""
+        actor = isinstance(term, Actor)
         ambiguous = isinstance(term, Actor) and term.ambiguous
-        key = ("mentions", term, self.optimistic)
+        # only an actor's mentions depend on NER (optimism, labels): keywords and regexes
+        # are found once per article
+        key = ("mentions", term, self.optimistic and actor)
         memo = self.analyzed.memo
         if self.collect or ambiguous:
             found = _find(term, self)

@@ -1,8 +1,9 @@
 """NLP for matching: language detection, analysed articles, and NER on sentence windows.
 
 Analysis is cheap by default: sentences come from a rule-based splitter, and only the
-sentences around the prefilter's hits (the windows) are tokenized, with English lemmas from
-the lookup table of spacy-lookups-data and stems for other languages. The statistical model
+sentences around the prefilter's hits of the candidate rules' terms (the windows) are
+tokenized, with English lemmas from the lookup table of spacy-lookups-data and stems for
+other languages. The statistical model
 (``nlp.model`` for English, ``nlp.models`` for others), reduced to its NER component, runs
 only on the few sentences whose entity types a rule needs (``add_entities``), batched with
 ``nlp.pipe``. A language without a model (Spanish: spaCy 3.8 has no Spanish model on PyPI)
@@ -255,8 +256,8 @@ class Analyzer:
             offset = section.sentences[index][0]
             section.entities += [_entity(e, offset) for e in doc.ents]
             section.ner_sentences.add(index)
-        for key in [k for k in analyzed.memo if k[0] == "mentions"]:
-            del analyzed.memo[key]  # mentions found before NER depend on the entities
+        for key in [k for k in analyzed.memo if k[0] == "mentions" and isinstance(k[1], Actor)]:
+            del analyzed.memo[key]  # an actor's mentions found before NER depend on entities
         for section in (analyzed.title, analyzed.text):
             section.entities.sort(key=lambda e: e.start)
         return len(jobs)
