@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -260,6 +260,7 @@ class _Article:
     optimistic: bool = False  # count what only NER could rule out: an upper bound
     requests: dict[Field, set[int]] = field(default_factory=dict)
     found: dict[Term, tuple[list[_Found], list[str]]] = field(default_factory=dict)
+    scoped: dict[tuple[str, tuple[Field, ...]], list[_Found]] = field(default_factory=dict)
 
     def mentions(self, term: Term) -> tuple[list[_Found], list[str]]:
         """The term's mentions, and notes on mentions that were not counted."""
@@ -649,7 +650,11 @@ def _excerpt(sentence: str, matched: str) -> str:
 @dataclass
 class _Outcome:
     ok: bool
-    text: str  # the node, rendered with ✓/✗
+    render: Callable[[], str]  # the node with ✓/✗: only reasons need it, so on demand
+
+    @property
+    def text(self) -> str:
+        return self.render()
 
 
 def evaluate(
@@ -753,10 +758,15 @@ def _weight(rule: Rule, found: _Found) -> float:
 
 
 def _in_scope(
-    rule: Rule, article: _Article, name: str, scope: Iterable[Field] = FIELDS
+    rule: Rule, article: _Article, name: str, scope: tuple[Field, ...] = FIELDS
 ) -> list[_Found]:
-    fields = set(scope) & set(rule.scope)
-    return [f for f in article.mentions(rule.term(name))[0] if f.where in fields]
+    """The term's mentions in ``scope`` and the rule's scope (a rule asks several times)."""
+    key = (name, scope)
+    if key not in article.scoped:
+        fields = set(scope) & set(rule.scope)
+        found = article.mentions(rule.term(name))[0]
+        article.scoped[key] = found if len(fields) == 2 else [f for f in found if f.where in fields]
+    return article.scoped[key]
 
 
 def _term_lines(rule: Rule, article: _Article) -> Iterator[str]:
@@ -803,7 +813,6 @@ def _node(node: Node, rule: Rule, article: _Article) -> _Outcome:
     if isinstance(node, Near):
         return _near_node(node, rule, article)
     children = [_node(c, rule, article) for c in node.children]
-    inner = ", ".join(c.text for c in children)
     if isinstance(node, AllOf):
         ok, name = all(c.ok for c in children), "all"
     elif isinstance(node, AnyOf):
@@ -811,7 +820,7 @@ def _node(node: Node, rule: Rule, article: _Article) -> _Outcome:
     else:
         assert isinstance(node, NoneOf)
         ok, name = not any(c.ok for c in children), "none"
-    return _Outcome(ok, f"{_mark(ok)} {name}({inner})")
+    return _Outcome(ok, lambda: f"{_mark(ok)} {name}({', '.join(c.text for c in children)})")
 
 
 def _mark(ok: bool) -> str:
@@ -821,13 +830,17 @@ def _mark(ok: bool) -> str:
 def _mentions_node(node: Mentions, rule: Rule, article: _Article) -> _Outcome:
     count = len(_in_scope(rule, article, node.name, node.scope))
     ok = count >= node.min
-    details = []
-    if node.min > 1:
-        details.append(f"{count}/{node.min}")
-    if set(node.scope) != set(FIELDS):
-        details.append(f"in {'+'.join(node.scope)}")
-    suffix = f" [{', '.join(details)}]" if details else ""
-    return _Outcome(ok, f"{_mark(ok)} {node.name}{suffix}")
+
+    def render() -> str:
+        details = []
+        if node.min > 1:
+            details.append(f"{count}/{node.min}")
+        if set(node.scope) != set(FIELDS):
+            details.append(f"in {'+'.join(node.scope)}")
+        suffix = f" [{', '.join(details)}]" if details else ""
+        return f"{_mark(ok)} {node.name}{suffix}"
+
+    return _Outcome(ok, render)
 
 
 def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
@@ -835,12 +848,16 @@ def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
     indexes = [_NearIndex(g) for g in groups[1:]]
     hits = [a for a in groups[0] if all(i.close(a, node.within) for i in indexes)]
     ok = bool(hits)
-    names = ", ".join("|".join(op) for op in node.operands)
-    where = "one sentence" if node.within is None else f"{node.within} words"
-    text = f"{_mark(ok)} near({names}) within {where}"
-    if hits:
-        text += f" ×{len(hits)}: {hits[0].evidence.sentence!r}"
-    return _Outcome(ok, text)
+
+    def render() -> str:
+        names = ", ".join("|".join(op) for op in node.operands)
+        where = "one sentence" if node.within is None else f"{node.within} words"
+        text = f"{_mark(ok)} near({names}) within {where}"
+        if hits:
+            text += f" ×{len(hits)}: {hits[0].evidence.sentence!r}"
+        return text
+
+    return _Outcome(ok, render)
 
 
 class _NearIndex:
