@@ -158,9 +158,6 @@ def _sketch(words: list[str]) -> tuple[int, ...]:
     if len(words) < _SHINGLE:
         words = words + [""] * (_SHINGLE - len(words))
     shingles = {" ".join(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
-    hashes = {_hash(shingle) for shingle in shingles}
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes  # bound once: ~400 calls per article
+    hashes = {from_bytes(blake2b(s.encode(), digest_size=8).digest(), "big") >> 1 for s in shingles}
     return tuple(sorted(hashes)[:SKETCH_SIZE])
-
-
-def _hash(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big") >> 1
