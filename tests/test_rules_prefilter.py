@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import random
 import textwrap
 
 import pytest
 
-from watcher.rules.prefilter import Prefilter, fold, is_acronym, phrase_key, stem, title_echo
+from watcher.rules.prefilter import (
+    _FOLD_TABLE,
+    Prefilter,
+    fold,
+    is_acronym,
+    phrase_key,
+    stem,
+    title_echo,
+)
 from watcher.rules.schema import RuleSet, parse_rules
 
 
 def prefilter(rules_yaml: str) -> Prefilter:
     return Prefilter(RuleSet(tuple(parse_rules(textwrap.dedent(rules_yaml)))))
+
+
+def test_fold_by_runs_is_the_table_applied_to_every_character() -> None:
+    """ASCII runs are folded as bytes, the rest through the table: the same text."""
+    rnd = random.Random(5)
+    samples = ["", "ASCII Only\tText\x1c", "Ünïcode ÀND\u00a0ASCII “mixed” İstanbul"]
+    samples += ["".join(chr(rnd.randrange(0x3100)) for _ in range(30)) for _ in range(500)]
+    samples += ["".join(chr(rnd.randrange(140)) for _ in range(30)) for _ in range(500)]
+    for text in samples:
+        assert fold(text) == text.translate(_FOLD_TABLE)
 
 
 def test_fold_keeps_length_and_drops_case_accents_and_odd_spaces() -> None:

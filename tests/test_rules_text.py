@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+import random
 import time
+
+import ftfy.badness
 
 from watcher.rules.about import Part, aboutness, longest_run, topic_sentences
 from watcher.rules.model import About
 from watcher.rules.text import (
     blank_noise,
     cap,
+    count_words,
     headings,
+    looks_bad,
     repair,
     split_sentences,
     tokenize,
     windows,
+    words_before,
 )
 
 
 def test_repair_fixes_mojibake_and_leaves_good_text_alone() -> None:
     assert repair("donâ€™t") == "don't"
     assert repair("Nicolás Maduro") == "Nicolás Maduro"
+
+
+def test_looks_bad_agrees_with_ftfy_everywhere_in_the_text() -> None:
+    """The search near non-ASCII runs finds what ftfy's whole-text search finds: mojibake at
+    the start, the end, between long ASCII stretches, and none in clean text."""
+    pad = "plain ascii text " * 20
+    cases = ["", pad, "Nicolás Maduro", "donâ€™t", "Ã pie", f"{pad}donâ€™t{pad}", f"{pad}Ã "]
+    cases += [f"x{pad}Ã©", "Â " + pad, f"{pad}“quoted” – dash {pad}", f"{pad}ГўВЂВ\x9d{pad}"]
+    chars = "aZ .\nÃÂâ€™œžŠ¢£×²³ØÙΒΓВГРСЂ‚Ä√≈ā©®°·»–—´\xa0\xad\x85«é"
+    rnd = random.Random(7)
+    cases += ["".join(rnd.choice(chars) for _ in range(rnd.randint(1, 24))) for _ in range(5000)]
+    cases += [pad[: rnd.randint(0, 40)] + case + pad[: rnd.randint(0, 40)] for case in cases[:2000]]
+    for text in cases:
+        assert looks_bad(text) == ftfy.badness.is_bad(text), repr(text)
+
+
+def test_blank_noise_e_mail_before_a_url_inside_it() -> None:
+    text = "write to foo.bar@www.example.com or see http://u@host.org/x now"
+    cleaned = blank_noise(text)
+    assert cleaned.split() == ["write", "to", "or", "see", "now"] and len(cleaned) == len(text)
+    assert blank_noise("no links < here & there") == "no links < here & there"
 
 
 def test_blank_noise_keeps_offsets() -> None:
@@ -92,3 +119,17 @@ def test_aboutness_features_and_score() -> None:
     strict = About(min_score=0, require=(("share", 0.5),))
     failed = aboutness(strict, parts, window=0, sentences=10, words=200)
     assert not failed.ok and failed.failed == ("share 0.20 < required 0.5",)
+
+
+def test_words_before_sums_the_words_of_each_sentence() -> None:
+    """One pass gives what counting sentence by sentence gives, also where a sentence limit
+    cuts a word in two."""
+    rnd = random.Random(9)
+    texts = ["Mr. Smith met Ms. Jones. They talked!\nNew line here", "é" * 1500 + " fin. Ok"]
+    texts += ["".join(rnd.choice("ab _.\n!?A1é") for _ in range(rnd.randint(0, 900)))]
+    texts += ["x" * 1300 + " Ab. Cd ef."]
+    for text in texts:
+        sentences = split_sentences(text)
+        counts = [count_words(text, a, b) for a, b in sentences]
+        before = [sum(counts[:i]) for i in range(len(counts))]
+        assert words_before(text, sentences) == (before, sum(counts))

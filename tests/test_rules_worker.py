@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import shutil
 from datetime import UTC, datetime
@@ -88,3 +89,27 @@ async def test_article_workers_load_models_and_rules_before_their_first_job() ->
     finally:
         pool.shutdown()
     assert spacy_loaded and matcher_built
+
+
+_DATED_PAGE = (
+    b"<html><head><title>Caracas</title>"
+    b'<meta property="article:published_time" content="2024-03-02T10:00:00Z"></head>'
+    b"<body><article><h1>Caracas</h1>"
+    + b"<p>Officials met in Caracas on Monday to talk about the oil trade and prices.</p>" * 8
+    + b"</article></body></html>"
+)
+
+
+def test_the_page_date_is_a_fallback_for_an_entry_without_one() -> None:
+    """The worker skips the page's date search when the feed gave a date: the feed's wins."""
+    fed = datetime(2024, 3, 5, 8, 30, tzinfo=UTC)
+    job = EntryJob(
+        url="https://example.org/caracas", html=_DATED_PAGE, fetch_error="", feed_title="",
+        feed_content="", feed_summary="", published=fed, feed_name="Loop", feed_tags=(),
+        language_hint="en", min_text_chars=100,
+    )  # fmt: skip
+    rules, now = RuleSet(()), datetime.now(UTC)
+    assert process_entry(job, rules, NlpSettings(), now).article.published == fed
+    undated = dataclasses.replace(job, published=None)
+    page_date = datetime(2024, 3, 2, tzinfo=UTC)
+    assert process_entry(undated, rules, NlpSettings(), now).article.published == page_date

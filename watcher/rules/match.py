@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -73,7 +73,7 @@ class Matcher:
         hopeless: set[str] = set()
         analyzed = self._analyze(article, rules, notes, scan, hopeless=hopeless)
         rules = [r for r in rules if r.name not in hopeless]
-        verdicts = [(rule, evaluate(rule, analyzed, now)) for rule in rules]
+        verdicts = [(rule, evaluate(rule, analyzed, now, reasons=False)) for rule in rules]
         return [_to_match(rule, v) for rule, v in verdicts if v.matched]
 
     def explain(self, article: Article, *, now: datetime | None = None) -> list[Verdict]:
@@ -100,7 +100,14 @@ class Matcher:
         """Windows around the mentions, then NER on the sentences the rules need it for;
         adds to ``hopeless`` the rules that cannot match whatever NER says."""
         radius = max((r.window for r in rules), default=0)
-        analyzed = self.analyzer.analyze(article, scan, radius=radius, everything=everything)
+        # Windows only around the hits of these rules' terms: other rules' terms are never
+        # read, with many rules they would make most sentences windows, and they would make
+        # a verdict depend on the other rules loaded (an irregular form such as "struck" for
+        # the keyword "strike" is only seen in a window).
+        patterns = None if everything else self.analyzer.prefilter.rule_patterns(rules)
+        analyzed = self.analyzer.analyze(
+            article, scan, radius=radius, everything=everything, patterns=patterns
+        )
         analyzed.notes = notes
         wanted: dict[Field, set[int]] = {}
         for rule in rules:
@@ -108,7 +115,7 @@ class Matcher:
             if not asked:
                 continue  # no typed actor, or none whose sense NER would decide
             certain = everything or _negative_types(rule)
-            if not certain and not evaluate(rule, analyzed, optimistic=True).matched:
+            if not certain and not evaluate(rule, analyzed, optimistic=True, reasons=False).matched:
                 if hopeless is not None:
                     hopeless.add(rule.name)
                 continue  # cannot match even if NER confirmed every name
@@ -253,6 +260,7 @@ class _Article:
     optimistic: bool = False  # count what only NER could rule out: an upper bound
     requests: dict[Field, set[int]] = field(default_factory=dict)
     found: dict[Term, tuple[list[_Found], list[str]]] = field(default_factory=dict)
+    scoped: dict[tuple[str, tuple[Field, ...]], list[_Found]] = field(default_factory=dict)
 
     def mentions(self, term: Term) -> tuple[list[_Found], list[str]]:
         """The term's mentions, and notes on mentions that were not counted."""
@@ -262,10 +270,19 @@ class _Article:
 
     def _shared(self, term: Term) -> tuple[list[_Found], list[str]]:
         """Mentions of a term that does not depend on the rule are found once per article."""
-        if self.collect or (isinstance(term, Actor) and term.ambiguous):
-            return _find(term, self)
-        key = ("mentions", term, self.optimistic)
+        actor = isinstance(term, Actor)
+        ambiguous = isinstance(term, Actor) and term.ambiguous
+        # only an actor's mentions depend on NER (optimism, labels): keywords and regexes
+        # are found once per article
+        key = ("mentions", term, self.optimistic and actor)
         memo = self.analyzed.memo
+        if self.collect or ambiguous:
+            found = _find(term, self)
+            if self.collect and not ambiguous:
+                # Collecting only notes which sentences to ask NER about: it finds what a
+                # later pass finds as long as NER has not run (add_entities clears this).
+                memo.setdefault(key, found)
+            return found
         if key not in memo:
             memo[key] = _find(term, self)
         return memo[key]  # type: ignore[no-any-return]
@@ -276,9 +293,10 @@ class _Article:
         memo = self.analyzed.memo
         if key not in memo:
             index: dict[str, list[int]] = {}
-            for i, keys in enumerate(self.analyzed.section(name).keys):
-                for form in set(keys):
-                    index.setdefault(form, []).append(i)
+            for i, (text, lemma) in enumerate(self.analyzed.section(name).keys):
+                index.setdefault(text, []).append(i)
+                if lemma != text:
+                    index.setdefault(lemma, []).append(i)
             memo[key] = index
         return memo[key]  # type: ignore[no-any-return]
 
@@ -632,7 +650,11 @@ def _excerpt(sentence: str, matched: str) -> str:
 @dataclass
 class _Outcome:
     ok: bool
-    text: str  # the node, rendered with ✓/✗
+    render: Callable[[], str]  # the node with ✓/✗: only reasons need it, so on demand
+
+    @property
+    def text(self) -> str:
+        return self.render()
 
 
 def evaluate(
@@ -641,29 +663,35 @@ def evaluate(
     now: datetime | None = None,
     *,
     optimistic: bool = False,
+    reasons: bool = True,
 ) -> Verdict:
     """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure).
 
     ``optimistic`` counts every mention only NER could rule out (NER has not run yet): a
-    rule that does not match so cannot match at all, and needs no NER.
+    rule that does not match so cannot match at all, and needs no NER. Without ``reasons``
+    (matching, where only alerts are kept), a verdict that does not match has no reasons,
+    evidence or score: they are not worked out.
     """
     reason = filter_reason(rule, analyzed.article, analyzed.language, now)
     if reason:
         return Verdict(rule.name, False, 0.0, (reason,), (), rule.threshold)
     article = _Article(analyzed, rule, optimistic=optimistic)
     logic = _node(rule.logic, rule, article)
+    if not (logic.ok or reasons):
+        return Verdict(rule.name, False, 0.0, (), (), rule.threshold)
     positive = [f for t in rule.positive_terms for f in _in_scope(rule, article, t.name)]
     score = sum(_weight(rule, f) for f in positive)
-    lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
-    about_ok = True
-    if rule.about is not None:
-        result = _aboutness(rule, article)
-        about_ok = result.ok
-        lines += about_lines(result, _topic_name(rule))
-    lines += _verdict_lines(rule, logic.ok, score, len(positive), about_ok)
+    about = _aboutness(rule, article) if rule.about is not None else None
+    about_ok = about is None or about.ok
     matched = (
         logic.ok and about_ok and score >= rule.threshold and len(positive) >= rule.min_mentions
     )
+    if not (matched or reasons):
+        return Verdict(rule.name, False, 0.0, (), (), rule.threshold)
+    lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
+    if about is not None:
+        lines += about_lines(about, _topic_name(rule))
+    lines += _verdict_lines(rule, logic.ok, score, len(positive), about_ok)
     evidence = tuple(f.evidence for f in sorted(positive, key=_order))
     return Verdict(rule.name, matched, score, tuple(lines), evidence, rule.threshold)
 
@@ -730,10 +758,15 @@ def _weight(rule: Rule, found: _Found) -> float:
 
 
 def _in_scope(
-    rule: Rule, article: _Article, name: str, scope: Iterable[Field] = FIELDS
+    rule: Rule, article: _Article, name: str, scope: tuple[Field, ...] = FIELDS
 ) -> list[_Found]:
-    fields = set(scope) & set(rule.scope)
-    return [f for f in article.mentions(rule.term(name))[0] if f.where in fields]
+    """The term's mentions in ``scope`` and the rule's scope (a rule asks several times)."""
+    key = (name, scope)
+    if key not in article.scoped:
+        fields = set(scope) & set(rule.scope)
+        found = article.mentions(rule.term(name))[0]
+        article.scoped[key] = found if len(fields) == 2 else [f for f in found if f.where in fields]
+    return article.scoped[key]
 
 
 def _term_lines(rule: Rule, article: _Article) -> Iterator[str]:
@@ -780,7 +813,6 @@ def _node(node: Node, rule: Rule, article: _Article) -> _Outcome:
     if isinstance(node, Near):
         return _near_node(node, rule, article)
     children = [_node(c, rule, article) for c in node.children]
-    inner = ", ".join(c.text for c in children)
     if isinstance(node, AllOf):
         ok, name = all(c.ok for c in children), "all"
     elif isinstance(node, AnyOf):
@@ -788,7 +820,7 @@ def _node(node: Node, rule: Rule, article: _Article) -> _Outcome:
     else:
         assert isinstance(node, NoneOf)
         ok, name = not any(c.ok for c in children), "none"
-    return _Outcome(ok, f"{_mark(ok)} {name}({inner})")
+    return _Outcome(ok, lambda: f"{_mark(ok)} {name}({', '.join(c.text for c in children)})")
 
 
 def _mark(ok: bool) -> str:
@@ -798,13 +830,17 @@ def _mark(ok: bool) -> str:
 def _mentions_node(node: Mentions, rule: Rule, article: _Article) -> _Outcome:
     count = len(_in_scope(rule, article, node.name, node.scope))
     ok = count >= node.min
-    details = []
-    if node.min > 1:
-        details.append(f"{count}/{node.min}")
-    if set(node.scope) != set(FIELDS):
-        details.append(f"in {'+'.join(node.scope)}")
-    suffix = f" [{', '.join(details)}]" if details else ""
-    return _Outcome(ok, f"{_mark(ok)} {node.name}{suffix}")
+
+    def render() -> str:
+        details = []
+        if node.min > 1:
+            details.append(f"{count}/{node.min}")
+        if set(node.scope) != set(FIELDS):
+            details.append(f"in {'+'.join(node.scope)}")
+        suffix = f" [{', '.join(details)}]" if details else ""
+        return f"{_mark(ok)} {node.name}{suffix}"
+
+    return _Outcome(ok, render)
 
 
 def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
@@ -812,12 +848,16 @@ def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
     indexes = [_NearIndex(g) for g in groups[1:]]
     hits = [a for a in groups[0] if all(i.close(a, node.within) for i in indexes)]
     ok = bool(hits)
-    names = ", ".join("|".join(op) for op in node.operands)
-    where = "one sentence" if node.within is None else f"{node.within} words"
-    text = f"{_mark(ok)} near({names}) within {where}"
-    if hits:
-        text += f" ×{len(hits)}: {hits[0].evidence.sentence!r}"
-    return _Outcome(ok, text)
+
+    def render() -> str:
+        names = ", ".join("|".join(op) for op in node.operands)
+        where = "one sentence" if node.within is None else f"{node.within} words"
+        text = f"{_mark(ok)} near({names}) within {where}"
+        if hits:
+            text += f" ×{len(hits)}: {hits[0].evidence.sentence!r}"
+        return text
+
+    return _Outcome(ok, render)
 
 
 class _NearIndex:

@@ -1,8 +1,9 @@
 """NLP for matching: language detection, analysed articles, and NER on sentence windows.
 
 Analysis is cheap by default: sentences come from a rule-based splitter, and only the
-sentences around the prefilter's hits (the windows) are tokenized, with English lemmas from
-the lookup table of spacy-lookups-data and stems for other languages. The statistical model
+sentences around the prefilter's hits of the candidate rules' terms (the windows) are
+tokenized, with English lemmas from the lookup table of spacy-lookups-data and stems for
+other languages. The statistical model
 (``nlp.model`` for English, ``nlp.models`` for others), reduced to its NER component, runs
 only on the few sentences whose entity types a rule needs (``add_entities``), batched with
 ``nlp.pipe``. A language without a model (Spanish: spaCy 3.8 has no Spanish model on PyPI)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import bisect
 import functools
 import importlib.util
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from typing import Any
 from watcher.config import NlpSettings
 from watcher.rules.model import FIELDS, Actor, RuleSet, Term
 from watcher.rules.prefilter import Prefilter, Scan, fold, stem
-from watcher.rules.text import count_words, sentence_index, split_sentences, tokenize, windows
+from watcher.rules.text import sentence_index, split_sentences, tokenize, windows, words_before
 from watcher.types import Article, Field
 
 _LANGUAGE_NAMES = {
@@ -196,15 +198,19 @@ class Analyzer:
         *,
         radius: int = 0,
         everything: bool = False,
+        patterns: frozenset[int] | None = None,
     ) -> AnalyzedArticle:
         """Sentences everywhere; tokens and lemmas in the windows of ``radius`` sentences
-        around the prefilter's hits (or ``everything``, for explain). No statistical NER yet:
-        see ``add_entities``."""
+        around the prefilter's hits (those of ``patterns`` only, when given: the terms of the
+        rules to evaluate), or ``everything``, for explain. No statistical NER yet: see
+        ``add_entities``."""
         scan = self.scan(article) if scan is None else scan
         self.pipeline_runs += 1
         lemma = self._lemma(scan.language)
         title = _section("title", article.title, scan, lemma, radius, everything=True)
-        body = _section("text", article.text, scan, lemma, radius, everything=everything)
+        body = _section(
+            "text", article.text, scan, lemma, radius, everything=everything, patterns=patterns
+        )
         statistical = self._pipeline(scan.language or "en") is not None
         analyzed = AnalyzedArticle(
             article,
@@ -250,8 +256,8 @@ class Analyzer:
             offset = section.sentences[index][0]
             section.entities += [_entity(e, offset) for e in doc.ents]
             section.ner_sentences.add(index)
-        for key in [k for k in analyzed.memo if k[0] == "mentions"]:
-            del analyzed.memo[key]  # mentions found before NER depend on the entities
+        for key in [k for k in analyzed.memo if k[0] == "mentions" and isinstance(k[1], Actor)]:
+            del analyzed.memo[key]  # an actor's mentions found before NER depend on entities
         for section in (analyzed.title, analyzed.text):
             section.entities.sort(key=lambda e: e.start)
         return len(jobs)
@@ -377,15 +383,12 @@ def _section(
     radius: int,
     *,
     everything: bool = False,
+    patterns: frozenset[int] | None = None,
 ) -> Section:
     """The field's sentences, and tokens in the windows around its hits (or everywhere)."""
     section = Section(name, text, scan.folded[name], caseless=text.islower() or text.isupper())
     section.sentences = split_sentences(text)
-    words = 0
-    for start, end in section.sentences:
-        section.words_before.append(words)
-        words += count_words(text, start, end)
-    section.words = words
+    section.words_before, section.words = words_before(text, section.sentences)
     count = len(section.sentences)
     if everything:
         hits: set[int] = set(range(count))
@@ -393,7 +396,8 @@ def _section(
         starts = section.sentence_starts
         hits = {
             sentence_index(starts, s)
-            for spans in scan.hits.values()
+            for pattern, spans in scan.hits.items()
+            if patterns is None or pattern in patterns
             for f, s, _ in spans
             if f == name
         }
@@ -405,17 +409,37 @@ def _section(
 
 
 def _tokens(section: Section, index: int, lemma: Callable[[str], str]) -> None:
+    # Per token, in list comprehensions: this runs on every token of every window.
     start, end = section.sentences[index]
-    words = section.words_before[index]
-    text, folded = section.text, section.folded
-    for token_start, token_end in tokenize(text, start, end):
-        token = text[token_start:token_end]
-        section.starts.append(token_start)
-        section.ends.append(token_end)
-        section.keys.append((folded[token_start:token_end], lemma(token)))
-        words += token[0].isalnum()
-        section.word_of.append(words)
-        section.sentence_of.append(index)
+    text = section.text
+    spans = tokenize(text, start, end)
+    tokens = [text[a:b] for a, b in spans]
+    section.starts += [a for a, _ in spans]
+    section.ends += [b for _, b in spans]
+    section.keys += _keys(tokens, lemma)
+    words = itertools.accumulate(
+        (t[0].isalnum() for t in tokens), initial=section.words_before[index]
+    )
+    next(words)  # the initial value: words before the sentence
+    section.word_of += words
+    section.sentence_of += [index] * len(tokens)
+
+
+# Token -> (folded token, folded lemma), per lemma function: most tokens of news repeat.
+_KEYS: dict[Callable[[str], str], dict[str, tuple[str, str]]] = {}
+_KEYS_CACHE = 50_000
+
+
+def _keys(tokens: list[str], lemma: Callable[[str], str]) -> list[tuple[str, str]]:
+    cache = _KEYS.setdefault(lemma, {})
+    keys = [cache.get(t) for t in tokens]
+    if None in keys:
+        if len(cache) > _KEYS_CACHE:
+            cache.clear()
+        for i, token in enumerate(tokens):
+            if keys[i] is None:
+                keys[i] = cache[token] = (fold(token), lemma(token))
+    return keys  # type: ignore[return-value]
 
 
 def _entity(span: Any, offset: int) -> Entity:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable
+from re import _parser  # type: ignore[attr-defined]  # for the width of ftfy's pattern
 
 import ftfy
 import ftfy.badness
@@ -19,7 +20,9 @@ MAX_MATCH_CHARS = 300_000
 # A "sentence" longer than this (a page without punctuation) is cut at a space.
 MAX_SENTENCE_CHARS = 600
 
-_URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_URL_ONLY = r"\b(?:https?://|www\.)[^\s<>\"']+"
+_URL_RE = re.compile(_URL_ONLY + r"|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_URL_ONLY_RE = re.compile(_URL_ONLY)
 _MARKUP_RE = re.compile(
     r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,300})?/?>|&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-z]{2,8});"
 )
@@ -36,13 +39,44 @@ _WORD_RE = re.compile(r"[^\W_]+")
 
 def repair(text: str) -> str:
     """``text`` with mojibake fixed ("donâ€™t" -> "don't"); unchanged when it looks fine."""
-    return ftfy.fix_text(text) if ftfy.badness.is_bad(text) else text
+    return ftfy.fix_text(text) if looks_bad(text) else text
+
+
+# ftfy's mojibake pattern: every sequence it matches holds a non-ASCII character and is at
+# most _BAD_REACH characters long, so it need only be searched around non-ASCII runs. Its
+# search over a whole news text costs more than the rest of matching's text preparation.
+_BAD_RE = ftfy.badness.BADNESS_RE
+_BAD_REACH = _parser.parse(_BAD_RE.pattern, _BAD_RE.flags).getwidth()[1]
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+
+
+def looks_bad(text: str) -> bool:
+    """Exactly ``ftfy.badness.is_bad(text)``, searching only near non-ASCII characters."""
+    if _BAD_REACH > 64:  # a future pattern without a small bound: search everything
+        return bool(_BAD_RE.search(text))
+    start, end = 0, -1  # the window being gathered: [start, end), empty at first
+    for run in _NON_ASCII_RE.finditer(text):
+        if run.start() - _BAD_REACH > end:  # too far from the window: search it, start anew
+            if end > start and _BAD_RE.search(text, start, end):
+                return True
+            start = max(0, run.start() - _BAD_REACH)
+        end = run.end() + _BAD_REACH
+    return end > start and bool(_BAD_RE.search(text, start, end))
 
 
 def blank_noise(text: str) -> str:
     """URLs, e-mail addresses and markup leftovers replaced by spaces (same length)."""
-    text = _URL_RE.sub(lambda m: " " * len(m[0]), text)
-    return _MARKUP_RE.sub(lambda m: " " * len(m[0]), text)
+    if "@" in text:
+        text = _URL_RE.sub(_spaces, text)
+    elif "://" in text or "www." in text:  # without "@", only the URL branch can match
+        text = _URL_ONLY_RE.sub(_spaces, text)
+    if "<" in text or "&" in text:
+        text = _MARKUP_RE.sub(_spaces, text)
+    return text
+
+
+def _spaces(match: re.Match[str]) -> str:
+    return " " * len(match[0])
 
 
 def cap(text: str, limit: int = MAX_MATCH_CHARS) -> tuple[str, str]:
@@ -96,11 +130,24 @@ def _add_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int)
 
 def tokenize(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) of each token (a run of word characters, or one other character)."""
-    return [(m.start(), m.end()) for m in _TOKEN_RE.finditer(text, start, end)]
+    return [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
 
 
 def count_words(text: str, start: int = 0, end: int | None = None) -> int:
-    return sum(1 for _ in _WORD_RE.finditer(text, start, len(text) if end is None else end))
+    return len(_WORD_RE.findall(text, start, len(text) if end is None else end))
+
+
+def words_before(text: str, sentences: list[tuple[int, int]]) -> tuple[list[int], int]:
+    """Per sentence, the words in the sentences before it, and the words in them all: the
+    sums of ``count_words`` per sentence, in one pass over the text. (A word cut by a
+    sentence's length limit counts in both pieces, as count_words counts it.)"""
+    spans = [m.span() for m in _WORD_RE.finditer(text)]
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
+    before, words = [], 0
+    for start, end in sentences:
+        before.append(words)
+        words += bisect.bisect_left(starts, end) - bisect.bisect_right(ends, start)
+    return before, words
 
 
 def sentence_index(starts: list[int], offset: int) -> int:

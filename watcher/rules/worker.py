@@ -167,6 +167,7 @@ def _extract(job: EntryJob) -> Extracted | None:
     if job.html is None:
         return None
     try:
-        return extract_page(job.html, url=job.url)
+        # The feed's date wins over the page's (build_article): no need to look for it.
+        return extract_page(job.html, url=job.url, date=job.published is None)
     except ParseError:
         return None
