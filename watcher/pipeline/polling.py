@@ -15,6 +15,7 @@ from watcher.metrics import Metrics
 from watcher.pipeline.reports import Report, StoreTrouble, log
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
+from watcher.workers import urgent
 
 # On a store shared by replicas, a replica holds at most this many polls in flight per HTTP
 # connection: it claims no more feeds than it can poll within a lease.
@@ -99,6 +100,8 @@ class PollingStage:
         task.add_done_callback(lambda _t: self._polls.pop(feed.id, None))
 
     async def _poll(self, feed: FeedRow) -> PollResult | None:
+        if not feed.first_poll:
+            urgent()  # news: parsed ahead of the new feeds' first polls (their backfill)
         try:
             result = await self._poller.poll(feed)
         except Exception as exc:
