@@ -1,7 +1,7 @@
 """End-to-end latency: real corpus articles through the real daemon to the Telegram double.
 
     WATCHER_CORPUS=../shared/corpus .venv/bin/python bench/latency.py [--items 20]
-        [--backfill-feeds 1000]
+        [--backfill-feeds 1000] [--runs 3] [--only steady|backfill] [--keep DIR]
 
 Runs the real daemon (``python -m watcher run`` in a subprocess, with the example rules and
 its worker pools) against a loopback feed, article pages and the Telegram Bot API double of
@@ -16,6 +16,11 @@ at every run: the first in file order). Three figures:
 * during a backfill (``--backfill-feeds``, 0 skips it): a second daemon starts with that many
   more feeds of bench/feedserver.py (20 recent items each, 3 kept by the first-poll backfill),
   and a fresh matching article is published once the backfill polls are under way.
+
+Each part runs ``--runs`` times (a new daemon and data directory each time); the last line
+has the medians over the runs of every figure (and each run's value), the CPU model is in
+the first. ``--keep DIR`` keeps the daemons' folders, with their logs, for a look at where
+the time went.
 
 Targets: median < 0.3 s, first alert after start < 2 s, fresh item during backfill < 2 s.
 """

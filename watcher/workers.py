@@ -117,6 +117,7 @@ class CpuPool:
         # One job more than workers: the next job is already in the pipe when a worker frees,
         # so none idles between jobs, and an urgent job waits for at most that one.
         self._turns = Turns(self.workers + 1)
+        self._stopped = False
 
     def _new_pool(self) -> pebble.ProcessPool:
         return pebble.ProcessPool(
@@ -177,8 +178,12 @@ class CpuPool:
         return [pid for pid, process in list(workers.items()) if process.is_alive()]
 
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
-        """Stop the workers. With ``grace``, a worker still busy that many seconds later is
-        terminated (its job is lost, so a stop never waits on a runaway page)."""
+        """Stop the workers (once: later calls do nothing). With ``grace``, a worker still
+        busy that many seconds later is terminated (its job is lost, so a stop never waits on
+        a runaway page)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if cancel and grace is None:
             self._pool.stop()  # type: ignore[no-untyped-call]
         else:
