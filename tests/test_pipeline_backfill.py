@@ -144,3 +144,31 @@ async def test_each_polls_new_entries_are_read_by_id_not_with_the_backlog(
         sa.event.remove(Engine, "before_cursor_execute", note)
     # The periodic round and the refills read the backlog; the 200 polls did not.
     assert len(backlog_reads) < feeds_count // 4
+
+
+def test_a_known_feed_is_polled_while_new_feeds_wait_for_a_slow_host(
+    tmp_path: Path, bot_api: BotApiServer
+) -> None:
+    """New feeds' first polls take at most half the poller's slots: a known feed's next
+    poll does not wait behind two hundred new feeds queued for one slow host."""
+    empty = b'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title></channel></rss>'
+    with HttpServer() as news, HttpServer() as slow:
+
+        def slow_feed(_request: RecordedRequest) -> Reply:
+            slow.sleep(1.0)  # two at a time ([http] max_per_host): two feeds a second
+            return Reply(200, {"Content-Type": "application/rss+xml"}, empty)
+
+        stream = FeedStream(news, seed=17, total=0)
+        slow.route_handler("/f", slow_feed)
+        feeds = {"Known": stream.feed_url}
+        feeds |= {f"New {n}": slow.url(f"/f?n={n}") for n in range(200)}
+        config = queue_config(tmp_path, bot_api, feeds)
+        data = tmp_path / "data"
+        with DaemonProcess.start(
+            config, token=bot_api.token, log=tmp_path / "log", data_dir=data
+        ) as daemon:
+            daemon.wait_running(timeout=60)
+            wait_for(lambda: news.hits("/feed.xml") >= 4, 120, "the known feed's polls", daemon)
+            # First in, first out, its second poll would have waited for ~140 new feeds.
+            assert slow.hits("/f") < 60, f"{slow.hits('/f')} new feeds polled first"
+            assert daemon.stop(timeout=60) == 0

@@ -324,6 +324,7 @@ class Pipeline:
 
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
+        self._polling.stop_polling()
         self._articles.stop_queueing()  # queued entries stay pending
         pending = [*self._polling.tasks(), *self._articles.tasks()]
         if pending:
