@@ -74,7 +74,8 @@ class ArticleStage:
         self._feed_active: dict[int, int] = {}  # entries in progress per feed
         self._feed_limit = 2 * max(2, 2 * cpu.workers)
         # Entries in progress (fetching, or holding a fetched page until a worker is free)
-        # beyond which only fresh ones start: a backfill never holds hundreds of pages.
+        # beyond which only fresh ones start, and twice that beyond which none: neither a
+        # backfill nor a burst of news holds hundreds of pages in memory.
         self._active_limit = self._fetch_limit + 4 * max(1, cpu.workers)
         self._arrivals: dict[int, bool] = {}  # entry ids of finished polls to read: fresh?
         self._reader: asyncio.Task[None] | None = None
@@ -183,7 +184,10 @@ class ArticleStage:
         if self._stopping:
             return
         while sum(self._fetching.values()) < self._fetch_limit:
-            full = len(self._articles) >= self._active_limit
+            active = len(self._articles)
+            if active >= 2 * self._active_limit:
+                break  # the next starts as one ends, fresh first
+            full = active >= self._active_limit
             pending = self._queue.take(self._host_free, self._feed_free, fresh_only=full)
             if pending is None:
                 break
