@@ -70,3 +70,13 @@ def test_a_feed_with_enough_in_progress_waits_its_turn() -> None:
     assert queue.take(lambda _: True, lambda feed: feed != 1) == "other"
     assert queue.take(lambda _: True, lambda feed: feed != 1) is None
     assert queue.take(lambda _: True) == "flood-9"
+
+
+def test_fresh_only_takes_no_backfill() -> None:
+    """Once the pipeline holds enough entries in progress, only fresh ones may start."""
+    queue: ArticleQueue[str] = ArticleQueue()
+    queue.add(1, 1, "http://old.test/1", "backfill", fresh=False)
+    assert queue.take(lambda _: True, fresh_only=True) is None
+    queue.add(2, 2, "http://new.test/2", "fresh", fresh=True)
+    assert queue.take(lambda _: True, fresh_only=True) == "fresh"
+    assert queue.take(lambda _: True) == "backfill"

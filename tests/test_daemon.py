@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -211,3 +212,20 @@ def _rss(items: int) -> str:
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
         f"<link>https://example.org/</link>{body}</channel></rss>"
     )
+
+
+async def test_a_store_that_cannot_open_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """The worker pools start first, to preload while the store opens: when the store then
+    fails, they are stopped (in-process, as a long-lived caller would see it)."""
+    import multiprocessing
+
+    from watcher.config import load_config
+    from watcher.daemon import Daemon, RunOptions
+    from watcher.errors import StoreError
+
+    (tmp_path / "not-a-folder").write_text("a file where the store's folder should be")
+    url = f"sqlite:///{tmp_path / 'not-a-folder' / 'watcher.db'}"
+    config = load_config(_config(tmp_path, extra=f'[store]\nurl = "{url}"\n'), env={})
+    with pytest.raises(StoreError):
+        await Daemon(config).run(RunOptions(once=True))
+    await asyncio.to_thread(_wait_for, lambda: not multiprocessing.active_children(), 60)

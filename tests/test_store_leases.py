@@ -214,3 +214,16 @@ def test_one_replica_decides_at_a_time(pair: tuple[Store, Store]) -> None:
     a.unlock_decisions()
     assert inside.wait(60)
     thread.join(60)
+
+
+def test_a_replica_claims_its_new_entries_by_id_past_any_backlog(pair: tuple[Store, Store]) -> None:
+    """The replica whose poll found entries claims them by id at once; the backlog stays
+    free for the others."""
+    a, b = pair
+    backlog = _pending(a, 20, "backlog.example")
+    fresh = _pending(a, 2, "fresh.example")
+    got = {p.id for p in a.pending_entries(10, ids=[*fresh, backlog[0]])}
+    assert got == {*fresh, backlog[0]}
+    assert {p.id for p in b.pending_entries(100)} == set(backlog[1:])  # not claimed by a
+    assert b.pending_entries(100, ids=fresh) == []  # a holds them
+    assert {p.id for p in a.pending_entries(100, ids=fresh)} == set(fresh)  # renewed

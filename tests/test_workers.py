@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from watcher.errors import BudgetError, WorkerError
-from watcher.workers import CpuPool
+from watcher.workers import CpuPool, Turns, urgent
 
 # Modules a feed-parsing worker must never import: the store, HTTP and their libraries.
 HEAVY = ("sqlalchemy", "aiohttp", "watcher.store", "watcher.http", "spacy", "trafilatura")
@@ -69,3 +71,60 @@ async def test_a_pool_whose_workers_cannot_start_fails_its_jobs_with_a_worker_er
             await pool(os.getpid)
     finally:
         pool.shutdown(cancel=True)
+
+
+def append_label(path: str, label: str, gate: str = "") -> str:
+    """Wait (up to a minute) for ``gate`` to exist, if given, then append ``label``."""
+    deadline = time.monotonic() + 60
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(path, "a") as out:
+        out.write(label + "\n")
+    return label
+
+
+async def test_urgent_jobs_go_ahead_of_those_waiting_for_a_worker(tmp_path: Path) -> None:
+    """A backfill's jobs wait for a worker here, not in the workers' pipe: a job of an
+    urgent() task overtakes every one of them that has not been handed out yet."""
+    done, gate = str(tmp_path / "order"), str(tmp_path / "go")
+    pool = CpuPool(1, name="article")
+
+    async def job(label: str, *, first: bool = False, hurry: bool = False) -> str:
+        if hurry:
+            urgent()
+        return await pool(append_label, done, label, gate if first else "")
+
+    try:
+        await pool(os.getpid)  # the worker is up
+        names = ["busy", "next", "backfill-1", "backfill-2", "fresh"]
+        tasks = [asyncio.create_task(job(n, first=n == "busy", hurry=n == "fresh")) for n in names]
+        for _ in range(5):  # every task reaches the pool (no waiting on time)
+            await asyncio.sleep(0)
+        await asyncio.to_thread(Path(gate).touch)
+        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    finally:
+        pool.shutdown()
+    # One job runs and one more is handed out ahead; the rest wait, the urgent one first.
+    order = (await asyncio.to_thread(Path(done).read_text)).split()
+    assert order == ["busy", "next", "fresh", "backfill-1", "backfill-2"]
+
+
+async def test_a_cancelled_wait_for_a_worker_hands_its_turn_on() -> None:
+    turns = Turns(1)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def hold(label: str) -> None:
+        async with turns:
+            order.append(label)
+            await release.wait()
+
+    first = asyncio.create_task(hold("first"))
+    cancelled = asyncio.create_task(hold("cancelled"))
+    last = asyncio.create_task(hold("last"))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    cancelled.cancel()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, last), 60)
+    assert cancelled.cancelled() and order == ["first", "last"]

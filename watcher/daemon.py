@@ -24,7 +24,7 @@ from watcher.errors import StoreError
 from watcher.health import HEARTBEAT_NAME, Heartbeat, write_heartbeat
 from watcher.lock import LOCK_NAME, DataDirLock, prepare_data_dir
 from watcher.metrics import Metrics, MetricsServer, start_metrics_server
-from watcher.pipeline import Pipeline
+from watcher.pipeline import Pipeline, Pools
 from watcher.store import open_store
 from watcher.store.runner import StoreRunner
 from watcher.web import Backend, WebServer
@@ -76,19 +76,30 @@ class Daemon:
             self._install_signal_handlers()
         _note_missing_store(self.config)
         with DataDirLock(data_dir):
-            store = open_store(self.config.store_url, lease=self.config.store.lease)
-            db = StoreRunner(store)
+            # First: the workers load spaCy and the rules while the store opens (migrations)
+            # and the pipeline is built, so the first article finds one ready sooner.
+            pools = Pools.start(self.config)
             try:
-                await self._run_with_store(db, options)
+                await self._run_with_pools(pools, options)
             finally:
-                db.shutdown()
-                store.close()
-                log.info("watcher stopped")
+                await asyncio.to_thread(pools.shutdown)  # done already, unless start-up failed
 
-    async def _run_with_store(self, db: StoreRunner, options: RunOptions) -> None:
+    async def _run_with_pools(self, pools: Pools, options: RunOptions) -> None:
+        store = open_store(self.config.store_url, lease=self.config.store.lease)
+        db = StoreRunner(store)
+        try:
+            await self._run_with_store(db, options, pools)
+        finally:
+            db.shutdown()
+            store.close()
+            log.info("watcher stopped")
+
+    async def _run_with_store(self, db: StoreRunner, options: RunOptions, pools: Pools) -> None:
         run_id = await db(db.store.start_run, os.getpid(), __version__, self.clock.now())
         metrics = Metrics() if self.config.metrics.enabled and not options.once else None
-        pipeline = await Pipeline.start(self.config, db, clock=self.clock, metrics=metrics)
+        pipeline = await Pipeline.start(
+            self.config, db, clock=self.clock, metrics=metrics, pools=pools
+        )
         self.pipeline = pipeline
         try:
             log.info("%s", pipeline.summary())

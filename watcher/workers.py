@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import heapq
 import importlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -27,6 +30,48 @@ T = TypeVar("T")
 # How often a worker checks that the daemon that started it is still alive.
 _PARENT_CHECK_SECONDS = 0.5
 MB = 1024 * 1024
+# Whether the current task's jobs go ahead of the others waiting for a worker (see urgent()).
+_URGENT = contextvars.ContextVar("watcher_workers_urgent", default=False)
+
+
+def urgent() -> None:
+    """From now on, the jobs of the calling asyncio task (and of the tasks it starts) go
+    ahead of every other job waiting for a worker: news ahead of a backfill."""
+    _URGENT.set(True)
+
+
+class Turns:
+    """At most ``capacity`` holders at once; the others wait, urgent ones (urgent()) first,
+    then in arrival order. ``async with turns:`` holds a turn."""
+
+    def __init__(self, capacity: int) -> None:
+        self._free = capacity
+        self._waiting: list[tuple[bool, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def __aenter__(self) -> None:
+        if self._free > 0:  # then nobody waits: a free turn is always handed on at once
+            self._free -= 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (not _URGENT.get(), next(self._order), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed a turn, cancelled before using it
+                self._hand_on()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        while self._waiting:
+            *_, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # a cancelled waiter is skipped
+                turn.set_result(None)
+                return
+        self._free += 1
 
 
 def pool_size(configured: int) -> int:
@@ -39,7 +84,9 @@ class CpuPool:
     Workers are spawned, not forked: the daemon has threads (store, HTTP) whose locks a
     fork would copy mid-use. Each worker imports and runs ``preload`` ("module:function")
     with ``preload_args`` once at start-up (import and warm what its jobs need), one worker
-    at a time, before its first job. A job running longer than
+    at a time, before its first job. At most one job more than there are workers is handed
+    to them at a time: the others wait here, those of an urgent() task first, so a fresh article or
+    feed never queues behind a backfill's jobs already submitted. A job running longer than
     ``seconds`` is abandoned and its worker terminated and replaced (BudgetError); a job
     growing its worker's address space by more than ``memory_mb`` fails with MemoryError
     (BudgetError). A worker that dies (e.g. killed for memory) is replaced (WorkerError).
@@ -67,6 +114,10 @@ class CpuPool:
         args = pickle.dumps(preload_args)
         self._initargs = (os.getpid(), memory_mb * MB, preload, args, preloading)
         self._pool = self._new_pool()
+        # One job more than workers: the next job is already in the pipe when a worker frees,
+        # so none idles between jobs, and an urgent job waits for at most that one.
+        self._turns = Turns(self.workers + 1)
+        self._stopped = False
 
     def _new_pool(self) -> pebble.ProcessPool:
         return pebble.ProcessPool(
@@ -82,6 +133,10 @@ class CpuPool:
             self._pool.schedule(os.getpid)
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._turns:
+            return await self._run(fn, args, kwargs)
+
+    async def _run(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         try:
             future = self._pool.schedule(fn, args, kwargs, timeout=self.seconds)
         except RuntimeError as exc:  # pebble's pool went to its error state (all workers died)
@@ -123,8 +178,12 @@ class CpuPool:
         return [pid for pid, process in list(workers.items()) if process.is_alive()]
 
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
-        """Stop the workers. With ``grace``, a worker still busy that many seconds later is
-        terminated (its job is lost, so a stop never waits on a runaway page)."""
+        """Stop the workers (once: later calls do nothing). With ``grace``, a worker still
+        busy that many seconds later is terminated (its job is lost, so a stop never waits on
+        a runaway page)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if cancel and grace is None:
             self._pool.stop()  # type: ignore[no-untyped-call]
         else:

@@ -67,11 +67,16 @@ class ArticleQueue(Generic[T]):
         return True
 
     def take(
-        self, host_free: Callable[[str], bool], feed_free: Callable[[int], bool] = lambda _: True
+        self,
+        host_free: Callable[[str], bool],
+        feed_free: Callable[[int], bool] = lambda _: True,
+        *,
+        fresh_only: bool = False,
     ) -> T | None:
         """The next item to start, removed from the queue, or None when every queued item
-        waits for a busy host or feed (or nothing is queued)."""
-        for lanes in self._classes:
+        waits for a busy host or feed (or nothing is queued); with ``fresh_only``, only a
+        fresh one."""
+        for lanes in self._classes[:1] if fresh_only else self._classes:
             for feed_id in list(lanes):
                 lane = lanes.pop(feed_id)
                 found = self._take_from(lane, host_free) if feed_free(feed_id) else None

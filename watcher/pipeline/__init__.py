@@ -58,6 +58,7 @@ __all__ = [
     "Job",
     "Notify",
     "Pipeline",
+    "Pools",
     "StoreTrouble",
 ]
 
@@ -81,6 +82,43 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
     # Run by one replica only (the elected one) when several share a PostgreSQL store.
     once: bool = False
+
+
+@dataclass
+class Pools:
+    """The worker processes and the rules they preload: the daemon starts them first, so
+    they load spaCy and the rules while it opens the store and builds the pipeline."""
+
+    rules: RulesSource
+    parse: CpuPool
+    cpu: CpuPool
+
+    @classmethod
+    def start(cls, config: Config) -> Pools:
+        """Load the rules (RuleError if invalid) and start both pools' workers."""
+        rules = RulesSource(config.watcher.rules_dir)
+        rules.load()
+        workers = config.articles.workers
+        # Half the cores parse feeds (one on two cores): parsing a whole cycle of a thousand
+        # feeds takes seconds, and every worker costs ~35 MB.
+        parse = CpuPool(
+            max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
+            memory_mb=feeds_cpu.PARSE_MEMORY_MB,
+            preload="watcher.feeds.cpu:preload",
+        )  # fmt: skip
+        cpu = CpuPool(
+            workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
+            preload="watcher.rules.worker:preload",
+            preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
+        )  # fmt: skip
+        parse.start()  # the workers preload in the background, the feed parser first
+        cpu.start()
+        return cls(rules, parse, cpu)
+
+    def shutdown(self) -> None:
+        """Stop both pools (a no-op for a pool already stopped)."""
+        for pool in (self.cpu, self.parse):
+            pool.shutdown(cancel=True, grace=WORKER_GRACE)
 
 
 class Pipeline:
@@ -157,11 +195,31 @@ class Pipeline:
 
     @classmethod
     async def start(
-        cls, config: Config, db: StoreRunner, *, clock: Clock, metrics: Metrics | None = None
+        cls,
+        config: Config,
+        db: StoreRunner,
+        *,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        pools: Pools | None = None,
     ) -> Pipeline:
-        """Load rules (RuleError if invalid), build channels (ConfigError), sync feeds."""
-        rules = RulesSource(config.watcher.rules_dir)
-        rules.load()
+        """Load rules (RuleError if invalid), build channels (ConfigError), sync feeds; with
+        ``pools``, the workers and rules started beforehand (Pools.start)."""
+        own = pools is None
+        pools = pools or Pools.start(config)
+        try:
+            built = await cls._build(config, db, clock, metrics, pools)
+        except BaseException:
+            if own:  # else the caller stops the pools it started
+                await asyncio.to_thread(pools.shutdown)
+            raise
+        return built
+
+    @classmethod
+    async def _build(
+        cls, config: Config, db: StoreRunner, clock: Clock, metrics: Metrics | None, pools: Pools
+    ) -> Pipeline:
+        rules = pools.rules
         for warning in Analyzer(config.nlp, rules.rules).warnings():
             log.warning("%s", warning)
         channels = build_channels(config)
@@ -171,33 +229,18 @@ class Pipeline:
             log.warning("blocklist: %s", warning)
         feeds = await db(db.store.sync_feeds, config.feeds, clock.now())
         client = HttpClient(config.http, clock=clock)
-        workers = config.articles.workers
-        # Half the cores parse feeds (one on two cores): parsing a whole cycle of a thousand
-        # feeds takes seconds, and every worker costs ~35 MB.
-        parse = CpuPool(
-            max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
-            memory_mb=feeds_cpu.PARSE_MEMORY_MB,
-            preload="watcher.feeds.cpu:preload",
-        )  # fmt: skip
-        cpu = CpuPool(
-            workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
-            preload="watcher.rules.worker:preload",
-            preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
-        )  # fmt: skip
-        parse.start()  # the workers preload while the daemon starts, before the first poll
-        cpu.start()
         return cls(
             config,
             db,
             clock=clock,
             client=client,
-            cpu=cpu,
+            cpu=pools.cpu,
             feeds=feeds,
             rules=rules,
             channels=channels,
             metrics=metrics,
             blocklist=blocklist,
-            parse=parse,
+            parse=pools.parse,
         )
 
     def summary(self) -> str:
@@ -281,6 +324,7 @@ class Pipeline:
 
     async def aclose(self, *, grace: float) -> None:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
+        self._polling.stop_polling()
         self._articles.stop_queueing()  # queued entries stay pending
         pending = [*self._polling.tasks(), *self._articles.tasks()]
         if pending:

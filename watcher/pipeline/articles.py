@@ -24,7 +24,7 @@ from watcher.rules.worker import EntryJob, Processed, process_entry
 from watcher.store.alerts import ArticleRecord
 from watcher.store.feeds import PendingEntry
 from watcher.store.runner import StoreRunner
-from watcher.workers import CpuPool
+from watcher.workers import CpuPool, Turns, urgent
 
 # Article pages fetched at once (each host also within [http] max_per_host); fetched
 # articles then wait for a worker without holding a fetch slot.
@@ -34,6 +34,9 @@ PENDING_BATCH = 1000
 PENDING_PER_FEED = 50
 # Shortest time between two reads of pending entries to refill a running-low queue.
 REFILL_SECONDS = 0.5
+# The entries of finished polls are read by id, this many per read; a backfill's are read
+# only while the queue holds fewer than PENDING_BATCH (the rest wait in the store).
+ARRIVED_BATCH = 500
 
 
 class ArticleStage:
@@ -62,14 +65,24 @@ class ArticleStage:
         self._trouble = trouble
         self._to_send = to_send
         self._articles: dict[int, asyncio.Task[None]] = {}
-        self._decide_lock = asyncio.Lock()
         self._queue: ArticleQueue[PendingEntry] = ArticleQueue()
         self._fresh: set[int] = set()  # entries found by this run's regular polls
         self._fetching: dict[str, int] = {}  # article fetches in flight per host
         self._fetch_limit = min(ARTICLE_FETCHES, config.http.max_connections)
-        self._cpu_slots = asyncio.Semaphore(max(2, 2 * cpu.workers))
+        # Story grouping reads what earlier articles stored: one decision at a time, news first.
+        self._deciding = Turns(1)
         self._feed_active: dict[int, int] = {}  # entries in progress per feed
         self._feed_limit = 2 * max(2, 2 * cpu.workers)
+        # Entries in progress (fetching, or holding a fetched page until a worker is free)
+        # beyond which only fresh ones start, and twice that beyond which none: neither a
+        # backfill nor a burst of news holds hundreds of pages in memory.
+        self._active_limit = self._fetch_limit + 4 * max(1, cpu.workers)
+        self._arrivals: dict[int, bool] = {}  # entry ids of finished polls to read: fresh?
+        self._reader: asyncio.Task[None] | None = None
+        # While a read of pending entries is under way: the entries that ended meanwhile,
+        # which the read may still have seen pending (they must not be queued again).
+        self._reads = 0
+        self._ended: set[int] = set()
         self._refill: asyncio.Task[None] | None = None
         self._refill_after = 0.0
         self._more_pending = False
@@ -84,37 +97,86 @@ class ArticleStage:
         """At a stop: start no more entries; the queued ones stay pending in the store."""
         # A poll finishing within the stop's grace must not queue (and start) more.
         self._stopping = True
-        if self._refill is not None:
-            self._refill.cancel()
+        for task in (self._refill, self._reader):
+            if task is not None:
+                task.cancel()
         self._queue, self._more_pending = ArticleQueue(), False
+        self._arrivals.clear()
 
     async def arrived(self, entry_ids: list[int], fresh: bool) -> None:
-        """A poll found new entries (``fresh``: news, not a new feed's backfill)."""
+        """A poll found new entries (``fresh``: news, not a new feed's backfill): read them
+        by id and queue them, without reading (or waiting behind) the whole backlog."""
+        if self._stopping:
+            return
         if fresh:
             self._fresh.update(entry_ids)
-        await self.process_pending()
+        if len(entry_ids) > PENDING_PER_FEED:  # a flood: its newest now, the rest later
+            entry_ids = sorted(entry_ids)[-PENDING_PER_FEED:]
+            self._more_pending = True
+        if not fresh and len(self._queue) + len(self._arrivals) >= PENDING_BATCH:
+            self._more_pending = True  # a big backfill: read from the store as the queue empties
+            return
+        self._arrivals.update(dict.fromkeys(entry_ids, fresh))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_arrivals(), name="new entries")
+
+    async def _read_arrivals(self) -> None:
+        """Read the arrived entries, fresh ones first, in batches: the polls that finish
+        during one read are read together by the next."""
+        try:
+            while self._arrivals and not self._stopping:
+                ids = sorted(self._arrivals, key=lambda i: not self._arrivals[i])[:ARRIVED_BATCH]
+                for entry_id in ids:
+                    del self._arrivals[entry_id]
+                try:
+                    await self._read_pending(len(ids), ids=ids)
+                except StoreError as exc:  # they stay pending: the next round reads them
+                    self._trouble.failed("new entries not read, read at the next round", exc)
+                    self._more_pending = True
+                except Exception:
+                    log.exception("new entries not read; they are read at the next round")
+                self._dispatch()
+        finally:
+            self._reader = None
 
     async def process_pending(self) -> None:
         """Queue the pending entries not already queued or in progress, and start the
         fetches the limits allow (see ArticleQueue for the order)."""
         if self._stopping:
             return
-        rows = await self._db(
-            self._db.store.pending_entries, PENDING_BATCH, per_feed=PENDING_PER_FEED
-        )
+        rows = await self._read_pending(PENDING_BATCH, per_feed=PENDING_PER_FEED)
         per_feed: dict[int, int] = {}
         for pending in rows:
             per_feed[pending.feed_id] = per_feed.get(pending.feed_id, 0) + 1
-            if pending.id not in self._articles and pending.id not in (self._tried or ()):
-                fresh = pending.id in self._fresh
-                self._queue.add(
-                    pending.id, pending.feed_id, pending.entry.link, pending, fresh=fresh
-                )
         # A full batch (or a feed at its share) means more wait in the store: read them
         # as soon as the queue runs low rather than at the next round.
         full = len(rows) >= PENDING_BATCH or any(n >= PENDING_PER_FEED for n in per_feed.values())
         self._more_pending = full
         self._dispatch()
+
+    async def _read_pending(
+        self, limit: int, *, per_feed: int | None = None, ids: list[int] | None = None
+    ) -> list[PendingEntry]:
+        """Read pending entries and queue those not queued, in progress or ended already."""
+        self._reads += 1
+        try:
+            rows = await self._db(self._db.store.pending_entries, limit, per_feed=per_feed, ids=ids)
+            if not self._stopping:
+                for pending in rows:
+                    self._enqueue(pending)
+            return rows
+        finally:
+            self._reads -= 1
+            if not self._reads:
+                self._ended.clear()
+
+    def _enqueue(self, pending: PendingEntry) -> None:
+        entry_id = pending.id
+        if entry_id in self._articles or entry_id in self._ended:
+            return
+        if entry_id not in (self._tried or ()):
+            fresh = entry_id in self._fresh
+            self._queue.add(entry_id, pending.feed_id, pending.entry.link, pending, fresh=fresh)
 
     def _dispatch(self) -> None:
         """Start queued entries while fetch slots are free; a busy host's entries wait in
@@ -122,7 +184,11 @@ class ArticleStage:
         if self._stopping:
             return
         while sum(self._fetching.values()) < self._fetch_limit:
-            pending = self._queue.take(self._host_free, self._feed_free)
+            active = len(self._articles)
+            if active >= 2 * self._active_limit:
+                break  # the next starts as one ends, fresh first
+            full = active >= self._active_limit
+            pending = self._queue.take(self._host_free, self._feed_free, fresh_only=full)
             if pending is None:
                 break
             self._start(pending)
@@ -190,6 +256,8 @@ class ArticleStage:
                 fetch_done = True
                 self._fetched(host)
 
+        if pending.id in self._fresh:
+            urgent()  # its worker job and its decision go ahead of the backfill's
         try:
             await self._process_entry(pending, fetched)
         except StoreError as exc:
@@ -205,6 +273,8 @@ class ArticleStage:
             await self._db(self._db.store.mark_entry_failed, pending.id)
         finally:
             self._articles.pop(pending.id, None)
+            if self._reads:
+                self._ended.add(pending.id)
             self._fresh.discard(pending.id)
             self._feed_active[pending.feed_id] -= 1
             if not self._feed_active[pending.feed_id]:
@@ -236,10 +306,10 @@ class ArticleStage:
             categories=entry.categories,
             feed_author=entry.author,
         )
-        async with self._cpu_slots:
-            processed = await self._cpu(
-                process_entry, job, self._rules.rules, self._config.nlp, self._clock.now()
-            )
+        # The pool hands out its workers, fresh entries' jobs first.
+        processed = await self._cpu(
+            process_entry, job, self._rules.rules, self._config.nlp, self._clock.now()
+        )
         if cut := processed.article.extra.get(PAGE_CAP):
             log.info("entry %d (%s): %s", pending.id, entry.link, cut)
         if self._metrics is not None:
@@ -256,7 +326,7 @@ class ArticleStage:
     async def _record(self, pending: PendingEntry, url: str, processed: Processed) -> None:
         # Story grouping reads what earlier articles stored: decide and record one at a time
         # (on PostgreSQL, across the replicas too).
-        async with self._decide_lock, self._db.one_replica_at_a_time():
+        async with self._deciding, self._db.one_replica_at_a_time():
             now = self._clock.now()
             store = self._db.store
             since = now - timedelta(seconds=self._config.alerts.story_window)

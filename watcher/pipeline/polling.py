@@ -9,16 +9,22 @@ from datetime import datetime, timedelta
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.errors import StoreError
-from watcher.feeds.poll import Poller, PollResult
+from watcher.feeds.poll import POLLS_IN_FLIGHT, Poller, PollResult
 from watcher.feeds.schedule import FeedHealth, health_problem
 from watcher.metrics import Metrics
 from watcher.pipeline.reports import Report, StoreTrouble, log
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
+from watcher.workers import urgent
 
 # On a store shared by replicas, a replica holds at most this many polls in flight per HTTP
 # connection: it claims no more feeds than it can poll within a lease.
 SHARED_POLLS_PER_CONNECTION = 10
+
+# New feeds' first polls (their backfill) in flight at once: the others start as those end.
+# Half the poller's in-flight slots, so a known feed's poll (news) never waits behind a
+# thousand new feeds, even when they all wait for one slow host.
+FIRST_POLLS_IN_FLIGHT = max(1, POLLS_IN_FLIGHT // 2)
 
 # Failure reasons (watcher/http.py) that mean the host was never reached.
 _UNREACHED = ("DNS lookup failed", "connect timed out", "connection refused", "network error")
@@ -57,10 +63,19 @@ class PollingStage:
         # Feed id -> whether its last poll reached the host; all unreached is said once.
         self._reached: dict[int, bool] = {}
         self._said_offline = False
+        # New feeds due for their first poll, waiting for a slot (in the store's due order).
+        self._first_due: dict[int, FeedRow] = {}
+        self._first_polls = 0
+        self._stopping = False
 
     def tasks(self) -> list[asyncio.Task[PollResult | None]]:
         """The polls in flight."""
         return list(self._polls.values())
+
+    def stop_polling(self) -> None:
+        """At a stop: start no more polls (those in flight may finish)."""
+        self._stopping = True
+        self._first_due.clear()
 
     async def tick(self) -> None:
         """Start a poll for every feed that is due and not already being polled."""
@@ -68,9 +83,22 @@ class PollingStage:
             await self._claim_and_poll()
             return
         now = self._clock.now()
-        for feed in await self._db(self._db.store.due_feeds, now):
-            if feed.id not in self._polls and self._held.get(feed.id, now) <= now:
+        due = await self._db(self._db.store.due_feeds, now)
+        if self._stopping:
+            return
+        ready = [f for f in due if f.id not in self._polls and self._held.get(f.id, now) <= now]
+        for feed in ready:
+            if not feed.first_poll:
                 self._spawn_poll(feed)
+        self._first_due = {f.id: f for f in ready if f.first_poll}
+        self._start_first_polls()
+
+    def _start_first_polls(self) -> None:
+        while self._first_due and self._first_polls < FIRST_POLLS_IN_FLIGHT and not self._stopping:
+            feed = self._first_due.pop(next(iter(self._first_due)))
+            if feed.id not in self._polls:
+                self._first_polls += 1
+                self._spawn_poll(feed, first=True)
 
     async def _claim_and_poll(self) -> None:
         """Replicas: claim due feeds up to the in-flight cap, and again as polls finish,
@@ -93,12 +121,20 @@ class PollingStage:
                 self._spawn_poll(feed)
         return [r for r in await asyncio.gather(*self._polls.values()) if r is not None]
 
-    def _spawn_poll(self, feed: FeedRow) -> None:
+    def _spawn_poll(self, feed: FeedRow, *, first: bool = False) -> None:
         task = asyncio.create_task(self._poll(feed), name=f"poll {feed.name}")
         self._polls[feed.id] = task
-        task.add_done_callback(lambda _t: self._polls.pop(feed.id, None))
+        task.add_done_callback(lambda _t: self._poll_ended(feed.id, first))
+
+    def _poll_ended(self, feed_id: int, first: bool) -> None:
+        self._polls.pop(feed_id, None)
+        if first:
+            self._first_polls -= 1
+            self._start_first_polls()  # the next new feed's first poll
 
     async def _poll(self, feed: FeedRow) -> PollResult | None:
+        if not feed.first_poll:
+            urgent()  # news: parsed ahead of the new feeds' first polls (their backfill)
         try:
             result = await self._poller.poll(feed)
         except Exception as exc:

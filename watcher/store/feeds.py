@@ -248,19 +248,26 @@ class FeedsMixin:
         return (seen[0] - seen[-1]).total_seconds() / (len(seen) - 1)
 
     def pending_entries(
-        self, limit: int = 100, *, per_feed: int | None = None
+        self,
+        limit: int = 100,
+        *,
+        per_feed: int | None = None,
+        ids: Sequence[int] | None = None,
     ) -> list[PendingEntry]:
         """Pending entries, oldest first; with ``per_feed``, only each feed's newest that many
-        (so one flooding feed cannot fill the batch), newest first."""
+        (so one flooding feed cannot fill the batch), newest first. With ``ids``, only those
+        of them still pending: a poll's new entries read at once, without the whole backlog."""
         query = (
             sa.select(entries, feeds.c.name.label("feed_name"), feeds.c.tags.label("feed_tags"))
             .join(feeds, feeds.c.id == entries.c.feed_id)
             .where(entries.c.state == "pending")
         )
+        if ids is not None:
+            query = query.where(entries.c.id.in_(list(ids)))
         with self.transaction() as conn:
             if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
                 claimed = claim_pending_entries(
-                    conn, self.holder, datetime.now(UTC), limit, per_feed
+                    conn, self.holder, datetime.now(UTC), limit, per_feed, ids=ids
                 )
                 query = query.where(entries.c.id.in_(claimed))
             if per_feed is not None:

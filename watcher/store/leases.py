@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,13 +72,23 @@ def claim_due_feeds(
 
 
 def claim_pending_entries(
-    conn: Connection, holder: Holder, now: datetime, limit: int, per_feed: int | None = None
+    conn: Connection,
+    holder: Holder,
+    now: datetime,
+    limit: int,
+    per_feed: int | None = None,
+    *,
+    ids: Sequence[int] | None = None,
 ) -> list[int]:
     """Claim (or renew) up to ``limit`` pending entries nobody else holds; their ids.
 
     With ``per_feed``, only each feed's newest that many are candidates, so one flooding
-    feed cannot take the whole claim (the article queue's fairness, across replicas too)."""
+    feed cannot take the whole claim (the article queue's fairness, across replicas too).
+    With ``ids``, only those are candidates: the replica whose poll found them claims them
+    at once, by id, however long the backlog ahead of them."""
     free = sa.and_(entries.c.state == "pending", _free(entries, holder, now))
+    if ids is not None:
+        free = sa.and_(free, entries.c.id.in_(list(ids)))
     pick = sa.select(entries.c.id).where(free)
     if per_feed is not None:
         # FOR UPDATE cannot sit on a query with a window function: rank in a subquery.
