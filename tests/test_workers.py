@@ -38,8 +38,10 @@ async def test_a_feed_worker_imports_only_parsing_and_is_preloaded() -> None:
         pool.shutdown()
     heavy = [m for m in modules if m.startswith(HEAVY)]
     assert heavy == []
-    # Preloaded: the parsers were imported and used before the first job arrived.
-    assert "feedparser" in modules and "watcher.feeds.cpu" in modules
+    # Preloaded: the fast parser was imported and used before the first job arrived;
+    # feedparser waits for a feed the fast path declines (tests/test_feeds_fastparse.py).
+    assert "watcher.feeds.fastparse" in modules and "watcher.feeds.cpu" in modules
+    assert "lxml.etree" in modules and "feedparser" not in modules
 
 
 async def test_a_job_over_its_time_budget_is_abandoned_and_its_worker_replaced() -> None:
