@@ -1,5 +1,5 @@
 """Entry point for ``python -m watcher``."""
 
-from watcher.cli import main
+from watcher.launch import main
 
 raise SystemExit(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.machinery
 import json
 import logging
 import sys
@@ -32,6 +31,7 @@ from watcher.health import check_health, read_heartbeat
 from watcher.http import HttpClient
 from watcher.lock import prepare_data_dir
 from watcher.logs import setup_logging
+from watcher.pools import Spawned
 from watcher.rules.backtest import compare, format_backtest
 from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
@@ -42,15 +42,17 @@ from watcher.store.alerts import AlertRow, HeldMatch
 from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow, alive_since
-from watcher.workers import InlinePool
+from watcher.workers import InlinePool, spawn_lightly
 
 Command = Callable[[argparse.Namespace], int]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    _spawn_lightly()
+def main(argv: Sequence[str] | None = None, *, spawned: Spawned | None = None) -> int:
+    """The command line; ``spawned``: worker pools `watcher run` adopts (watcher.launch)."""
+    spawn_lightly()
     parser = _parser()
     args = parser.parse_args(argv)
+    args.spawned = spawned
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -65,19 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _spawn_lightly() -> None:
-    """Keep spawned workers from importing the whole command line.
-
-    A spawned worker re-runs the parent's main script to find its functions, and the
-    `watcher` console script imports this module, hence the daemon, the store, aiohttp and
-    the bot. Naming the main module as the package's ``__main__`` instead is what
-    ``python -m watcher`` does, and multiprocessing does not re-run a ``__main__`` module.
-    """
-    main = sys.modules.get("__main__")
-    if main is not None and getattr(main, "__spec__", None) is None:
-        main.__spec__ = importlib.machinery.ModuleSpec("watcher.__main__", None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -247,7 +236,7 @@ def _store(config: Config) -> Iterator[Store]:
 def _cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     setup_logging(args.log_level or config.log.level, args.log_format or config.log.format)
-    run_daemon(config, RunOptions(once=args.once, tick=config.polling.tick))
+    run_daemon(config, RunOptions(once=args.once, tick=config.polling.tick), spawned=args.spawned)
     return 0
 
 

@@ -25,6 +25,7 @@ from watcher.health import HEARTBEAT_NAME, Heartbeat, write_heartbeat
 from watcher.lock import LOCK_NAME, DataDirLock, prepare_data_dir
 from watcher.metrics import Metrics, MetricsServer, start_metrics_server
 from watcher.pipeline import Pipeline, Pools
+from watcher.pools import Spawned
 from watcher.store import open_store
 from watcher.store.runner import StoreRunner
 from watcher.web import Backend, WebServer
@@ -50,9 +51,13 @@ class RunOptions:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Config, *, clock: Clock | None = None, spawned: Spawned | None = None
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        # Worker pools started before this module was imported (watcher.launch), or None.
+        self._spawned = spawned
         self._stop = asyncio.Event()
         self._started = self.clock.now()
         # Scheduled jobs running now: a stop lets them end instead of cancelling them unstarted.
@@ -78,7 +83,8 @@ class Daemon:
         with DataDirLock(data_dir):
             # First: the workers load spaCy and the rules while the store opens (migrations)
             # and the pipeline is built, so the first article finds one ready sooner.
-            pools = Pools.start(self.config)
+            # (Pools started early by watcher.launch are stopped by it if this fails.)
+            pools = Pools.start(self.config, self._spawned)
             try:
                 await self._run_with_pools(pools, options)
             finally:
@@ -334,5 +340,11 @@ def _exit_by_deadline(seconds: float) -> None:
     threading.Thread(target=watchdog, name="stop deadline", daemon=True).start()
 
 
-def run_daemon(config: Config, options: RunOptions, *, clock: Clock | None = None) -> None:
-    asyncio.run(Daemon(config, clock=clock).run(options))
+def run_daemon(
+    config: Config,
+    options: RunOptions,
+    *,
+    clock: Clock | None = None,
+    spawned: Spawned | None = None,
+) -> None:
+    asyncio.run(Daemon(config, clock=clock, spawned=spawned).run(options))

@@ -7,12 +7,14 @@ import contextlib
 import contextvars
 import heapq
 import importlib
+import importlib.machinery
 import itertools
 import logging
 import multiprocessing
 import os
 import pickle
 import resource
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -253,3 +255,16 @@ class InlinePool:
 
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
         pass
+
+
+def spawn_lightly() -> None:
+    """Keep spawned workers from importing the whole command line.
+
+    A spawned worker re-runs the parent's main script to find its functions, and the
+    `watcher` console script imports watcher.cli, hence the daemon, the store, aiohttp and
+    the bot. Naming the main module as the package's ``__main__`` instead is what
+    ``python -m watcher`` does, and multiprocessing does not re-run a ``__main__`` module.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None:
+        main.__spec__ = importlib.machinery.ModuleSpec("watcher.__main__", None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher import __version__
+from watcher import __version__, pools
 from watcher.alerts.blocklist import BlocklistSource
 from watcher.alerts.outbox import Sender
 from watcher.alerts.templates import Templates, templates_folder
@@ -19,7 +19,6 @@ from watcher.channels.registry import build_channels
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.explain import Explainer
-from watcher.feeds import cpu as feeds_cpu
 from watcher.feeds.poll import Poller, PollResult
 from watcher.http import HttpClient
 from watcher.metrics import Metrics
@@ -34,12 +33,13 @@ from watcher.pipeline.delivery import DESTINATION_FAILURES, SEND_INTERVAL, Deliv
 from watcher.pipeline.polling import SHARED_POLLS_PER_CONNECTION, PollingStage
 from watcher.pipeline.reload import Reloader
 from watcher.pipeline.reports import STORE_LOG_SECONDS, Notify, Reports, StoreTrouble, log
+from watcher.pools import ARTICLE_MEMORY_MB, ARTICLE_SECONDS, WORKER_GRACE, Spawned
 from watcher.rules import worker as rules_worker
 from watcher.rules.nlp import Analyzer
 from watcher.rules.reload import RulesSource
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
-from watcher.workers import CpuPool, pool_size
+from watcher.workers import CpuPool
 
 __all__ = [
     "ARTICLE_FETCHES",
@@ -64,12 +64,6 @@ __all__ = [
 
 HEALTH_CHECK_SECONDS = 600.0
 RULES_CHECK_SECONDS = 2.0
-# Budgets per article job (feed parsing: watcher.feeds.cpu): a job over them is abandoned
-# and its worker replaced.
-ARTICLE_SECONDS = 60.0
-ARTICLE_MEMORY_MB = 1024
-# Seconds a busy worker process gets at a stop, after in-flight work had its grace.
-WORKER_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,31 +88,19 @@ class Pools:
     cpu: CpuPool
 
     @classmethod
-    def start(cls, config: Config) -> Pools:
-        """Load the rules (RuleError if invalid) and start both pools' workers."""
+    def start(cls, config: Config, spawned: Spawned | None = None) -> Pools:
+        """Load the rules (RuleError if invalid) and start both pools' workers, or adopt
+        ``spawned``, started before the rules were read (their workers load the rules with
+        their first job)."""
         rules = RulesSource(config.watcher.rules_dir)
         rules.load()
-        workers = config.articles.workers
-        # Half the cores parse feeds (one on two cores): parsing a whole cycle of a thousand
-        # feeds takes seconds, and every worker costs ~35 MB.
-        parse = CpuPool(
-            max(1, pool_size(workers) // 2), name="feed", seconds=feeds_cpu.PARSE_SECONDS,
-            memory_mb=feeds_cpu.PARSE_MEMORY_MB,
-            preload="watcher.feeds.cpu:preload",
-        )  # fmt: skip
-        cpu = CpuPool(
-            workers, name="article", seconds=ARTICLE_SECONDS, memory_mb=ARTICLE_MEMORY_MB,
-            preload="watcher.rules.worker:preload",
-            preload_args=(config.nlp, rules_worker.ship_rules(rules.rules)),
-        )  # fmt: skip
-        parse.start()  # the workers preload in the background, the feed parser first
-        cpu.start()
-        return cls(rules, parse, cpu)
+        if spawned is None:
+            spawned = pools.spawn(config, rules_worker.ship_rules(rules.rules))
+        return cls(rules, spawned.parse, spawned.cpu)
 
     def shutdown(self) -> None:
         """Stop both pools (a no-op for a pool already stopped)."""
-        for pool in (self.cpu, self.parse):
-            pool.shutdown(cancel=True, grace=WORKER_GRACE)
+        Spawned(self.parse, self.cpu).shutdown()
 
 
 class Pipeline:

@@ -20,8 +20,8 @@ from watcher.articles.fingerprint import signature
 from watcher.config import NlpSettings
 from watcher.errors import ParseError
 from watcher.rules.match import Matcher
+from watcher.rules.model import RuleSet
 from watcher.rules.nlp import Analyzer
-from watcher.rules.schema import RuleSet
 from watcher.types import Article, Match, Signature
 
 
