@@ -215,6 +215,29 @@ def test_near_duplicates_are_a_standfirst_and_its_first_paragraph() -> None:
     assert not near_duplicate(standfirst, "Talks on the border resume on Monday in Geneva.")
 
 
+def test_near_duplicates_are_judged_on_a_sentences_first_words() -> None:
+    shared = " ".join(f"word{i}" for i in range(150))
+    a = shared + " " + " ".join(f"alpha{i}" for i in range(5_000))
+    b = shared + " " + " ".join(f"beta{i}" for i in range(5_000))
+    assert near_duplicate(a, b)  # the first 120 words are the same
+    assert not near_duplicate("alpha " + a, "beta gamma delta " + b[:40])
+
+
+def test_quotes_of_a_page_without_full_stops_stay_cheap() -> None:
+    # Two 100,000-word "sentences": comparing them whole with difflib took minutes of the
+    # event loop (the daemon's decision step) before near_duplicate read only their starts.
+    first = " ".join(f"Russia{i % 7} w{i}" for i in range(100_000))
+    second = " ".join(f"Russia{i % 5} v{i}" for i in range(100_000))
+    text = f"{first}.\n\n{second}."
+    at = text.index("Russia", len(first))
+    found = Evidence("actor", "Russia", "Russia", "text", "Russia", at, at + 6)
+    early = Evidence("actor", "Russia", "Russia", "text", "Russia", 0, 6)
+    m = Match("r", 3.0, 1.0, (early, found), "normal", (), ())
+    article = Article(url="https://x.example", title="T", text=text, source=ArticleSource.FILE)
+    quotes = choose_quotes(article, [m], 3)
+    assert 1 <= len(quotes) <= 2
+
+
 def test_an_evidence_sentence_cut_at_a_bracket_is_quoted_whole() -> None:
     text = "Talks began. “We think Russia wants this [war] to end,” he said. Nothing else."
     cut = "“We think Russia wants this ["  # how the NLP sentence splitter ends it

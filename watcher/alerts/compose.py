@@ -29,6 +29,8 @@ _WORD = re.compile(r"\w+")
 _TAG = re.compile(r"<[^>]*>")
 # Near-duplicate sentences: this share of words in common, or a run this long in order.
 _NEAR_RATIO = 0.6
+_NEAR_WORDS = 120
+_NEAR_CHARS = 2_000
 _NEAR_RUN = 7
 # Surfaces up to this long ("US", "EU") are bolded only where the case matches too.
 _CASE_BLIND_FROM = 2
@@ -65,7 +67,11 @@ def split_sentences(text: str) -> list[str]:
 def near_duplicate(a: str, b: str) -> bool:
     """Whether two sentences say nearly the same words (a standfirst and the first
     paragraph): most words shared, or a run of seven in the same order."""
-    words_a, words_b = _WORD.findall(a.casefold()), _WORD.findall(b.casefold())
+    # Only the first words are compared: a quote shows no more, and difflib's time grows with
+    # the product of the lengths (two 100,000-word "sentences" of a page without full stops
+    # held the event loop for minutes).
+    words_a = _WORD.findall(a[:_NEAR_CHARS].casefold())[:_NEAR_WORDS]
+    words_b = _WORD.findall(b[:_NEAR_CHARS].casefold())[:_NEAR_WORDS]
     if not words_a or not words_b:
         return False
     matcher = difflib.SequenceMatcher(None, words_a, words_b, autojunk=False)
