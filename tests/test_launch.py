@@ -39,6 +39,14 @@ def _pool_workers() -> set[int]:
     return found
 
 
+def _wait_for_workers(timeout: float = 60.0) -> set[int]:
+    """The pool workers, once there are any (pebble starts them from a thread of its own)."""
+    deadline = time.monotonic() + timeout
+    while not (found := _pool_workers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def _wait_until_gone(pids: set[int], timeout: float = 60.0) -> set[int]:
     deadline = time.monotonic() + timeout
     while pids and time.monotonic() < deadline:
@@ -63,7 +71,7 @@ def test_watcher_run_starts_both_pools_before_the_command_line(tmp_path: Path) -
     spawned = launch._early_pools(["run", "-c", str(_config(tmp_path))])
     assert spawned is not None
     try:
-        before = _pool_workers()
+        before = _wait_for_workers()
         assert before  # workers are already loading
     finally:
         spawned.shutdown()

@@ -78,14 +78,13 @@ class Job:
     once: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pools:
-    """The worker processes and the rules they preload: the daemon starts them first, so
-    they load spaCy and the rules while it opens the store and builds the pipeline."""
+    """The worker processes and the rules they run: the daemon starts them first, so they
+    load spaCy and the rules while it opens the store and builds the pipeline."""
 
     rules: RulesSource
-    parse: CpuPool
-    cpu: CpuPool
+    workers: Spawned
 
     @classmethod
     def start(cls, config: Config, spawned: Spawned | None = None) -> Pools:
@@ -96,11 +95,11 @@ class Pools:
         rules.load()
         if spawned is None:
             spawned = pools.spawn(config, rules_worker.ship_rules(rules.rules))
-        return cls(rules, spawned.parse, spawned.cpu)
+        return cls(rules, spawned)
 
     def shutdown(self) -> None:
         """Stop both pools (a no-op for a pool already stopped)."""
-        Spawned(self.parse, self.cpu).shutdown()
+        self.workers.shutdown()
 
 
 class Pipeline:
@@ -216,13 +215,13 @@ class Pipeline:
             db,
             clock=clock,
             client=client,
-            cpu=pools.cpu,
+            cpu=pools.workers.cpu,
             feeds=feeds,
             rules=rules,
             channels=channels,
             metrics=metrics,
             blocklist=blocklist,
-            parse=pools.parse,
+            parse=pools.workers.parse,
         )
 
     def summary(self) -> str:

@@ -77,7 +77,7 @@ class ArticleStage:
         # beyond which only fresh ones start, and twice that beyond which none: neither a
         # backfill nor a burst of news holds hundreds of pages in memory.
         self._active_limit = self._fetch_limit + 4 * max(1, cpu.workers)
-        self._arrivals: dict[int, bool] = {}  # entry ids of finished polls to read: fresh?
+        self._arrivals: set[int] = set()  # entry ids of finished polls to read
         self._reader: asyncio.Task[None] | None = None
         # While a read of pending entries is under way: the entries that ended meanwhile,
         # which the read may still have seen pending (they must not be queued again).
@@ -116,7 +116,7 @@ class ArticleStage:
         if not fresh and len(self._queue) + len(self._arrivals) >= PENDING_BATCH:
             self._more_pending = True  # a big backfill: read from the store as the queue empties
             return
-        self._arrivals.update(dict.fromkeys(entry_ids, fresh))
+        self._arrivals.update(entry_ids)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_arrivals(), name="new entries")
 
@@ -125,9 +125,8 @@ class ArticleStage:
         during one read are read together by the next."""
         try:
             while self._arrivals and not self._stopping:
-                ids = sorted(self._arrivals, key=lambda i: not self._arrivals[i])[:ARRIVED_BATCH]
-                for entry_id in ids:
-                    del self._arrivals[entry_id]
+                ids = sorted(self._arrivals, key=lambda i: i not in self._fresh)[:ARRIVED_BATCH]
+                self._arrivals.difference_update(ids)
                 try:
                     await self._read_pending(len(ids), ids=ids)
                 except StoreError as exc:  # they stay pending: the next round reads them
