@@ -7,7 +7,8 @@ cycles in a fresh process for watcher and then for reader: all new, all 304, and
 feeds with one new item; ``--runs`` times, alternating watcher and reader. Prints one JSON line
 per cycle (wall time, requests/s, CPU seconds of the whole process tree, peak RSS of the
 process and its children, server CPU seconds), then per cycle the medians and the
-reader/watcher ratios of wall and CPU time (CPU ratios are steadier on a shared machine).
+reader/watcher ratios of wall and CPU time (CPU ratios are steadier on a shared machine) and
+the watcher/reader ratio of peak RSS.
 
 watcher goes through the real path of the poll stage of Pipeline.run_once: Poller over all
 feeds with HttpClient, the feed-parsing CpuPool as Pipeline.start builds it (preloaded,
@@ -294,8 +295,8 @@ def feed_server(feeds: int, items: int) -> Iterator[tuple[int, int]]:
 def run_side(side: str, args: argparse.Namespace, port: int, pid: int) -> list[dict[str, Any]]:
     """Run one side in a fresh process and watch its memory from here; relay its lines."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
-        # Run as "-c", not as this file: spawned parsing workers then import no bench code,
-        # as under `python -m watcher` (multiprocessing re-imports a __main__ given by path).
+        # Run as "-c", not as this file: the side's process then has no bench module as its
+        # __main__, as under `python -m watcher`.
         launch = f"import sys; sys.path.insert(0, {str(HERE)!r}); import feeds; feeds.main()"
         command = [
             sys.executable, "-c", launch, f"--side={side}", f"--port={port}", f"--server-pid={pid}",
@@ -374,6 +375,9 @@ def main() -> None:
             for key in ("wall_s", "cpu_s"):
                 ratio = line[f"reader_{key}"] / line[f"watcher_{key}"]
                 line[f"reader_over_watcher_{key.removesuffix('_s')}"] = round(ratio, 2)
+            # The memory target is the other way round: watcher's peak at most 2x reader's.
+            rss = line["watcher_peak_rss_mb"] / line["reader_peak_rss_mb"]
+            line["watcher_over_reader_rss"] = round(rss, 2)
         print(json.dumps(line), flush=True)
 
 

@@ -189,6 +189,24 @@ class DaemonProcess:
         return "\n".join(self.output().splitlines()[-lines:])
 
 
+def pool_workers(parent: int) -> set[int]:
+    """The live worker processes (watcher.workerproc) that ``parent`` started."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{parent}/task").glob("*/children"):
+        try:
+            children = [int(p) for p in task.read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:  # gone meanwhile
+                continue
+            if b"watcher.workerproc" in command and alive(child):
+                found.add(child)
+    return found
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
     try:

@@ -217,7 +217,7 @@ def _rss(items: int) -> str:
 async def test_a_store_that_cannot_open_leaves_no_worker_behind(tmp_path: Path) -> None:
     """The worker pools start first, to preload while the store opens: when the store then
     fails, they are stopped (in-process, as a long-lived caller would see it)."""
-    import multiprocessing
+    from daemonproc import pool_workers
 
     from watcher.config import load_config
     from watcher.daemon import Daemon, RunOptions
@@ -228,4 +228,4 @@ async def test_a_store_that_cannot_open_leaves_no_worker_behind(tmp_path: Path) 
     config = load_config(_config(tmp_path, extra=f'[store]\nurl = "{url}"\n'), env={})
     with pytest.raises(StoreError):
         await Daemon(config).run(RunOptions(once=True))
-    await asyncio.to_thread(_wait_for, lambda: not multiprocessing.active_children(), 60)
+    await asyncio.to_thread(_wait_for, lambda: not pool_workers(os.getpid()), 60)

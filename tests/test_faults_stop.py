@@ -51,8 +51,7 @@ def test_sigterm_with_a_busy_worker_exits_0_in_time_and_keeps_entries_pending(
     assert stopped.code == 0, stopped.log
     # The promise is 10 s; a few more allow for a loaded machine starting the interpreter's exit.
     assert stopped.seconds < 15.0, f"stop took {stopped.seconds:.1f} s\n{stopped.log}"
-    # Workers were terminated; helpers such as multiprocessing's resource tracker leave as
-    # soon as they see the daemon gone.
+    # Workers were terminated, or left as soon as they saw the daemon gone.
     wait_for(lambda: not any(alive(pid) for pid in stopped.workers), 30, "no children left")
     assert "Traceback" not in stopped.log
     with sqlite3.connect(tmp_path / "data" / "watcher.db") as db:

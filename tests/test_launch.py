@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from daemonproc import pool_workers
 
 from watcher import launch
 
@@ -24,23 +25,11 @@ def _config(tmp_path: Path, rules: str = "") -> Path:
 
 
 def _pool_workers() -> set[int]:
-    """This process's children that are pool workers (not multiprocessing's tracker)."""
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == os.getpid() and b"resource_tracker" not in cmdline:
-            found.add(int(entry.name))
-    return found
+    return pool_workers(os.getpid())
 
 
 def _wait_for_workers(timeout: float = 60.0) -> set[int]:
-    """The pool workers, once there are any (pebble starts them from a thread of its own)."""
+    """The pool workers, once there are any (each pool starts them from threads of its own)."""
     deadline = time.monotonic() + timeout
     while not (found := _pool_workers()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from workerprobe import loaded_modules
 
 from watcher.errors import BudgetError, WorkerError
 from watcher.workers import CpuPool, Turns, urgent
 
-# Modules a feed-parsing worker must never import: the store, HTTP and their libraries.
-HEAVY = ("sqlalchemy", "aiohttp", "watcher.store", "watcher.http", "spacy", "trafilatura")
-
-
-def loaded_modules() -> list[str]:
-    return sorted(sys.modules)
+# Modules a feed-parsing worker must never import: the store, HTTP and their libraries, and
+# what the pool's own plumbing could drag in (asyncio and ssl, multiprocessing's tracker).
+HEAVY = (
+    "sqlalchemy", "aiohttp", "watcher.store", "watcher.http", "spacy", "trafilatura",
+    "asyncio", "ssl", "multiprocessing", "watcher.workers",
+)  # fmt: skip
 
 
 def sleep_then_pid(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
+
+
+def exit_now(code: int) -> None:
+    os._exit(code)
+
+
+def unpicklable_result() -> object:
+    return lambda: None
 
 
 def allocate(megabytes: int) -> int:
@@ -64,6 +72,48 @@ async def test_a_job_over_its_memory_budget_fails_and_the_pool_goes_on() -> None
         assert await pool(allocate, 16) == 16 * 1024 * 1024
     finally:
         pool.shutdown()
+
+
+async def test_a_worker_that_dies_mid_job_fails_that_job_and_is_replaced() -> None:
+    pool = CpuPool(1, name="article")
+    try:
+        before = await pool(os.getpid)
+        with pytest.raises(WorkerError):
+            await pool(exit_now, 3)
+        after = await pool(os.getpid)
+    finally:
+        pool.shutdown()
+    assert after != before
+
+
+async def test_a_job_whose_result_cannot_cross_back_fails_and_the_worker_goes_on() -> None:
+    pool = CpuPool(1, name="article")
+    try:
+        before = await pool(os.getpid)
+        with pytest.raises(Exception) as failed:
+            await pool(unpicklable_result)
+        after = await pool(os.getpid)
+    finally:
+        pool.shutdown()
+    assert not isinstance(failed.value, WorkerError)  # the job's own failure, not the pool's
+    assert after == before
+
+
+async def test_cancelling_the_caller_of_a_running_job_terminates_its_worker() -> None:
+    pool = CpuPool(1, name="article")
+    try:
+        before = await pool(os.getpid)
+        job = asyncio.create_task(pool(sleep_then_pid, 600))
+        deadline = time.monotonic() + 60
+        while not pool._slots[0].busy and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # a thread of the pool sets it: no event to wait on
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        after = await asyncio.wait_for(pool(os.getpid), 120)  # not after 600 s
+    finally:
+        pool.shutdown()
+    assert after != before
 
 
 async def test_a_pool_whose_workers_cannot_start_fails_its_jobs_with_a_worker_error() -> None:

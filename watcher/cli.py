@@ -42,14 +42,13 @@ from watcher.store.alerts import AlertRow, HeldMatch
 from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow, alive_since
-from watcher.workers import InlinePool, spawn_lightly
+from watcher.workers import InlinePool
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None, *, spawned: Spawned | None = None) -> int:
     """The command line; ``spawned``: worker pools `watcher run` adopts (watcher.launch)."""
-    spawn_lightly()
     parser = _parser()
     args = parser.parse_args(argv)
     args.spawned = spawned

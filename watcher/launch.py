@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from watcher import pools
 from watcher.config import load_config
 from watcher.errors import WatcherError
-from watcher.workers import spawn_lightly
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,7 +19,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     first and the first article finds one ready (bench/latency.py: first alert).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    spawn_lightly()
     spawned = _early_pools(argv)
     try:
         from watcher.cli import main as cli_main  # noqa: PLC0415  (the slow import, after the spawn)

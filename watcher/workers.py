@@ -6,31 +6,26 @@ import asyncio
 import contextlib
 import contextvars
 import heapq
-import importlib
-import importlib.machinery
 import itertools
 import logging
-import multiprocessing
 import os
 import pickle
-import resource
+import queue
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError as FutureCancelled
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar, cast
 
-import pebble
-
+from watcher import workerproc
 from watcher.errors import BudgetError, WorkerError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# How often a worker checks that the daemon that started it is still alive.
-_PARENT_CHECK_SECONDS = 0.5
 MB = 1024 * 1024
 # Whether the current task's jobs go ahead of the others waiting for a worker (see urgent()).
 _URGENT = contextvars.ContextVar("watcher_workers_urgent", default=False)
@@ -83,15 +78,18 @@ def pool_size(configured: int) -> int:
 class CpuPool:
     """``await pool(fn, *args)`` runs a picklable top-level function in a worker process.
 
-    Workers are spawned, not forked: the daemon has threads (store, HTTP) whose locks a
-    fork would copy mid-use. Each worker imports and runs ``preload`` ("module:function")
-    with ``preload_args`` once at start-up (import and warm what its jobs need), one worker
-    at a time, before its first job. At most one job more than there are workers is handed
-    to them at a time: the others wait here, those of an urgent() task first, so a fresh article or
-    feed never queues behind a backfill's jobs already submitted. A job running longer than
-    ``seconds`` is abandoned and its worker terminated and replaced (BudgetError); a job
-    growing its worker's address space by more than ``memory_mb`` fails with MemoryError
-    (BudgetError). A worker that dies (e.g. killed for memory) is replaced (WorkerError).
+    Workers are fresh interpreters started with subprocess, not forked: the daemon has
+    threads (store, HTTP) whose locks a fork would copy mid-use. A worker runs
+    watcher.workerproc, which imports only the standard library, and talks to its pool over
+    a socket pair: no semaphores, so no multiprocessing resource tracker either. Each worker
+    imports and runs ``preload`` ("module:function") with ``preload_args`` once at start-up
+    (import and warm what its jobs need), one worker at a time, before its first job. At most
+    one job more than there are workers is handed out at a time: the others wait here,
+    those of an urgent() task first, so a fresh article or feed never queues behind a
+    backfill's jobs already submitted. A job running longer than ``seconds`` is abandoned
+    and its worker terminated and replaced (BudgetError); a job growing its worker's address
+    space by more than ``memory_mb`` fails with MemoryError (BudgetError). A worker that
+    dies (e.g. killed for memory) is replaced (WorkerError).
     """
 
     def __init__(
@@ -108,47 +106,43 @@ class CpuPool:
         self.name = name
         self.seconds = seconds
         self.memory_mb = memory_mb
-        self._context = multiprocessing.get_context("spawn")
+        # The arguments stay pickled until the worker preloads: unpickling them imports modules.
+        self._init = (os.getpid(), sys.path, memory_mb * MB, preload, pickle.dumps(preload_args))
         # Workers preload one at a time: two loading spaCy at once on two busy cores are both
         # ready later than the first of them alone, and the first alert waits for the first.
-        preloading = self._context.Lock()
-        # The arguments stay pickled until the lock is held: unpickling them imports modules.
-        args = pickle.dumps(preload_args)
-        self._initargs = (os.getpid(), memory_mb * MB, preload, args, preloading)
-        self._pool = self._new_pool()
-        # One job more than workers: the next job is already in the pipe when a worker frees,
+        self._preloading = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._slots: list[_Slot] = []
+        # One job more than workers: the next job is already waiting when a worker frees,
         # so none idles between jobs, and an urgent job waits for at most that one.
         self._turns = Turns(self.workers + 1)
         self._stopped = False
-
-    def _new_pool(self) -> pebble.ProcessPool:
-        return pebble.ProcessPool(
-            self.workers,
-            initializer=_start_worker,
-            initargs=self._initargs,
-            context=self._context,
-        )
+        self.killing = False  # set at a stop: busy workers are terminated at once
 
     def start(self) -> None:
         """Start the workers now (they preload in the background) rather than at first use."""
-        for _ in range(self.workers):
-            self._pool.schedule(os.getpid)
+        if self._slots or self._stopped:
+            return
+        self._slots = [_Slot(self, index) for index in range(self.workers)]
+        for slot in self._slots:
+            slot.thread.start()
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         async with self._turns:
             return await self._run(fn, args, kwargs)
 
     async def _run(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        if self._stopped:
+            raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped")
+        self.start()
+        job = _Job((fn, args, kwargs))
+        self._jobs.put(job)
         try:
-            future = self._pool.schedule(fn, args, kwargs, timeout=self.seconds)
-        except RuntimeError as exc:  # pebble's pool went to its error state (all workers died)
-            log.error("the %s worker pool failed (%s); starting a new one", self.name, exc)
-            self._replace_pool()
-            raise WorkerError(f"no worker process could run {fn.__name__}: {exc}") from None
-        try:
-            # Cancelling the awaiting task cancels the job; pebble terminates a busy worker.
-            return await asyncio.wrap_future(future)
-        except TimeoutError:
+            return cast(T, await asyncio.wrap_future(job.future))
+        except asyncio.CancelledError:
+            job.abandoned = True  # a job already running has its worker terminated
+            raise
+        except _OverTime:
             raise BudgetError(
                 f"{fn.__name__} ran over its {self.seconds:g} s budget in the {self.name} pool;"
                 " its worker was replaced"
@@ -158,88 +152,230 @@ class CpuPool:
                 f"{fn.__name__} needed more than its {self.memory_mb} MB memory budget in the"
                 f" {self.name} pool"
             ) from None
-        except pebble.ProcessExpired as exc:
+        except _Died as exc:
             log.error("a %s worker process died (%s); it is replaced", self.name, exc)
             raise WorkerError(f"worker process died while running {fn.__name__}") from None
-        except BrokenProcessPool as exc:  # no worker could start: try a new pool next time
-            log.error("the %s worker pool broke (%s); starting a new one", self.name, exc)
-            self._replace_pool()
-            raise WorkerError(f"no worker process could run {fn.__name__}: {exc}") from None
-        except FutureCancelled:  # the pool itself was stopped under the job
+        except _Unstartable as exc:
+            raise WorkerError(
+                f"no {self.name} worker process could run {fn.__name__}: {exc}"
+            ) from None
+        except (_Stopped, _Abandoned):
             raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped") from None
-
-    def _replace_pool(self) -> None:
-        old, self._pool = self._pool, self._new_pool()
-        with contextlib.suppress(Exception):  # already broken: only its processes to end
-            old.stop()  # type: ignore[no-untyped-call]
 
     def worker_pids(self) -> list[int]:
         """The worker processes alive now (for the stop path's checks and tests)."""
-        # pebble keeps them in its pool manager; no public API lists them.
-        workers = self._pool._pool_manager.worker_manager.workers
-        return [pid for pid, process in list(workers.items()) if process.is_alive()]
+        return [pid for slot in self._slots if (pid := slot.pid()) is not None]
 
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
-        """Stop the workers (once: later calls do nothing). With ``grace``, a worker still
-        busy that many seconds later is terminated (its job is lost, so a stop never waits on
-        a runaway page)."""
+        """Stop the workers (once: later calls do nothing). Jobs waiting for a worker still
+        run, unless ``cancel``. With ``grace``, a worker still busy that many seconds later is
+        terminated (its job is lost, so a stop never waits on a runaway page); ``cancel``
+        without a grace terminates busy workers at once."""
         if self._stopped:
             return
         self._stopped = True
-        if cancel and grace is None:
-            self._pool.stop()  # type: ignore[no-untyped-call]
-        else:
-            self._pool.close()  # type: ignore[no-untyped-call]
-        try:
-            self._pool.join(timeout=grace)
-        except TimeoutError:
+        if cancel:
+            self._fail_waiting_jobs()
+            self.killing = grace is None
+        for _ in self._slots:
+            self._jobs.put(None)
+        deadline = None if grace is None else time.monotonic() + grace
+        for slot in self._slots:
+            slot.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if any(slot.thread.is_alive() for slot in self._slots):
             log.warning("%s workers still busy at stop; terminating them", self.name)
-            self._pool.stop()  # type: ignore[no-untyped-call]
-            self._pool.join()
+            self.killing = True
+            for slot in self._slots:
+                slot.thread.join()
+
+    def _fail_waiting_jobs(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(_Stopped())
+
+    def next_job(self) -> _Job | None:
+        return self._jobs.get()
+
+    def spawn_worker(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        """A new worker process, preloaded; _Unstartable if it cannot start or preload."""
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-c", _CHILD.format(root=_ROOT, fd=theirs.fileno())]
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()]
+            )
+        except OSError as exc:
+            ours.close()
+            raise _Unstartable(f"cannot start {sys.executable}: {exc}") from None
+        finally:
+            theirs.close()
+        try:
+            with self._preloading:
+                workerproc.send(ours.fileno(), self._init)
+                status, value = wait_reply(ours, self, None, None)
+        except (_Died, _Stopped) as exc:
+            end_process(process, ours)
+            raise _Unstartable(f"its worker exited while preloading ({exc})") from None
+        if status != workerproc.READY:
+            end_process(process, ours)
+            log.error("a %s worker could not preload %s: %r", self.name, self._init[3], value)
+            raise _Unstartable(f"preloading failed: {value!r}")
+        return process, ours
 
 
-def _start_worker(
-    parent: int,
-    memory: int,
-    preload: str,
-    args: bytes,
-    preloading: Any,  # a multiprocessing Lock
+# A worker's command: watcher's own folder first, so it finds the same package as this
+# process; the worker then takes this process's sys.path from its init message.
+_CHILD = "import sys; sys.path.insert(0, {root!r}); from watcher.workerproc import main; main({fd})"
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# How often a busy worker's thread checks for a stop or an abandoned job.
+_CHECK_SECONDS = 0.1
+
+
+class _Job:
+    """One call, waiting for or running in a worker; ``abandoned`` once nobody waits for it."""
+
+    __slots__ = ("abandoned", "call", "future")
+
+    def __init__(self, call: tuple[Callable[..., Any], Any, Any]) -> None:
+        self.call = call
+        self.future: Future[Any] = Future()
+        self.abandoned = False
+
+
+class _OverTime(Exception):
+    """The job ran over its time budget; its worker was terminated."""
+
+
+class _Died(Exception):
+    """The worker process exited while running the job."""
+
+
+class _Unstartable(Exception):
+    """No worker process could be started (or preloaded) for the job."""
+
+
+class _Stopped(Exception):
+    """The pool was stopped under the job."""
+
+
+class _Abandoned(Exception):
+    """Nobody waits for the running job any more."""
+
+
+class _Slot:
+    """One worker process, replaced whenever it dies or is terminated, and the thread that
+    hands it jobs one at a time and waits for each one's reply."""
+
+    def __init__(self, pool: CpuPool, index: int) -> None:
+        self.pool = pool
+        self.process: subprocess.Popen[bytes] | None = None
+        self.conn: socket.socket | None = None
+        self.busy = False  # a job is in the worker now
+        self.thread = threading.Thread(
+            target=self._serve, name=f"{pool.name} worker {index}", daemon=True
+        )
+
+    def pid(self) -> int | None:
+        process = self.process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def _serve(self) -> None:
+        try:
+            self._try_to_start()
+            while (job := self.pool.next_job()) is not None:
+                if job.future.set_running_or_notify_cancel():
+                    self._run(job)
+        finally:
+            self._end(polite=True)
+
+    def _try_to_start(self) -> None:
+        """Start a worker in this slot now; if it cannot start, the next job says why."""
+        with contextlib.suppress(_Unstartable):
+            self.process, self.conn = self.pool.spawn_worker()
+
+    def _run(self, job: _Job) -> None:
+        try:
+            conn = self._live_worker()
+            workerproc.send(conn.fileno(), job.call)
+        except Exception as exc:  # (no worker, or unpicklable arguments)
+            job.future.set_exception(exc)
+            return
+        deadline = None if self.pool.seconds is None else time.monotonic() + self.pool.seconds
+        self.busy = True
+        try:
+            status, value = wait_reply(conn, self.pool, job, deadline)
+        except (_OverTime, _Abandoned, _Stopped, _Died) as exc:
+            code = self._end()
+            job.future.set_exception(_Died(f"exit code {code}") if isinstance(exc, _Died) else exc)
+            if not self.pool.killing:  # the next job finds a worker ready
+                self._try_to_start()
+            return
+        finally:
+            self.busy = False
+        if status == workerproc.OK:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+    def _live_worker(self) -> socket.socket:
+        """The pipe to a live worker, started (or restarted) if need be."""
+        if self.pool.killing:
+            raise _Stopped()
+        if self.process is not None and self.process.poll() is not None:
+            self._end()  # it died while idle
+        if self.conn is None:
+            self.process, self.conn = self.pool.spawn_worker()
+        return self.conn
+
+    def _end(self, *, polite: bool = False) -> int | None:
+        """End this slot's worker, if any; its exit code."""
+        code = None
+        if self.process is not None and self.conn is not None:
+            end_process(self.process, self.conn, polite=polite)
+            code = self.process.returncode
+        self.process = self.conn = None
+        return code
+
+
+def wait_reply(
+    conn: socket.socket, pool: CpuPool, job: _Job | None, deadline: float | None
+) -> tuple[str, Any]:
+    """The worker's next message; raises if it dies, overruns ``deadline``, the job is
+    abandoned or the pool stops at once."""
+    while not workerproc.readable(conn.fileno(), _CHECK_SECONDS):
+        if pool.killing:
+            raise _Stopped()
+        if job is not None and job.abandoned:
+            raise _Abandoned()
+        if deadline is not None and time.monotonic() > deadline:
+            raise _OverTime()
+    try:
+        return cast(tuple[str, Any], pickle.loads(workerproc.receive(conn.fileno())))
+    except (EOFError, OSError) as exc:
+        raise _Died(str(exc)) from None
+
+
+def end_process(
+    process: subprocess.Popen[bytes], conn: socket.socket, *, polite: bool = False
 ) -> None:
-    """Worker initializer: watch the parent, preload, then cap the address space."""
-    _exit_with_parent(parent)
-    if preload:
-        with preloading:  # the imports too: they are most of a worker's start-up
-            module, _, name = preload.partition(":")
-            getattr(importlib.import_module(module), name)(*pickle.loads(args))
-    if memory:
-        # Counted from the preloaded size: what one job may add (a huge document, a bomb).
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = _address_space() + memory
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _address_space() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Exit as soon as the daemon that started this worker is gone.
-
-    A daemon killed by SIGKILL or the OOM killer cannot shut its pool down, and a spawned
-    worker would wait for work forever, holding the NLP models' memory, one more after every
-    crash."""
-    watch = threading.Thread(target=_watch_parent, args=(parent,), name="watch daemon")
-    watch.daemon = True
-    watch.start()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(_PARENT_CHECK_SECONDS)
-    os._exit(1)
+    """Stop a worker: asked to (``polite``, when idle) or terminated, then killed if it lingers."""
+    if polite:
+        with contextlib.suppress(OSError):
+            workerproc.send(conn.fileno(), None)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    conn.close()
 
 
 class InlinePool:
@@ -255,16 +391,3 @@ class InlinePool:
 
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
         pass
-
-
-def spawn_lightly() -> None:
-    """Keep spawned workers from importing the whole command line.
-
-    A spawned worker re-runs the parent's main script to find its functions, and the
-    `watcher` console script imports watcher.cli, hence the daemon, the store, aiohttp and
-    the bot. Naming the main module as the package's ``__main__`` instead is what
-    ``python -m watcher`` does, and multiprocessing does not re-run a ``__main__`` module.
-    """
-    main = sys.modules.get("__main__")
-    if main is not None and getattr(main, "__spec__", None) is None:
-        main.__spec__ = importlib.machinery.ModuleSpec("watcher.__main__", None)

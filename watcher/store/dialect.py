@@ -6,20 +6,48 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
+
+
+class _Json(sa.types.TypeDecorator[Any]):
+    """``impl`` on SQLite, JSONB on PostgreSQL: SQLAlchemy's PostgreSQL dialect (a few MB)
+    is imported only by a store on PostgreSQL."""
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB  # noqa: PLC0415
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(self.impl_instance)
+
+
+class _JsonText(_Json):
+    impl = sa.Text
+    cache_ok = True  # SQLAlchemy reads it from each class's own namespace
+
+
+class _JsonValue(_Json):
+    impl = sa.JSON
+    cache_ok = True
+
 
 # JSON as JSONB on PostgreSQL (read back as dicts and lists), as TEXT holding JSON on SQLite.
 # Migrations create columns with JSON_COLUMN; queries read and write them through JSON_VALUE.
-JSON_COLUMN: sa.types.TypeEngine[Any] = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
-JSON_VALUE: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSON_COLUMN: sa.types.TypeEngine[Any] = _JsonText()
+JSON_VALUE: sa.types.TypeEngine[Any] = _JsonValue()
 
 
 def insert(conn: Connection, table: sa.Table) -> Any:
     """An INSERT for ``table`` in ``conn``'s dialect, with ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` (both backends spell them ``ON CONFLICT``)."""
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415  (see _Json)
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite  # noqa: PLC0415
+
     return sqlite.insert(table)
 
 

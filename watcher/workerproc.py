@@ -1,0 +1,148 @@
+"""A worker process of watcher.workers: preload, then run jobs from its pipe until stopped."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+# Messages from a worker: ("ready", None) after preload, ("failed", exception) when preload
+# failed, then per job ("ok", result) or ("error", exception).
+READY, FAILED, OK, ERROR = "ready", "failed", "ok", "error"
+
+# Each message on the pipe: its length, then its pickle.
+_LENGTH = struct.Struct("!Q")
+# How often a worker checks that the daemon that started it is still alive.
+_PARENT_CHECK_SECONDS = 0.5
+
+
+def main(fd: int) -> None:
+    """Serve the pool on the socket ``fd``: an init message (the parent's pid and sys.path,
+    the address-space budget, the preload), then jobs ``(fn, args, kwargs)`` until ``None``
+    or the parent is gone.
+
+    This module imports only the standard library, so a worker costs what its preload and
+    jobs import and no more (not even multiprocessing: no asyncio, no resource tracker)."""
+    # A Ctrl-C in a terminal reaches the whole process group; the daemon decides the stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        init = pickle.loads(receive(fd))
+    except (EOFError, OSError):  # the pool was stopped before this worker started
+        return
+    parent, path, memory, preload, args = init
+    sys.path[:] = path  # the parent's: jobs may live in modules it found there (tests, bench)
+    _exit_with_parent(parent)
+    try:
+        _preload(preload, args)
+        _cap_address_space(memory)
+    except BaseException as exc:  # (reported to the pool, which fails the job)
+        send(fd, (FAILED, _portable(exc)))
+        return
+    send(fd, (READY, None))
+    _serve(fd)
+
+
+def send(fd: int, message: Any) -> None:
+    """Write ``message`` to the pipe ``fd``; blocks until it is all written."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def receive(fd: int) -> bytes:
+    """The next message's pickle from the pipe ``fd``; EOFError once the other end is closed."""
+    (length,) = _LENGTH.unpack(_read(fd, _LENGTH.size))
+    return _read(fd, length)
+
+
+def readable(fd: int, seconds: float) -> bool:
+    """Whether a message (or the end of the pipe) waits on ``fd``, waiting up to ``seconds``."""
+    poller = select.poll()  # not select.select: a daemon's descriptors may pass 1,024
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(seconds * 1000))
+
+
+def _read(fd: int, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.read(fd, min(size - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError(f"the pipe closed {len(data)} bytes into a {size}-byte read")
+        data += chunk
+    return bytes(data)
+
+
+def _serve(fd: int) -> None:
+    while True:
+        try:
+            message = receive(fd)
+        except (EOFError, OSError):  # the daemon is gone
+            return
+        try:
+            job = pickle.loads(message)
+            if job is None:
+                return
+            fn, args, kwargs = job
+            reply: tuple[str, Any] = (OK, fn(*args, **kwargs))
+        except BaseException as exc:  # (the job's failure is its caller's)
+            reply = (ERROR, _portable(exc))
+        try:
+            send(fd, reply)
+        except Exception as exc:  # (an unpicklable result)
+            send(fd, (ERROR, _portable(exc)))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a RuntimeError naming it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _preload(preload: str, args: bytes) -> None:
+    if preload:
+        module, _, name = preload.partition(":")
+        getattr(importlib.import_module(module), name)(*pickle.loads(args))
+
+
+def _cap_address_space(memory: int) -> None:
+    """Counted from the preloaded size: what one job may add (a huge document, a bomb)."""
+    if not memory:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _address_space() + memory
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit as soon as the daemon that started this worker is gone, even mid-job.
+
+    A daemon killed by SIGKILL or the OOM killer cannot stop its workers, and a busy worker
+    would hold the NLP models' memory until its job ends, one more after every crash."""
+    watch = threading.Thread(target=_watch_parent, args=(parent,), name="watch daemon")
+    watch.daemon = True
+    watch.start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(1)
