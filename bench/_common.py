@@ -31,6 +31,13 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
 
+def pid_after(hold: float) -> int:
+    """A pool job: this worker's pid after ``hold`` seconds busy (so the next call goes to
+    another worker). Here, not in a script: pool workers import their jobs by module."""
+    time.sleep(hold)
+    return os.getpid()
+
+
 def emit(record: dict[str, Any]) -> None:
     print(json.dumps(record), flush=True)
 

@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import emit, machine, peak_rss_mb
+from _common import emit, machine, peak_rss_mb, pid_after
 
 from watcher.articles.extract import _OPTIONS
 from watcher.config import NlpSettings
@@ -356,19 +356,12 @@ def worker_peaks(pages: list[Page], rules: RuleSet) -> list[float]:
             now = datetime.now(UTC)
             jobs = [pool(process_entry, job_for(p), rules, NlpSettings(), now) for p in pages]
             await asyncio.gather(*jobs)
-            pids = await asyncio.gather(*(pool(_pid_after, 0.5) for _ in range(4)))
+            pids = await asyncio.gather(*(pool(pid_after, 0.5) for _ in range(4)))
             return [peak_rss_mb(pid) for pid in sorted(set(pids))]
         finally:
             pool.shutdown()
 
     return asyncio.run(go())
-
-
-def _pid_after(hold: float) -> int:
-    import os
-
-    time.sleep(hold)  # keep this worker busy so the next call goes to the other one
-    return os.getpid()
 
 
 def bounded_cases() -> list[dict[str, Any]]:

@@ -44,10 +44,10 @@ def main(fd: int) -> None:
         _preload(preload, args)
         _cap_address_space(memory)
     except BaseException as exc:  # (reported to the pool, which fails the job)
-        send(fd, (FAILED, _portable(exc)))
+        _reply(fd, (FAILED, _portable(exc)))
         return
-    send(fd, (READY, None))
-    _serve(fd)
+    if _reply(fd, (READY, None)):
+        _serve(fd)
 
 
 def send(fd: int, message: Any) -> None:
@@ -95,10 +95,19 @@ def _serve(fd: int) -> None:
             reply: tuple[str, Any] = (OK, fn(*args, **kwargs))
         except BaseException as exc:  # (the job's failure is its caller's)
             reply = (ERROR, _portable(exc))
-        try:
-            send(fd, reply)
-        except Exception as exc:  # (an unpicklable result)
-            send(fd, (ERROR, _portable(exc)))
+        if not _reply(fd, reply):
+            return
+
+
+def _reply(fd: int, reply: tuple[str, Any]) -> bool:
+    """Send ``reply`` to the pool; False once the pool is gone (a stop, a crashed daemon)."""
+    try:
+        send(fd, reply)
+    except OSError:
+        return False
+    except Exception as exc:  # an unpicklable result: pickling fails before anything is sent
+        return _reply(fd, (ERROR, _portable(exc)))
+    return True
 
 
 def _portable(exc: BaseException) -> BaseException:

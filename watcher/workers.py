@@ -76,7 +76,8 @@ def pool_size(configured: int) -> int:
 
 
 class CpuPool:
-    """``await pool(fn, *args)`` runs a picklable top-level function in a worker process.
+    """``await pool(fn, *args)`` runs a top-level function of an importable module (not of a
+    script run as __main__) in a worker process, with picklable arguments and result.
 
     Workers are fresh interpreters started with subprocess, not forked: the daemon has
     threads (store, HTTP) whose locks a fork would copy mid-use. A worker runs
@@ -117,6 +118,7 @@ class CpuPool:
         # so none idles between jobs, and an urgent job waits for at most that one.
         self._turns = Turns(self.workers + 1)
         self._stopped = False
+        self.cancelling = False  # set at a stop with cancel: workers still preloading end
         self.killing = False  # set at a stop: busy workers are terminated at once
 
     def start(self) -> None:
@@ -134,6 +136,8 @@ class CpuPool:
     async def _run(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if self._stopped:
             raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped")
+        if getattr(fn, "__module__", None) == "__main__":  # a worker imports jobs by module
+            raise TypeError(f"{fn.__name__} must be defined in a module, not in __main__")
         self.start()
         job = _Job((fn, args, kwargs))
         self._jobs.put(job)
@@ -175,6 +179,7 @@ class CpuPool:
             return
         self._stopped = True
         if cancel:
+            self.cancelling = True
             self._fail_waiting_jobs()
             self.killing = grace is None
         for _ in self._slots:
@@ -347,7 +352,7 @@ def wait_reply(
     """The worker's next message; raises if it dies, overruns ``deadline``, the job is
     abandoned or the pool stops at once."""
     while not workerproc.readable(conn.fileno(), _CHECK_SECONDS):
-        if pool.killing:
+        if pool.killing or (job is None and pool.cancelling):  # preloading for nobody
             raise _Stopped()
         if job is not None and job.abandoned:
             raise _Abandoned()
