@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import workerprobe
+from daemonproc import alive
 from workerprobe import loaded_modules
 
 from watcher.errors import BudgetError, WorkerError
@@ -97,6 +102,78 @@ async def test_a_job_whose_result_cannot_cross_back_fails_and_the_worker_goes_on
         pool.shutdown()
     assert not isinstance(failed.value, WorkerError)  # the job's own failure, not the pool's
     assert after == before
+
+
+async def test_a_result_the_daemon_cannot_unpickle_fails_that_job_only() -> None:
+    pool = CpuPool(1, name="article")
+    try:
+        before = await pool(os.getpid)
+        with pytest.raises(ValueError):
+            await pool(workerprobe.unreadable_result)
+        after = await asyncio.wait_for(pool(os.getpid), 60)  # the worker still serves
+    finally:
+        pool.shutdown()
+    assert after == before
+
+
+async def test_a_job_raising_system_exit_fails_with_an_ordinary_exception() -> None:
+    """A SystemExit re-raised in the daemon would end its event loop."""
+    pool = CpuPool(1, name="article")
+    try:
+        with pytest.raises(Exception) as failed:
+            await pool(workerprobe.exit_the_process)
+    finally:
+        pool.shutdown()
+    assert not isinstance(failed.value, WorkerError)
+
+
+async def test_arguments_over_the_memory_budget_fail_as_a_budget_error() -> None:
+    pool = CpuPool(1, name="feed", memory_mb=64)
+    try:
+        before = await pool(os.getpid)
+        with pytest.raises(BudgetError):
+            await pool(len, b"x" * (100 * 1024 * 1024))
+        after = await pool(os.getpid)
+    finally:
+        pool.shutdown()
+    assert after == before  # the message was skipped whole; the worker reads the next one
+
+
+_KILLED_PARENT = """
+import asyncio, os, signal, sys
+from watcher.workers import CpuPool
+import workerprobe
+
+async def main():
+    pool = CpuPool(1, name="article")
+    await pool(os.getpid)
+    job = asyncio.ensure_future(pool(workerprobe.hold_the_gil))
+    while not pool._slots[0].busy:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # the job is in the worker, in C code
+    print(*pool.worker_pids(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def test_a_daemon_killed_mid_job_leaves_no_worker_even_one_holding_the_gil() -> None:
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parent)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_PARENT], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert parent.stdout is not None
+    workers = [int(pid) for pid in parent.stdout.readline().split()]  # then it kills itself
+    parent.wait(60)
+    parent.stdout.close()
+    deadline = time.monotonic() + 60
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:  # not to leave it spinning for hours
+        os.kill(pid, signal.SIGKILL)
+    assert workers and left == []
 
 
 async def test_cancelling_the_caller_of_a_running_job_terminates_its_worker() -> None:

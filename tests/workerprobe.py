@@ -8,3 +8,25 @@ import sys
 def loaded_modules() -> list[str]:
     """The modules the worker has imported (this module aside)."""
     return sorted(name for name in sys.modules if name != __name__)
+
+
+def hold_the_gil() -> bool:
+    """Hours of regular-expression backtracking, in C code that never lets the GIL go."""
+    import re
+
+    return re.match(r"(a+)+$", "a" * 64 + "!") is not None
+
+
+class Unreadable:
+    """Pickles fine in a worker, fails to unpickle in the daemon."""
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (int, ("not a number",))
+
+
+def unreadable_result() -> Unreadable:
+    return Unreadable()
+
+
+def exit_the_process() -> None:
+    raise SystemExit(3)

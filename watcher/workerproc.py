@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import pickle
@@ -20,6 +21,7 @@ READY, FAILED, OK, ERROR = "ready", "failed", "ok", "error"
 
 # Each message on the pipe: its length, then its pickle.
 _LENGTH = struct.Struct("!Q")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How often a worker checks that the daemon that started it is still alive.
 _PARENT_CHECK_SECONDS = 0.5
 
@@ -39,6 +41,7 @@ def main(fd: int) -> None:
         return
     parent, path, memory, preload, args = init
     sys.path[:] = path  # the parent's: jobs may live in modules it found there (tests, bench)
+    _die_with_parent()
     _exit_with_parent(parent)
     try:
         _preload(preload, args)
@@ -58,10 +61,16 @@ def send(fd: int, message: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
-def receive(fd: int) -> bytes:
-    """The next message's pickle from the pipe ``fd``; EOFError once the other end is closed."""
-    (length,) = _LENGTH.unpack(_read(fd, _LENGTH.size))
-    return _read(fd, length)
+def receive(fd: int) -> bytearray:
+    """The next message's pickle from the pipe ``fd``; EOFError once the other end is closed.
+    MemoryError when it does not fit (the message is then skipped: the next one reads fine)."""
+    (length,) = _LENGTH.unpack(_read_into(fd, bytearray(_LENGTH.size)))
+    try:
+        buffer = bytearray(length)
+    except MemoryError:
+        _skip(fd, length)
+        raise
+    return _read_into(fd, buffer)
 
 
 def readable(fd: int, seconds: float) -> bool:
@@ -71,14 +80,22 @@ def readable(fd: int, seconds: float) -> bool:
     return bool(poller.poll(seconds * 1000))
 
 
-def _read(fd: int, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = os.read(fd, min(size - len(data), 1 << 20))
+def _read_into(fd: int, buffer: bytearray) -> bytearray:
+    view, done = memoryview(buffer), 0
+    while done < len(buffer):
+        got = os.readv(fd, [view[done:]])
+        if not got:
+            raise EOFError(f"the pipe closed {done} bytes into a {len(buffer)}-byte message")
+        done += got
+    return buffer
+
+
+def _skip(fd: int, length: int) -> None:
+    while length:
+        chunk = os.read(fd, min(length, 1 << 20))
         if not chunk:
-            raise EOFError(f"the pipe closed {len(data)} bytes into a {size}-byte read")
-        data += chunk
-    return bytes(data)
+            raise EOFError("the pipe closed inside a message")
+        length -= len(chunk)
 
 
 def _serve(fd: int) -> None:
@@ -87,14 +104,18 @@ def _serve(fd: int) -> None:
             message = receive(fd)
         except (EOFError, OSError):  # the daemon is gone
             return
-        try:
-            job = pickle.loads(message)
-            if job is None:
-                return
-            fn, args, kwargs = job
-            reply: tuple[str, Any] = (OK, fn(*args, **kwargs))
-        except BaseException as exc:  # (the job's failure is its caller's)
-            reply = (ERROR, _portable(exc))
+        except MemoryError as exc:  # the job's arguments alone overran the budget
+            reply: tuple[str, Any] = (ERROR, exc)
+        else:
+            try:
+                job = pickle.loads(message)
+                if job is None:
+                    return
+                del message  # a page's bytes: not held while the job runs
+                fn, args, kwargs = job
+                reply = (OK, fn(*args, **kwargs))
+            except BaseException as exc:  # (the job's failure is its caller's)
+                reply = (ERROR, _portable(exc))
         if not _reply(fd, reply):
             return
 
@@ -111,7 +132,10 @@ def _reply(fd: int, reply: tuple[str, Any]) -> bool:
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError naming it."""
+    """``exc`` if it survives pickling and is an Exception, else a RuntimeError naming it:
+    a SystemExit or KeyboardInterrupt raised in the daemon would end its event loop."""
+    if not isinstance(exc, Exception):
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
@@ -139,6 +163,13 @@ def _cap_address_space(memory: int) -> None:
 def _address_space() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this worker when the thread that started it ends: unlike the watch
+    thread below, it works while a job holds the GIL in C code (a regular expression)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _exit_with_parent(parent: int) -> None:

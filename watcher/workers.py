@@ -117,30 +117,37 @@ class CpuPool:
         # One job more than workers: the next job is already waiting when a worker frees,
         # so none idles between jobs, and an urgent job waits for at most that one.
         self._turns = Turns(self.workers + 1)
-        self._stopped = False
+        self._lock = threading.Lock()  # starting, handing out a job, stopping
+        self.stopped = False
         self.cancelling = False  # set at a stop with cancel: workers still preloading end
         self.killing = False  # set at a stop: busy workers are terminated at once
 
     def start(self) -> None:
         """Start the workers now (they preload in the background) rather than at first use."""
-        if self._slots or self._stopped:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._slots or self.stopped:
             return
-        self._slots = [_Slot(self, index) for index in range(self.workers)]
-        for slot in self._slots:
+        slots = [_Slot(self, index) for index in range(self.workers)]
+        for slot in slots:
             slot.thread.start()
+        self._slots = slots
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         async with self._turns:
             return await self._run(fn, args, kwargs)
 
     async def _run(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-        if self._stopped:
-            raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped")
         if getattr(fn, "__module__", None) == "__main__":  # a worker imports jobs by module
             raise TypeError(f"{fn.__name__} must be defined in a module, not in __main__")
-        self.start()
         job = _Job((fn, args, kwargs))
-        self._jobs.put(job)
+        with self._lock:  # never queued behind the stop's end-of-work markers
+            if self.stopped:
+                raise WorkerError(f"{fn.__name__}: the {self.name} pool was stopped")
+            self._start()
+            self._jobs.put(job)
         try:
             return cast(T, await asyncio.wrap_future(job.future))
         except asyncio.CancelledError:
@@ -171,27 +178,30 @@ class CpuPool:
         return [pid for slot in self._slots if (pid := slot.pid()) is not None]
 
     def shutdown(self, *, cancel: bool = False, grace: float | None = None) -> None:
-        """Stop the workers (once: later calls do nothing). Jobs waiting for a worker still
-        run, unless ``cancel``. With ``grace``, a worker still busy that many seconds later is
-        terminated (its job is lost, so a stop never waits on a runaway page); ``cancel``
-        without a grace terminates busy workers at once."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if cancel:
-            self.cancelling = True
-            self._fail_waiting_jobs()
-            self.killing = grace is None
-        for _ in self._slots:
-            self._jobs.put(None)
+        """Stop the workers (once: later calls do nothing); later jobs fail with WorkerError.
+        Jobs already handed out (at most one more than workers) still run, unless
+        ``cancel``. With ``grace``, a worker still busy that many seconds later is terminated
+        (its job is lost, so a stop never waits on a runaway page); ``cancel`` without a
+        grace terminates busy workers at once."""
+        with self._lock:
+            if self.stopped:
+                return
+            self.stopped = True
+            if cancel:
+                self.cancelling = True
+                self._fail_waiting_jobs()
+                self.killing = grace is None
+            slots = self._slots
+            for _ in slots:
+                self._jobs.put(None)
         deadline = None if grace is None else time.monotonic() + grace
-        for slot in self._slots:
+        for slot in slots:
             slot.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        if any(slot.thread.is_alive() for slot in self._slots):
+        if any(slot.thread.is_alive() and slot.busy for slot in slots):
             log.warning("%s workers still busy at stop; terminating them", self.name)
-            self.killing = True
-            for slot in self._slots:
-                slot.thread.join()
+        self.killing = True
+        for slot in slots:
+            slot.thread.join()
 
     def _fail_waiting_jobs(self) -> None:
         while True:
@@ -207,7 +217,10 @@ class CpuPool:
 
     def spawn_worker(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
         """A new worker process, preloaded; _Unstartable if it cannot start or preload."""
-        ours, theirs = socket.socketpair()
+        try:
+            ours, theirs = socket.socketpair()
+        except OSError as exc:  # out of file descriptors
+            raise _Unstartable(f"cannot make a pipe to a worker: {exc}") from None
         command = [sys.executable, "-c", _CHILD.format(root=_ROOT, fd=theirs.fileno())]
         try:
             process = subprocess.Popen(
@@ -220,11 +233,13 @@ class CpuPool:
             theirs.close()
         try:
             with self._preloading:
+                if self.cancelling or self.killing:  # nobody is waiting for it
+                    raise _Stopped()
                 workerproc.send(ours.fileno(), self._init)
                 status, value = wait_reply(ours, self, None, None)
-        except (_Died, _Stopped) as exc:
+        except Exception as exc:  # it died, was stopped, or its reply was unreadable
             end_process(process, ours)
-            raise _Unstartable(f"its worker exited while preloading ({exc})") from None
+            raise _Unstartable(f"the worker ended while preloading ({exc!r})") from None
         if status != workerproc.READY:
             end_process(process, ours)
             log.error("a %s worker could not preload %s: %r", self.name, self._init[3], value)
@@ -293,20 +308,41 @@ class _Slot:
             self._try_to_start()
             while (job := self.pool.next_job()) is not None:
                 if job.future.set_running_or_notify_cancel():
-                    self._run(job)
+                    self._run_safely(job)
         finally:
             self._end(polite=True)
 
+    def _run_safely(self, job: _Job) -> None:
+        try:
+            self._run(job)
+        except Exception as exc:  # a fault here must not end this thread and strand callers
+            log.exception("the %s pool failed to run a job; its worker is replaced", self.pool.name)
+            self._end()
+            if not job.future.done():
+                job.future.set_exception(exc)
+
     def _try_to_start(self) -> None:
         """Start a worker in this slot now; if it cannot start, the next job says why."""
-        with contextlib.suppress(_Unstartable):
+        try:
             self.process, self.conn = self.pool.spawn_worker()
+        except _Unstartable:
+            pass
+        except Exception:  # a fault here must not end this thread and strand callers
+            log.exception("a %s worker could not be started", self.pool.name)
 
     def _run(self, job: _Job) -> None:
         try:
             conn = self._live_worker()
+        except (_Unstartable, _Stopped) as exc:
+            job.future.set_exception(exc)
+            return
+        try:
             workerproc.send(conn.fileno(), job.call)
-        except Exception as exc:  # (no worker, or unpicklable arguments)
+        except OSError:  # it died while idle, after the check above
+            job.future.set_exception(_Died(f"exit code {self._end()}"))
+            self._try_to_start()
+            return
+        except Exception as exc:  # unpicklable arguments: nothing was sent
             job.future.set_exception(exc)
             return
         deadline = None if self.pool.seconds is None else time.monotonic() + self.pool.seconds
@@ -316,7 +352,7 @@ class _Slot:
         except (_OverTime, _Abandoned, _Stopped, _Died) as exc:
             code = self._end()
             job.future.set_exception(_Died(f"exit code {code}") if isinstance(exc, _Died) else exc)
-            if not self.pool.killing:  # the next job finds a worker ready
+            if not self.pool.stopped:  # the next job finds a worker ready
                 self._try_to_start()
             return
         finally:
@@ -351,17 +387,23 @@ def wait_reply(
 ) -> tuple[str, Any]:
     """The worker's next message; raises if it dies, overruns ``deadline``, the job is
     abandoned or the pool stops at once."""
-    while not workerproc.readable(conn.fileno(), _CHECK_SECONDS):
+    while True:
         if pool.killing or (job is None and pool.cancelling):  # preloading for nobody
             raise _Stopped()
         if job is not None and job.abandoned:
             raise _Abandoned()
         if deadline is not None and time.monotonic() > deadline:
             raise _OverTime()
+        if workerproc.readable(conn.fileno(), _CHECK_SECONDS):
+            break
     try:
-        return cast(tuple[str, Any], pickle.loads(workerproc.receive(conn.fileno())))
+        message = workerproc.receive(conn.fileno())
     except (EOFError, OSError) as exc:
         raise _Died(str(exc)) from None
+    try:
+        return cast(tuple[str, Any], pickle.loads(message))
+    except Exception as exc:  # a result this process cannot rebuild: the job's failure
+        return workerproc.ERROR, exc
 
 
 def end_process(
