@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from watcher.store import dialect
 from watcher.store.tables import deliveries, destinations, entries, feeds
 
 
@@ -116,7 +117,7 @@ def claim_destinations(conn: Connection, holder: Holder, now: datetime) -> list[
     waiting = sa.select(deliveries.c.destination, sa.literal(0)).where(
         deliveries.c.state == "pending"
     )
-    known = sa.dialects.postgresql.insert(destinations).from_select(
+    known = dialect.insert(conn, destinations).from_select(
         ["name", "failures"], waiting.distinct()
     )
     conn.execute(known.on_conflict_do_nothing(index_elements=["name"]))
