@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import shutil
+import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from watcher.config import NlpSettings
+from watcher.rules import worker
 from watcher.rules.schema import RuleSet, load_rules, parse_rules
 from watcher.rules.worker import EntryJob, process_entry, ship_rules
 from watcher.workers import CpuPool
@@ -113,3 +120,20 @@ def test_the_page_date_is_a_fallback_for_an_entry_without_one() -> None:
     undated = dataclasses.replace(job, published=None)
     page_date = datetime(2024, 3, 2, tzinfo=UTC)
     assert process_entry(undated, rules, NlpSettings(), now).article.published == page_date
+
+
+def test_rules_folders_of_dead_daemons_are_removed_and_live_ones_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon killed by SIGKILL leaves its rules folder behind; the next one removes it."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where gettempdir() looks
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"watcher-rules-{gone.pid}-abc"
+    live = tmp_path / f"watcher-rules-{os.getpid()}-def"
+    other = tmp_path / "watcher-rules-xyz"  # an older name without a pid: not ours to judge
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "0-rules.pickle").write_bytes(b"x")
+    worker._remove_orphans()
+    assert not dead.exists() and live.exists() and other.exists()

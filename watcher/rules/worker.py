@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from watcher.articles.extract import Extracted, build_article, extract_page
@@ -70,6 +71,7 @@ _SHIPPED: dict[str, str] = {}  # in the daemon: fingerprint -> file
 _RECEIVED: dict[str, RuleSet] = {}  # in a worker: fingerprint -> rules
 _KEEP_VERSIONS = 2  # a job queued with the previous version can still find its file
 _SHIP_DIR: list[str] = []  # created on first use, removed at exit
+_SHIP_PREFIX = "watcher-rules-"  # then the daemon's pid: whose folder it is
 
 
 def _reduce_rules(rules: RuleSet) -> tuple[Callable[..., RuleSet], tuple[Any, ...]]:
@@ -81,7 +83,8 @@ def _reduce_rules(rules: RuleSet) -> tuple[Callable[..., RuleSet], tuple[Any, ..
 
 def _ship(rules: RuleSet) -> str:
     if not _SHIP_DIR:
-        _SHIP_DIR.append(tempfile.mkdtemp(prefix="watcher-rules-"))
+        _remove_orphans()
+        _SHIP_DIR.append(tempfile.mkdtemp(prefix=f"{_SHIP_PREFIX}{os.getpid()}-"))
         atexit.register(shutil.rmtree, _SHIP_DIR[0], True)
     path = os.path.join(_SHIP_DIR[0], f"{len(_SHIPPED)}-{rules.fingerprint[:16]}.pickle")
     with open(path, "wb") as out:
@@ -91,6 +94,25 @@ def _ship(rules: RuleSet) -> str:
         with contextlib.suppress(OSError):
             os.unlink(_SHIPPED.pop(next(iter(_SHIPPED))))
     return path
+
+
+def _remove_orphans() -> None:
+    """Remove the rules folders of daemons that died without their exit handlers (SIGKILL,
+    the OOM killer): a daemon restarted after each crash would otherwise leave one a time."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SHIP_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_SHIP_PREFIX).partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _received_rules(fingerprint: str, path: str) -> RuleSet:

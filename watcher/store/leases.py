@@ -117,9 +117,7 @@ def claim_destinations(conn: Connection, holder: Holder, now: datetime) -> list[
     waiting = sa.select(deliveries.c.destination, sa.literal(0)).where(
         deliveries.c.state == "pending"
     )
-    known = dialect.insert(conn, destinations).from_select(
-        ["name", "failures"], waiting.distinct()
-    )
+    known = dialect.insert(conn, destinations).from_select(["name", "failures"], waiting.distinct())
     conn.execute(known.on_conflict_do_nothing(index_elements=["name"]))
     pick = (
         sa.select(destinations.c.name)
