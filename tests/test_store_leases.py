@@ -92,6 +92,23 @@ def test_each_pending_entry_goes_to_one_replica(pair: tuple[Store, Store]) -> No
     assert [p.id for p in a.pending_entries(100)] == mine  # the holder renews its own
 
 
+def test_entries_held_longer_than_a_lease_stay_with_their_replica_once_renewed(
+    pair: tuple[Store, Store],
+) -> None:
+    """A replica renews the claims of the entries still queued or in progress; an entry it
+    stopped renewing goes to another replica once its lease ends."""
+    a, b = pair
+    held, dropped = _pending(a, 2)
+    start = datetime.now(UTC)
+    assert [p.id for p in a.pending_entries(100, now=start)] == [held, dropped]
+    a.renew_entries([held], now=start + timedelta(seconds=LEASE - 5))
+    later = start + timedelta(seconds=LEASE + 5)  # the first claims have ended
+    assert [p.id for p in b.pending_entries(100, now=later)] == [dropped]
+    b.renew_entries([held], now=later)  # not b's: renewing claims nothing
+    last = start + timedelta(seconds=2 * LEASE)  # a's renewal has ended too
+    assert [p.id for p in b.pending_entries(100, now=last)] == [held, dropped]
+
+
 def test_a_flooding_feed_cannot_take_the_whole_claim(pair: tuple[Store, Store]) -> None:
     """The per-feed window is chosen before the claim, so the claim leaves nothing unread."""
     a, b = pair

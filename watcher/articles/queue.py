@@ -54,6 +54,10 @@ class ArticleQueue(Generic[T]):
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._ids
 
+    def ids(self) -> list[int]:
+        """The ids of every queued item."""
+        return list(self._ids)
+
     def add(self, item_id: int, feed_id: int, url: str | None, item: T, *, fresh: bool) -> bool:
         """Queue ``item``; False (and nothing changes) when its id is already queued."""
         if item_id in self._ids:

@@ -143,6 +143,9 @@ class ArticleStage:
         fetches the limits allow (see ArticleQueue for the order)."""
         if self._stopping:
             return
+        # Claims last a lease (replicas on PostgreSQL): keep those of the entries still
+        # queued or in progress here, or another replica would process them too.
+        await self._db(self._db.store.renew_entries, [*self._queue.ids(), *self._articles])
         rows = await self._read_pending(PENDING_BATCH, per_feed=PENDING_PER_FEED)
         per_feed: dict[int, int] = {}
         for pending in rows:

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from watcher.config import FeedConfig, feed_name
 from watcher.errors import StoreError
 from watcher.store.dialect import insert, is_postgres
-from watcher.store.leases import Holder, claim_due_feeds, claim_pending_entries
+from watcher.store.leases import Holder, claim_due_feeds, claim_pending_entries, renew_entries
 from watcher.store.tables import entries, entry_keys, feeds
 from watcher.types import Entry, Known, NewEntry, UpdatedEntry
 
@@ -110,6 +110,7 @@ def _row(r: Any) -> FeedRow:
 
 class FeedsMixin:
     holder: Holder
+    _engine: Engine
 
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -253,10 +254,12 @@ class FeedsMixin:
         *,
         per_feed: int | None = None,
         ids: Sequence[int] | None = None,
+        now: datetime | None = None,
     ) -> list[PendingEntry]:
         """Pending entries, oldest first; with ``per_feed``, only each feed's newest that many
         (so one flooding feed cannot fill the batch), newest first. With ``ids``, only those
-        of them still pending: a poll's new entries read at once, without the whole backlog."""
+        of them still pending: a poll's new entries read at once, without the whole backlog.
+        On PostgreSQL they are claimed for this replica from ``now`` (default: the time)."""
         query = (
             sa.select(entries, feeds.c.name.label("feed_name"), feeds.c.tags.label("feed_tags"))
             .join(feeds, feeds.c.id == entries.c.feed_id)
@@ -267,7 +270,7 @@ class FeedsMixin:
         with self.transaction() as conn:
             if is_postgres(conn):  # replicas share the entries: claim some (store/leases.py)
                 claimed = claim_pending_entries(
-                    conn, self.holder, datetime.now(UTC), limit, per_feed, ids=ids
+                    conn, self.holder, now or datetime.now(UTC), limit, per_feed, ids=ids
                 )
                 query = query.where(entries.c.id.in_(claimed))
             if per_feed is not None:
@@ -281,6 +284,14 @@ class FeedsMixin:
             else:
                 query = query.order_by(entries.c.id)
             return [_pending(r) for r in conn.execute(query.limit(limit))]
+
+    def renew_entries(self, ids: Sequence[int], now: datetime | None = None) -> None:
+        """Keep this replica's claims on ``ids`` (queued or in progress) for another lease
+        from ``now``; nothing to do on SQLite, where there is one replica."""
+        if not ids or self._engine.dialect.name != "postgresql":
+            return
+        with self.transaction() as conn:
+            renew_entries(conn, self.holder, now or datetime.now(UTC), ids)
 
     def count_entries(self, state: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(entries)

@@ -111,6 +111,16 @@ def claim_pending_entries(
     return sorted(int(i) for i in conn.execute(claim).scalars())
 
 
+def renew_entries(conn: Connection, holder: Holder, now: datetime, ids: Sequence[int]) -> None:
+    """Extend the claims ``holder`` still has on ``ids`` by a lease from ``now``: entries
+    waiting in its queue longer than a lease would otherwise go to another replica too."""
+    conn.execute(
+        entries.update()
+        .where(entries.c.id.in_(list(ids)), entries.c.lease_owner == holder.owner)
+        .values(leased_until=now + holder.lease)
+    )
+
+
 def claim_destinations(conn: Connection, holder: Holder, now: datetime) -> list[str]:
     """Claim (or renew) every destination with work that nobody else holds: one replica
     drains a destination at a time, so its order and rate limits hold."""
