@@ -630,7 +630,7 @@ def _found(
     found = memo.get(key)
     if found is None:
         found = memo[key] = _make_found(section, term, shown, span, label)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _make_found(
