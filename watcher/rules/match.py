@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -292,11 +293,12 @@ class _Article:
         key = ("index", name)
         memo = self.analyzed.memo
         if key not in memo:
-            index: dict[str, list[int]] = {}
+            # a defaultdict: this runs over every token of the windows (no .get would add)
+            index: defaultdict[str, list[int]] = defaultdict(list)
             for i, (text, lemma) in enumerate(self.analyzed.section(name).keys):
-                index.setdefault(text, []).append(i)
+                index[text].append(i)
                 if lemma != text:
-                    index.setdefault(lemma, []).append(i)
+                    index[lemma].append(i)
             memo[key] = index
         return memo[key]  # type: ignore[no-any-return]
 
