@@ -689,7 +689,8 @@ def evaluate(
     """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure).
 
     ``optimistic`` counts every mention only NER could rule out (NER has not run yet): a
-    rule that does not match so cannot match at all, and needs no NER. Without ``reasons``
+    rule that does not match so cannot match at all, and needs no NER (without ``reasons``,
+    such a bound has no reasons or evidence either: only ``matched`` is read). Without ``reasons``
     (matching, where only alerts are kept), a verdict that does not match has no reasons,
     evidence or score: they are not worked out.
     """
@@ -709,6 +710,8 @@ def evaluate(
     )
     if not (matched or reasons):
         return Verdict(rule.name, False, 0.0, (), (), rule.threshold)
+    if optimistic and not reasons:  # a bound: only whether it matches is read
+        return Verdict(rule.name, matched, score, (), (), rule.threshold)
     lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
     if about is not None:
         lines += about_lines(about, _topic_name(rule))

@@ -287,14 +287,20 @@ class Prefilter:
         skip = scan.echo_end if name == "text" else 0
         if not len(self._automaton):
             return
+        hits, size = scan.hits, len(folded)
+        # Per automaton hit, most of them inside a word with many rules: locals only.
         for last, (length, kinds) in self._automaton.iter(folded, skip):
             start, end = last + 1 - length, last + 1
             if start > 0 and folded[start - 1].isalnum() and folded[start].isalnum():
                 continue
-            whole = end == len(folded) or not (folded[end].isalnum() and folded[end - 1].isalnum())
+            whole = end == size or not (folded[end].isalnum() and folded[last].isalnum())
             for kind, pattern in kinds:
                 if kind == _STEM or (whole and (kind == _WORD or _capitals(original, start, end))):
-                    scan.hits.setdefault(pattern, []).append((name, start, end))
+                    found = hits.get(pattern)
+                    if found is None:
+                        hits[pattern] = [(name, start, end)]
+                    else:
+                        found.append((name, start, end))
 
     def _scan_regexes(self, scan: Scan, name: Field, original: str) -> None:
         if self._regexes is None:
