@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -292,11 +293,12 @@ class _Article:
         key = ("index", name)
         memo = self.analyzed.memo
         if key not in memo:
-            index: dict[str, list[int]] = {}
+            # a defaultdict: this runs over every token of the windows (no .get would add)
+            index: defaultdict[str, list[int]] = defaultdict(list)
             for i, (text, lemma) in enumerate(self.analyzed.section(name).keys):
-                index.setdefault(text, []).append(i)
+                index[text].append(i)
                 if lemma != text:
-                    index.setdefault(lemma, []).append(i)
+                    index[lemma].append(i)
             memo[key] = index
         return memo[key]  # type: ignore[no-any-return]
 
@@ -386,7 +388,7 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
     for name, start, end in sorted(spans[:_MAX_MENTIONS], key=lambda s: s[0] == "title"):
         section = analyzed.section(name)
         problem, label = _actor_problem(actor, article, section, start, end, senses=senses)
-        mention = _found(section, actor, actor.name, (start, end), label)
+        mention = _found(article, section, actor, actor.name, (start, end), label=label)
         if problem == _UNREAD:
             unread.append(mention)
         elif not problem:
@@ -588,7 +590,7 @@ def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:
             if taken.isdisjoint(range(a, b + 1)) and _after_echo(analyzed, name, section, a):
                 taken.update(range(a, b + 1))
                 start, end = section.starts[a], section.ends[b]
-                found.append(_found(section, group, phrase, (start, end), None))
+                found.append(_found(article, section, group, phrase, (start, end)))
     return sorted(found, key=_order)
 
 
@@ -605,7 +607,7 @@ def _regex_mentions(group: Pattern, article: _Article) -> list[_Found]:
         for pattern in group.patterns:
             for hit in _regex(pattern).finditer(section.text, skip):
                 if hit.end() > hit.start() and len(found) < _MAX_REGEX_HITS:
-                    found.append(_found(section, group, group.name, hit.span(), None))
+                    found.append(_found(article, section, group, group.name, hit.span()))
     return found
 
 
@@ -615,6 +617,25 @@ def _regex(pattern: str) -> Any:
 
 
 def _found(
+    article: _Article,
+    section: Section,
+    term: Term,
+    shown: str,
+    span: tuple[int, int],
+    *,
+    label: str | None = None,
+) -> _Found:
+    """The mention, made once per article: an actor's mentions are found again by each
+    pass (NER requests, the optimistic bound, the verdict) and for each rule naming it."""
+    key = ("found", section.name, _KINDS[type(term)], term.name, term.weight, shown, span, label)
+    memo = article.analyzed.memo
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _make_found(section, term, shown, span, label)
+    return found
+
+
+def _make_found(
     section: Section, term: Term, shown: str, span: tuple[int, int], label: str | None
 ) -> _Found:
     start, end = span
@@ -668,7 +689,8 @@ def evaluate(
     """The verdict of ``rule`` on ``analyzed``, with evidence and reasons (pure).
 
     ``optimistic`` counts every mention only NER could rule out (NER has not run yet): a
-    rule that does not match so cannot match at all, and needs no NER. Without ``reasons``
+    rule that does not match so cannot match at all, and needs no NER (without ``reasons``,
+    such a bound has no reasons or evidence either: only ``matched`` is read). Without ``reasons``
     (matching, where only alerts are kept), a verdict that does not match has no reasons,
     evidence or score: they are not worked out.
     """
@@ -688,6 +710,8 @@ def evaluate(
     )
     if not (matched or reasons):
         return Verdict(rule.name, False, 0.0, (), (), rule.threshold)
+    if optimistic and not reasons:  # a bound: only whether it matches is read
+        return Verdict(rule.name, matched, score, (), (), rule.threshold)
     lines = [*_analysis_lines(analyzed), *_term_lines(rule, article), f"match: {logic.text}"]
     if about is not None:
         lines += about_lines(about, _topic_name(rule))
@@ -845,8 +869,8 @@ def _mentions_node(node: Mentions, rule: Rule, article: _Article) -> _Outcome:
 
 def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
     groups = [[f for n in op for f in _in_scope(rule, article, n)] for op in node.operands]
-    indexes = [_NearIndex(g) for g in groups[1:]]
-    hits = [a for a in groups[0] if all(i.close(a, node.within) for i in indexes)]
+    indexes = [_NearIndex(g, node.within) for g in groups[1:]]
+    hits = [a for a in groups[0] if all(i.close(a) for i in indexes)]
     ok = bool(hits)
 
     def render() -> str:
@@ -861,18 +885,24 @@ def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
 
 
 class _NearIndex:
-    """Mentions by sentence and by word position, so ``near`` is linear in the mentions."""
+    """Mentions by sentence, or by word position when ``within`` counts words, so ``near``
+    is linear in the mentions (only the one ``within`` needs is built: it is built once
+    per near node and rule, for every candidate rule)."""
 
-    def __init__(self, group: list[_Found]) -> None:
+    def __init__(self, group: list[_Found], within: int | None) -> None:
+        self.within = within
         self.by_sentence: dict[tuple[Field, int], list[_Found]] = {}
         by_field: dict[Field, list[_Found]] = {}
         for f in group:
-            self.by_sentence.setdefault((f.where, f.sentence), []).append(f)
-            by_field.setdefault(f.where, []).append(f)
+            if within is None:
+                self.by_sentence.setdefault((f.where, f.sentence), []).append(f)
+            else:
+                by_field.setdefault(f.where, []).append(f)
         self.by_word = {k: sorted(v, key=lambda f: f.word) for k, v in by_field.items()}
         self.words = {k: [f.word for f in v] for k, v in self.by_word.items()}
 
-    def close(self, a: _Found, within: int | None) -> bool:
+    def close(self, a: _Found) -> bool:
+        within = self.within
         if within is None:
             return any(_close(a, b, None) for b in self.by_sentence.get((a.where, a.sentence), ()))
         words, found = self.words.get(a.where, []), self.by_word.get(a.where, [])

@@ -135,20 +135,33 @@ class Scan:
     # indices into Prefilter.rules of the rules that could match
     candidates: tuple[int, ...] = ()
     _spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict, repr=False)
-    _counts: dict[int, dict[Field, int]] = field(default_factory=dict, repr=False)
+    _counts: dict[int, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def count(self, term_id: int, scope: Iterable[Field] = FIELDS) -> int:
         """How often the term may be mentioned in ``scope``: exact for actors, an upper bound
         for keywords, and "many" for a regex that matched."""
-        if term_id in self.regex_fields:
-            return _UNKNOWN_COUNT * len(set(scope) & self.regex_fields[term_id])
-        counts = self._counts.get(term_id)
-        if counts is None:  # rules share terms: count each once per article
-            counts = self._counts[term_id] = {"title": 0, "text": 0}
-            for i in self.prefilter.patterns_of(term_id, self.language):
-                for hit in self.hits.get(i, ()):
-                    counts[hit[0]] += 1
-        return sum(counts[f] for f in scope)
+        title, text = self.field_counts(term_id)
+        return (title if "title" in scope else 0) + (text if "text" in scope else 0)
+
+    def field_counts(self, term_id: int) -> tuple[int, int]:
+        """``count`` in the title and in the text, worked out once per article: rules share
+        terms, and every candidate rule asks."""
+        found = self._counts.get(term_id)
+        if found is None:
+            regex = self.regex_fields.get(term_id)
+            if regex is not None:
+                found = (_UNKNOWN_COUNT * ("title" in regex), _UNKNOWN_COUNT * ("text" in regex))
+            else:
+                title = text = 0
+                for i in self.prefilter.patterns_of(term_id, self.language):
+                    for hit in self.hits.get(i, ()):
+                        if hit[0] == "title":
+                            title += 1
+                        else:
+                            text += 1
+                found = (title, text)
+            self._counts[term_id] = found
+        return found
 
     def spans(self, term_id: int) -> list[tuple[Field, int, int]]:
         """Where an actor's names occur as whole words, longest first where they overlap."""
@@ -188,6 +201,7 @@ class Prefilter:
         self._regex_rules: dict[int, set[int]] = {}
         self._always: set[int] = set()
         self._rule_patterns: dict[str, frozenset[int]] = {}
+        self._rule_terms: list[dict[str, int]] = []  # per rule: term name -> term id
         for index, rule in enumerate(self.rules):
             self._index(index, rule)
         self._automaton = self._build_automaton()
@@ -212,6 +226,7 @@ class Prefilter:
 
     def _index(self, index: int, rule: Rule) -> None:
         ids = {term.name: self._intern(term) for term in rule.terms}
+        self._rule_terms.append(ids)
         self._rule_patterns[rule.name] = frozenset(
             pattern for term_id in ids.values() for pattern, _ in self._term_patterns[term_id]
         )
@@ -272,14 +287,20 @@ class Prefilter:
         skip = scan.echo_end if name == "text" else 0
         if not len(self._automaton):
             return
+        hits, size = scan.hits, len(folded)
+        # Per automaton hit, most of them inside a word with many rules: locals only.
         for last, (length, kinds) in self._automaton.iter(folded, skip):
             start, end = last + 1 - length, last + 1
             if start > 0 and folded[start - 1].isalnum() and folded[start].isalnum():
                 continue
-            whole = end == len(folded) or not (folded[end].isalnum() and folded[end - 1].isalnum())
+            whole = end == size or not (folded[end].isalnum() and folded[last].isalnum())
             for kind, pattern in kinds:
                 if kind == _STEM or (whole and (kind == _WORD or _capitals(original, start, end))):
-                    scan.hits.setdefault(pattern, []).append((name, start, end))
+                    found = hits.get(pattern)
+                    if found is None:
+                        hits[pattern] = [(name, start, end)]
+                    else:
+                        found.append((name, start, end))
 
     def _scan_regexes(self, scan: Scan, name: Field, original: str) -> None:
         if self._regexes is None:
@@ -295,35 +316,37 @@ class Prefilter:
             touched |= self._pattern_rules[pattern]
         for term_id in scan.regex_fields:
             touched |= self._regex_rules.get(term_id, set())
-        return tuple(sorted(r for r in touched if self.could_match(self.rules[r], scan)))
+        return tuple(
+            sorted(r for r in touched if _reachable(self.rules[r], self._rule_terms[r], scan))
+        )
 
     def could_match(self, rule: Rule, scan: Scan) -> bool:
         """False when ``rule`` cannot match whatever the full analysis finds (pure)."""
+        return _reachable(rule, {t.name: self.term_ids[t] for t in rule.terms}, scan)
 
-        by_field: dict[str, tuple[int, int]] = {}  # term -> (title, text) counts in scope
 
-        def count(name: str, scope: Iterable[Field] = FIELDS) -> int:
-            counts = by_field.get(name)
-            if counts is None:
-                term_id = self.term_ids[rule.term(name)]
-                counts = by_field[name] = (
-                    scan.count(term_id, ("title",)) if "title" in rule.scope else 0,
-                    scan.count(term_id, ("text",)) if "text" in rule.scope else 0,
-                )
-            title, text = counts
-            return (title if "title" in scope else 0) + (text if "text" in scope else 0)
+def _reachable(rule: Rule, ids: dict[str, int], scan: Scan) -> bool:
+    """Whether the scan's counts of ``rule``'s terms (by name -> term id) can reach its
+    threshold, minimum mentions and logic: an upper bound, so False rules the rule out."""
+    title_in, text_in = "title" in rule.scope, "text" in rule.scope
+    by_name: dict[str, tuple[int, int]] = {}  # term -> (title, text) counts in scope
 
-        positive = rule.positive_terms
-        mentions = sum(count(t.name) for t in positive)
-        score = sum(
-            t.weight * (rule.title_weight * count(t.name, ["title"]) + count(t.name, ["text"]))
-            for t in positive
-        )
-        return (
-            mentions >= rule.min_mentions
-            and score >= rule.threshold
-            and _possible(rule.logic, count)
-        )
+    def count(name: str, scope: Iterable[Field] = FIELDS) -> int:
+        counts = by_name.get(name)
+        if counts is None:
+            title, text = scan.field_counts(ids[name])
+            counts = by_name[name] = (title if title_in else 0, text if text_in else 0)
+        title, text = counts
+        return (title if "title" in scope else 0) + (text if "text" in scope else 0)
+
+    positive = rule.positive_terms
+    mentions = sum(count(t.name) for t in positive)
+    score = sum(
+        t.weight * (rule.title_weight * count(t.name, ["title"]) + count(t.name, ["text"]))
+        for t in positive
+    )
+    reached = mentions >= rule.min_mentions and score >= rule.threshold
+    return reached and _possible(rule.logic, count)
 
 
 def _patterns(term: Term) -> list[tuple[str, int, str]]:
