@@ -71,17 +71,10 @@ def _rss(pid: int) -> int:
 
 
 def _startup_rss() -> dict[str, Any]:
-    """RSS now, before any cycle, of this process and of each child by what it runs (the
-    parsing worker, multiprocessing's resource tracker): what imports and start-up cost."""
-    children: dict[str, float] = {}
-    for pid in _descendants(os.getpid()):
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        kind = "resource_tracker" if "resource_tracker" in command else "worker"
-        children[kind] = round(children.get(kind, 0) + _rss(pid) / 1e6, 1)
-    return {"rss_mb": round(_rss(os.getpid()) / 1e6, 1), "children_rss_mb": children}
+    """RSS now, before any cycle, of this process and of its children (the parsing
+    workers): what imports and start-up cost."""
+    children = sum(_rss(pid) for pid in _descendants(os.getpid())) / 1e6
+    return {"rss_mb": round(_rss(os.getpid()) / 1e6, 1), "children_rss_mb": round(children, 1)}
 
 
 def _thread_cpu() -> dict[str, float]:

@@ -4,7 +4,6 @@ corpus feed, on the bench's feeds, and on the documents it must leave to feedpar
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import subprocess
 import sys
@@ -15,27 +14,13 @@ import feedparser.html
 import lxml.etree
 import pytest
 from feedparser.mixin import _FeedParserMixin
+from test_feeds_corpus import CONTENT_TYPES, FEEDS  # served as the corpus test serves them
 
 from watcher.errors import ParseError
 from watcher.feeds import fastparse
 from watcher.feeds.parse import ParsedFeed, parse_feed
 
-CORPUS = Path(
-    os.environ.get("WATCHER_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus"
-)
-FEEDS = CORPUS / "feeds"
 URL = "http://127.0.0.1/feed.xml"
-# Served as the corpus test serves them (tests/test_feeds_corpus.py).
-CONTENT_TYPES = {
-    ".xml": "application/xml",
-    ".rss": "application/rss+xml",
-    ".atom": "application/atom+xml",
-    ".rdf": "application/rdf+xml",
-    ".json": "application/feed+json",
-    ".html": "text/html; charset=utf-8",
-    ".opml": "text/x-opml",
-    ".txt": "text/plain",
-}
 
 RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"

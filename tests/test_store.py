@@ -7,22 +7,21 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from pgserver import PgServer
+from test_store_alerts import pending_entries
 
 from watcher.cli import main
 from watcher.config import FeedConfig
 from watcher.errors import StoreError
 from watcher.store import Store, open_store
 from watcher.store.copy import copy_store
-from watcher.store.feeds import PollSuccess
 from watcher.store.migrations import MIGRATIONS
 from watcher.store.tables import metadata
-from watcher.types import Entry, NewEntry
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -228,17 +227,7 @@ def test_pending_entries_by_id_reads_only_those_still_pending(store_url: str) ->
     """A poll's new entries are read by id, however large the backlog before them."""
     store = open_store(store_url)
     try:
-        (feed,) = store.sync_feeds([FeedConfig(url="https://news.example/rss")], NOW)
-        new = [
-            NewEntry(
-                Entry(f"g{i}", f"https://news.example/{i}", f"T{i}", "", "", "", NOW, None, "en"),
-                (f"guid:g{i}",),
-                f"fp{i}",
-            )
-            for i in range(30)
-        ]
-        outcome = PollSuccess(NOW, NOW + timedelta(hours=1), None, None, None, new=new)
-        ids = store.record_poll_success(feed.id, outcome)
+        ids = pending_entries(store, 30)
         store.finish_entry(ids[3])
         wanted = [ids[2], ids[3], ids[17]]
         got = store.pending_entries(10, ids=wanted)

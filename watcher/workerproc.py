@@ -41,8 +41,7 @@ def main(fd: int) -> None:
         return
     parent, path, memory, preload, args = init
     sys.path[:] = path  # the parent's: jobs may live in modules it found there (tests, bench)
-    _die_with_parent()
-    _exit_with_parent(parent)
+    _die_with_parent(parent)
     try:
         _preload(preload, args)
         _cap_address_space(memory)
@@ -165,18 +164,19 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _die_with_parent() -> None:
-    """Have Linux kill this worker when the thread that started it ends: unlike the watch
-    thread below, it works while a job holds the GIL in C code (a regular expression)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Exit as soon as the daemon that started this worker is gone, even mid-job.
+def _die_with_parent(parent: int) -> None:
+    """End this worker as soon as the daemon that started it is gone, even mid-job.
 
     A daemon killed by SIGKILL or the OOM killer cannot stop its workers, and a busy worker
-    would hold the NLP models' memory until its job ends, one more after every crash."""
+    would hold the NLP models' memory until its job ends, one more after every crash. On
+    Linux the kernel kills it (PR_SET_PDEATHSIG, when the thread that started it ends), which
+    works even while a job holds the GIL in C code (a regular expression); elsewhere a
+    thread watches the parent."""
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)  # Linux only
+    if prctl is not None and prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+        if os.getppid() != parent:  # it died before the line above
+            os._exit(1)
+        return
     watch = threading.Thread(target=_watch_parent, args=(parent,), name="watch daemon")
     watch.daemon = True
     watch.start()

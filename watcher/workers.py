@@ -339,8 +339,7 @@ class _Slot:
         try:
             workerproc.send(conn.fileno(), job.call)
         except OSError:  # it died while idle, after the check above
-            job.future.set_exception(_Died(f"exit code {self._end()}"))
-            self._try_to_start()
+            self._replace(job, _Died())
             return
         except Exception as exc:  # unpicklable arguments: nothing was sent
             job.future.set_exception(exc)
@@ -350,10 +349,7 @@ class _Slot:
         try:
             status, value = wait_reply(conn, self.pool, job, deadline)
         except (_OverTime, _Abandoned, _Stopped, _Died) as exc:
-            code = self._end()
-            job.future.set_exception(_Died(f"exit code {code}") if isinstance(exc, _Died) else exc)
-            if not self.pool.stopped:  # the next job finds a worker ready
-                self._try_to_start()
+            self._replace(job, exc)
             return
         finally:
             self.busy = False
@@ -361,6 +357,16 @@ class _Slot:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
+
+    def _replace(self, job: _Job, failure: Exception) -> None:
+        """End this slot's worker, fail ``job`` with ``failure`` (a death says the exit
+        code), and start the next worker at once unless the pool is stopping."""
+        code = self._end()
+        if isinstance(failure, _Died):
+            failure = _Died(f"exit code {code}")
+        job.future.set_exception(failure)
+        if not self.pool.stopped:  # the next job finds a worker ready
+            self._try_to_start()
 
     def _live_worker(self) -> socket.socket:
         """The pipe to a live worker, started (or restarted) if need be."""

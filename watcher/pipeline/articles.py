@@ -85,6 +85,7 @@ class ArticleStage:
         self._ended: set[int] = set()
         self._refill: asyncio.Task[None] | None = None
         self._refill_after = 0.0
+        self._renew_after = 0.0  # loop time of the next renewal of this replica's claims
         self._more_pending = False
         self._tried: set[int] | None = None  # entries started by `run --once`
         self._stopping = False
@@ -143,9 +144,7 @@ class ArticleStage:
         fetches the limits allow (see ArticleQueue for the order)."""
         if self._stopping:
             return
-        # Claims last a lease (replicas on PostgreSQL): keep those of the entries still
-        # queued or in progress here, or another replica would process them too.
-        await self._db(self._db.store.renew_entries, [*self._queue.ids(), *self._articles])
+        await self._renew_claims()
         rows = await self._read_pending(PENDING_BATCH, per_feed=PENDING_PER_FEED)
         per_feed: dict[int, int] = {}
         for pending in rows:
@@ -155,6 +154,16 @@ class ArticleStage:
         full = len(rows) >= PENDING_BATCH or any(n >= PENDING_PER_FEED for n in per_feed.values())
         self._more_pending = full
         self._dispatch()
+
+    async def _renew_claims(self) -> None:
+        """Replicas on PostgreSQL: claims last a lease, so renew those of the entries still
+        queued or in progress here (four times a lease), or another replica would process
+        them too. process_pending also runs at every refill: most calls have nothing to do."""
+        now = asyncio.get_running_loop().time()
+        if not self._db.store.shared or now < self._renew_after:
+            return
+        self._renew_after = now + self._config.store.lease / 4
+        await self._db(self._db.store.renew_entries, [*self._queue.ids(), *self._articles])
 
     async def _read_pending(
         self, limit: int, *, per_feed: int | None = None, ids: list[int] | None = None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from watcher.config import FeedConfig, feed_name
 from watcher.errors import StoreError
@@ -110,7 +110,6 @@ def _row(r: Any) -> FeedRow:
 
 class FeedsMixin:
     holder: Holder
-    _engine: Engine
 
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -288,10 +287,11 @@ class FeedsMixin:
     def renew_entries(self, ids: Sequence[int], now: datetime | None = None) -> None:
         """Keep this replica's claims on ``ids`` (queued or in progress) for another lease
         from ``now``; nothing to do on SQLite, where there is one replica."""
-        if not ids or self._engine.dialect.name != "postgresql":
+        if not ids:
             return
         with self.transaction() as conn:
-            renew_entries(conn, self.holder, now or datetime.now(UTC), ids)
+            if is_postgres(conn):
+                renew_entries(conn, self.holder, now or datetime.now(UTC), ids)
 
     def count_entries(self, state: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(entries)
