@@ -485,6 +485,12 @@ class BotApiServer:
         kind = "text/html" if body.startswith(b"<html>") else "application/json"
         return status, body, kind
 
+    def hangs_left(self, method: str) -> int:
+        """How many answers to ``method`` hang_next still has to delay (0 once the last
+        delayed request has arrived)."""
+        with self._cond:
+            return sum(hang.count for hang in self._state.hangs.get(method.lower(), ()))
+
     def _take_hang(self, method: str) -> float:
         with self._cond:
             queue = self._state.hangs.get(method.lower())

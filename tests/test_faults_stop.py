@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from daemonproc import DaemonProcess, alive, wait_for
+from botapi import BotApiServer
+from daemonproc import DaemonProcess, alive, stream_config, wait_for
+from feedstream import FeedStream
 from hostile import HeavySite, heavy_config, stop_with_busy_worker
 from httpserver import HttpServer
 
@@ -76,3 +78,30 @@ def test_sigterm_exits_even_with_a_thread_stuck_on_a_fifo_in_rules(
         took = time.monotonic() - started
     assert code == 0, daemon.tail()
     assert took < 15.0, f"stop took {took:.1f} s\n{daemon.tail()}"
+
+
+def test_sigterm_with_a_message_in_flight_records_it_and_never_sends_it_twice(
+    tmp_path: Path, http_server: HttpServer, bot_api: BotApiServer
+) -> None:
+    """A stop lets the delivery round under way finish: cancelling it while Telegram held
+    a message recorded nothing, and the next start sent that message a second time."""
+    stream = FeedStream(http_server, seed=23, total=1)
+    data = tmp_path / "data"
+    config = stream_config(tmp_path, stream, bot_api, data_dir=data)
+    bot_api.hang_next("sendMessage", 3.0)  # Telegram slow to answer: the send is in flight
+    log = tmp_path / "log"
+    with DaemonProcess.start(config, token=bot_api.token, log=log, data_dir=data) as daemon:
+        daemon.wait_running()
+        stream.publish()
+        wait_for(lambda: bot_api.hangs_left("sendMessage") == 0, 60, "a send in flight", daemon)
+        assert daemon.stop() == 0, daemon.tail()
+    assert len(bot_api.sent("1001")) == 1
+    with sqlite3.connect(data / "watcher.db") as db:
+        states = dict(db.execute("SELECT state, count(*) FROM deliveries GROUP BY state"))
+    assert states == {"sent": 1}
+    # A new start finds nothing to send again.
+    with DaemonProcess.start(config, token=bot_api.token, log=log, data_dir=data) as daemon:
+        daemon.wait_running()
+        time.sleep(2)  # two delivery rounds (every second) had their chance to resend it
+        assert daemon.stop() == 0, daemon.tail()
+    assert len(bot_api.sent("1001")) == 1

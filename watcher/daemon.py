@@ -161,7 +161,7 @@ class Daemon:
             every = max(0.5, self.config.store.lease / 4)
             scheduler.add_job(elect, "interval", seconds=every, max_instances=1, coalesce=True)
         scheduler.start()
-        sender = asyncio.create_task(pipeline.send_loop(), name="outbox sender")
+        pipeline.start_sending()
         log.info("watcher running (pid %d); stop with SIGTERM or Ctrl-C", os.getpid())
         try:
             await self._stop.wait()
@@ -170,8 +170,7 @@ class Daemon:
             scheduler.pause()
             await self._settle_jobs()
             scheduler.shutdown(wait=False)
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            pipeline.stop_sending()  # the round under way is let finish by pipeline.aclose
             if self.metrics_server is not None:
                 await self.metrics_server.aclose()
             if self.web is not None:

@@ -182,12 +182,19 @@ class Sender:
         # id, when sent). Only the recording is retried, so a store outage does not send the
         # same message again every round; a crash meanwhile sends it once more at most.
         self._unrecorded: dict[int, tuple[DeliveryJob, str | None, datetime]] = {}
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Start no more sends: a drain under way ends once its current sends are recorded."""
+        self._stopping = True
 
     async def drain(self) -> SendResult:
         """Send until every queue is empty, held, or waiting to retry."""
         totals: Counter[Delivery] = Counter()
         async with self._lock:
             for _ in range(_MAX_ROUNDS):
+                if self._stopping:
+                    break
                 jobs = await self._db(self._db.store.outbox_heads, self._clock.now())
                 if not jobs:
                     break

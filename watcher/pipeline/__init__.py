@@ -134,6 +134,7 @@ class Pipeline:
         self._reports = Reports()
         self.store_trouble = self._reports.store_trouble
         self._delivery = self._delivery_stage(db, clock)
+        self._sending: asyncio.Task[None] | None = None  # start_sending's task
         self._articles = ArticleStage(
             config, db, clock=clock, client=client, cpu=cpu, rules=self.rules,
             blocklist=self.blocklist, metrics=metrics, trouble=self.store_trouble,
@@ -286,6 +287,14 @@ class Pipeline:
         """Drain the outbox whenever something is queued, and every second for retries."""
         await self._delivery.send_loop()
 
+    def start_sending(self) -> None:
+        """Run send_loop until a stop; aclose lets its round under way finish."""
+        self._sending = asyncio.create_task(self.send_loop(), name="outbox sender")
+
+    def stop_sending(self) -> None:
+        """At a stop: start no more delivery rounds (the one under way finishes in aclose)."""
+        self._delivery.stop_sending()
+
     async def send_digests(self) -> None:
         await self._delivery.send_digests()
 
@@ -307,7 +316,9 @@ class Pipeline:
         """Let in-flight work finish for up to ``grace`` seconds, cancel the rest, close."""
         self._polling.stop_polling()
         self._articles.stop_queueing()  # queued entries stay pending
-        pending = [*self._polling.tasks(), *self._articles.tasks()]
+        self.stop_sending()
+        sending = [self._sending] if self._sending is not None else []
+        pending = [*self._polling.tasks(), *self._articles.tasks(), *sending]
         if pending:
             _, late = await asyncio.wait(pending, timeout=grace)
             for task in late:

@@ -39,17 +39,29 @@ class DeliveryStage:
         self._trouble = trouble
         self._report = report
         self._wanted = asyncio.Event()
+        self._stopping = False
 
     def want(self) -> None:
         """Something was queued: drain the outbox now rather than at the next second."""
         self._wanted.set()
 
+    def stop_sending(self) -> None:
+        """At a stop: the round under way ends once its sends are recorded, and no other
+        starts. Cancelling it instead could lose the record of a message Telegram has just
+        taken, which the next start would then send again."""
+        self._stopping = True
+        self._sender.stop()
+        self._wanted.set()
+
     async def send_loop(self) -> None:
-        """Drain the outbox whenever something is queued, and every second for retries."""
+        """Drain the outbox whenever something is queued, and every second for retries,
+        until stop_sending."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wanted.wait(), SEND_INTERVAL)
             self._wanted.clear()
+            if self._stopping:  # stop_sending wakes it
+                return
             try:
                 await self._round()
             except StoreError as exc:
