@@ -141,6 +141,44 @@ def test_ner_stays_within_its_budget() -> None:
     assert analyzer.add_entities(analyzed, {"text": set(range(5))}) == 1
 
 
+def test_ner_span_is_the_names_with_four_tokens_either_side() -> None:
+    text = (
+        "In a long day of meetings on Monday, President Nicolás Maduro met envoys from "
+        "Brazil and Colombia at the palace, officials said."
+    )
+    sentence = (0, len(text))
+    names = [
+        (text.index("Nicolás"), text.index(" met")),
+        (text.index("Brazil"), text.index(" and C")),
+    ]
+    start, end = nlp.ner_span(text, sentence, names)
+    assert (
+        text[start:end]
+        == "on Monday, President Nicolás Maduro met envoys from Brazil and Colombia at the"
+    )
+    assert nlp.ner_span(text, sentence, []) == sentence  # no name: the whole sentence
+    near_edges = [(0, 2), (len(text) - 5, len(text) - 1)]
+    assert nlp.ner_span(text, sentence, near_edges) == sentence
+    assert nlp.ner_span(text, (0, 10), names) == (0, 10)  # names of other sentences
+
+
+def test_ner_reads_the_part_around_names_and_places_entities_in_the_text() -> None:
+    analyzer = Analyzer(NlpSettings(), RULES)
+    text = (
+        "After a week in which officials in three countries argued over the route, the "
+        "timing and the cost of the new pipeline, Maduro told reporters in the capital "
+        "that the plan would go ahead whatever the neighbours said about the project."
+    )
+    analyzed = analyzer.analyze(article("Report", text))
+    assert analyzer.add_entities(analyzed, {"text": {0}}) == 1
+    body = analyzed.text
+    whole = nlp._statistical(NlpSettings().model)(text)  # the whole sentence through NER
+    maduro = text.index("Maduro")
+    expected = [(e.start_char, e.end_char, e.label_) for e in whole.ents if e.start_char == maduro]
+    assert [(e.start, e.end, e.label) for e in body.entities] == expected
+    assert 0 < body.ner_chars < len(text) / 3
+
+
 def test_counts_full_analyses() -> None:
     analyzer = Analyzer(NlpSettings(), RULES)
     assert analyzer.pipeline_runs == 0

@@ -18,7 +18,7 @@ import functools
 import importlib.util
 import itertools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,7 @@ class Section:
     windows: list[tuple[int, int]] = field(default_factory=list)  # sentence ranges tokenized
     entities: list[Entity] = field(default_factory=list)  # sorted by start
     ner_sentences: set[int] = field(default_factory=set)  # sentences the statistical NER saw
+    ner_chars: int = 0  # characters it read (the parts of those sentences around the names)
     caseless: bool = False  # all lowercase or all capitals: capitals tell nothing
     words: int = 0
     _entity_starts: list[int] = field(default_factory=list, repr=False)
@@ -229,38 +230,52 @@ class Analyzer:
 
     def add_entities(self, analyzed: AnalyzedArticle, wanted: Mapping[Field, set[int]]) -> int:
         """Run the statistical NER on the ``wanted`` sentences not seen yet (within the
-        ``ner_chars`` budget per article); returns how many sentences it ran on."""
+        ``ner_chars`` budget per article); returns how many sentences it ran on.
+
+        NER reads the part of each sentence that holds the names of typed actors, with
+        ``NER_CONTEXT`` tokens either side, not the whole sentence: the model's features
+        reach four tokens either side, and NER time grows with every token it reads.
+        """
         nlp = self._pipeline(analyzed.language or "en")
         if nlp is None:
             return 0
-        budget = self.settings.ner_chars - sum(
-            len(analyzed.section(f).sentence_text(i))
-            for f in FIELDS
-            for i in analyzed.section(f).ner_sentences
-        )
-        jobs: list[tuple[Section, int]] = []
+        budget = self.settings.ner_chars - analyzed.title.ner_chars - analyzed.text.ner_chars
+        names = self._typed_names(analyzed.scan)
+        jobs: list[tuple[Section, int, int, int]] = []
         for name in FIELDS:
             section = analyzed.section(name)
             for index in sorted(wanted.get(name, set()) - section.ner_sentences):
-                start, end = section.sentences[index]
+                start, end = ner_span(section.text, section.sentences[index], names.get(name, []))
                 if end - start > budget:
                     break
                 budget -= end - start
-                jobs.append((section, index))
+                jobs.append((section, index, start, end))
         if not jobs:
             return 0
         if not analyzed.ner_count():
             self.ner_runs += 1
-        texts = [s.text[s.sentences[i][0] : s.sentences[i][1]] for s, i in jobs]
-        for (section, index), doc in zip(jobs, nlp.pipe(texts), strict=True):
-            offset = section.sentences[index][0]
-            section.entities += [_entity(e, offset) for e in doc.ents]
+        texts = [s.text[a:b] for s, _, a, b in jobs]
+        for (section, index, start, end), doc in zip(jobs, nlp.pipe(texts), strict=True):
+            section.entities += [_entity(e, start) for e in doc.ents]
             section.ner_sentences.add(index)
+            section.ner_chars += end - start
         for key in [k for k in analyzed.memo if k[0] == "mentions" and isinstance(k[1], Actor)]:
             del analyzed.memo[key]  # an actor's mentions found before NER depend on entities
         for section in (analyzed.title, analyzed.text):
             section.entities.sort(key=lambda e: e.start)
         return len(jobs)
+
+    def _typed_names(self, scan: Scan) -> dict[Field, list[tuple[int, int]]]:
+        """Where the names of actors with entity types occur, per field, sorted."""
+        found: dict[Field, list[tuple[int, int]]] = {}
+        for term_id in scan.actors():
+            actor = self.prefilter.terms[term_id]
+            if isinstance(actor, Actor) and actor.types:
+                for name, start, end in scan.spans(term_id):
+                    found.setdefault(name, []).append((start, end))
+        for spans in found.values():
+            spans.sort()
+        return found
 
     def _pipeline(self, language: str) -> Any:
         name = self._models().get(language, "")
@@ -440,6 +455,27 @@ def _keys(tokens: list[str], lemma: Callable[[str], str]) -> list[tuple[str, str
             if keys[i] is None:
                 keys[i] = cache[token] = (fold(token), lemma(token))
     return keys  # type: ignore[return-value]
+
+
+# Tokens of context NER reads either side of the names in a sentence (see ner_span).
+NER_CONTEXT = 4
+
+
+def ner_span(
+    text: str, sentence: tuple[int, int], names: Sequence[tuple[int, int]]
+) -> tuple[int, int]:
+    """The part of ``sentence`` NER reads: from ``NER_CONTEXT`` tokens before its first name
+    (of ``names``, sorted) to as many after its last; the whole sentence without one."""
+    start, end = sentence
+    first = bisect.bisect_left(names, (start, start))
+    inside = [n for n in names[first:] if n[0] < end]
+    if not inside:
+        return start, end
+    before = tokenize(text, start, inside[0][0])
+    after = tokenize(text, max(e for _, e in inside), end)
+    left = before[-NER_CONTEXT][0] if len(before) > NER_CONTEXT else start
+    right = after[NER_CONTEXT - 1][1] if len(after) > NER_CONTEXT else end
+    return left, right
 
 
 def _entity(span: Any, offset: int) -> Entity:
