@@ -467,8 +467,7 @@ def ner_span(
     """The part of ``sentence`` NER reads: from ``NER_CONTEXT`` tokens before its first name
     (of ``names``, sorted) to as many after its last; the whole sentence without one."""
     start, end = sentence
-    first = bisect.bisect_left(names, (start, start))
-    inside = [n for n in names[first:] if n[0] < end]
+    inside = names[bisect.bisect_left(names, (start, 0)) : bisect.bisect_left(names, (end, 0))]
     if not inside:
         return start, end
     before = tokenize(text, start, inside[0][0])
