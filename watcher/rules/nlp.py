@@ -232,7 +232,7 @@ class Analyzer:
         """Run the statistical NER on the ``wanted`` sentences not seen yet (within the
         ``ner_chars`` budget per article); returns how many sentences it ran on.
 
-        NER reads the part of each sentence that holds the names of typed actors, with
+        NER reads the part of each sentence that holds the actors' names, with
         ``NER_CONTEXT`` tokens either side, not the whole sentence: the model's features
         reach four tokens either side, and NER time grows with every token it reads.
         """
@@ -240,7 +240,7 @@ class Analyzer:
         if nlp is None:
             return 0
         budget = self.settings.ner_chars - analyzed.title.ner_chars - analyzed.text.ner_chars
-        names = self._typed_names(analyzed.scan)
+        names = self._actor_names(analyzed.scan)
         jobs: list[tuple[Section, int, int, int]] = []
         for name in FIELDS:
             section = analyzed.section(name)
@@ -265,12 +265,13 @@ class Analyzer:
             section.entities.sort(key=lambda e: e.start)
         return len(jobs)
 
-    def _typed_names(self, scan: Scan) -> dict[Field, list[tuple[int, int]]]:
-        """Where the names of actors with entity types occur, per field, sorted."""
+    def _actor_names(self, scan: Scan) -> dict[Field, list[tuple[int, int]]]:
+        """Where the actors' names occur, per field, sorted: those of actors with types,
+        which NER decides, and the others, whose entity labels evidence shows."""
         found: dict[Field, list[tuple[int, int]]] = {}
         for term_id in scan.actors():
             actor = self.prefilter.terms[term_id]
-            if isinstance(actor, Actor) and actor.types:
+            if isinstance(actor, Actor):
                 for name, start, end in scan.spans(term_id):
                     found.setdefault(name, []).append((start, end))
         for spans in found.values():
