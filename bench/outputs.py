@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from typing import Any
 import pipeline as bench
 
 from watcher.config import NlpSettings
-from watcher.rules.schema import load_rules
 from watcher.rules.worker import process_entry
 
 _NOW = datetime(2026, 12, 6, tzinfo=UTC)
@@ -42,16 +40,9 @@ def entities(count: int, cache: Path | None) -> list[tuple[str, str]]:
 
 
 def outputs(pages: int, rules: int, cache: Path | None) -> list[dict[str, Any]]:
-    off = bench.off_topic_pages(pages)
-    records = [r for r, _ in zip(bench.news_records(True), range(pages), strict=False)]
-    on = [bench.render_page(r, off[i % len(off)]) for i, r in enumerate(records)]
-    with tempfile.TemporaryDirectory(prefix="watcher-bench-rules-") as tmp:
-        rulesets = {
-            "2rules": load_rules(bench.ROOT / "rules"),
-            f"{rules}rules": bench.write_rules(Path(tmp), entities(rules, cache)),
-        }
+    off, on = bench.topic_pages(pages)
     lines = []
-    for key, ruleset in rulesets.items():
+    for key, ruleset in bench.rule_sets(entities(rules, cache)).items():
         for page in off + on:
             found = process_entry(bench.job_for(page), ruleset, NlpSettings(), _NOW).matches
             lines.append({"rules": key, "page": page.name, "matches": [_match(m) for m in found]})

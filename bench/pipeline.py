@@ -117,6 +117,13 @@ def news_records(on_topic: bool) -> Iterator[dict[str, Any]]:
                     yield record
 
 
+def topic_pages(count: int) -> tuple[list[Page], list[Page]]:
+    """``count`` off-topic pages, and as many on-topic news records set in them."""
+    off = off_topic_pages(count)
+    records = [r for r, _ in zip(news_records(True), range(count), strict=False)]
+    return off, [render_page(r, off[i % len(off)]) for i, r in enumerate(records)]
+
+
 def render_page(record: dict[str, Any], template: Page) -> Page:
     """The record's title and text in a real page of the off-topic stream: its main block's
     paragraphs are replaced, so scripts, navigation and boilerplate keep their real weight."""
@@ -258,6 +265,13 @@ def generated_rules(entities: list[tuple[str, str]]) -> Iterator[str]:
             "match": {"any": [{"near": [name, "topic"]}, {"term": name, "min": 3}]},
             "threshold": 2,
         }, ensure_ascii=False)  # fmt: skip
+
+
+def rule_sets(entities: list[tuple[str, str]]) -> dict[str, RuleSet]:
+    """The 2 example rules, and those plus a rule per entity, by name ("2rules", "1000rules")."""
+    with tempfile.TemporaryDirectory(prefix="watcher-bench-rules-") as tmp:
+        generated = write_rules(Path(tmp), entities)
+    return {"2rules": load_rules(ROOT / "rules"), f"{len(entities)}rules": generated}
 
 
 def write_rules(directory: Path, entities: list[tuple[str, str]]) -> RuleSet:
@@ -421,10 +435,7 @@ def main() -> int:
     emit({"bench": "pipeline", "machine": machine()})
     share = feed_date_share()
     emit({"bench": "pipeline", "feed_items_with_a_date": round(share, 3)})
-    off = off_topic_pages(args.pages)
-    records = [r for r, _ in zip(news_records(True), range(args.pages), strict=False)]
-    on = [render_page(r, off[i % len(off)]) for i, r in enumerate(records)]
-    off, on = (with_feed_dates(p, share, datetime.now(UTC)) for p in (off, on))
+    off, on = (with_feed_dates(p, share, datetime.now(UTC)) for p in topic_pages(args.pages))
     mixed = [p for pair in zip(off[::2], on[::2], strict=False) for p in pair]
     started = time.process_time()
     entities = frequent_entities(args.rules)
@@ -433,8 +444,7 @@ def main() -> int:
           "top": [name for name, _ in entities[:15]],
           "cpu_s": round(time.process_time() - started, 1)})  # fmt: skip
     key = f"{len(entities)}rules"
-    with tempfile.TemporaryDirectory(prefix="watcher-bench-rules-") as tmp:
-        rulesets = {"2rules": load_rules(ROOT / "rules"), key: write_rules(Path(tmp), entities)}
+    rulesets = rule_sets(entities)
     streams = {"off-topic": off, "on-topic": on, "mixed": mixed}
     results = {
         name: bench_stream(name, pages, rulesets, args.rounds) for name, pages in streams.items()

@@ -94,8 +94,8 @@ def test_scan_counts_whole_words_and_case_checked_acronyms() -> None:
     maduro = p.term_id(p.rules[0].actors[0])
     us = p.term_id(p.rules[0].actors[1])
     # "Nicolas Maduro" and "Maduro" overlap: both count in the bound, one is a mention
-    assert (scan.count(maduro, ["title"]), scan.count(maduro, ["text"])) == (1, 2)
-    assert (scan.count(us, ["title"]), scan.count(us, ["text"])) == (0, 1)
+    assert scan.field_counts(maduro) == (1, 2)
+    assert scan.field_counts(us) == (0, 1)
     assert scan.spans(maduro) == [("title", 0, 6), ("text", 0, 14)]
     assert scan.actors() == [maduro, us]
     assert scan.candidates == (0,)
@@ -120,7 +120,7 @@ def test_scan_skips_the_title_repeated_in_the_text() -> None:
     p = prefilter(RULES)
     scan = p.scan("Maduro speaks", "Maduro speaks\nMore later.", "en")
     assert scan.echo_end == 13
-    assert scan.count(p.term_id(p.rules[0].actors[0]), ["text"]) == 0
+    assert scan.field_counts(p.term_id(p.rules[0].actors[0]))[1] == 0
 
 
 def test_only_none_terms_do_not_make_a_candidate() -> None:

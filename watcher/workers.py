@@ -212,10 +212,10 @@ class CpuPool:
             if job is not None and job.future.set_running_or_notify_cancel():
                 job.future.set_exception(_Stopped())
 
-    def next_job(self) -> _Job | None:
+    def _next_job(self) -> _Job | None:
         return self._jobs.get()
 
-    def spawn_worker(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    def _spawn_worker(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
         """A new worker process, preloaded; _Unstartable if it cannot start or preload."""
         try:
             ours, theirs = socket.socketpair()
@@ -236,12 +236,12 @@ class CpuPool:
                 if self.cancelling or self.killing:  # nobody is waiting for it
                     raise _Stopped()
                 workerproc.send(ours.fileno(), self._init)
-                status, value = wait_reply(ours, self, None, None)
+                status, value = _wait_reply(ours, self, None, None)
         except Exception as exc:  # it died, was stopped, or its reply was unreadable
-            end_process(process, ours)
+            _end_process(process, ours)
             raise _Unstartable(f"the worker ended while preloading ({exc!r})") from None
         if status != workerproc.READY:
-            end_process(process, ours)
+            _end_process(process, ours)
             log.error("a %s worker could not preload %s: %r", self.name, self._init[3], value)
             raise _Unstartable(f"preloading failed: {value!r}")
         return process, ours
@@ -306,7 +306,7 @@ class _Slot:
     def _serve(self) -> None:
         try:
             self._try_to_start()
-            while (job := self.pool.next_job()) is not None:
+            while (job := self.pool._next_job()) is not None:
                 if job.future.set_running_or_notify_cancel():
                     self._run_safely(job)
         finally:
@@ -324,7 +324,7 @@ class _Slot:
     def _try_to_start(self) -> None:
         """Start a worker in this slot now; if it cannot start, the next job says why."""
         try:
-            self.process, self.conn = self.pool.spawn_worker()
+            self.process, self.conn = self.pool._spawn_worker()
         except _Unstartable:
             pass
         except Exception:  # a fault here must not end this thread and strand callers
@@ -347,7 +347,7 @@ class _Slot:
         deadline = None if self.pool.seconds is None else time.monotonic() + self.pool.seconds
         self.busy = True
         try:
-            status, value = wait_reply(conn, self.pool, job, deadline)
+            status, value = _wait_reply(conn, self.pool, job, deadline)
         except (_OverTime, _Abandoned, _Stopped, _Died) as exc:
             self._replace(job, exc)
             return
@@ -375,20 +375,20 @@ class _Slot:
         if self.process is not None and self.process.poll() is not None:
             self._end()  # it died while idle
         if self.conn is None:
-            self.process, self.conn = self.pool.spawn_worker()
+            self.process, self.conn = self.pool._spawn_worker()
         return self.conn
 
     def _end(self, *, polite: bool = False) -> int | None:
         """End this slot's worker, if any; its exit code."""
         code = None
         if self.process is not None and self.conn is not None:
-            end_process(self.process, self.conn, polite=polite)
+            _end_process(self.process, self.conn, polite=polite)
             code = self.process.returncode
         self.process = self.conn = None
         return code
 
 
-def wait_reply(
+def _wait_reply(
     conn: socket.socket, pool: CpuPool, job: _Job | None, deadline: float | None
 ) -> tuple[str, Any]:
     """The worker's next message; raises if it dies, overruns ``deadline``, the job is
@@ -412,7 +412,7 @@ def wait_reply(
         return workerproc.ERROR, exc
 
 
-def end_process(
+def _end_process(
     process: subprocess.Popen[bytes], conn: socket.socket, *, polite: bool = False
 ) -> None:
     """Stop a worker: asked to (``polite``, when idle) or terminated, then killed if it lingers."""

@@ -137,15 +137,10 @@ class Scan:
     _spans: dict[int, list[tuple[Field, int, int]]] = field(default_factory=dict, repr=False)
     _counts: dict[int, tuple[int, int]] = field(default_factory=dict, repr=False)
 
-    def count(self, term_id: int, scope: Iterable[Field] = FIELDS) -> int:
-        """How often the term may be mentioned in ``scope``: exact for actors, an upper bound
-        for keywords, and "many" for a regex that matched."""
-        title, text = self.field_counts(term_id)
-        return (title if "title" in scope else 0) + (text if "text" in scope else 0)
-
     def field_counts(self, term_id: int) -> tuple[int, int]:
-        """``count`` in the title and in the text, worked out once per article: rules share
-        terms, and every candidate rule asks."""
+        """How often the term may be mentioned in the title and in the text: exact for
+        actors, an upper bound for keywords, and "many" for a regex that matched. Worked out
+        once per article: rules share terms, and every candidate rule asks."""
         found = self._counts.get(term_id)
         if found is None:
             regex = self.regex_fields.get(term_id)
@@ -319,10 +314,6 @@ class Prefilter:
         return tuple(
             sorted(r for r in touched if _reachable(self.rules[r], self._rule_terms[r], scan))
         )
-
-    def could_match(self, rule: Rule, scan: Scan) -> bool:
-        """False when ``rule`` cannot match whatever the full analysis finds (pure)."""
-        return _reachable(rule, {t.name: self.term_ids[t] for t in rule.terms}, scan)
 
 
 def _reachable(rule: Rule, ids: dict[str, int], scan: Scan) -> bool:
