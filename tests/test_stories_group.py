@@ -195,6 +195,24 @@ def test_stopwords_and_numbers_are_not_title_terms() -> None:
     assert signature("The 2,400 flights of the day", "").title_terms == {"flight", "day"}
 
 
+def test_signature_values_do_not_change_between_versions() -> None:
+    # Stories keep the signatures of their articles: a release that computed them
+    # differently would split every story running across the upgrade.
+    text = (
+        "The U.S. Navy moved three destroyers closer to Venezuela on Tuesday. Officials in "
+        "Caracas called it a threat; Washington said the ships were there to stop drug "
+        "trafficking. Señor Pérez, a fisherman in La Guaira, said he had never seen so many "
+        "ships. "
+    ) + " ".join(f"Report {i}: día {i % 13}, ÉXITO_{i % 5} and 3.{i}" for i in range(120))
+    sig = signature("Warships gather in the Caribbean as Caracas protests", text)
+    assert sig.title_terms == {"caraca", "caribb", "gather", "protes", "warshi"}
+    assert len(sig.sketch) == SKETCH_SIZE
+    assert sig.sketch[:2] == (42533471695969590, 95222336591401873)
+    assert sig.sketch[-1] == 3137609552931196580
+    assert sum(sig.sketch) % 1_000_003 == 291355
+    assert signature("", "Maduro").sketch == (3339311671225184624,)  # padded to a shingle
+
+
 def test_sketch_is_bounded_for_long_articles() -> None:
     words = " ".join(f"word{i}" for i in range(5000))
     assert len(signature("Long", words).sketch) == SKETCH_SIZE
