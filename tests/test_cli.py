@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,39 @@ def test_check_lists_every_problem(config: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert "broken.yaml:4:5" in err and "typez" in err
     assert "rule routed sends to email:desk@example.org, but no email channel" in err
+
+
+# A broken spaCy install, as a fresh one was when typer stopped bringing click: `import spacy`
+# fails. sys.modules[name] = None makes any import of the module raise ImportError.
+WITHOUT_SPACY = "import sys; sys.modules['spacy'] = None; from watcher.cli import main; "
+
+
+def test_check_fails_when_spacy_cannot_be_imported(config: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-c", f"{WITHOUT_SPACY}sys.exit(main(sys.argv[1:]))", "check",
+         "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 1
+    assert "spaCy cannot be imported (ModuleNotFoundError" in ok.stderr
+
+
+def test_explain_without_spacy_warns_and_still_matches(config: Path, tmp_path: Path) -> None:
+    story = tmp_path / "story.txt"
+    story.write_text(
+        "Venezuela's opposition rejects the election result\n\nNicolás Maduro's government "
+        "in Caracas said on Monday that the election was fair. The opposition said the vote "
+        "was stolen and called for protests across Venezuela.\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", f"{WITHOUT_SPACY}sys.exit(main(sys.argv[1:]))", "explain",
+         "--config", str(config), "--json", str(story)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning: spaCy cannot be imported" in done.stderr
+    report = json.loads(done.stdout)
+    assert [m["rule"] for m in report["matches"]] == ["venezuela"]
 
 
 def test_alerts_and_backtest_on_an_empty_store(

@@ -137,3 +137,19 @@ def test_rules_folders_of_dead_daemons_are_removed_and_live_ones_kept(
         (folder / "0-rules.pickle").write_bytes(b"x")
     worker._remove_orphans()
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_preload_without_spacy_says_so_and_warms_up() -> None:
+    """A worker whose spaCy cannot be imported logs why once and still matches without it."""
+    script = (
+        "import sys; sys.modules['spacy'] = None\n"
+        "from watcher.config import NlpSettings\n"
+        "from watcher.rules.worker import preload\n"
+        "preload(NlpSettings(), None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "spaCy cannot be imported (ModuleNotFoundError" in done.stderr
+    assert "preload failed" not in done.stderr

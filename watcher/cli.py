@@ -35,7 +35,7 @@ from watcher.pools import Spawned
 from watcher.rules.backtest import compare, format_backtest
 from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
-from watcher.rules.nlp import Analyzer
+from watcher.rules.nlp import Analyzer, spacy_problem
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow, HeldMatch
@@ -268,6 +268,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problems.append(str(exc))
     for warning in Analyzer(config.nlp, rules).warnings():
         print(f"watcher: warning: {warning}", file=sys.stderr)
+    if spacy_problem():  # the daemon would run, but match worse than its rules say
+        problems.append(spacy_problem())
     for problem in problems:
         print(f"watcher: {problem}", file=sys.stderr)
     if problems:
@@ -451,8 +453,9 @@ def _span(seconds: float) -> str:
 def _matcher(config: Config, rules_dir: Path | None) -> Matcher:
     rules = load_rules(rules_dir or config.watcher.rules_dir)
     analyzer = Analyzer(config.nlp, rules)
-    for warning in analyzer.warnings():
-        print(f"watcher: warning: {warning}", file=sys.stderr)
+    for warning in [spacy_problem(), *analyzer.warnings()]:
+        if warning:
+            print(f"watcher: warning: {warning}", file=sys.stderr)
     return Matcher(rules, analyzer)
 
 

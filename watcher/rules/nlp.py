@@ -324,6 +324,23 @@ class Analyzer:
                 yield from (*actor.exclude, *actor.not_near)
 
 
+@functools.cache
+def spacy_problem() -> str:
+    """Why spaCy cannot be imported, or "" when it can. Without it, matching still runs, as
+    for a language without a model: lemmas are folded words and entities come from rules.
+    Imports spaCy (about a second): for the command line and worker processes, not the
+    daemon's own process."""
+    try:
+        import spacy  # noqa: F401, PLC0415
+    except Exception as exc:  # ImportError, or anything a broken install raises on import
+        return (
+            f"spaCy cannot be imported ({type(exc).__name__}: {exc}); matching runs without "
+            "its entities and lemmas. Install what is missing, or reinstall watcher with its "
+            "dependencies (pip install --force-reinstall watcher; in a checkout: pip install .)"
+        )
+    return ""
+
+
 def model_installed(name: str) -> bool:
     """Whether spaCy can load the model ``name`` (a package or a directory)."""
     try:
@@ -344,6 +361,8 @@ def _missing_warning(model: str, language: str, *, loaded: bool = True) -> str:
 @functools.cache
 def _statistical(name: str) -> Any:
     """The statistical pipeline ``name`` reduced to NER (and what NER listens to), or None."""
+    if spacy_problem():
+        return None
     import spacy  # noqa: PLC0415  (slow import: only when a pipeline is needed)
 
     try:
@@ -367,6 +386,8 @@ def _lemmatizer(language: str) -> Callable[[str], str]:
     The table is read directly (no pipeline is built); a language's table can hold hundreds
     of thousands of forms, so only the languages the rules' phrases are written in get one.
     """
+    if spacy_problem():
+        return fold
     from spacy.lookups import load_lookups  # noqa: PLC0415  (slow import)
 
     try:

@@ -23,7 +23,7 @@ from watcher.config import NlpSettings
 from watcher.errors import ParseError
 from watcher.rules.match import Matcher
 from watcher.rules.model import RuleSet
-from watcher.rules.nlp import Analyzer
+from watcher.rules.nlp import Analyzer, spacy_problem
 from watcher.types import Article, Match, Signature
 
 
@@ -166,6 +166,8 @@ def preload(nlp: NlpSettings, shipped: tuple[str, str] | None) -> None:
         matcher_for(rules, nlp).analyzer.analyze(article)  # spaCy models and rule phrases
     except Exception:  # never fatal: the first job loads what it needs, the slow way
         logging.getLogger(__name__).exception("worker preload failed")
+    if spacy_problem():  # the daemon's own process never imports spaCy: said from here
+        logging.getLogger(__name__).error("%s", spacy_problem())
 
 
 def process_entry(job: EntryJob, rules: RuleSet, nlp: NlpSettings, now: datetime) -> Processed:
