@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "watcher"
@@ -57,3 +62,64 @@ def test_every_module_opens_with_a_docstring(module: str) -> None:
     tree = ast.parse((REPO / module).read_text(encoding="utf-8"))
     doc = ast.get_docstring(tree)
     assert doc and doc.strip().splitlines()[0], f"{module} has no docstring line"
+
+
+# What the daemon's processes import: the command line and daemon, then a worker's preload
+# (trafilatura, spaCy with the model and its lookup tables, the matcher).
+_IMPORTS = """
+import json, sys
+import watcher.cli, watcher.daemon, watcher.workerproc, watcher.web
+from watcher.config import NlpSettings
+from watcher.rules.worker import preload
+preload(NlpSettings(), None)
+print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules})))
+"""
+
+
+def test_what_watcher_imports_comes_from_its_runtime_dependencies() -> None:
+    """`pip install watcher` must bring every module its processes import. The test
+    environment also has the dev extra's packages, which can hide a missing one: spaCy 3.8.7
+    imports click, which only apprise (dev) brought, so a user's fresh install could not
+    import spaCy while every test passed."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS], capture_output=True, text=True, timeout=300, check=True
+    )
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    runtime = _runtime_closure()
+    owners = importlib.metadata.packages_distributions()
+    outside = {
+        name: owners[name]
+        for name in loaded
+        if name in owners
+        and name not in sys.stdlib_module_names
+        and not {_canonical(d) for d in owners[name]} & runtime
+    }
+    assert not outside, f"imported from packages that are not runtime dependencies: {outside}"
+
+
+def _runtime_closure() -> set[str]:
+    """The distributions `pip install watcher` installs here: pyproject's dependencies
+    (markers evaluated, no extras), then theirs, with the extras each asks for."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    found: set[str] = {"watcher"}
+    todo = [(Requirement(r), "") for r in project["dependencies"]]
+    while todo:
+        requirement, extra = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = _canonical(requirement.name)
+        extras = sorted(requirement.extras)
+        key = f"{name}[{','.join(extras)}]"
+        if key in found:
+            continue
+        found |= {name, key}
+        try:
+            needs = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here: nothing of it can be imported either
+        todo += [(Requirement(r), e) for r in needs for e in ("", *extras)]
+    return found
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
