@@ -1,4 +1,4 @@
-"""The layering is a test: every module is in docs/ARCHITECTURE.md, and the contract holds."""
+"""The architecture is a test: modules described, layers kept, imports from runtime dependencies."""
 
 from __future__ import annotations
 
