@@ -351,9 +351,12 @@ def bench_stream(
         out[f"share_analysed_{key}"] = round(counts[key]["analysed"] / len(pages), 3)
         out[f"share_ner_{key}"] = round(counts[key]["ner"] / len(pages), 3)
     keys = list(rulesets)
+    few, many = (samples[f"watcher-{k}"] for k in keys)
     out[f"{keys[1]}/{keys[0]}"] = round(
         medians[f"watcher-{keys[0]}"] / medians[f"watcher-{keys[1]}"], 3
     )
+    # per round (the two rule sets ran back to back in it): how far the ratio moves
+    out[f"{keys[1]}/{keys[0]}_rounds"] = [round(a / b, 3) for a, b in zip(few, many, strict=True)]
     emit(out)
     return out
 
