@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "watcher"
@@ -92,7 +93,7 @@ def test_what_watcher_imports_comes_from_its_runtime_dependencies() -> None:
         for name in loaded
         if name in owners
         and name not in sys.stdlib_module_names
-        and not {_canonical(d) for d in owners[name]} & runtime
+        and not {canonicalize_name(d) for d in owners[name]} & runtime
     }
     assert not outside, f"imported from packages that are not runtime dependencies: {outside}"
 
@@ -101,25 +102,21 @@ def _runtime_closure() -> set[str]:
     """The distributions `pip install watcher` installs here: pyproject's dependencies
     (markers evaluated, no extras), then theirs, with the extras each asks for."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    found: set[str] = {"watcher"}
+    names: set[str] = {"watcher"}
+    seen: set[tuple[str, frozenset[str]]] = set()  # a distribution, with the extras asked of it
     todo = [(Requirement(r), "") for r in project["dependencies"]]
     while todo:
         requirement, extra = todo.pop()
         if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
             continue
-        name = _canonical(requirement.name)
-        extras = sorted(requirement.extras)
-        key = f"{name}[{','.join(extras)}]"
-        if key in found:
+        name = canonicalize_name(requirement.name)
+        if (name, frozenset(requirement.extras)) in seen:
             continue
-        found |= {name, key}
+        seen.add((name, frozenset(requirement.extras)))
+        names.add(name)
         try:
             needs = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue  # not installed here: nothing of it can be imported either
-        todo += [(Requirement(r), e) for r in needs for e in ("", *extras)]
-    return found
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+        todo += [(Requirement(r), e) for r in needs for e in ("", *requirement.extras)]
+    return names

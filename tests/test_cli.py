@@ -80,17 +80,18 @@ def test_check_lists_every_problem(config: Path, capsys: pytest.CaptureFixture[s
     assert "rule routed sends to email:desk@example.org, but no email channel" in err
 
 
-# A broken spaCy install, as a fresh one was when typer stopped bringing click: `import spacy`
-# fails. sys.modules[name] = None makes any import of the module raise ImportError.
-WITHOUT_SPACY = "import sys; sys.modules['spacy'] = None; from watcher.cli import main; "
+def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line in a process where `import spacy` fails, as it did in a fresh install
+    once typer stopped bringing click (sys.modules[name] = None makes importing it fail)."""
+    script = "import sys; sys.modules['spacy'] = None; from watcher.cli import main; "
+    return subprocess.run(
+        [sys.executable, "-c", f"{script}sys.exit(main(sys.argv[1:]))", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
 
 
 def test_check_fails_when_spacy_cannot_be_imported(config: Path) -> None:
-    ok = subprocess.run(
-        [sys.executable, "-c", f"{WITHOUT_SPACY}sys.exit(main(sys.argv[1:]))", "check",
-         "--config", str(config)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    ok = _cli_without_spacy("check", "--config", str(config))
     assert ok.returncode == 1
     assert "spaCy cannot be imported (ModuleNotFoundError" in ok.stderr
 
@@ -102,11 +103,7 @@ def test_explain_without_spacy_warns_and_still_matches(config: Path, tmp_path: P
         "in Caracas said on Monday that the election was fair. The opposition said the vote "
         "was stolen and called for protests across Venezuela.\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", f"{WITHOUT_SPACY}sys.exit(main(sys.argv[1:]))", "explain",
-         "--config", str(config), "--json", str(story)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = _cli_without_spacy("explain", "--config", str(config), "--json", str(story))
     assert done.returncode == 0, done.stderr
     assert "warning: spaCy cannot be imported" in done.stderr
     report = json.loads(done.stdout)
