@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import ftfy.badness
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watcher.rules.about import Part, aboutness, longest_run, topic_sentences
 from watcher.rules.model import About
 from watcher.rules.text import (
+    _abbreviation_before,
+    _add,
     blank_noise,
     cap,
     count_words,
@@ -73,6 +78,38 @@ def test_sentences_at_punctuation_line_breaks_not_abbreviations() -> None:
         "¿Qué pasa?",
         "Nada.",
     ]
+
+
+# The boundary as first written: clear, but the lookbehind makes the engine try every
+# position. split_sentences must split exactly as this does.
+_REFERENCE_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘¿¡(\[]?[A-Z0-9À-ÖØ-Þ])|\s*\n\s*")
+
+
+def _reference_split(text: str, max_chars: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for boundary in _REFERENCE_RE.finditer(text):
+        if "\n" not in boundary[0] and _abbreviation_before(text, boundary.start()):
+            continue
+        _add(spans, text, start, boundary.start(), max_chars)
+        start = boundary.end()
+    _add(spans, text, start, len(text), max_chars)
+    return spans
+
+
+_PIECES = [
+    "Ab", "cd", "É0", " ", "  ", "\t", "\u00a0", "\u2028", "\n", ".", "!", "?", "…", "\"", "'",
+    "”", "’", ")", "]", "“", "‘", "¿", "¡", "(", "[", "Mr.", "U.S.", "x" * 7,
+]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_sentences_split_as_the_reference_boundary_does(text: str) -> None:
+    """Whitespace before a line break, quotes after a period, abbreviations, and the cut of
+    a long sentence (small limits here) all fall where the reference puts them."""
+    for limit in (8, 15, 600):
+        assert split_sentences(text, limit) == _reference_split(text, limit)
 
 
 def test_a_page_without_sentence_boundaries_is_cut_into_bounded_pieces() -> None:
