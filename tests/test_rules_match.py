@@ -557,6 +557,41 @@ def test_an_ambiguous_name_needs_corroboration() -> None:
     assert counted("t", "In Caracas, a maduro plantain costs more.") == []
 
 
+CHAD_RULE = """\
+    name: chad
+    actors:
+      Chad:
+        aliases: [N'Djamena]
+        ambiguous: [Chad]
+        corroborate: [sahel]
+        types: [GPE]
+    keywords:
+      sahel: [Sahel, Sudan, Niger]
+    window: 2
+    match:
+      all: [Chad]
+    """
+
+
+def test_ner_reading_another_type_outvotes_a_nearby_corroborating_term() -> None:
+    """One sense per article: NER reads the drummer in the headline as a PERSON, so the
+    mention that "Niger" corroborates nearby does not count either; the country does."""
+    m = matcher(CHAD_RULE)
+    drummer = article(
+        "Chad Smith talks drums",
+        "Chad Smith, the rock drummer, discussed his new album in an interview.\n"
+        "He said he never liked playing in Niger or anywhere hot.",
+    )
+    v = verdict(m, drummer)
+    assert not v.matched and not [e for e in v.evidence if e.term == "Chad"]
+    country = article(
+        "Chad closes its border",
+        "The government of Chad closed its eastern border on Monday. Refugees from Sudan "
+        "had crossed into Chad for weeks, officials in N'Djamena said.",
+    )
+    assert names(m, country) == ["chad"]
+
+
 def test_window_widens_corroboration_and_group_labels_do_not_match() -> None:
     m = matcher(AMBIGUOUS_RULE.rstrip(" ") + "    window: 1\n")
     v = verdict(m, article("t", "Maduro ate lunch. It rained in Caracas. Envoys met."))

@@ -8,7 +8,8 @@ every other part within ``window`` sentences. The features, each from 0 up:
 * ``lead``: 1.0 when a topic sentence is in the lead (the first ``lead`` sentences of the
   text), else half the share of the parts the lead mentions;
 * ``share``: topic sentences / sentences of the text;
-* ``density``: mentions of the first part in topic sentences per 1,000 words (at most 20);
+* ``density``: mentions of the first part in topic sentences per 1,000 words (a text
+  under 100 words counts as 100; at most 20);
 * ``first``: 1 - (index of the first topic sentence) / sentences (0 without one);
 * ``section``: the longest run of topic sentences in a row (a gap of one sentence allowed),
   over 5 (1.0: a section of five or more sentences about the topic);
@@ -25,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from watcher.rules.model import DENSITY_CAP, FEATURES, SECTION_RUN, About
+
+MIN_WORDS = 100  # the fewest words density divides by
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ def aboutness(
     in_lead = sum(any(s < about.lead for s in p.sentences) for p in parts)
     lead_topic = bool(topic) and topic[0] < about.lead
     mentions = sum(1 for s in parts[0].sentences if s in set(topic)) if parts else 0
-    density = min(DENSITY_CAP, mentions * 1000 / max(words, 100))
+    # a short text counts as 100 words: one mention in a 20-word brief is not density 50
+    density = min(DENSITY_CAP, mentions * 1000 / max(words, MIN_WORDS))
     first = 1 - topic[0] / max(1, sentences) if topic else 0.0
     values = {
         "title": (
@@ -112,11 +116,12 @@ def aboutness(
             else f"{in_lead} of {count} parts in the first {about.lead} sentences",
         ),
         "share": (len(topic) / max(1, sentences), f"{len(topic)} of {sentences} sentences"),
-        "density": (density, f"{mentions} mentions in topic sentences, {words} words"),
+        "density": (density, _density_note(mentions, words)),
         "first": (first, f"first topic sentence: #{topic[0] + 1}" if topic else "none"),
     }
     run = longest_run(topic)
-    values["section"] = (min(run, SECTION_RUN) / SECTION_RUN, f"{run} topic sentences in a row")
+    in_a_row = f"{run} topic sentence{'s' * (run != 1)} in a row"
+    values["section"] = (min(run, SECTION_RUN) / SECTION_RUN, in_a_row)
     heading = next((s for s in topic if s in headings), None)
     values["heading"] = (
         float(heading is not None),
@@ -154,3 +159,8 @@ def about_lines(result: Aboutness, topic: str) -> list[str]:
     ]
     lines += [f"  required: {failure}" for failure in result.failed]
     return lines
+
+
+def _density_note(mentions: int, words: int) -> str:
+    counted = f"{words} words" if words >= MIN_WORDS else f"{words} words, counted as {MIN_WORDS}"
+    return f"{mentions} mention{'s' * (mentions != 1)} in topic sentences, {counted}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -397,6 +397,7 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
             conflicts.append((mention, problem))
         else:
             notes.append(f"not counted: {problem}")
+    found = _without_vetoed(found, senses, notes)
     majority = len(found) >= len(conflicts)
     found += [mention for mention, _ in conflicts if majority and found]
     types = "/".join(actor.types)
@@ -409,6 +410,25 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
     return sorted(found, key=_order), notes
 
 
+def _without_vetoed(found: list[_Found], senses: _Senses, notes: list[str]) -> list[_Found]:
+    """``found`` without the ambiguous names that only a nearby term corroborated while NER
+    read the same name elsewhere in the article as another type, and never as the actor's:
+    "Chad" in "Chad Smith talks drums" (PERSON) is not the country in the next sentence,
+    whatever "Niger" there says."""
+    vetoed = set(senses.read_as_other) - senses.read_as_actor
+    if not vetoed:
+        return found
+    kept = []
+    for mention in found:
+        name = senses.nearby_only.get((mention.where, mention.evidence.start))
+        if name in vetoed:
+            label = senses.read_as_other[name]
+            notes.append(f"not counted: {mention.evidence.matched!r}, read as {label} elsewhere")
+        else:
+            kept.append(mention)
+    return kept
+
+
 @dataclass
 class _Senses:
     """What disambiguates an actor's mentions in one article."""
@@ -417,6 +437,11 @@ class _Senses:
     article: _Article
     spans: list[tuple[Field, int, int]]
     ner_asked: set[tuple[Field, int]] = field(default_factory=set)
+    # ambiguous names (folded) NER read as one of the actor's types, or as another (its label)
+    read_as_actor: set[str] = field(default_factory=set)
+    read_as_other: dict[str, str] = field(default_factory=dict)
+    # (field, start) -> folded name, of the ambiguous mentions only a nearby term corroborated
+    nearby_only: dict[tuple[Field, int], str] = field(default_factory=dict)
 
     @functools.cached_property
     def ambiguous(self) -> frozenset[str]:
@@ -527,22 +552,48 @@ def _ambiguity(
     before = full is not None and (
         full[0] == "title" or (section.name == "text" and full[1] < start)
     )
-    if before or senses.context_near(section.name, sentence):
+    if before:
         return "", None
-    problem = ""
+    if senses.context_near(section.name, sentence):
+        senses.nearby_only[section.name, start] = section.folded[start:end]
+        return "", None
     if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
-        if not senses.ner(section, sentence):
-            if senses.article.optimistic:
-                return "", None
-            return f"{surface!r} is ambiguous and NER did not read its sentence", None
-        problem, label = _type_problem(actor, section, start, end, surface)
-        if label is not None and not problem:
-            return "", label
-    names = ", ".join(senses.corroborators) or "another actor"
-    return problem or (
+        return _ner_sense(actor, section, start, end, senses=senses)
+    return _uncorroborated(surface, senses), None
+
+
+def _ner_sense(
+    actor: Actor, section: Section, start: int, end: int, *, senses: _Senses
+) -> tuple[str, str | None]:
+    """An ambiguous name NER decides; its reading is kept for the name's other mentions."""
+    surface, name = section.text[start:end], section.folded[start:end]
+    if not senses.ner(section, section.sentence_at(start)):
+        if senses.article.optimistic:
+            return "", None
+        return f"{surface!r} is ambiguous and NER did not read its sentence", None
+    problem, label = _type_problem(actor, section, start, end, surface)
+    if label is None:
+        return problem or _uncorroborated(surface, senses), None
+    if problem:
+        senses.read_as_other[name] = label
+        return problem, None
+    senses.read_as_actor.add(name)
+    return "", label
+
+
+def _uncorroborated(surface: str, senses: _Senses) -> str:
+    if not senses.corroborators:  # a rule with one actor and no `corroborate`
+        return (
+            f"{surface!r} is ambiguous and nothing corroborates it (no full name before it; "
+            "the rule names no other term: list some under `corroborate`)"
+        )
+    window = senses.article.rule.window if senses.article.rule else 0
+    near = f"within {window} sentence{'' if window == 1 else 's'}" if window else "in its sentence"
+    names = ", ".join(senses.corroborators)
+    return (
         f"{surface!r} is ambiguous and nothing corroborates it (no full name before it, "
-        f"no {names} nearby)"
-    ), None
+        f"no {names} {near})"
+    )
 
 
 def _mid_sentence(section: Section, start: int) -> bool:
@@ -804,10 +855,11 @@ def _term_lines(rule: Rule, article: _Article) -> Iterator[str]:
         forms = sorted({f.evidence.matched for f in found})[:5]
         shown = f": {', '.join(map(repr, forms))}" if forms else ""
         yield f"{kind} {term.name}: {counts}{shown}"
-        for note in dropped[:5]:
-            yield f"  {note}"
-        if len(dropped) > 5:
-            yield f"  and {len(dropped) - 5} more not counted or counted anyway"
+        notes = Counter(dropped)  # the same reason for many mentions is said once
+        for note, times in list(notes.items())[:5]:
+            yield f"  {note}" + (f" ({times} times)" if times > 1 else "")
+        if len(notes) > 5:
+            yield f"  and {len(notes) - 5} more notes ({sum(list(notes.values())[5:])} mentions)"
 
 
 def _verdict_lines(
