@@ -80,6 +80,20 @@ def test_check_lists_every_problem(config: Path, capsys: pytest.CaptureFixture[s
     assert "rule routed sends to email:desk@example.org, but no email channel" in err
 
 
+def test_check_validates_a_rules_folder_given_on_the_command_line(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule writer checks a scratch folder without writing a config for it."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "jordan.yaml").write_text("actors:\n  Jordan: {ambiguous: [Jordan]}\n")
+    assert main(["check", "--config", str(config), "--rules", str(scratch)]) == 0
+    assert "1 rule: jordan" in capsys.readouterr().out
+    (scratch / "bad.yaml").write_text("actors: [Aa]\nfilters: {languages: [xx]}\n")
+    assert main(["check", "--config", str(config), "--rules", str(scratch)]) == 1
+    assert "bad.yaml:2:23" in capsys.readouterr().err
+
+
 def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
     """The command line in a process where `import spacy` fails, as it did in a fresh install
     once typer stopped bringing click (sys.modules[name] = None makes importing it fail)."""

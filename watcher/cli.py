@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], help="override [log] level"
     )
-    _add(sub, "check", _cmd_check, "validate the config and rules; list every problem")
+    check = _add(sub, "check", _cmd_check, "validate the config and rules; list every problem")
+    check.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
     health = _add(sub, "health", _cmd_health, "exit 0 if the daemon's heartbeat is fresh")
     health.add_argument(
         "--max-age",
@@ -242,10 +243,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     """Every problem with the config, the rules and the channels, then exit 1 if any."""
     config = _config(args)
+    rules_dir = args.rules or config.watcher.rules_dir
     problems: list[str] = []
     rules = RuleSet()
     try:
-        rules = load_rules(config.watcher.rules_dir)
+        rules = load_rules(rules_dir)
     except RuleError as exc:
         problems += exc.problems
     for check in (build_channels, webhook_mode):
@@ -260,7 +262,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problems += exc.problems
     for warning in blocklist.warnings:
         print(f"watcher: warning: {warning}", file=sys.stderr)
-    problems += _routing_problems(config, rules.rules or _valid_rules(config.watcher.rules_dir))
+    problems += _routing_problems(config, rules.rules or _valid_rules(rules_dir))
     problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     try:
         print(probe_store(config.store_url))
@@ -275,8 +277,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if problems:
         return 1
     print(
-        f"{config.source or 'built-in defaults'}: OK ({len(config.feeds)} feeds, "
-        f"{len(rules.rules)} rules: {', '.join(rules.names()) or 'none'}"
+        f"{config.source or 'built-in defaults'}: OK ({len(config.feeds)} "
+        f"feed{'s' * (len(config.feeds) != 1)}, "
+        f"{len(rules.rules)} rule{'s' * (len(rules.rules) != 1)}: "
+        f"{', '.join(rules.names()) or 'none'}"
         + (f"; blocklist: {_entries(len(blocklist))}" if blocklist.path else "")
         + ")"
     )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import langcodes
 
 from watcher.channels.registry import destination_problem
 from watcher.config import parse_duration
@@ -38,7 +41,7 @@ from watcher.rules.yamlpos import Y
 from watcher.types import Field
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
+_LANGUAGE_RE = re.compile(r"[a-z]{2}")
 _DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
 
 _RULE_KEYS = (
@@ -67,6 +70,16 @@ _FILTER_KEYS = ("feeds", "languages", "max_age", "categories", "authors", "url")
 _LOGIC_KEYS = ("all", "any", "none", "near", "within", "term", "min", "in")
 
 
+def language_problem(code: str) -> str:
+    """Why ``code`` is not an ISO 639-1 language code, as articles carry ("" if it is one):
+    a filter on "xx" or "eng" would silently drop every article."""
+    if not _LANGUAGE_RE.fullmatch(code):
+        return f"{code!r} is not an ISO 639-1 code (two lowercase letters, e.g. en, es)"
+    if not langcodes.tag_is_valid(code):
+        return f"{code!r} is not a known ISO 639-1 language code (e.g. en, es, uk)"
+    return ""
+
+
 def _describe(y: Y) -> str:
     value = y.value
     if isinstance(value, dict):
@@ -81,7 +94,9 @@ def _describe(y: Y) -> str:
 
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(choices)})"
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (valid: {', '.join(choices)})" if choices else ""
 
 
 class Checker:
@@ -123,6 +138,9 @@ class Checker:
 
     def number(self, y: Y, what: str, *, minimum: float = 0.0) -> float | None:
         ok = isinstance(y.value, int | float) and not isinstance(y.value, bool)
+        if ok and not math.isfinite(y.value):  # YAML's .inf and .nan: a rule that never fires
+            self.fail(y, f"{what}: expected a finite number, got {y.raw!r}")
+            return None
         if ok and y.value >= minimum:
             return float(y.value)
         self.fail(y, f"{what}: expected a number of at least {minimum:g}, got {_describe(y)}")
@@ -252,14 +270,16 @@ class Checker:
         codes = []
         for item in y.value if isinstance(y.value, list) else [y]:
             code = self.text(item, "filters.languages")
-            if code is not None and not _LANGUAGE_RE.fullmatch(code):
-                self.fail(item, f"filters.languages: {code!r} is not an ISO 639-1 code (e.g. en)")
+            problem = language_problem(code) if code is not None else ""
+            if problem:
+                self.fail(item, f"filters.languages: {problem}")
             elif code is not None:
                 codes.append(code)
         return tuple(codes)
 
     def duration(self, y: Y) -> float | None:
-        if isinstance(y.value, int | float) and not isinstance(y.value, bool) and y.value > 0:
+        number = isinstance(y.value, int | float) and not isinstance(y.value, bool)
+        if number and 0 < y.value < math.inf:
             return float(y.value)
         try:
             seconds = parse_duration(y.raw) if isinstance(y.value, str) else None
@@ -274,10 +294,11 @@ class Checker:
 
     def scope(self, y: Y, what: str) -> tuple[Field, ...]:
         found: list[Field] = []
+        before = len(self.problems)
         for item in y.value if isinstance(y.value, list) else [y]:
             value = self.choice(item, what, FIELDS)
             found += [f for f in FIELDS if f == value]
-        if not found and isinstance(y.value, list):
+        if not found and isinstance(y.value, list) and len(self.problems) == before:
             self.fail(y, f"{what}: expected title, text or both")
         return tuple(found) or FIELDS
 
@@ -465,10 +486,10 @@ class Checker:
         for key, value in y.value.items():
             if key == "weight":
                 weight = self.number(value, f"{what} weight")
-            elif not _LANGUAGE_RE.fullmatch(key):
-                self.fail(
-                    y.keys[key], f"{what}: {key!r} is not a language code (e.g. en, es) or 'weight'"
-                )
+            elif difflib.get_close_matches(key, ["weight"], cutoff=0.6):
+                self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean 'weight'?")
+            elif language_problem(key):
+                self.fail(y.keys[key], f"{what}: {language_problem(key)}, nor 'weight'")
             else:
                 phrases += [(key, p) for p in self.texts(value, f"{what} {key}")]
         return tuple(phrases), weight

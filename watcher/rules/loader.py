@@ -110,7 +110,10 @@ def _parse_file(path: Path, data: bytes, problems: list[str]) -> list[Rule]:
         return []
     documents = [d for d in documents if d.value is not None]
     if not documents:
-        problems.append(f"{path}:1:1: no rule in file (a rule needs at least actors: [...])")
+        problems.append(
+            f"{path}:1:1: no rule in the file: it is empty or holds only comments (a rule "
+            "needs actors, keywords or regex; delete the file or see docs/rules.md)"
+        )
         return []
     found: list[str] = []
     checker = Checker(path, found)

@@ -113,9 +113,10 @@ Node: TypeAlias = Mentions | Near | AllOf | AnyOf | NoneOf
 
 
 # Aboutness features, each a number a rule writer can check by reading the article.
+DENSITY_CAP = 20.0  # topic mentions per 1,000 words counted at most
 FEATURES = ("title", "lead", "share", "density", "first", "section", "heading")
 FEATURE_RANGES = {
-    "title": 1.0, "lead": 1.0, "share": 1.0, "density": 1000.0, "first": 1.0, "section": 1.0,
+    "title": 1.0, "lead": 1.0, "share": 1.0, "density": DENSITY_CAP, "first": 1.0, "section": 1.0,
     "heading": 1.0,
 }  # fmt: skip
 DEFAULT_WEIGHTS = (
@@ -123,7 +124,6 @@ DEFAULT_WEIGHTS = (
     ("section", 0.0), ("heading", 0.0),
 )  # fmt: skip
 SECTION_RUN = 5  # topic sentences in a row that make a section about the topic
-DENSITY_CAP = 20.0  # topic mentions per 1,000 words counted at most
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ class _Converter:
         self.problems = problems
         self.nodes = 0
         self.failed = False
+        self.too_big = False
         self.constructor = yaml.SafeLoader("")
 
     def fail(self, node: yaml.Node, message: str) -> Y:
@@ -87,6 +88,9 @@ class _Converter:
     def convert(self, node: yaml.Node, depth: int) -> Y:
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            if self.too_big:  # said once: an alias bomb would repeat it for every node
+                return self.at(node, None)
+            self.too_big = True
             return self.fail(node, "document too large or too deeply nested (aliases?)")
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
