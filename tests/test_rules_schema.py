@@ -407,6 +407,14 @@ def test_docs_example_is_valid() -> None:
             "r.yaml:1:27: keywords 'k': 'zz' is not a known ISO 639-1",
         ),
         (
+            "actors: [Aa]\nabout: {min_score: 11}\n",
+            "r.yaml:2:20: about.min_score: 11 can never be reached",
+        ),
+        (
+            "actors:\n  Aa: {ambiguous: [Aa], corroborate: [Aa]}\n",
+            "r.yaml:2:38: actor 'Aa' corroborate: an actor cannot vouch for itself",
+        ),
+        (
             "# only a comment\n",
             "r.yaml:1:1: no rule in the file",
         ),

@@ -368,6 +368,8 @@ class Checker:
         weight = self.number(keys["weight"], f"{what} weight") if "weight" in keys else 1.0
         ambiguous = self.aliases(keys["ambiguous"], what) if "ambiguous" in keys else ()
         corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
+        if name in corroborate:  # its own name would corroborate every ambiguous mention
+            self.fail(keys["corroborate"], f"{what} corroborate: an actor cannot vouch for itself")
         return Actor(
             name,
             aliases,
@@ -418,6 +420,13 @@ class Checker:
         if "require" in keys:
             require = self.features(keys["require"], "about.require", FEATURE_RANGES)
             about = replace(about, require=tuple(require.items()))
+        best = sum(weight * FEATURE_RANGES[name] for name, weight in about.weights)
+        if "min_score" in keys and about.min_score > best:
+            self.fail(
+                keys["min_score"],
+                f"about.min_score: {about.min_score:g} can never be reached; the weights give "
+                f"at most {best:g} (every feature at its top)",
+            )
         return about
 
     def topic(self, y: Y) -> tuple[tuple[str, ...], ...]:
