@@ -584,6 +584,7 @@ def test_ner_reading_another_type_outvotes_a_nearby_corroborating_term() -> None
     )
     v = verdict(m, drummer)
     assert not v.matched and not [e for e in v.evidence if e.term == "Chad"]
+    assert names(m, drummer) == []  # the daemon's path (NER only where it decides) agrees
     country = article(
         "Chad closes its border",
         "The government of Chad closed its eastern border on Monday. Refugees from Sudan "
