@@ -238,3 +238,41 @@ async def test_category_filter_alerts_only_on_items_in_that_category(
         for r in map(json.loads, lines)
     }
     assert rules_by_url == {"/c/1": ["any", "politics"], "/c/2": ["any"]}
+
+
+async def test_atom_updated_dates_the_alert_and_an_unusable_page_is_logged(
+    tmp_path: Path,
+    http_server: HttpServer,
+    bot_api: BotApiServer,
+    token: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Atom requires <updated> only: it dates the alert. An entry whose page is missing is
+    read from its summary, and the log says the page was not used."""
+    updated = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    title = VENEZUELA.partition("\n\n")[0]
+    http_server.route("/u/1", _page(VENEZUELA), headers={"Content-Type": "text/html"})
+    http_server.route("/u/2", "gone", status=404)
+    entries = "".join(
+        f"<entry><id>tag:loop,2026:{i}</id><title>{t}</title>"
+        f'<link href="{http_server.url(path)}"/><updated>{updated.isoformat()}</updated>'
+        f"<summary>{summary}</summary></entry>"
+        for i, (path, t, summary) in enumerate(
+            [("/u/1", title, title), ("/u/2", "Bread award", UNRELATED.replace("\n", " "))]
+        )
+    )
+    atom = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Wire</title>'
+        f"<id>tag:loop,2026:feed</id><updated>{updated.isoformat()}</updated>{entries}</feed>"
+    )
+    http_server.route("/u.xml", atom, headers={"Content-Type": "application/atom+xml"})
+    config = _config(tmp_path, http_server, bot_api, ["/u.xml"])
+    with caplog.at_level(logging.INFO, logger="watcher.pipeline"):
+        await Daemon(config).run(RunOptions(once=True))
+
+    (line,) = (config.data_dir / "alerts.jsonl").read_text().splitlines()
+    alert = json.loads(line)
+    assert urlsplit(alert["url"]).path == "/u/1"
+    assert datetime.fromisoformat(alert["published"]) == updated
+    unused = [r for r in caplog.records if "page not used" in r.getMessage()]
+    assert len(unused) == 1 and "/u/2" in unused[0].getMessage()

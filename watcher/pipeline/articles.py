@@ -309,7 +309,7 @@ class ArticleStage:
             feed_title=entry.title,
             feed_content=entry.content,
             feed_summary=entry.summary,
-            published=entry.published,
+            published=entry.published or entry.updated,  # Atom requires only <updated>
             feed_name=pending.feed_name,
             feed_tags=pending.feed_tags,
             language_hint=entry.language,
@@ -323,6 +323,10 @@ class ArticleStage:
         )
         if cut := processed.article.extra.get(PAGE_CAP):
             log.info("entry %d (%s): %s", pending.id, entry.link, cut)
+        if reason := processed.article.fallback_reason:  # else only alerts.jsonl would say
+            source = processed.article.source.value.replace("-", " ")
+            what = (pending.id, url, reason, source)
+            log.info("entry %d (%s): page not used (%s); read the %s", *what)
         if self._metrics is not None:
             self._metrics.processed(
                 processed.article.source.value, (m.rule for m in processed.matches)
