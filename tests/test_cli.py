@@ -94,6 +94,23 @@ def test_check_validates_a_rules_folder_given_on_the_command_line(
     assert "bad.yaml:2:23" in capsys.readouterr().err
 
 
+def test_config_toml_in_the_current_folder_is_read_without_flags(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README says: copy config.example.toml to config.toml and edit it."""
+    monkeypatch.delenv("WATCHER_CONFIG", raising=False)
+    monkeypatch.chdir(config.parent)
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"{config}: OK")
+    other = config.parent / "other.toml"
+    other.write_text('[watcher]\ndata_dir = "data2"\n')
+    monkeypatch.setenv("WATCHER_CONFIG", str(other))  # the environment wins over the folder
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"{other}: OK")
+    assert main(["check", "--config", str(config)]) == 0  # and --config over both
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"{config}: OK")
+
+
 def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
     """The command line in a process where `import spacy` fails, as it did in a fresh install
     once typer stopped bringing click (sys.modules[name] = None makes importing it fail)."""

@@ -216,7 +216,7 @@ def _add(
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    return load_config(args.config, discover=True)
 
 
 @contextmanager

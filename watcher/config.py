@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 from watcher.errors import ConfigError
 
 CONFIG_ENV = "WATCHER_CONFIG"
+# What the README tells a new user to make of config.example.toml; the command line reads it
+# when neither --config nor $WATCHER_CONFIG names a file.
+LOCAL_CONFIG = Path("config.toml")
 DATA_DIR_ENV = "WATCHER_DATA_DIR"
 WEB_TOKEN_ENV = "WATCHER_WEB_TOKEN"
 
@@ -271,15 +274,22 @@ class Config:
 
 
 def load_config(
-    path: Path | str | None = None, *, env: typing.Mapping[str, str] | None = None
+    path: Path | str | None = None,
+    *,
+    env: typing.Mapping[str, str] | None = None,
+    discover: bool = False,
 ) -> Config:
-    """Load and validate the config at ``path`` (or ``$WATCHER_CONFIG``, or embedded defaults).
+    """Load and validate the config at ``path``, or ``$WATCHER_CONFIG``; else, with
+    ``discover`` (the command line), ``config.toml`` in the current folder if there is one;
+    else the embedded defaults.
 
     Raises ConfigError listing every problem found.
     """
     env = os.environ if env is None else env
     if path is None and env.get(CONFIG_ENV):
         path = env[CONFIG_ENV]
+    if path is None and discover and LOCAL_CONFIG.is_file():
+        path = LOCAL_CONFIG.resolve()
     if path is None:
         return _apply_env(
             Config(

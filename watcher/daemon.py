@@ -162,7 +162,11 @@ class Daemon:
             scheduler.add_job(elect, "interval", seconds=every, max_instances=1, coalesce=True)
         scheduler.start()
         pipeline.start_sending()
-        log.info("watcher running (pid %d); stop with SIGTERM or Ctrl-C", os.getpid())
+        log.info(
+            "watcher running (pid %d, config %s); stop with SIGTERM or Ctrl-C",
+            os.getpid(),
+            self.config.source or "built-in defaults",
+        )
         try:
             await self._stop.wait()
         finally:

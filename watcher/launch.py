@@ -43,7 +43,7 @@ def _early_pools(argv: Sequence[str]) -> pools.Spawned | None:
     if known.command != "run" or {"-h", "--help"} & set(argv):
         return None
     try:
-        config = load_config(known.config)
+        config = load_config(known.config, discover=True)
     except WatcherError:
         return None
     return pools.spawn(config)
