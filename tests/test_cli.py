@@ -150,6 +150,12 @@ def test_alerts_and_backtest_on_an_empty_store(
     assert "backtest over 0 stored articles" in capsys.readouterr().out
     assert main(["backtest", "--config", str(config), "--since", "soon"]) == 1
     assert "--since: 'soon' is not a duration" in capsys.readouterr().err
+    assert main(["backtest", "--config", str(config), "--rule", "venezuelaa"]) == 1
+    assert "did you mean 'venezuela'" in capsys.readouterr().err
+    for limit in ("0", "-3", "many"):
+        with pytest.raises(SystemExit) as refused:
+            main(["alerts", "--config", str(config), "--limit", limit])
+        assert refused.value.code == 2 and "--limit" in capsys.readouterr().err
 
 
 def test_feeds_import_export_round_trip(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import json
 import logging
 import sys
@@ -168,7 +169,7 @@ def _alerts_parser(sub: Subparsers) -> None:
         "recent alerts, story updates and muted or blocked matches, with delivery state",
         epilog="Without ACTION: list. Run `watcher alerts ACTION --help` for each action.",
     )
-    alerts.add_argument("--limit", type=int, default=20, metavar="N", help=_LIMIT_HELP)
+    alerts.add_argument("--limit", type=_at_least_one, default=20, metavar="N", help=_LIMIT_HELP)
     actions = alerts.add_subparsers(dest="action", metavar="ACTION")
     listing = _add(
         actions,
@@ -180,7 +181,7 @@ def _alerts_parser(sub: Subparsers) -> None:
         nested=True,
     )
     listing.add_argument(
-        "--limit", type=int, default=argparse.SUPPRESS, metavar="N", help=_LIMIT_HELP
+        "--limit", type=_at_least_one, default=argparse.SUPPRESS, metavar="N", help=_LIMIT_HELP
     )
     _add(
         actions,
@@ -213,6 +214,16 @@ def _add(
     )
     p.set_defaults(handler=handler)
     return p
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -509,6 +520,11 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         did = store.alerted_rules([i for i, _ in stored])
         held = store.held_rules([i for i, _ in stored])
         feedback = store.feedback_counts()
+    known = set(matcher.rules.names()).union(*did.values())  # a deleted rule's alerts count
+    if args.rule and args.rule not in known:
+        close = difflib.get_close_matches(args.rule, sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (rules: {', '.join(sorted(known))})"
+        raise WatcherError(f"--rule {args.rule!r}: no such rule, and none alerted{hint}")
     would = {i: {m.rule for m in matcher.match(a)} for i, a in stored}
     names = [args.rule] if args.rule else matcher.rules.names()
     results = [r for r in compare(would, did, names) if r.rule in names]
