@@ -188,6 +188,22 @@ name = "A"
     assert keys == ["watcher.timezone", "feeds[0].url", "feeds[2].url", "feeds[2].name"]
 
 
+def test_a_feed_that_does_not_convert_leaves_the_others_checked(tmp_path: Path) -> None:
+    """One feed without a url and another with a bad one: both are reported at once."""
+    keys = _keys(
+        tmp_path,
+        """
+[[feeds]]
+url = "not a url"
+[[feeds]]
+name = "no url"
+[[feeds]]
+url = "ftp://example.org/feed"
+""",
+    )
+    assert keys == ["feeds[1].url", "feeds[0].url", "feeds[2].url"]
+
+
 _OUT_OF_RANGE = """
 [watcher]
 heartbeat_interval = 0

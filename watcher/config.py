@@ -362,7 +362,7 @@ def _semantic_problems(sections: dict[str, Any]) -> list[Problem]:
                     "(use an IANA name such as 'Europe/Madrid' or 'UTC')",
                 )
             )
-    if isinstance(sections.get("feeds"), list) and None not in sections["feeds"]:
+    if isinstance(sections.get("feeds"), list):  # the feeds that converted, by their index
         problems += _feed_problems(sections["feeds"])
     problems += _alert_problems(sections.get("alerts"), sections.get("destinations"))
     metrics = sections.get("metrics")
@@ -380,11 +380,13 @@ def _semantic_problems(sections: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _feed_problems(feeds: list[FeedConfig]) -> list[Problem]:
+def _feed_problems(feeds: list[FeedConfig | None]) -> list[Problem]:
     problems: list[Problem] = []
     seen_urls: dict[str, int] = {}
     seen_names: dict[str, int] = {}
     for i, feed in enumerate(feeds):
+        if feed is None:  # its own problems are reported already
+            continue
         where = f"feeds[{i}]"
         parts = urlsplit(feed.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
