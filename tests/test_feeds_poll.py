@@ -743,14 +743,15 @@ async def test_feed_table_shows_status_and_the_failing_reason(
         await harness.poll(url)
     harness.add("http://127.0.0.1:9/never.xml", name="Brand New")
     harness.clock.advance(120)
-    table = format_feed_table(harness.store.feeds(), harness.clock.now())
+    table = format_feed_table(harness.store.feeds(), harness.clock.now(), PollingSettings())
     lines = table.splitlines()
     assert lines[0].split() == [
         "FEED", "STATUS", "LAST", "OK", "FAILS", "LAST", "NEW", "NEXT", "POLL", "ENTRIES", "PROBLEM"
     ]  # fmt: skip
     by_name = {line.split("  ")[0].strip(): line for line in lines[1:]}
     assert set(by_name) == {"Good News", "Sloppy Times", "Rate Limited Daily", "Brand New"}
-    assert by_name["Rate Limited Daily"].split()[3:5] == ["failing", "never"]
+    # failing for 2 minutes: "erroring" (as on the web page) until failing_after has passed
+    assert by_name["Rate Limited Daily"].split()[3:5] == ["erroring", "never"]
     assert by_name["Rate Limited Daily"].endswith("HTTP 429 Too Many Requests (retry after 120 s)")
     assert by_name["Good News"].split()[2:5] == ["ok", "2m", "ago"]
     assert by_name["Good News"][lines[0].index("ENTRIES") :].split() == ["2"]

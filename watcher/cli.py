@@ -9,7 +9,7 @@ import difflib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,12 +22,13 @@ from watcher.alerts.templates import check_templates, templates_folder
 from watcher.bot.webhook import webhook_mode
 from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
-from watcher.config import Config, feed_name, load_config, parse_duration
+from watcher.config import Config, PollingSettings, feed_name, load_config, parse_duration
 from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.discover import discover
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml
+from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.health import check_health, read_heartbeat
 from watcher.http import HttpClient
 from watcher.lock import prepare_data_dir
@@ -356,7 +357,8 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
         return _feeds_discover(config, args.target)
     with _store(config) as store:
         rows = store.feeds()
-    print(format_feed_table(rows, SystemClock().now()))
+        cadences = {r.id: store.feed_cadence(r.id) for r in rows}
+    print(format_feed_table(rows, SystemClock().now(), config.polling, cadences))
     return 0
 
 
@@ -400,9 +402,16 @@ def _feeds_discover(config: Config, url: str) -> int:
     return 0
 
 
-def format_feed_table(rows: Sequence[FeedRow], now: datetime) -> str:
+def format_feed_table(
+    rows: Sequence[FeedRow],
+    now: datetime,
+    polling: PollingSettings,
+    cadences: Mapping[int, float | None] | None = None,
+) -> str:
+    """The `watcher feeds` table; the status words are the web page's (feed_status)."""
     header = ("FEED", "STATUS", "LAST OK", "FAILS", "LAST NEW", "NEXT POLL", "ENTRIES", "PROBLEM")
-    lines = [_feed_line(r, now) for r in rows]
+    cadences = cadences or {}
+    lines = [_feed_line(r, now, polling, cadences.get(r.id)) for r in rows]
     out = _table(header, lines)
     if not rows:
         out += "\n(no feeds: add [[feeds]] to the config and run the daemon)"
@@ -420,16 +429,15 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
     )
 
 
-def _feed_line(r: FeedRow, now: datetime) -> tuple[str, ...]:
-    if not r.enabled:
-        status = "disabled"
-    elif r.failures:
-        status = "failing"
-    elif r.last_success_at:
-        status = "ok"
-    else:
-        status = "new"
-    problem = r.last_error if r.failures else (r.reported or r.warning or "")
+def _feed_line(
+    r: FeedRow, now: datetime, polling: PollingSettings, cadence: float | None
+) -> tuple[str, ...]:
+    health = FeedHealth(r.failing_since, r.last_error, r.last_new_item_at, cadence, r.added_at)
+    live = health_problem(health, now, polling)
+    status = feed_status(live, enabled=r.enabled, failures=r.failures)
+    if status == "ok" and not r.last_success_at:
+        status = "new"  # not polled yet
+    problem = r.last_error if r.failures else (live or r.warning or "")
     return (
         r.name[:40],
         status,

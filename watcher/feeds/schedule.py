@@ -88,6 +88,17 @@ def health_problem(health: FeedHealth, now: datetime, settings: PollingSettings)
     return None
 
 
+def feed_status(problem: str | None, *, enabled: bool, failures: int) -> str:
+    """One word for a feed's health, the same in every view: disabled; failing or silent
+    (``problem``, by the admin report's thresholds); erroring (its last polls failed, for less
+    than failing_after); ok."""
+    if not enabled:
+        return "disabled"
+    if problem:
+        return "failing" if problem.startswith("failing") else "silent"
+    return "erroring" if failures else "ok"
+
+
 def _human(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:

@@ -24,7 +24,7 @@ from watcher.clock import Clock
 from watcher.config import Config, Secret
 from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
-from watcher.feeds.schedule import FeedHealth, health_problem
+from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.rules.explain import entity_words, format_explanation
 from watcher.rules.schema import RuleSet, load_rules
 from watcher.store.base import Store
@@ -355,16 +355,7 @@ class WebApp:
             feed.failing_since, feed.last_error, feed.last_new_item_at, cadence, feed.added_at
         )
         problem = health_problem(health, now, self.b.config.polling)
-        if not feed.enabled:
-            status = "disabled"
-        elif problem and problem.startswith("failing"):
-            status = "failing"
-        elif problem:
-            status = "silent"
-        elif feed.failures:
-            status = "erroring"
-        else:
-            status = "ok"
+        status = feed_status(problem, enabled=feed.enabled, failures=feed.failures)
         counts = per_day or (0,) * FEED_DAYS
         return {
             "feed": feed,
