@@ -540,4 +540,7 @@ def test_compose_updates_where_the_original_is_missing() -> None:
     assert compose(_job("edit", original_payload=original), MADRID, START) is None
     by_mail = compose(_job("edit", MAIL, sources=sources, original_payload=original), MADRID, START)
     assert by_mail is not None and by_mail.edit_of == "story"
-    assert by_mail.text == "↻ Alert 1: Maduro speaks: +1 source (Outlet 2)"
+    assert by_mail.subject == "↻ Alert 1: Maduro speaks: +1 source (Outlet 2)"
+    # shown alone, the update names the new source's link
+    assert by_mail.text == f"{by_mail.subject}\n  Outlet 2: https://news.example/2"
+    assert '<a href="https://news.example/2">' in by_mail.html

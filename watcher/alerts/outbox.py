@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from html import escape
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -140,10 +141,16 @@ def _compose_update(
             return _with_bot_buttons(msg, job.original_alert_id, job.original_payload)
         return msg
     names = ", ".join(s for s, _ in job.sources)
-    text = f"↻ {job.original_payload['title']}: {plural(len(job.sources), 'source', '+')} ({names})"
+    head = f"↻ {job.original_payload['title']}: {plural(len(job.sources), 'source', '+')} ({names})"
+    # A channel that cannot edit the alert shows the update alone: name each new link.
+    links = [(s, u) for s, u in job.sources if u]
+    text = "\n".join([head, *(f"  {s}: {u}" for s, u in links)])
+    html = "\n".join(  # Telegram-flavoured HTML: line breaks, not <br>
+        [escape(head), *(f'{escape(s)}: <a href="{escape(u)}">{escape(u)}</a>' for s, u in links)]
+    )
     return OutgoingMessage(
-        subject=text,
-        html=text,
+        subject=head,
+        html=html,
         text=text,
         link=job.original_payload["url"],
         edit_of=job.target_remote_id or "story",

@@ -145,7 +145,8 @@ class PollingStage:
             self._metrics.polled(feed.name, result.outcome)
         self._note_reach(feed.id, result)
         if result.new_entry_ids:
-            log.info("feed %s: %d new entries", feed.name, len(result.new_entry_ids))
+            count = len(result.new_entry_ids)
+            log.info("feed %s: %d new entr%s", feed.name, count, "y" if count == 1 else "ies")
             # A new feed's first items are backfill, not news.
             try:
                 await self._arrived(list(result.new_entry_ids), not feed.first_poll)
