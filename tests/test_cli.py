@@ -45,6 +45,8 @@ def test_explain_json_on_the_seed_article_matches_both_rules(
     venezuela = next(m for m in report["matches"] if m["rule"] == "venezuela")
     assert any(e["term"] == "Nicolás Maduro" for e in venezuela["evidence"])
     assert "Maduro" in report["summary"]
+    # the outlet line names the file, as an alert names its outlet; the link ends the alert
+    assert report["summary"].split("\n\n")[1].startswith(SEED.name)
 
 
 def test_explain_text_for_a_near_miss(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.blocklist import Blocklist, blocked
@@ -152,10 +153,18 @@ def summarizer(tz: ZoneInfo, quotes: int) -> Summarize:
     """The alert text a report shows for the rules an article matches."""
 
     def summarize(article: Article, matches: list[Match], source: str) -> str:
-        payload = build_payload(article, matches, source=article.site_name or source, quotes=quotes)
+        outlet = article.site_name or _outlet(source)
+        payload = build_payload(article, matches, source=outlet, quotes=quotes)
         return render(payload, tz=tz).text
 
     return summarize
+
+
+def _outlet(source: str) -> str:
+    """Where an article given to explain comes from, as an alert names its outlet: the host
+    of a URL, the name of a file (the link itself ends the alert)."""
+    host = urlsplit(source).hostname
+    return host or Path(source).name or source
 
 
 def _extract(html: bytes, url: str) -> Extracted | None:
