@@ -28,8 +28,9 @@ def test_reload_keeps_previous_rules_on_an_invalid_edit(tmp_path: Path) -> None:
     assert source.rules.names() == ["bakery"]  # still active
     assert source.reload() is None  # reported once, not on every check
     (tmp_path / "b.yaml").write_text("name: fixed\nkeywords: {bread: [bread]}\n")
-    assert source.reload() is None
+    assert source.reload() is None and source.fixed
     assert source.rules.names() == ["bakery", "fixed"]
+    assert source.reload() is None and not source.fixed  # said once
 
 
 @pytest.mark.slow
@@ -59,6 +60,12 @@ async def test_running_daemon_picks_up_valid_edits_and_rejects_invalid_ones(
         assert daemon.pipeline.rules.rules.names() == ["ukraine-peace", "venezuela"]
         (tmp_path / "rules" / "bad.yaml").write_text(BAKERY)
         await until(lambda: "rules reloaded" in caplog.text)
+        assert daemon.pipeline.rules.rules.names() == ["bakery", "ukraine-peace", "venezuela"]
+        # A rejected file removed: the rules are the same, and the log says all is well again.
+        (tmp_path / "rules" / "worse.yaml").write_text("name: worse\nactors: [X]\nscope: [x]\n")
+        await until(lambda: "worse.yaml:3:" in caplog.text)
+        (tmp_path / "rules" / "worse.yaml").unlink()
+        await until(lambda: "rule files valid again" in caplog.text)
         assert daemon.pipeline.rules.rules.names() == ["bakery", "ukraine-peace", "venezuela"]
     finally:
         daemon.stop()

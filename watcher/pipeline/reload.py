@@ -25,9 +25,13 @@ class Reloader:
             await self._report(
                 "Rule files rejected; the previous rules stay active:\n" + "\n".join(error.problems)
             )
-        elif self._rules.rules is not before:
+        elif self._rules.rules is not before or self._rules.fixed:
             names = ", ".join(self._rules.rules.names())
-            log.info("rules reloaded: %d rules (%s)", len(self._rules.rules.rules), names)
+            count = len(self._rules.rules.rules)
+            if self._rules.rules is before:  # the rejected file was removed or undone
+                log.info("rule files valid again; active rules unchanged: %d (%s)", count, names)
+            else:
+                log.info("rules reloaded: %d rules (%s)", count, names)
         await self._reload_blocklist()
 
     async def _reload_blocklist(self) -> None:

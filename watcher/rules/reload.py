@@ -18,6 +18,10 @@ class RulesSource:
         self.directory = directory
         self.rules = RuleSet()
         self._stamp: Stamp = ()
+        # Whether the files were rejected at the last change, and were fixed at this one
+        # (then the active rules may well be the same: the user still wants to hear it).
+        self.rejected = False
+        self.fixed = False
 
     def load(self) -> RuleSet:
         """Load the rules now; raises RuleError listing every problem."""
@@ -32,13 +36,16 @@ class RulesSource:
         An invalid edit is remembered, so it is reported once, not on every check.
         """
         stamp = self._current_stamp()
+        self.fixed = False
         if stamp == self._stamp:
             return None
         self._stamp = stamp
         try:
             rules = load_rules(self.directory)
         except RuleError as exc:
+            self.rejected = True
             return exc
+        self.fixed, self.rejected = self.rejected, False
         if rules.fingerprint != self.rules.fingerprint:
             self.rules = rules
         return None
