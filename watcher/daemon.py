@@ -116,6 +116,10 @@ class Daemon:
                 await self._serve(pipeline, db, run_id, options)
         finally:
             await pipeline.aclose(grace=_STOP_GRACE)
+            with contextlib.suppress(StoreError):  # nothing is lost: say what waits
+                if left := await db(db.store.count_entries, "pending"):
+                    entries = "entry" if left == 1 else "entries"
+                    log.info("%d %s left pending: read when watcher runs again", left, entries)
             with contextlib.suppress(StoreError):  # hand leases back; else they just expire
                 await db(db.store.leave, self.clock.now())
             await db(db.store.stop_run, run_id, self.clock.now())
