@@ -624,7 +624,8 @@ def format_alerts(
     dated += [(h.created_at, _held_line(h, tz)) for h in held]
     dated.sort(key=lambda pair: pair[0], reverse=True)
     lines = [line for _, line in dated[:limit]]
-    out = _table(("ID", "TIME", "KIND", "PRIORITY", "RULES", "TITLE", "DELIVERIES"), lines)
+    time = f"TIME ({tz.key})"  # [watcher] timezone: the same alert reads 08:47 or 07:47
+    out = _table(("ID", time, "KIND", "PRIORITY", "RULES", "TITLE", "DELIVERIES"), lines)
     return out if lines else out + "\n(no alerts yet)"
 
 
