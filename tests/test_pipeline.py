@@ -276,3 +276,21 @@ async def test_atom_updated_dates_the_alert_and_an_unusable_page_is_logged(
     assert datetime.fromisoformat(alert["published"]) == updated
     unused = [r for r in caplog.records if "page not used" in r.getMessage()]
     assert len(unused) == 1 and "/u/2" in unused[0].getMessage()
+
+
+async def test_a_feed_that_failed_is_logged_when_it_works_again(
+    tmp_path: Path,
+    http_server: HttpServer,
+    bot_api: BotApiServer,
+    token: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    http_server.route("/f.xml", "down", status=500)
+    config = _config(tmp_path, http_server, bot_api, ["/f.xml"])
+    with caplog.at_level(logging.INFO, logger="watcher.pipeline"):
+        await Daemon(config).run(RunOptions(once=True))
+        assert "reachable again" not in caplog.text
+        _serve(http_server, "/f.xml", [("/f/1", "Bread award", UNRELATED)])
+        await Daemon(config).run(RunOptions(once=True))
+    (back,) = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
+    assert back == "feed Outlet 0: reachable again (it had failed once)"

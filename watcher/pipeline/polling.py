@@ -144,6 +144,9 @@ class PollingStage:
         if self._metrics is not None:
             self._metrics.polled(feed.name, result.outcome)
         self._note_reach(feed.id, result)
+        if feed.failures and result.outcome != "failed":  # its failures were logged: so is this
+            times = "once" if feed.failures == 1 else f"{feed.failures} times in a row"
+            log.info("feed %s: reachable again (it had failed %s)", feed.name, times)
         if result.new_entry_ids:
             count = len(result.new_entry_ids)
             log.info("feed %s: %d new entr%s", feed.name, count, "y" if count == 1 else "ies")
