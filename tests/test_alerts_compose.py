@@ -156,6 +156,16 @@ def test_one_quote_is_the_lead_alone() -> None:
     assert [q.text for q in choose_quotes(article(), [MATCH], 1)] == [SENTENCES[0]]
 
 
+def test_a_dateline_or_byline_is_not_the_lead() -> None:
+    for head in (
+        "Tue, February 24, 2026 at 10:50 AM UTC",
+        "By Ana Pérez, Reuters",
+        "Issued on: 04/02/2026",
+    ):
+        a = article(text=f"{head}\n{TEXT}")
+        assert choose_quotes(a, [MATCH], 1)[0].text == SENTENCES[0], head
+
+
 def test_the_headline_repeated_in_the_text_is_not_quoted() -> None:
     a = article(title="Talks on Venezuela", text="Talks on Venezuela\n" + TEXT)
     assert choose_quotes(a, [MATCH], 1)[0].text == SENTENCES[0]

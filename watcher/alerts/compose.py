@@ -35,6 +35,8 @@ _NEAR_RUN = 7
 # Surfaces up to this long ("US", "EU") are bolded only where the case matches too.
 _CASE_BLIND_FROM = 2
 _PRIORITY_MARK = {"critical": "🚨", "normal": "🔔", "low": "📰"}
+# Lowercase words (three letters or more) that make a sentence prose, not a dateline.
+_LEAD_WORDS = 2
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def choose_quotes(article: Article, matches: Sequence[Match], count: int) -> lis
         return []
     found = _locate(text, spans, [(m.rule, e) for m in matches for e in _scoring(m)])
     chosen: list[int] = []
-    for i in _candidates(found, [m.rule for m in sorted(matches, key=lambda m: -m.score)]):
+    rules = [m.rule for m in sorted(matches, key=lambda m: -m.score)]
+    for i in _candidates(found, rules, lead=_lead(text, spans)):
         sentence = text[slice(*spans[i])]
         if len(chosen) < count and not any(
             near_duplicate(sentence, text[slice(*spans[j])]) for j in chosen
@@ -149,7 +152,19 @@ def _context_agrees(text: str, e: Evidence, reach: int = 30) -> bool:
     return text[e.start - before : e.end + after] == around
 
 
-def _candidates(found: dict[int, list[tuple[str, Evidence]]], rules: list[str]) -> list[int]:
+def _lead(text: str, spans: list[tuple[int, int]], look: int = 4) -> int:
+    """The first sentence that reads as prose, among the first ``look``: a dateline ("Tue,
+    February 24, 2026 at 10:50 AM UTC"), a byline or a photo credit is not a lead."""
+    for i, (a, b) in enumerate(spans[:look]):
+        words = _WORD.findall(text[a:b])
+        if sum(w.isalpha() and w.islower() and len(w) > 2 for w in words) >= _LEAD_WORDS:
+            return i
+    return 0
+
+
+def _candidates(
+    found: dict[int, list[tuple[str, Evidence]]], rules: list[str], *, lead: int = 0
+) -> list[int]:
     """Sentence indexes in the order they are considered: the lead, each rule's best, the rest."""
 
     def strength(i: int, rule: str | None = None) -> float:
@@ -159,7 +174,7 @@ def _candidates(found: dict[int, list[tuple[str, Evidence]]], rules: list[str]) 
     best = [max(found, key=lambda i: (strength(i, r), -i)) for r in rules if found]
     best = [i for i, r in zip(best, rules, strict=False) if strength(i, r) > 0]
     rest = sorted(found, key=lambda i: (-strength(i), i))
-    return [0, *best, *rest]
+    return [lead, *best, *rest]
 
 
 def _quote(
