@@ -62,10 +62,19 @@ denied planning a strike on Venezuelan territory."""
 # --- a populated store ------------------------------------------------------------------
 
 
-def _match(rule: str, sentence: str, word: str, priority: str = "normal") -> Match:
+def _match(
+    rule: str, sentence: str, word: str, priority: str = "normal", context: str = ""
+) -> Match:
     start = sentence.find(word)
-    found = Evidence("actor", word, word, "text", sentence, start, start + len(word))
-    return Match(rule, 5.0, 3.0, (found,), priority, (), ("matched",))
+    found = [Evidence("actor", word, word, "text", sentence, start, start + len(word))]
+    if context:  # a context-only term (weight 0): counted, never marked
+        at = sentence.find(context)
+        found.append(
+            Evidence(
+                "keyword", context, context, "text", sentence, at, at + len(context), weight=0.0
+            )
+        )
+    return Match(rule, 5.0, 3.0, tuple(found), priority, (), ("matched",))
 
 
 def record_story(
@@ -80,6 +89,7 @@ def record_story(
     priority: str = "normal",
     now: datetime = NOW,
     story_id: int | None = None,
+    context: str = "",
 ) -> int:
     """One alerted (or, with story_id, joining) article as the pipeline records it."""
     title = title or f"Story {i}: Maduro speaks in Caracas"
@@ -94,7 +104,8 @@ def record_story(
         feed_name=feed,
     )
     sentence = text.split(". ")[0] + "."
-    m = _match(rule, sentence, "Maduro" if "Maduro" in sentence else sentence.split()[0], priority)
+    word = "Maduro" if "Maduro" in sentence else sentence.split()[0]
+    m = _match(rule, sentence, word, priority, context)
     new = story_id is None
     rec = ArticleRecord(
         entry_id=None,
@@ -642,3 +653,15 @@ def test_postgresql_search_rule_and_feed_activity(pg_store: Store) -> None:
             " @@ to_tsquery('simple', 'tregua')"
         ).all()
     assert "ix_articles_search" in str(plan)
+
+
+def test_the_evidence_of_a_story_marks_only_the_scoring_words(tmp_path: Path) -> None:
+    """As in the alerts: a context-only term (weight 0) is neither quoted nor marked."""
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        record_story(store, 1, text="Maduro spoke in Caracas today. Calm.", context="Caracas")
+        (story,) = stories_page(store, StoryFilter()).items
+        (line,) = story.evidence
+        assert [line.sentence.text[a:b] for a, b in line.sentence.marks] == ["Maduro"]
+    finally:
+        store.close()

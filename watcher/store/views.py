@@ -289,9 +289,11 @@ def _evidence(
         .where(matches.c.article_id.in_(article_ids))
         .order_by(matches.c.id)
     )
-    for article_id, rule, found in conn.execute(query):
+    for article_id, rule, stored in conn.execute(query):
         lines: list[EvidenceLine] = []
-        for e in sorted(found or (), key=lambda e: -float(e.get("weight", 1.0))):
+        # Context-only terms (weight 0) are neither quoted nor marked, as in the alerts.
+        found = [e for e in stored or () if float(e.get("weight", 1.0)) > 0]
+        for e in sorted(found, key=lambda e: -float(e.get("weight", 1.0))):
             sentence = str(e.get("sentence", ""))
             if len(lines) >= per_rule or any(x.sentence.text == sentence for x in lines):
                 continue
