@@ -170,6 +170,23 @@ def test_muting_an_actor_mutes_matches_mostly_about_them() -> None:
     assert [o.outcome for o in plan([mostly_rubio], Action.ALERT, "", muted).outcomes] == ["alert"]
 
 
+def test_an_actor_mute_weighs_mentions_by_weight_and_ignores_context_actors() -> None:
+    """Maduro x3 against "United States" x3, a context-only actor (weight 0): held, every
+    time; a tie between two scoring actors holds it for either's mute."""
+    muted = ctx(muted=frozenset({"actor:Nicolás Maduro"}))
+    context = replace(actor("United States"), weight=0.0)
+    evidence = (*[actor("Nicolás Maduro")] * 3, *[context] * 3)
+    tied = Match("venezuela", 5.0, 3.0, evidence, "normal", (), ())
+    assert [o.outcome for o in plan([tied], Action.ALERT, "", muted).outcomes] == ["muted"]
+    weighty = replace(actor("Marco Rubio"), weight=3.0)  # one mention outweighs two of weight 1
+    outweighed = Match(
+        "venezuela", 5.0, 3.0, (*[actor("Nicolás Maduro")] * 2, weighty), "normal", (), ()
+    )
+    assert [o.outcome for o in plan([outweighed], Action.ALERT, "", muted).outcomes] == ["alert"]
+    even = match(actors=("Nicolás Maduro", "Marco Rubio"))
+    assert [o.outcome for o in plan([even], Action.ALERT, "", muted).outcomes] == ["muted"]
+
+
 def test_pausing_everything_mutes_every_rule_even_joins() -> None:
     result = plan([match(), match("oil")], Action.JOIN, "", ctx(muted=frozenset({"all"})))
     assert {o.reason for o in result.outcomes} == {"muted: all alerts are paused"}

@@ -94,16 +94,21 @@ def _outcome(match: Match, action: Action, reason: str, ctx: Context) -> Outcome
 
 
 def _muted_by(match: Match, muted: frozenset[str]) -> str:
-    """An actor mute applies when that actor carries most of the match's evidence."""
+    """An actor mute applies when that actor weighs most in the match's evidence (mentions
+    times the actor's weight; a tie counts for each): context-only actors (weight 0, such as
+    "United States" in a Venezuela rule) never outweigh the one the article is about."""
     if "all" in muted:
         return "all alerts are paused"
     if f"rule:{match.rule}" in muted:
         return f"rule {match.rule}"
-    actors = [e.term for e in match.evidence if e.kind == "actor"]
-    if actors:
-        top = max(set(actors), key=actors.count)
-        if f"actor:{top}" in muted:
-            return f"actor {top}"
+    weights: dict[str, float] = {}
+    for e in match.evidence:
+        if e.kind == "actor" and e.weight > 0:
+            weights[e.term] = weights.get(e.term, 0.0) + e.weight
+    top = max(weights.values(), default=0.0)
+    for name in sorted(weights):
+        if weights[name] == top and f"actor:{name}" in muted:
+            return f"actor {name}"
     return ""
 
 
