@@ -216,7 +216,23 @@ def test_payload_holds_what_the_alert_shows() -> None:
         "kind": "actor",
         "count": 2,
         "matched": "Maduro",  # the alias the article used, never a raw entity label
+        "names": ["Maduro"],
     }
+
+
+def test_why_does_not_put_a_groups_count_on_one_of_its_names() -> None:
+    """"envoys" met as Witkoff and as Umerov is "envoys (…) ×2", not "Steve Witkoff ×2";
+    "Maduro" and "Nicolás Maduro" are one name written two ways."""
+    group = match(
+        "ukraine",
+        evidence("envoys", "Steve Witkoff", "Steve Witkoff flew in."),
+        evidence("envoys", "Rustem Umerov", "Rustem Umerov met him."),
+        evidence("Nicolás Maduro", "Maduro", SENTENCES[2]),
+        evidence("Nicolás Maduro", "Nicolás Maduro", "Nicolás Maduro spoke."),
+    )
+    why = render(payload(matches=(group,)), tz=MADRID).text
+    assert "envoys (Rustem Umerov, Steve Witkoff) ×2" in why
+    assert "Nicolás Maduro ×2" in why
 
 
 def test_an_untitled_article_gets_a_placeholder_title() -> None:

@@ -235,7 +235,13 @@ def _rule_summary(match: Match) -> dict[str, Any]:
     weights = {e.term: e.weight for e in scoring}
     ranked = sorted(counts.items(), key=lambda item: -item[1] * weights[item[0][1]])
     terms = [
-        {"term": term, "kind": kind, "count": n, "matched": _shown(scoring, kind, term)}
+        {
+            "term": term,
+            "kind": kind,
+            "count": n,
+            "matched": _shown(scoring, kind, term),
+            "names": _names(scoring, kind, term),
+        }
         for (kind, term), n in ranked
     ]
     return {
@@ -254,6 +260,14 @@ def _shown(evidence: list[Evidence], kind: str, term: str) -> str:
         return term
     surfaces = Counter(e.matched for e in evidence if e.term == term)
     return max(surfaces, key=lambda s: (surfaces[s], len(s)))
+
+
+def _names(evidence: list[Evidence], kind: str, term: str) -> list[str]:
+    """An actor's names as the article wrote them, most used first ([] for keywords)."""
+    if kind != "actor":
+        return []
+    surfaces = Counter(e.matched for e in evidence if e.term == term)
+    return sorted(surfaces, key=lambda s: (-surfaces[s], -len(s), s))
 
 
 def _top_priority(priorities: Iterable[str]) -> str:
@@ -341,7 +355,7 @@ def template_context(
                 "score": r["score"],
                 "threshold": r["threshold"],
                 "terms": [
-                    {"term": t["term"], "shown": t.get("matched") or t["term"], "count": t["count"]}
+                    {"term": t["term"], "shown": _display(t), "count": t["count"]}
                     for t in r["terms"]
                 ],
             }
@@ -411,8 +425,24 @@ def _why(rules: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def _term(term: dict[str, Any]) -> str:
-    shown = term.get("matched") or term["term"]
-    return f"{shown} ×{term['count']}"
+    return f"{_display(term)} ×{term['count']}"
+
+
+def _display(term: dict[str, Any]) -> str:
+    """How "Why" names a term: the name the article used; for a group or an actor written
+    several ways ("envoys": Witkoff, Umerov), the term with those names, so the count is not
+    put on one of them. Variants of one name ("Maduro", "Nicolás Maduro") stay one name."""
+    shown = str(term.get("matched") or term["term"])
+    names = [str(n) for n in term.get("names") or ()]  # absent in alerts stored before
+    if len(names) <= 1 or _variants(names):
+        return shown
+    listed = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    return f"{term['term']} ({listed})"
+
+
+def _variants(names: list[str]) -> bool:
+    words = set(max(names, key=len).casefold().split())
+    return all(set(n.casefold().split()) <= words for n in names)
 
 
 def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:
