@@ -96,6 +96,22 @@ def test_an_error_page_in_any_warning_is_cut(logs: Logs) -> None:
     assert "Bad Gateway (502)" in line and "<html>" not in line and line.endswith("retrying")
 
 
+def test_a_telegram_error_with_a_traceback_is_one_line_without_the_page(logs: Logs) -> None:
+    """python-telegram-bot's Updater logs its last getUpdates at stop with the exception: in
+    an outage, that is a traceback holding the proxy's HTML page ("never a traceback")."""
+    out = logs("info")
+    page = "Bad Gateway (502). Parsing the server response b'<html>\\r\\n<body>x</body>' failed"
+    try:
+        raise ConnectionError(page)
+    except ConnectionError:
+        logging.getLogger("telegram.ext.Updater").exception(
+            "Error while calling `get_updates` one more time to mark all fetched updates."
+        )
+    (line,) = out.getvalue().splitlines()
+    assert "ConnectionError: Bad Gateway (502)" in line
+    assert "<html>" not in line and "Traceback" not in out.getvalue()
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -68,6 +68,14 @@ class _ErrorPages(logging.Filter):
             record.exc_info, record.exc_text = None, None
             record.msg, record.args = " ".join(record.getMessage().split()), None
             return True
+        debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+        if record.name.startswith("telegram") and record.exc_info and not debug:
+            # e.g. the Updater's last getUpdates at stop during an outage: the error on the
+            # same line, not a traceback holding the proxy's page (--log-level debug has it)
+            error = record.exc_info[1]
+            said = " ".join(f"{type(error).__name__}: {error}".split())
+            record.msg, record.args = f"{record.getMessage()} ({said})", None
+            record.exc_info, record.exc_text = None, None
         if record.levelno > logging.DEBUG:
             message = record.getMessage()
             if "Parsing the server response" in message:
