@@ -221,7 +221,7 @@ def test_payload_holds_what_the_alert_shows() -> None:
 
 
 def test_why_does_not_put_a_groups_count_on_one_of_its_names() -> None:
-    """"envoys" met as Witkoff and as Umerov is "envoys (…) ×2", not "Steve Witkoff ×2";
+    """ "envoys" met as Witkoff and as Umerov is "envoys (…) ×2", not "Steve Witkoff ×2";
     "Maduro" and "Nicolás Maduro" are one name written two ways."""
     group = match(
         "ukraine",

@@ -381,7 +381,7 @@ async def test_status_reports_feeds_alerts_and_outbox(harness: Harness) -> None:
     store.record_poll_failure(broken.id, now - timedelta(hours=1), "HTTP 404 Not Found", now)
     _alert(store, now)
     text = (await harness.ask("/status")).text or ""
-    assert "Feeds: 1 healthy, 1 failing, 0 silent" in text
+    assert "Feeds: 1 healthy, 0 failing, 1 erroring, 0 silent" in text  # 1 h < failing_after
     assert "Last poll: 10 Mar 11:00 UTC" in text
     assert "Alerts today: 1" in text
     assert f"Outbox: 1 waiting (telegram:{GROUP} 1)" in text
@@ -395,7 +395,10 @@ async def test_feeds_lists_failing_feeds_with_reasons(harness: Harness) -> None:
     store.record_poll_failure(broken.id, now, "HTTP 404 <Not Found>", now)
     text = (await harness.ask("/feeds")).text or ""
     assert "1 of 2 feeds need attention" in text
-    assert "Broken</a>: failing since 10 Mar 12:00 UTC (1 failures): HTTP 404 &lt;Not" in text
+    assert "Broken</a>: erroring since 10 Mar 12:00 UTC (1 failure): HTTP 404 &lt;Not" in text
+    harness.clock.advance(2 * 86_400)
+    text = (await harness.ask("/feeds")).text or ""
+    assert "Broken</a>: failing since" in text  # past failing_after (24 h)
 
 
 async def test_mute_unmute_pause_resume_change_the_store(harness: Harness) -> None:

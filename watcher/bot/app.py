@@ -360,6 +360,7 @@ class TelegramBot:
             rules=len(self._pipeline.rules.rules.rules),
             next_digest=self._next_digest(),
             failing_destinations=[d for d in destinations if d["failing_since"] is not None],
+            failing_after=self._config.polling.failing_after,
             **await self._replicas(now),
         )
         await self._reply(update, format_status(status, self._tz))
@@ -478,7 +479,8 @@ class TelegramBot:
 
     async def _feeds(self, update: Update, context: Context) -> None:
         feeds = await self._db(self._db.store.feeds)
-        await self._reply(update, format_feeds(feeds, self._clock.now(), self._tz))
+        failing_after = self._config.polling.failing_after
+        await self._reply(update, format_feeds(feeds, self._clock.now(), self._tz, failing_after))
 
     async def _unknown(self, update: Update, context: Context) -> None:
         text = update.message.text if update.message and update.message.text else "/"

@@ -222,6 +222,7 @@ class Status:
     mutes: Mapping[str, datetime]
     rules: int
     next_digest: datetime | None = None
+    failing_after: float = 86_400.0  # [polling] failing_after: "failing" past it, else "erroring"
     failing_destinations: Sequence[Mapping[str, Any]] = field(default_factory=list)
     # On a store shared by replicas (PostgreSQL): those alive, the elected one first, and
     # the leases each holds. Empty on SQLite, where there is one replica.
@@ -231,15 +232,15 @@ class Status:
 
 def format_status(s: Status, tz: ZoneInfo) -> str:
     enabled = [f for f in s.feeds if f.enabled]
-    failing = [f for f in enabled if f.failing_since is not None]
-    silent = [f for f in enabled if f.failing_since is None and _silent(f)]
-    healthy = len(enabled) - len(failing) - len(silent)
+    words = [_feed_word(f, s.now, s.failing_after) for f in enabled]
+    failing, erroring, silent = (words.count(w) for w in ("failing", "erroring", "silent"))
+    healthy = len(enabled) - failing - erroring - silent
     polls = [f.last_poll_at for f in enabled if f.last_poll_at is not None]
     lines = [
         f"<b>watcher {esc(s.version)}</b> · running since {when(s.started, tz)}",
-        f"Feeds: {healthy} healthy, {len(failing)} failing, {len(silent)} silent"
+        f"Feeds: {healthy} healthy, {failing} failing, {erroring} erroring, {silent} silent"
         + (f", {len(s.feeds) - len(enabled)} disabled" if len(s.feeds) > len(enabled) else "")
-        + (" (/feeds)" if failing or silent else ""),
+        + (" (/feeds)" if failing or erroring or silent else ""),
         f"Last poll: {when(max(polls), tz)} ({ago(max(polls), s.now)})"
         if polls
         else "Last poll: none yet",
@@ -295,6 +296,15 @@ def _silent(feed: FeedRow) -> bool:
     return (feed.reported or "").startswith("silent")
 
 
+def _feed_word(feed: FeedRow, now: datetime, failing_after: float) -> str:
+    """The words `watcher feeds` and the web page use: failing past failing_after, erroring
+    before it, silent as last reported, else ok."""
+    if feed.failing_since is not None:
+        past = (now - feed.failing_since).total_seconds() > failing_after
+        return "failing" if past else "erroring"
+    return "silent" if _silent(feed) else "ok"
+
+
 def format_rules(
     rules: RuleSet,
     *,
@@ -321,23 +331,26 @@ def format_rules(
     return fit(lines)
 
 
-def format_feeds(feeds: Iterable[FeedRow], now: datetime, tz: ZoneInfo) -> str:
+def format_feeds(
+    feeds: Iterable[FeedRow], now: datetime, tz: ZoneInfo, failing_after: float = 86_400.0
+) -> str:
     enabled = [f for f in feeds if f.enabled]
-    bad = [f for f in enabled if f.failing_since is not None or _silent(f)]
+    bad = [(f, w) for f in enabled if (w := _feed_word(f, now, failing_after)) != "ok"]
     if not bad:
         return f"All {len(enabled)} feeds are healthy."
     lines = [f"<b>{len(bad)} of {len(enabled)} feeds need attention</b>"]
-    lines += [_feed_line(f, now, tz) for f in bad]
+    lines += [_feed_line(f, word, tz) for f, word in bad]
     return fit(lines)
 
 
-def _feed_line(feed: FeedRow, now: datetime, tz: ZoneInfo) -> str:
+def _feed_line(feed: FeedRow, word: str, tz: ZoneInfo) -> str:
     name = f'<a href="{html.escape(feed.url, quote=True)}">{esc(feed.name)}</a>'
     if feed.failing_since is None:
         return f"• {name}: {shown(feed.reported or 'silent')}"
+    failures = f"{feed.failures} failure{'s' * (feed.failures != 1)}"
     return (
-        f"• {name}: failing since {when(feed.failing_since, tz)} "
-        f"({feed.failures} failures): {esc((feed.last_error or 'unknown error')[:300])}"
+        f"• {name}: {word} since {when(feed.failing_since, tz)} "
+        f"({failures}): {esc((feed.last_error or 'unknown error')[:300])}"
     )
 
 
