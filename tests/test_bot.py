@@ -292,6 +292,13 @@ def test_mute_arguments() -> None:
     assert "not a duration" in str(parse_mute(["venezuela", "3x"], rules))
     assert "1m to 365d" in str(parse_mute(["venezuela", "400d"], rules))
     assert "Usage" in str(parse_mute([], rules))
+    # the name is right, the duration is not: say so, not "no rule or actor 'venezuela soon'"
+    for args in (["venezuela", "soon"], ["venezuela", "-5m"], ["venezuela", "2", "x"]):
+        assert "not a duration" in str(parse_mute(args, rules)), args
+    spaced = parse_mute(["venezuela", "2", "h"], rules)  # "2 h" reads as 2h
+    assert not isinstance(spaced, str) and spaced.seconds == 7200
+    assert "Usage" in str(parse_mute(["3d"], rules))  # a duration alone
+    assert "No rule or actor" in str(parse_mute(["venezuelaa", "soon"], rules))
 
 
 def test_test_reply_fits_one_message_and_escapes() -> None:

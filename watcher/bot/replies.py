@@ -141,7 +141,24 @@ def parse_mute(
             return MuteRequest(whole, default) if isinstance(whole, Target) else parsed
         text, seconds = " ".join(args[:-1]), parsed
     target = resolve_target(text, rules)
-    return MuteRequest(target, seconds) if isinstance(target, Target) else target
+    if isinstance(target, Target):
+        return MuteRequest(target, seconds)
+    return _name_then_duration(args, rules) or target
+
+
+def _name_then_duration(args: Sequence[str], rules: RuleSet) -> MuteRequest | str | None:
+    """A known name followed by a duration written otherwise ("2 h"), or the reply saying the
+    duration is wrong ("venezuela soon", "venezuela -5m"); a duration alone ("3d") gets the
+    usage. None when the name itself is unknown."""
+    if len(args) == 1 and not isinstance(parse_duration_arg(args[0]), str):
+        return "Usage: /mute RULE-or-ACTOR [duration], e.g. /mute venezuela 3d\n" + _known(rules)
+    for split in (1, 2):
+        head, tail = args[:-split], " ".join(args[-split:])
+        target = resolve_target(" ".join(head), rules) if head else None
+        if isinstance(target, Target):
+            seconds = parse_duration_arg(tail)
+            return seconds if isinstance(seconds, str) else MuteRequest(target, seconds)
+    return None
 
 
 def resolve_target(text: str, rules: RuleSet) -> Target | str:
