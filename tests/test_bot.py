@@ -444,7 +444,7 @@ async def test_rules_show_state_hits_and_not_relevant(harness: Harness) -> None:
     store.add_feedback(first, "not_relevant", "telegram:1", now)
     store.add_mute("rule:ukraine-peace", now + timedelta(hours=5), now)
     text = (await harness.ask("/rules")).text or ""
-    assert "<b>venezuela</b> (critical): active · 1 alerts · 1 not relevant" in text
+    assert "<b>venezuela</b> (critical): active · 1 alert · 1 not relevant" in text
     assert "<b>ukraine-peace</b>" in text and "muted until 10 Mar 17:00 UTC" in text
 
 
@@ -452,7 +452,7 @@ async def test_digest_command_queues_the_pending_digest(harness: Harness) -> Non
     assert "Nothing is waiting" in ((await harness.ask("/digest")).text or "")
     _alert(harness.store, harness.clock.now(), digest=True)
     text = (await harness.ask("/digest")).text or ""
-    assert f"Digest of 1 alerts queued for telegram:{GROUP}" in text
+    assert f"Digest of 1 alert queued for telegram:{GROUP}" in text
     assert harness.store.digest_counts() == {}
     assert harness.store.outbox_depth() == {f"telegram:{GROUP}": 1}
 

@@ -33,6 +33,7 @@ from telegram.request import HTTPXRequest
 
 from watcher import __version__
 from watcher.alerts.buttons import Press, decode
+from watcher.alerts.compose import plural
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
 from watcher.bot.replies import (
     COMMANDS,
@@ -474,7 +475,7 @@ class TelegramBot:
         await self._pipeline.send_digests()
         where = ", ".join(sorted(held))
         await self._reply(
-            update, f"📰 Digest of {sum(held.values())} alerts queued for {esc(where)}."
+            update, f"📰 Digest of {plural(sum(held.values()), 'alert')} queued for {esc(where)}."
         )
 
     async def _feeds(self, update: Update, context: Context) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher.alerts.compose import plural
 from watcher.config import parse_duration
 from watcher.rules.schema import RuleSet
 from watcher.store.feeds import FeedRow
@@ -341,7 +342,8 @@ def format_rules(
         state = f"🔕 muted {until_text(until, now, tz)}" if until else "active"
         lines.append(
             f"• <b>{esc(rule.name)}</b> ({rule.priority}): {state} · "
-            f"{alerts.get(rule.name, 0)} alerts · {not_relevant.get(rule.name, 0)} not relevant"
+            f"{plural(alerts.get(rule.name, 0), 'alert')} · "
+            f"{not_relevant.get(rule.name, 0)} not relevant"
         )
     actors = sorted((k[6:], u) for k, u in mutes.items() if k.startswith("actor:"))
     lines += [f"🔕 actor {esc(name)} {until_text(u, now, tz)}" for name, u in actors]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from zoneinfo import ZoneInfo
 
+from watcher.alerts.compose import plural
 from watcher.alerts.outbox import Sender, SendResult
 from watcher.alerts.plan import next_digest_time, quiet_until
 from watcher.clock import Clock
@@ -88,7 +89,8 @@ class DeliveryStage:
             if row["reported"] or row["failing_since"] is None:
                 continue
             if permanent or failures >= DESTINATION_FAILURES:
-                problem = f"failing ({failures} attempts in a row): {row['last_error']}"
+                tries = plural(failures, "attempt")
+                problem = f"failing ({tries} in a row): {row['last_error']}"
                 log.warning("destination %s is %s", row["name"], problem)
                 await self._db(self._db.store.mark_destination_reported, row["name"], problem)
                 await self._report(f"Destination {row['name']} is {problem}")
@@ -100,7 +102,7 @@ class DeliveryStage:
             quiet = (window.quiet_hours if window else "") or self._config.alerts.quiet_hours
             held = quiet_until(quiet, now, self._tz)  # a digest is never critical
             count = await self._db(self._db.store.queue_digest, destination, now, held)
-            log.info("digest of %d alerts queued for %s", count, destination)
+            log.info("digest of %s queued for %s", plural(count, "alert"), destination)
         self._wanted.set()
 
     def next_digest(self) -> str:
@@ -119,8 +121,8 @@ class DeliveryStage:
         queued = sum(depth.values())
         where = ", ".join(f"{n} for {d}" for d, n in sorted(depth.items()))
         log.info(
-            "delivered %d messages (%d failed for good; %d still queued%s)",
-            result.sent,
+            "delivered %s (%d failed for good; %d still queued%s)",
+            plural(result.sent, "message"),
             result.failed,
             queued,
             f": {where}" if where else "",
