@@ -113,6 +113,17 @@ def test_config_toml_in_the_current_folder_is_read_without_flags(
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"{config}: OK")
 
 
+def test_check_warns_when_a_telegram_token_has_no_chat_to_alert(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WATCHER_TELEGRAM_TOKEN", "123456:test-token-for-the-check")
+    assert main(["check", "--config", str(config)]) == 0  # a warning, not a failure
+    assert "no chat gets alerts" in capsys.readouterr().err
+    config.write_text(config.read_text() + '[telegram]\nchats = ["-1001"]\n')
+    assert main(["check", "--config", str(config)]) == 0
+    assert "no chat gets alerts" not in capsys.readouterr().err
+
+
 def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
     """The command line in a process where `import spacy` fails, as it did in a fresh install
     once typer stopped bringing click (sys.modules[name] = None makes importing it fail)."""

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from watcher import __version__
 from watcher.alerts.blocklist import Blocklist, load_blocklist
 from watcher.alerts.templates import check_templates, templates_folder
+from watcher.bot.access import unrouted_warning
 from watcher.bot.webhook import webhook_mode
 from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
@@ -282,6 +283,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problems.append(str(exc))
     for warning in Analyzer(config.nlp, rules).warnings():
         print(f"watcher: warning: {warning}", file=sys.stderr)
+    telegram = "telegram" in configured_kinds(config)
+    if unrouted := unrouted_warning(config, rules, token=telegram):
+        print(f"watcher: warning: {unrouted}", file=sys.stderr)
     if spacy_problem():  # the daemon would run, but match worse than its rules say
         problems.append(spacy_problem())
     for problem in problems:

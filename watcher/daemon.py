@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watcher import __version__
+from watcher.bot.access import unrouted_warning
 from watcher.bot.app import TelegramBot, bot_token
+from watcher.channels.registry import configured_kinds
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, web_token
 from watcher.errors import StoreError
@@ -109,6 +111,9 @@ class Daemon:
         self.pipeline = pipeline
         try:
             log.info("%s", pipeline.summary())
+            telegram = "telegram" in configured_kinds(self.config)
+            if warning := unrouted_warning(self.config, pipeline.rules.rules, token=telegram):
+                log.warning("%s", warning)
             if options.once:
                 await pipeline.run_once()
                 await db(db.store.count_cycle, run_id)

@@ -38,6 +38,18 @@ def alert_chats(config: Config, rules: RuleSet) -> frozenset[str]:
     return frozenset(chat_key(d) for d in [*config.telegram.chats, *named])
 
 
+def unrouted_warning(config: Config, rules: RuleSet, *, token: bool) -> str:
+    """Why Telegram alerts would go nowhere ("" if they go somewhere): a bot token and no chat
+    in [telegram] chats nor in any rule's destinations."""
+    if not token or alert_chats(config, rules):
+        return ""
+    return (
+        "telegram: a bot token is set, but no chat gets alerts ([telegram] chats is empty and "
+        "no rule routes to telegram:CHAT_ID); send /start to the bot: the log names the chat "
+        "id to add"
+    )
+
+
 class Access:
     """Decides whether a caller may use the bot; logs each refused chat once."""
 
