@@ -434,13 +434,19 @@ class TelegramBot:
         await self._reply(
             update,
             text.replace("🔕 Muted", "⏸ Paused")
-            + "\nMatches are still recorded but not sent; /resume sends alerts again.",
+            + "\nMatches are recorded but never sent, not even after /resume (watcher alerts "
+            "lists them as muted); /resume sends new alerts again.",
         )
 
     async def _resume(self, update: Update, context: Context) -> None:
         removed = await self._db(self._db.store.remove_mute, "all", self._clock.now())
         log.info("telegram bot: %s resumed alerts", _by(update))
-        await self._reply(update, "▶️ Alerts resumed." if removed else "Alerts were not paused.")
+        await self._reply(
+            update,
+            "▶️ Alerts resumed; matches held while paused are not sent (watcher alerts lists them)."
+            if removed
+            else "Alerts were not paused.",
+        )
 
     async def _test(self, update: Update, context: Context) -> None:
         args = context.args or []
