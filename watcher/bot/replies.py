@@ -56,7 +56,7 @@ def help_text() -> str:
     lines += [
         "",
         "Durations: 30m, 2h, 3d, 1w. Under each alert: <i>Mute rule 24h</i>, "
-        "<i>Not relevant</i> (counted per rule in /rules and `watcher backtest`) and "
+        "<i>Not relevant</i> (counted per rule in /rules and <code>watcher backtest</code>) and "
         "<i>Open article</i>.",
     ]
     return "\n".join(lines)
