@@ -798,3 +798,12 @@ def test_status_lists_replicas_and_their_leases_on_a_shared_store() -> None:
     assert "host-b pid 2 (replica" in text and "7 feeds (next ends in 90s)" in text
     single = format_status(dataclasses.replace(status, replicas=(), leases=()), ZoneInfo("UTC"))
     assert "Replicas" not in single
+
+
+def test_status_counts_muted_rules_and_actors_apart_and_keeps_them_while_paused() -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    later = now + timedelta(hours=2)
+    mutes = {"rule:venezuela": later, "actor:Nicolás Maduro": later, "all": later}
+    status = Status("1", now, now, (), 0, {}, mutes, rules=2)
+    text = format_status(status, ZoneInfo("UTC"))
+    assert "Rules: 2 · 1 muted · 1 actor muted · ⏸ all alerts paused" in text

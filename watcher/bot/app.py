@@ -404,7 +404,10 @@ class TelegramBot:
         until = now + timedelta(seconds=seconds)
         by = _by(update)
         await self._db(self._db.store.add_mute, target.key, until, now, by)
-        log.info("telegram bot: %s muted %s until %s", by, target.key, until.isoformat())
+        if seconds >= PAUSE_FOREVER:
+            log.info("telegram bot: %s muted %s until /resume or /unmute", by, target.key)
+        else:
+            log.info("telegram bot: %s muted %s until %s", by, target.key, until.isoformat())
         return f"🔕 Muted {esc(target.label)} {until_text(until, now, self._tz)}.{target.note}"
 
     async def _unmute(self, update: Update, context: Context) -> None:

@@ -305,9 +305,13 @@ def _backlog(outbox: Mapping[str, int]) -> str:
 
 
 def _mute_summary(mutes: Mapping[str, datetime], now: datetime, tz: ZoneInfo) -> str:
+    rules = sum(k.startswith("rule:") for k in mutes)
+    actors = sum(k.startswith("actor:") for k in mutes)
+    parts = [f"{rules} muted"] if rules else []
+    parts += [f"{plural(actors, 'actor')} muted"] if actors else []
     if "all" in mutes:
-        return f" · ⏸ all alerts paused {until_text(mutes['all'], now, tz)}"
-    return f" · {len(mutes)} muted" if mutes else ""
+        parts.append(f"⏸ all alerts paused {until_text(mutes['all'], now, tz)}")
+    return "".join(f" · {p}" for p in parts)
 
 
 def _silent(feed: FeedRow) -> bool:
