@@ -532,6 +532,17 @@ def test_compose_each_kind_of_delivery() -> None:
     digest = compose(_job("digest", payload={"items": [original]}), MADRID, START)
     assert digest is not None and digest.subject.startswith("📰 Digest: 1 alert")
 
+    # A development keeps the first alert's subject ("Re: ..."), so mail clients that thread
+    # by subject keep the story in one thread; its text still leads with the new article.
+    first = build_payload(_article(2), [_match("low")], source="Outlet 2", quotes=1)
+    first_sent = compose(_job("send", MAIL, payload=first), MADRID, START)
+    develop = compose(
+        _job("reply", MAIL, target_remote_id="<a@b>", original_payload=first), MADRID, START
+    )
+    assert first_sent is not None and develop is not None
+    assert develop.subject == f"Re: {first_sent.subject}" and "Alert 2" in develop.subject
+    assert "Alert 1" in develop.text  # the body leads with the article that developed it
+
 
 def test_compose_updates_where_the_original_is_missing() -> None:
     sources = (("Outlet 2", "https://news.example/2"),)

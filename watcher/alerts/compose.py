@@ -316,9 +316,8 @@ def render(
         quotes.pop()
     if _size(html_text) > _BUDGET:
         html_text = _hard_trim(parts) if template is None else _fit_plain(text)
-    rules = ", ".join(r["name"] for r in payload["rules"])
     return OutgoingMessage(
-        subject=f"[watcher] {rules}: {payload['title']}"[:200],
+        subject=alert_subject(payload),
         html=html_text,
         text=text,
         link=payload["url"],
@@ -452,6 +451,12 @@ def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:
     names = ", ".join(name for name, _ in shown)
     count = plural(len(sources), "source", "+")
     return f"<b>{count}:</b> {links}{more}", f"{count}: {names}{more}"
+
+
+def alert_subject(payload: dict[str, Any]) -> str:
+    """The one-line subject of an alert (an email's Subject): its rules and title."""
+    rules = ", ".join(r["name"] for r in payload["rules"])
+    return f"[watcher] {rules}: {payload['title']}"[:200]
 
 
 def plural(n: int, noun: str, sign: str = "") -> str:

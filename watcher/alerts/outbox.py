@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.buttons import alert_buttons
-from watcher.alerts.compose import Extras, plural, render, render_digest
+from watcher.alerts.compose import Extras, alert_subject, plural, render, render_digest
 from watcher.alerts.templates import Templates
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.channels.registry import spec_for
@@ -87,6 +87,8 @@ def compose(
         extras = Extras(headline=f"Story develops ({rules})")
         msg = _render(job.payload, tz, extras, silent, templates)
         msg = replace(msg, reply_to=job.target_remote_id, data=data)
+        if job.original_payload:  # mail clients that thread by subject (Gmail) need "Re:"
+            msg = replace(msg, subject=f"Re: {alert_subject(job.original_payload)}")
     else:
         msg = replace(_render(job.payload, tz, Extras(), silent, templates), data=data)
     if bot_buttons and spec is not None and spec.buttons:
