@@ -299,6 +299,8 @@ def test_mute_arguments() -> None:
     assert not isinstance(spaced, str) and spaced.seconds == 7200
     assert "Usage" in str(parse_mute(["3d"], rules))  # a duration alone
     assert "No rule or actor" in str(parse_mute(["venezuelaa", "soon"], rules))
+    asked = str(parse_mute(["actor:Nothing"], rules))  # an actor asked: actors listed
+    assert "No actor" in asked and "Actors:" in asked and "Nicolás Maduro" in asked
 
 
 def test_test_reply_fits_one_message_and_escapes() -> None:

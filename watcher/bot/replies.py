@@ -179,7 +179,7 @@ def resolve_target(text: str, rules: RuleSet) -> Target | str:
         return Target(f"rule:{rule}", note)
     if actor is not None:
         return Target(f"actor:{actor}")
-    return _unknown(name, names, rules)
+    return _unknown(name, names, rules, actors=wanted == "actor")
 
 
 def _names(rules: RuleSet) -> dict[str, dict[str, str]]:
@@ -192,13 +192,19 @@ def _names(rules: RuleSet) -> dict[str, dict[str, str]]:
     return {"rule": {_fold(r.name): r.name for r in rules.rules}, "actor": actors}
 
 
-def _unknown(name: str, names: Mapping[str, Mapping[str, str]], rules: RuleSet) -> str:
-    every = {**names["actor"], **names["rule"]}
+def _unknown(
+    name: str, names: Mapping[str, Mapping[str, str]], rules: RuleSet, *, actors: bool = False
+) -> str:
+    every = names["actor"] if actors else {**names["actor"], **names["rule"]}
     close = difflib.get_close_matches(_fold(name)[:200], list(every), n=3, cutoff=0.6)
     suggestions = list(dict.fromkeys(every[c] for c in close))
-    head = f"No rule or actor ‘{shown(name)}’."
+    head = f"No {'actor' if actors else 'rule or actor'} ‘{shown(name)}’."
     if suggestions:
         return f"{head} Did you mean {' or '.join(esc(s) for s in suggestions)}?"
+    if actors:  # asked for an actor: list actors, not rules
+        listed = sorted(set(names["actor"].values()))
+        more = f" and {len(listed) - 20} more" if len(listed) > 20 else ""
+        return f"{head}\nActors: {esc(', '.join(listed[:20])[:1000])}{more}"
     return f"{head}\n{_known(rules)}"
 
 
