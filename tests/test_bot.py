@@ -809,3 +809,26 @@ def test_status_counts_muted_rules_and_actors_apart_and_keeps_them_while_paused(
     status = Status("1", now, now, (), 0, {}, mutes, rules=2)
     text = format_status(status, ZoneInfo("UTC"))
     assert "Rules: 2 · 1 muted · 1 actor muted · ⏸ all alerts paused" in text
+
+
+async def test_an_admin_message_outlives_a_bot_api_outage(harness: Harness) -> None:
+    """A report of trouble often comes while Telegram is unreachable too: it is tried again
+    (here every 0.2 s; 30 s, 2 min and 5 min in the daemon) until the Bot API answers."""
+    harness.bot.admin_retry = (0.2,) * 50
+    await asyncio.wait_for(harness.bot.ready.wait(), 60)
+
+    def tries(ok: bool) -> list[str]:
+        calls = harness.api.calls("sendMessage", ok=ok)
+        return [r.text or "" for r in calls if "failing for 2 d" in (r.text or "")]
+
+    harness.api.outage()
+    await harness.bot.notify_admins("Feed Broken is failing for 2 d")
+    deadline = time.monotonic() + 60
+    while len(tries(ok=False)) < 2:  # failed, and tried again
+        assert time.monotonic() < deadline, "the admin message was not tried again"
+        await asyncio.sleep(0.05)
+    harness.api.end_outage()
+    while not tries(ok=True):
+        assert time.monotonic() < deadline + 60, "the admin message never arrived"
+        await asyncio.sleep(0.05)
+    assert tries(ok=True)[0].startswith("⚠️ watcher:")

@@ -18,7 +18,14 @@ from zoneinfo import ZoneInfo
 
 from telegram import BotCommand, CallbackQuery, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Conflict, InvalidToken, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -55,7 +62,7 @@ from watcher.bot.replies import (
     until_text,
 )
 from watcher.bot.webhook import UpdateReceiver, webhook_mode
-from watcher.channels.telegram import TOKEN_ENV
+from watcher.channels.telegram import TOKEN_ENV, retry_after_seconds
 from watcher.clock import Clock
 from watcher.config import Config, Secret, TelegramSettings, config_path, read_secret
 from watcher.errors import FetchError, WatcherError
@@ -120,6 +127,9 @@ class TelegramBot:
         self._poll_timeout = poll_timeout
         self._tz = ZoneInfo(config.watcher.timezone)
         self._access = Access(config.telegram.admins)
+        # Seconds between tries of an admin message that failed for a passing reason (Telegram
+        # unreachable, a 5xx, a rate limit): the report of an outage must outlive the outage.
+        self.admin_retry: tuple[float, ...] = (30.0, 120.0, 300.0)
         self._requests = _requests(config.telegram.timeout)
         self._app = _build_app(self._token, config.telegram, self._requests)
         self._webhook = webhook_mode(config)  # None: long polling
@@ -244,16 +254,32 @@ class TelegramBot:
             log.warning("telegram bot: not connected; admin message not sent: %s", text)
             return
         for admin in sorted(self._access.admins):
+            await self._send_admin(admin, f"⚠️ watcher: {text}"[:4000])
+
+    async def _send_admin(self, admin: str, text: str) -> None:
+        for wait in (*self.admin_retry, None):
             try:
                 await self._app.bot.send_message(
                     chat_id=admin,
-                    text=f"⚠️ watcher: {text}"[:4000],
+                    text=text,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
-            except TelegramError as exc:
+                return
+            except (NetworkError, RetryAfter) as exc:  # passing: try again later
+                then = "; trying again" if wait is not None else "; given up"
+                log.warning(
+                    "telegram bot: admin message to %s failed: %s%s",
+                    *(admin, self._scrub(str(exc)), then),
+                )
+                if wait is None:
+                    return
+                asked = retry_after_seconds(exc) if isinstance(exc, RetryAfter) else 0.0
+                await asyncio.sleep(max(wait, asked))
+            except TelegramError as exc:  # refused for good (blocked, unknown chat)
                 log.warning(
                     "telegram bot: admin message to %s failed: %s", admin, self._scrub(str(exc))
                 )
+                return
 
     # --- update routing -----------------------------------------------------------------
 

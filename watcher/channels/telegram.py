@@ -58,7 +58,7 @@ _CHAT_NOT_FOUND = "chat not found"
 T = TypeVar("T")
 
 # PTB 22 warns whenever RetryAfter.retry_after is read (even inside PTB) while it moves from
-# int to timedelta; _retry_after_seconds handles both.
+# int to timedelta; retry_after_seconds handles both.
 warnings.filterwarnings("ignore", r".*`retry_after`", PTBDeprecationWarning)
 
 
@@ -313,7 +313,8 @@ def _says(exc: TelegramError, *phrases: str) -> bool:
     return any(phrase in text for phrase in phrases)
 
 
-def _retry_after_seconds(exc: RetryAfter) -> float:
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """The wait a RetryAfter asks for, in seconds."""
     value = exc.retry_after  # an int today, a timedelta with PTB_TIMEDELTA or in PTB 23
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -326,7 +327,7 @@ def _delivery_error(  # noqa: PLR0911
     # A 5xx error page is not kept in the reason (it is stored and shown to admins).
     detail = _scrub(exc.message or type(exc).__name__, token).partition(_PAGE)[0]
     if isinstance(exc, RetryAfter):
-        seconds = _retry_after_seconds(exc)
+        seconds = retry_after_seconds(exc)
         return DeliveryError(
             f"{where}: flood control, retry after {seconds:g}s", retry_after=seconds
         )
