@@ -591,6 +591,16 @@ def test_ner_reading_another_type_outvotes_a_nearby_corroborating_term() -> None
         "had crossed into Chad for weeks, officials in N'Djamena said.",
     )
     assert names(m, country) == ["chad"]
+    # a person named Chad further on does not unmake the country twice vouched for by Sudan
+    both = article(
+        "Border closed",
+        "Chad closed its eastern border with Sudan on Monday, officials said. Refugees from "
+        "Sudan had crossed into Chad for weeks. The rains came early. Roads were cut. Prices "
+        "rose. Schools closed. Aid worker Chad Miller said the camps were full.",
+    )
+    v = verdict(m, both)
+    assert v.matched and len([e for e in v.evidence if e.term == "Chad"]) >= 2
+    assert names(m, both) == ["chad"]
 
 
 def test_window_widens_corroboration_and_group_labels_do_not_match() -> None:

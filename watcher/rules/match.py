@@ -411,18 +411,24 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
 
 
 def _without_vetoed(found: list[_Found], senses: _Senses, notes: list[str]) -> list[_Found]:
-    """``found`` without the ambiguous names that only a nearby term corroborated while NER
-    read the same name elsewhere in the article as another type, and never as the actor's:
-    "Chad" in "Chad Smith talks drums" (PERSON) is not the country in the next sentence,
-    whatever "Niger" there says."""
-    vetoed = set(senses.read_as_other) - senses.read_as_actor
-    if not vetoed:
+    """``found`` without the ambiguous names that only a nearby term corroborated, when NER
+    read the same name elsewhere as another type at least as often as a nearby term vouched
+    for it, and more often than as the actor's: "Chad" in "Chad Smith talks drums" (PERSON)
+    is not the country in the next sentence, whatever "Niger" there says; two mentions of
+    Chad beside "Sudan" stay the country when one "Chad Miller" further on is a PERSON."""
+    if not senses.read_as_other:
         return found
+    vouched = Counter(senses.nearby_only.values())
+    vetoed = {
+        name
+        for name, (times, _) in senses.read_as_other.items()
+        if times > senses.read_as_actor[name] and times >= vouched[name]
+    }
     kept = []
     for mention in found:
         name = senses.nearby_only.get((mention.where, mention.evidence.start))
         if name in vetoed:
-            label = senses.read_as_other[name]
+            label = senses.read_as_other[name][1]
             notes.append(f"not counted: {mention.evidence.matched!r}, read as {label} elsewhere")
         else:
             kept.append(mention)
@@ -437,9 +443,10 @@ class _Senses:
     article: _Article
     spans: list[tuple[Field, int, int]]
     ner_asked: set[tuple[Field, int]] = field(default_factory=set)
-    # ambiguous names (folded) NER read as one of the actor's types, or as another (its label)
-    read_as_actor: set[str] = field(default_factory=set)
-    read_as_other: dict[str, str] = field(default_factory=dict)
+    # ambiguous names (folded): how often NER read them as one of the actor's types, and how
+    # often as another (with the last such label)
+    read_as_actor: Counter[str] = field(default_factory=Counter)
+    read_as_other: dict[str, tuple[int, str]] = field(default_factory=dict)
     # (field, start) -> folded name, of the ambiguous mentions only a nearby term corroborated
     nearby_only: dict[tuple[Field, int], str] = field(default_factory=dict)
 
@@ -575,9 +582,9 @@ def _ner_sense(
     if label is None:
         return problem or _uncorroborated(surface, senses), None
     if problem:
-        senses.read_as_other[name] = label
+        senses.read_as_other[name] = (senses.read_as_other.get(name, (0, ""))[0] + 1, label)
         return problem, None
-    senses.read_as_actor.add(name)
+    senses.read_as_actor[name] += 1
     return "", label
 
 
