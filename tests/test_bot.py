@@ -832,3 +832,22 @@ async def test_an_admin_message_outlives_a_bot_api_outage(harness: Harness) -> N
         assert time.monotonic() < deadline + 60, "the admin message never arrived"
         await asyncio.sleep(0.05)
     assert tries(ok=True)[0].startswith("⚠️ watcher:")
+
+
+async def test_an_admin_message_refused_for_good_is_not_tried_again(harness: Harness) -> None:
+    """A 400 (unknown chat) is a BadRequest, which PTB makes a NetworkError: not passing."""
+    harness.bot.admin_retry = (0.05,) * 20
+    await asyncio.wait_for(harness.bot.ready.wait(), 60)
+    harness.api.fail_chat(ADMIN, 400, "Bad Request: chat not found")
+    await harness.bot.notify_admins("Feed Broken is failing for 2 d")
+
+    def tries() -> int:
+        calls = harness.api.calls("sendMessage", ok=False)
+        return sum("failing for 2 d" in (r.text or "") for r in calls)
+
+    deadline = time.monotonic() + 60
+    while not tries():
+        assert time.monotonic() < deadline, "the admin message was never tried"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # twenty retry intervals: a retry would have come by now
+    assert tries() == 1

@@ -21,6 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     Conflict,
+    Forbidden,
     InvalidToken,
     NetworkError,
     RetryAfter,
@@ -253,8 +254,9 @@ class TelegramBot:
         except TimeoutError:
             log.warning("telegram bot: not connected; admin message not sent: %s", text)
             return
-        for admin in sorted(self._access.admins):
-            await self._send_admin(admin, f"⚠️ watcher: {text}"[:4000])
+        message = f"⚠️ watcher: {text}"[:4000]
+        # each admin on its own: one that Telegram cannot reach does not hold up the others
+        await asyncio.gather(*(self._send_admin(a, message) for a in sorted(self._access.admins)))
 
     async def _send_admin(self, admin: str, text: str) -> None:
         for wait in (*self.admin_retry, None):
@@ -265,21 +267,21 @@ class TelegramBot:
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
                 return
-            except (NetworkError, RetryAfter) as exc:  # passing: try again later
-                then = "; trying again" if wait is not None else "; given up"
+            except TelegramError as exc:
+                # passing: unreachable, a 5xx, a rate limit; not BadRequest (in PTB a subclass
+                # of NetworkError) nor Forbidden: an unknown chat or a blocked bot stays so
+                passing = isinstance(exc, NetworkError | RetryAfter) and not isinstance(
+                    exc, BadRequest | Forbidden
+                )
+                then = "" if not passing else "; given up" if wait is None else "; trying again"
                 log.warning(
                     "telegram bot: admin message to %s failed: %s%s",
                     *(admin, self._scrub(str(exc)), then),
                 )
-                if wait is None:
+                if not passing or wait is None:
                     return
                 asked = retry_after_seconds(exc) if isinstance(exc, RetryAfter) else 0.0
                 await asyncio.sleep(max(wait, asked))
-            except TelegramError as exc:  # refused for good (blocked, unknown chat)
-                log.warning(
-                    "telegram bot: admin message to %s failed: %s", admin, self._scrub(str(exc))
-                )
-                return
 
     # --- update routing -----------------------------------------------------------------
 
