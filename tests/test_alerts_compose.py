@@ -166,6 +166,20 @@ def test_a_dateline_or_byline_is_not_the_lead() -> None:
         assert choose_quotes(a, [MATCH], 1)[0].text == SENTENCES[0], head
 
 
+def test_a_short_real_lead_is_still_the_lead() -> None:
+    a = article(text=f"Maduro resigns.\n{TEXT}")
+    assert choose_quotes(a, [MATCH], 1)[0].text == "Maduro resigns."
+
+
+def test_one_name_written_with_and_without_accents_is_one_name_in_why() -> None:
+    written = match(
+        "venezuela",
+        evidence("Nicolás Maduro", "Nicolás Maduro", "Nicolás Maduro spoke."),
+        evidence("Nicolás Maduro", "Nicolas Maduro", "Nicolas Maduro left."),
+    )
+    assert "Nicolás Maduro ×2" in render(payload(matches=(written,)), tz=MADRID).text
+
+
 def test_the_headline_repeated_in_the_text_is_not_quoted() -> None:
     a = article(title="Talks on Venezuela", text="Talks on Venezuela\n" + TEXT)
     assert choose_quotes(a, [MATCH], 1)[0].text == SENTENCES[0]

@@ -542,6 +542,10 @@ def test_compose_each_kind_of_delivery() -> None:
     assert first_sent is not None and develop is not None
     assert develop.subject == f"Re: {first_sent.subject}" and "Alert 2" in develop.subject
     assert "Alert 1" in develop.text  # the body leads with the article that developed it
+    elsewhere = compose(
+        _job("reply", TG, target_remote_id="41", original_payload=first), MADRID, START
+    )
+    assert elsewhere is not None and not elsewhere.subject.startswith("Re:")  # Apprise, webhooks
 
 
 def test_compose_updates_where_the_original_is_missing() -> None:

@@ -185,6 +185,13 @@ def test_an_actor_mute_weighs_mentions_by_weight_and_ignores_context_actors() ->
     assert [o.outcome for o in plan([outweighed], Action.ALERT, "", muted).outcomes] == ["alert"]
     even = match(actors=("Nicolás Maduro", "Marco Rubio"))
     assert [o.outcome for o in plan([even], Action.ALERT, "", muted).outcomes] == ["muted"]
+    light = replace(actor("Nicolás Maduro"), weight=0.1)  # 3 x 0.1 ties 1 x 0.3
+    rubio = replace(actor("Marco Rubio"), weight=0.3)
+    tied_floats = Match("venezuela", 5.0, 3.0, (light, light, light, rubio), "normal", (), ())
+    rubio_muted = ctx(muted=frozenset({"actor:Marco Rubio"}))
+    assert [o.outcome for o in plan([tied_floats], Action.ALERT, "", rubio_muted).outcomes] == [
+        "muted"
+    ]
 
 
 def test_pausing_everything_mutes_every_rule_even_joins() -> None:

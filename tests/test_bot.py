@@ -297,6 +297,7 @@ def test_mute_arguments() -> None:
         assert "not a duration" in str(parse_mute(args, rules)), args
     spaced = parse_mute(["venezuela", "2", "h"], rules)  # "2 h" reads as 2h
     assert not isinstance(spaced, str) and spaced.seconds == 7200
+    assert isinstance(parse_mute(["venezuela", "2", "3d"], rules), str)  # not 23 days
     assert "Usage" in str(parse_mute(["3d"], rules))  # a duration alone
     assert "No rule or actor" in str(parse_mute(["venezuelaa", "soon"], rules))
     asked = str(parse_mute(["actor:Nothing"], rules))  # an actor asked: actors listed

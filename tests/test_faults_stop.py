@@ -59,7 +59,7 @@ def test_sigterm_with_a_busy_worker_exits_0_in_time_and_keeps_entries_pending(
     with sqlite3.connect(tmp_path / "data" / "watcher.db") as db:
         states = dict(db.execute("SELECT state, count(*) FROM entries GROUP BY state"))
     assert states.get("pending", 0) >= 1, states  # interrupted work is redone at next start
-    assert "left pending: read when watcher runs again" in stopped.log  # and the user is told
+    assert "left pending: read when watcher runs again" in stopped.log  # the user is told
 
 
 def test_sigterm_exits_even_with_a_thread_stuck_on_a_fifo_in_rules(

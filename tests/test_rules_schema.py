@@ -411,6 +411,11 @@ def test_docs_example_is_valid() -> None:
             "r.yaml:2:20: about.min_score: 11 can never be reached",
         ),
         (
+            "actors: [Aa]\nabout:\n  weights: {title: 1, lead: 0.5, share: 0, density: 0, first: 0}"
+            "\n",
+            "r.yaml:3:12: about.min_score: 2 can never be reached",
+        ),
+        (
             "actors:\n  Aa: {ambiguous: [Aa], corroborate: [Aa]}\n",
             "r.yaml:2:38: actor 'Aa' corroborate: an actor cannot vouch for itself",
         ),

@@ -124,7 +124,10 @@ class Daemon:
             with contextlib.suppress(StoreError):  # nothing is lost: say what waits
                 if left := await db(db.store.count_entries, "pending"):
                     entries = "entry" if left == 1 else "entries"
-                    log.info("%d %s left pending: read when watcher runs again", left, entries)
+                    by = "by the other replicas or " if db.store.shared else ""
+                    log.info(
+                        "%d %s left pending: read %swhen watcher runs again", left, entries, by
+                    )
             with contextlib.suppress(StoreError):  # hand leases back; else they just expire
                 await db(db.store.leave, self.clock.now())
             await db(db.store.stop_run, run_id, self.clock.now())

@@ -7,6 +7,7 @@ import difflib
 import html
 import itertools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ _NEAR_RUN = 7
 _CASE_BLIND_FROM = 2
 _PRIORITY_MARK = {"critical": "🚨", "normal": "🔔", "low": "📰"}
 # Lowercase words (three letters or more) that make a sentence prose, not a dateline.
-_LEAD_WORDS = 2
+_LEAD_WORDS = 1
 
 
 @dataclass(frozen=True)
@@ -440,8 +441,14 @@ def _display(term: dict[str, Any]) -> str:
 
 
 def _variants(names: list[str]) -> bool:
-    words = set(max(names, key=len).casefold().split())
-    return all(set(n.casefold().split()) <= words for n in names)
+    words = set(_folded(max(names, key=len)).split())
+    return all(set(_folded(n).split()) <= words for n in names)
+
+
+def _folded(name: str) -> str:
+    """Case- and accent-free: "Nicolas Maduro" is how some write "Nicolás Maduro"."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:

@@ -87,7 +87,9 @@ def compose(
         extras = Extras(headline=f"Story develops ({rules})")
         msg = _render(job.payload, tz, extras, silent, templates)
         msg = replace(msg, reply_to=job.target_remote_id, data=data)
-        if job.original_payload:  # mail clients that thread by subject (Gmail) need "Re:"
+        if job.original_payload and job.destination.startswith("email:"):
+            # mail clients that thread by subject (Gmail) need "Re:" and the first subject;
+            # other channels' titles (Apprise, webhooks) keep the new article's
             msg = replace(msg, subject=f"Re: {alert_subject(job.original_payload)}")
     else:
         msg = replace(_render(job.payload, tz, Extras(), silent, templates), data=data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -107,7 +108,7 @@ def _muted_by(match: Match, muted: frozenset[str]) -> str:
             weights[e.term] = weights.get(e.term, 0.0) + e.weight
     top = max(weights.values(), default=0.0)
     for name in sorted(weights):
-        if weights[name] == top and f"actor:{name}" in muted:
+        if math.isclose(weights[name], top) and f"actor:{name}" in muted:  # 3 x 0.1 == 0.3
             return f"actor {name}"
     return ""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,9 @@ def parse_mute(
     return _name_then_duration(args, rules) or target
 
 
+_SPACED_DURATION = re.compile(r"\d+ [a-z]+")
+
+
 def _name_then_duration(args: Sequence[str], rules: RuleSet) -> MuteRequest | str | None:
     """A known name followed by a duration written otherwise ("2 h"), or the reply saying the
     duration is wrong ("venezuela soon", "venezuela -5m"); a duration alone ("3d") gets the
@@ -155,6 +159,8 @@ def _name_then_duration(args: Sequence[str], rules: RuleSet) -> MuteRequest | st
         return "Usage: /mute RULE-or-ACTOR [duration], e.g. /mute venezuela 3d\n" + _known(rules)
     for split in (1, 2):
         head, tail = args[:-split], " ".join(args[-split:])
+        if split == 2 and not _SPACED_DURATION.fullmatch(tail):
+            continue  # only "2 h" reads as one duration, not "2 3d" (23 days)
         target = resolve_target(" ".join(head), rules) if head else None
         if isinstance(target, Target):
             seconds = parse_duration_arg(tail)
@@ -204,7 +210,8 @@ def _unknown(
     if actors:  # asked for an actor: list actors, not rules
         listed = sorted(set(names["actor"].values()))
         more = f" and {len(listed) - 20} more" if len(listed) > 20 else ""
-        return f"{head}\nActors: {esc(', '.join(listed[:20])[:1000])}{more}"
+        shown_actors = esc(", ".join(listed[:20])[:1000]) or "(no rule names an actor)"
+        return f"{head}\nActors: {shown_actors}{more}"
     return f"{head}\n{_known(rules)}"
 
 

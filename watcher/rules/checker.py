@@ -421,9 +421,9 @@ class Checker:
             require = self.features(keys["require"], "about.require", FEATURE_RANGES)
             about = replace(about, require=tuple(require.items()))
         best = sum(weight * FEATURE_RANGES[name] for name, weight in about.weights)
-        if "min_score" in keys and about.min_score > best:
+        if about.min_score > best and ("min_score" in keys or "weights" in keys):
             self.fail(
-                keys["min_score"],
+                keys["min_score" if "min_score" in keys else "weights"],
                 f"about.min_score: {about.min_score:g} can never be reached; the weights give "
                 f"at most {best:g} (every feature at its top)",
             )
