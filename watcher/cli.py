@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from watcher import __version__
 from watcher.alerts.blocklist import Blocklist, load_blocklist
+from watcher.alerts.compose import plural
 from watcher.alerts.templates import check_templates, templates_folder
 from watcher.bot.access import unrouted_warning
 from watcher.bot.webhook import webhook_mode
@@ -293,9 +294,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if problems:
         return 1
     print(
-        f"{config.source or 'built-in defaults'}: OK ({len(config.feeds)} "
-        f"feed{'s' * (len(config.feeds) != 1)}, "
-        f"{len(rules.rules)} rule{'s' * (len(rules.rules) != 1)}: "
+        f"{config.source or 'built-in defaults'}: OK ({plural(len(config.feeds), 'feed')}, "
+        f"{plural(len(rules.rules), 'rule')}: "
         f"{', '.join(rules.names()) or 'none'}"
         + (f"; blocklist: {_entries(len(blocklist))}" if blocklist.path else "")
         + ")"

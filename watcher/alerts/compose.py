@@ -7,7 +7,6 @@ import difflib
 import html
 import itertools
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from watcher.channels.base import OutgoingMessage
+from watcher.rules.prefilter import fold
 from watcher.types import Article, Evidence, Match
 
 # Telegram counts the parsed text, not the HTML; staying under the limit with the HTML
@@ -441,14 +441,9 @@ def _display(term: dict[str, Any]) -> str:
 
 
 def _variants(names: list[str]) -> bool:
-    words = set(_folded(max(names, key=len)).split())
-    return all(set(_folded(n).split()) <= words for n in names)
-
-
-def _folded(name: str) -> str:
-    """Case- and accent-free: "Nicolas Maduro" is how some write "Nicolás Maduro"."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # folded as rules match names: "Nicolas Maduro" is how some write "Nicolás Maduro"
+    words = set(fold(max(names, key=len)).split())
+    return all(set(fold(n).split()) <= words for n in names)
 
 
 def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:

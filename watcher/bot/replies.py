@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import plural
-from watcher.config import parse_duration
+from watcher.config import PollingSettings, parse_duration
+from watcher.feeds.schedule import feed_status
 from watcher.rules.schema import RuleSet
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow
@@ -253,7 +254,7 @@ class Status:
     mutes: Mapping[str, datetime]
     rules: int
     next_digest: datetime | None = None
-    failing_after: float = 86_400.0  # [polling] failing_after: "failing" past it, else "erroring"
+    failing_after: float = PollingSettings.failing_after  # "failing" past it, else "erroring"
     failing_destinations: Sequence[Mapping[str, Any]] = field(default_factory=list)
     # On a store shared by replicas (PostgreSQL): those alive, the elected one first, and
     # the leases each holds. Empty on SQLite, where there is one replica.
@@ -332,12 +333,12 @@ def _silent(feed: FeedRow) -> bool:
 
 
 def _feed_word(feed: FeedRow, now: datetime, failing_after: float) -> str:
-    """The words `watcher feeds` and the web page use: failing past failing_after, erroring
-    before it, silent as last reported, else ok."""
-    if feed.failing_since is not None:
-        past = (now - feed.failing_since).total_seconds() > failing_after
-        return "failing" if past else "erroring"
-    return "silent" if _silent(feed) else "ok"
+    """feed_status's word, from what the bot has: how long the feed has failed, and the last
+    health report for silence."""
+    since = feed.failing_since
+    past = since is not None and (now - since).total_seconds() > failing_after
+    problem = "failing" if past else (feed.reported if since is None and _silent(feed) else None)
+    return feed_status(problem, enabled=feed.enabled, failures=int(since is not None))
 
 
 def format_rules(
@@ -368,7 +369,10 @@ def format_rules(
 
 
 def format_feeds(
-    feeds: Iterable[FeedRow], now: datetime, tz: ZoneInfo, failing_after: float = 86_400.0
+    feeds: Iterable[FeedRow],
+    now: datetime,
+    tz: ZoneInfo,
+    failing_after: float = PollingSettings.failing_after,
 ) -> str:
     enabled = [f for f in feeds if f.enabled]
     bad = [(f, w) for f in enabled if (w := _feed_word(f, now, failing_after)) != "ok"]

@@ -497,8 +497,8 @@ class Checker:
                 weight = self.number(value, f"{what} weight")
             elif difflib.get_close_matches(key, ["weight"], cutoff=0.6):
                 self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean 'weight'?")
-            elif language_problem(key):
-                self.fail(y.keys[key], f"{what}: {language_problem(key)}, nor 'weight'")
+            elif problem := language_problem(key):
+                self.fail(y.keys[key], f"{what}: {problem}, nor 'weight'")
             else:
                 phrases += [(key, p) for p in self.texts(value, f"{what} {key}")]
         return tuple(phrases), weight
