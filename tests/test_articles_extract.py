@@ -10,6 +10,7 @@ import multiprocessing
 import pickle
 import re
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from watcher.articles.extract import (
     Extracted,
     article_from_file,
     build_article,
+    cap_page,
     decode_html,
     extract_page,
     language_code,
@@ -387,6 +389,41 @@ def test_extract_page_never_crashes_on_any_corpus_page() -> None:
     elapsed = time.perf_counter() - started
     print(f"\n{len(paths)} corpus pages in {elapsed:.1f} s with 2 worker processes")
     assert failures == []
+
+
+def _both_parsers(path: Path) -> str:
+    """How watcher's parser and trafilatura's differ on a corpus page ("" when they agree):
+    the same tree, and on every fifth page the same extraction."""
+    import lxml.html
+    from trafilatura.utils import load_html
+
+    from watcher.articles.extract import _extract_tree, _load_html
+
+    logging.disable(logging.CRITICAL)
+    html = cap_page(decode_html(_read_page(path)))[0]
+    ours, theirs = _load_html(html), load_html(html)
+    if ours is None or theirs is None:
+        return "" if ours is theirs else f"{path}: only one parser found a document"
+    if lxml.html.tostring(ours) != lxml.html.tostring(theirs):
+        return f"{path}: the trees differ"
+    if zlib.crc32(path.name.encode()) % 5 == 0:
+        url = "https://corpus.example/page"
+        if _extract_tree(ours, url, date=True) != _extract_tree(theirs, url, date=True):
+            return f"{path}: the extractions differ"
+    return ""
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_watchers_parser_reads_pages_as_trafilaturas_does() -> None:
+    # extract._PARSER differs from trafilatura's own parser only in how lxml picks element
+    # classes (in C, not through a Python call per element): trees and text must not differ.
+    _needs_corpus()
+    paths = _corpus_page_paths()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        differences = [d for d in pool.map(_both_parsers, paths, chunksize=16) if d]
+    assert differences == []
 
 
 _TOKEN = re.compile(r"\w+")
