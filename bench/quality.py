@@ -82,6 +82,9 @@ def regex_mentions(rule: str, text: str) -> int:
     return min(len(_UKRAINE.findall(text)), len(_TALKS.findall(text)))
 
 
+PICKED = "picked"
+
+
 class CorpusMissing(Exception):
     """../shared/corpus/news is not on this machine."""
 
@@ -94,6 +97,9 @@ class Label:
     note: str = ""
     # The first reading's verdicts where a record was read twice (see docs/devset.md).
     first: Mapping[str, str] = field(default_factory=dict)
+    # How the record was drawn: "picked" (on purpose, from the hard parts of the corpus) or
+    # the name of a random draw ("random-2026-12"); see docs/devset.md, Sampling.
+    sample: str = PICKED
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,8 @@ def load_labels(path: Path = DEVSET, *, first_reading: bool = False) -> list[Lab
         if any(v not in VERDICTS for v in [*verdicts.values(), *first.values()]):
             raise ValueError(f"{path}:{number}: verdicts must be one of {VERDICTS}")
         seen.add(raw["id"])
-        label = Label(raw["id"], raw["file"], verdicts, raw.get("note", ""), first)
+        note, sample = raw.get("note", ""), raw.get("sample", PICKED)
+        label = Label(raw["id"], raw["file"], verdicts, note, first, sample)
         labels.append(replace(label, verdicts=verdicts | first) if first_reading else label)
     return labels
 
@@ -364,9 +371,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="score against the first reader's verdicts on records read twice",
     )
+    parser.add_argument(
+        "--sample",
+        help=f"only the records of one sample: {PICKED!r} or a random draw's name "
+        "(random-2026-12); default: all",
+    )
     args = parser.parse_args(argv)
+    labels = load_labels(first_reading=args.first_reading)
+    samples = sorted({label.sample for label in labels})
+    if args.sample is not None and args.sample not in samples:
+        parser.error(f"--sample {args.sample!r}: the dev set has the samples {samples}")
+    if args.sample is not None:
+        labels = [label for label in labels if label.sample == args.sample]
     try:
-        records = load_records(load_labels(first_reading=args.first_reading))
+        records = load_records(labels)
     except CorpusMissing as exc:
         print(f"quality: skipped, {exc}")
         return 0
@@ -391,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(line | {"cpu_s": round(seconds[system], 2)}))
     else:
         reading = ", first reading" if args.first_reading else ""
+        reading += f", sample {args.sample}" if args.sample else ""
         print(f"dev set: {len(records)} records, {DEVSET.relative_to(ROOT)}{reading}")
         _print_table(results, seconds)
         _print_agreement(load_labels())

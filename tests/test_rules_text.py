@@ -7,6 +7,7 @@ import re
 import time
 
 import ftfy.badness
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +79,14 @@ def test_sentences_at_punctuation_line_breaks_not_abbreviations() -> None:
         "¿Qué pasa?",
         "Nada.",
     ]
+
+
+@pytest.mark.parametrize("united_states", ["EE. UU.", "EE.UU.", "EE UU."])
+def test_spanish_abbreviation_of_the_united_states_ends_no_sentence(united_states: str) -> None:
+    # Written for this test, as the Spanish press writes its headlines.
+    text = f"Ataque de {united_states} a un almacén en La Guaira. Sra. Pérez habló."
+    spans = [text[s:e] for s, e in split_sentences(text)]
+    assert spans == [f"Ataque de {united_states} a un almacén en La Guaira.", "Sra. Pérez habló."]
 
 
 # The boundary as first written: clear, but the lookbehind makes the engine try every

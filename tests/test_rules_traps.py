@@ -74,6 +74,45 @@ def test_maduro_the_word_never_alerts(shipped: Matcher, case: str) -> None:
     assert alerts(shipped, title, text) == []
 
 
+# Short forms of Venezuelan officials' names that are also words or brands: only corroborated.
+NOT_THE_OFFICIALS = {
+    "hair care (es)": (
+        "Cómo cuidar el cabello en verano",
+        "El sol y el cloro dañan el cabello. Un buen acondicionador protege el cabello seco, "
+        "y cortar las puntas cada dos meses ayuda a que el cabello crezca sano.",
+    ),
+    "a used car (en)": (
+        "Buying a used Saab 9-3",
+        "The Saab 9-3 convertible is a comfortable used car. Check the Saab's soft top for "
+        "leaks and ask for the service history before you buy.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_THE_OFFICIALS))
+def test_a_short_name_that_is_a_word_or_brand_never_alerts(shipped: Matcher, case: str) -> None:
+    title, text = NOT_THE_OFFICIALS[case]
+    assert alerts(shipped, title, text) == []
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        # A Venezuelan press headline names the country by a demonym, an institution, a
+        # state or a short name, and "EE. UU." ends no sentence (all written for the test).
+        "ICE detiene en Texas a un venezolano con estatus de protección temporal",
+        "El BCV anuncia una nueva subasta de divisas para la banca",
+        "Ataque de EE. UU. contra un puerto de La Guaira deja daños en almacenes",
+        "Cabello responde a las críticas de la oposición sobre los presos políticos",
+        "La FANB niega divisiones internas",
+    ],
+)
+def test_headlines_that_name_venezuela_without_its_name_alert(
+    shipped: Matcher, headline: str
+) -> None:
+    assert alerts(shipped, headline, "") == ["venezuela"]
+
+
 def test_spanish_only_maduro_story_alerts(shipped: Matcher) -> None:
     text = (
         "Maduro anunció el lunes nuevas medidas económicas durante un acto en el palacio de "

@@ -33,11 +33,13 @@ _MARKUP_RE = re.compile(
 # faster on news text. split_sentences moves the match's start as the lookbehind form did.
 _BOUNDARY_RE = re.compile(r"[.!?…][\"'”’)\]]*\s+(?=[\"'“‘¿¡(\[]?[A-Z0-9À-ÖØ-Þ])|\n\s*")
 _ENDS = frozenset(".!?…")
-# Tokens ending a text before a period that does not end a sentence ("U.S. President").
+# Tokens ending a text before a period that does not end a sentence ("U.S. President"),
+# in English and Spanish ("EE. UU.", Estados Unidos, is how the Spanish press writes it).
 _ABBREVIATIONS = frozenset({
     "mr", "mrs", "ms", "dr", "st", "jr", "sr", "gen", "sen", "rep", "gov", "col", "lt", "sgt",
     "capt", "prof", "no", "vs", "etc", "inc", "corp", "co", "ltd", "jan", "feb", "mar", "apr",
     "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.u",
+    "ee", "uu", "ee.uu", "sra", "srta", "dra", "gral", "lic",
 })  # fmt: skip
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _WORD_RE = re.compile(r"[^\W_]+")
