@@ -315,6 +315,14 @@ def test_docs_example_is_valid() -> None:
             "r.yaml:2:8: match: needs a condition outside 'none'",
         ),
         (
+            "actors: [Aa, Bb]\nmatch: {all: [{near: [Aa, Bb]}], none: [Bb]}\n",
+            "r.yaml:2:8: match: 'none' excludes 'Bb' on any mention, but every match needs",
+        ),
+        (
+            "actors: [Aa, Bb]\nmatch: [{any: [Aa, {term: Aa, in: title}]}, {none: [Bb, Aa]}]\n",
+            "r.yaml:2:8: match: 'none' excludes 'Aa' on any mention",
+        ),
+        (
             "actors: [Aa]\nmatch: {near: [Aa]}\n",
             "r.yaml:2:15: match: near needs a list of at least two terms",
         ),
@@ -442,6 +450,21 @@ def test_each_problem_is_reported_with_its_position(
 ) -> None:
     problem = only_problem(tmp_path, text)
     assert problem.startswith(expected) if expected.startswith("r.yaml") else expected in problem
+
+
+@pytest.mark.parametrize(
+    "logic",
+    [
+        "{all: [Aa], none: [{term: Aa, in: title}]}",  # only a headline mention excludes
+        "{all: [Aa], none: [{term: Aa, min: 3}]}",  # only many mentions exclude
+        "{any: [Aa, Bb], none: [Aa]}",  # Bb alone can match
+        "{near: [[Aa, Bb], Bb], none: [Aa]}",  # the operand [Aa, Bb] is met by Bb
+        "{any: [{all: [Aa]}, {none: [Aa]}], none: [Bb]}",
+    ],
+)
+def test_a_none_that_some_match_can_avoid_is_valid(tmp_path: Path, logic: str) -> None:
+    rule = load_rule_file(write(tmp_path, "r.yaml", f"actors: [Aa, Bb]\nmatch: {logic}\n"))
+    assert [r.name for r in rule] == ["r"]
 
 
 def test_every_problem_is_reported_in_order(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from watcher.rules.model import (
     Rule,
     Term,
     names_in,
+    never_met,
 )
 from watcher.rules.regex import regex_problem
 from watcher.rules.yamlpos import Y
@@ -534,6 +535,15 @@ class Checker:
                 keys["match"],
                 "match: needs a condition outside 'none' "
                 "(a rule of only 'none' would match every article)",
+            )
+            return None
+        contradicted = sorted(never_met(logic)) if logic is not None else []
+        if contradicted:
+            self.fail(
+                keys["match"],
+                f"match: 'none' excludes {', '.join(map(repr, contradicted))} on any mention, "
+                "but every match needs a mention of it: the rule can never alert (give the "
+                "'none' item an 'in' or a 'min', or drop it)",
             )
             return None
         return logic

@@ -209,3 +209,39 @@ def names_in(node: Node, *, negated: bool, under_none: bool = False) -> set[str]
         return {n for op in node.operands for n in op} if under_none == negated else set()
     inner = under_none or isinstance(node, NoneOf)
     return {n for c in node.children for n in names_in(c, negated=negated, under_none=inner)}
+
+
+def never_met(node: Node) -> set[str]:
+    """Term names that ``node`` both requires and forbids, so it can never hold: a name every
+    match mentions (a ``term``, a one-name ``near`` operand, through ``all`` and through every
+    branch of ``any``) that a ``none`` which must also hold excludes on one mention anywhere."""
+    conjuncts = _conjuncts(node)
+    required = set().union(*(_required(n) for n in conjuncts))
+    forbidden = {
+        child.name
+        for n in conjuncts
+        if isinstance(n, NoneOf)
+        for child in n.children
+        if isinstance(child, Mentions) and child.min == 1 and set(child.scope) == set(FIELDS)
+    }
+    return required & forbidden
+
+
+def _conjuncts(node: Node) -> list[Node]:
+    """The nodes that must all hold for ``node`` to hold (``all`` flattened)."""
+    if isinstance(node, AllOf):
+        return [n for child in node.children for n in _conjuncts(child)]
+    return [node]
+
+
+def _required(node: Node) -> set[str]:
+    """Term names mentioned at least once in every article where ``node`` holds."""
+    if isinstance(node, Mentions):
+        return {node.name}
+    if isinstance(node, Near):
+        return {operand[0] for operand in node.operands if len(operand) == 1}
+    if isinstance(node, AllOf):
+        return set().union(*(_required(c) for c in node.children))
+    if isinstance(node, AnyOf):
+        return set.intersection(*(_required(c) for c in node.children))
+    return set()  # a none requires no mention
