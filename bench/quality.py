@@ -340,12 +340,27 @@ def _print_table(results: Mapping[str, Mapping[str, Scores]], seconds: Mapping[s
     print(f"{head[0]:<8} {head[1]:<14}" + "".join(f"{h:>8}" for h in head[2:]) + "  alerts on")
     for system, by_rule in results.items():
         for rule, s in by_rule.items():
-            figures = [s.lenient_precision, s.recall, s.lenient_f1]
-            figures += [s.strict_precision, s.recall, s.strict_f1]
-            row = f"{system:<8} {rule:<14}" + "".join(f"{f:>8.3f}" for f in figures)
+            row = f"{system:<8} {rule:<14}" + "".join(f"{f:>8}" for f in _shown(s))
             main_ = f"main {s.hits}/{s.hits + s.missed}"
             print(f"{row}  {main_}, passing {s.false_passing}, none {s.false_none}")
         print(f"{'':<8} ({seconds[system]:.1f} CPU s)")
+
+
+def _shown(s: Scores) -> list[str]:
+    """The table's six figures; "-" where there is nothing to measure (no main record, or no
+    alert), rather than the 1.0 that the figures count as."""
+    alerts_lenient, alerts_strict = s.hits + s.false_none, s.hits + s.false_none + s.false_passing
+    mains = s.hits + s.missed
+
+    def show(value: float, *counts: int) -> str:
+        return f"{value:.3f}" if all(counts) else "-"
+
+    recall = show(s.recall, mains)
+    return [
+        show(s.lenient_precision, alerts_lenient), recall,
+        show(s.lenient_f1, alerts_lenient, mains),
+        show(s.strict_precision, alerts_strict), recall, show(s.strict_f1, alerts_strict, mains),
+    ]  # fmt: skip
 
 
 def _print_agreement(labels: Sequence[Label]) -> None:
@@ -412,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reading += f", sample {args.sample}" if args.sample else ""
         print(f"dev set: {len(records)} records, {DEVSET.relative_to(ROOT)}{reading}")
         _print_table(results, seconds)
-        _print_agreement(load_labels())
+        _print_agreement([record.label for record in records])
     return 0
 
 

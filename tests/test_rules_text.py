@@ -81,12 +81,26 @@ def test_sentences_at_punctuation_line_breaks_not_abbreviations() -> None:
     ]
 
 
-@pytest.mark.parametrize("united_states", ["EE. UU.", "EE.UU.", "EE UU."])
-def test_spanish_abbreviation_of_the_united_states_ends_no_sentence(united_states: str) -> None:
-    # Written for this test, as the Spanish press writes its headlines.
-    text = f"Ataque de {united_states} a un almacén en La Guaira. Sra. Pérez habló."
-    spans = [text[s:e] for s, e in split_sentences(text)]
-    assert spans == [f"Ataque de {united_states} a un almacén en La Guaira.", "Sra. Pérez habló."]
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        # Written for this test, as the Spanish press writes.
+        (
+            "Ataque de EE. UU. a un almacén en La Guaira. Sigue el apagón.",
+            ["Ataque de EE. UU. a un almacén en La Guaira.", "Sigue el apagón."],
+        ),
+        (
+            "Maduro viajó a EE. UU. El presidente habló.",
+            ["Maduro viajó a EE. UU.", "El presidente habló."],
+        ),
+        (
+            "La Sra. Pérez y la Dra. Gil hablaron. Nadie más.",
+            ["La Sra. Pérez y la Dra. Gil hablaron.", "Nadie más."],
+        ),
+    ],
+)
+def test_spanish_abbreviations_end_no_sentence(text: str, sentences: list[str]) -> None:
+    assert [text[s:e] for s, e in split_sentences(text)] == sentences
 
 
 # The boundary as first written: clear, but the lookbehind makes the engine try every

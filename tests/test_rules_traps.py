@@ -74,8 +74,9 @@ def test_maduro_the_word_never_alerts(shipped: Matcher, case: str) -> None:
     assert alerts(shipped, title, text) == []
 
 
-# Short forms of Venezuelan officials' names that are also words or brands: only corroborated.
-NOT_THE_OFFICIALS = {
+# Short forms, acronyms and places of Venezuela that are also words, brands, people or other
+# countries' things, and a Venezuelan in a sports or food headline: never the rule's topic.
+NOT_VENEZUELAN_POLITICS = {
     "hair care (es)": (
         "Cómo cuidar el cabello en verano",
         "El sol y el cloro dañan el cabello. Un buen acondicionador protege el cabello seco, "
@@ -83,15 +84,49 @@ NOT_THE_OFFICIALS = {
     ),
     "a used car (en)": (
         "Buying a used Saab 9-3",
-        "The Saab 9-3 convertible is a comfortable used car. Check the Saab's soft top for "
-        "leaks and ask for the service history before you buy.",
+        "The Saab 9-3 convertible is a comfortable used car. Look under the Saab for oil "
+        "stains and ask for the service history before you buy.",
+    ),
+    "a defence order (en)": (
+        "Saab wins radar order from the Peruvian government",
+        "Swedish defence group Saab said the Peruvian government ordered radars for its "
+        "military. Saab shares rose, and the president of Saab's radar unit said more orders "
+        "from the region may follow.",
+    ),
+    "a singer (en)": (
+        "Camila Cabello speaks out on deportation policy",
+        "Singer Camila Cabello said the deportation of migrants breaks families. Cabello spoke "
+        "at a concert in Miami; the White House did not respond.",
+    ),
+    "the popular will (es)": (
+        "El Gobierno pide respetar la voluntad popular en Chile",
+        "El presidente afirmó que la Voluntad Popular expresada en las urnas debe respetarse. "
+        "La oposición denunció irregularidades en dos regiones.",
+    ),
+    "zone 7 of another capital (es)": (
+        "Dos heridos en un robo en la zona 7 de la capital",
+        "La policía de Guatemala informó de un robo en la zona 7. El gobierno anunció más "
+        "patrullas y el presidente pidió calma.",
+    ),
+    "Honduras's regulator (es)": (
+        "Conatel multa a dos operadoras por fallas en la red",
+        "La Comisión Nacional de Telecomunicaciones (Conatel) de Honduras multó a dos "
+        "operadoras. El gobierno hondureño dijo que Conatel vigilará el servicio.",
+    ),
+    "a baseball player (es)": (
+        "El venezolano Luis Pérez conecta su jonrón 25 de la temporada",
+        "Pérez llegó a 25 cuadrangulares y su equipo ganó 4-1 en Grandes Ligas.",
+    ),
+    "a chef (en)": (
+        "Venezuelan chef opens a restaurant in Lisbon",
+        "The chef, who left Caracas ten years ago, serves arepas and tequeños near the river.",
     ),
 }
 
 
-@pytest.mark.parametrize("case", sorted(NOT_THE_OFFICIALS))
-def test_a_short_name_that_is_a_word_or_brand_never_alerts(shipped: Matcher, case: str) -> None:
-    title, text = NOT_THE_OFFICIALS[case]
+@pytest.mark.parametrize("case", sorted(NOT_VENEZUELAN_POLITICS))
+def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str) -> None:
+    title, text = NOT_VENEZUELAN_POLITICS[case]
     assert alerts(shipped, title, text) == []
 
 
@@ -103,7 +138,7 @@ def test_a_short_name_that_is_a_word_or_brand_never_alerts(shipped: Matcher, cas
         "ICE detiene en Texas a un venezolano con estatus de protección temporal",
         "El BCV anuncia una nueva subasta de divisas para la banca",
         "Ataque de EE. UU. contra un puerto de La Guaira deja daños en almacenes",
-        "Cabello responde a las críticas de la oposición sobre los presos políticos",
+        "Cabello responde en Caracas a las críticas de la oposición",
         "La FANB niega divisiones internas",
     ],
 )

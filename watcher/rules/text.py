@@ -34,12 +34,15 @@ _MARKUP_RE = re.compile(
 _BOUNDARY_RE = re.compile(r"[.!?…][\"'”’)\]]*\s+(?=[\"'“‘¿¡(\[]?[A-Z0-9À-ÖØ-Þ])|\n\s*")
 _ENDS = frozenset(".!?…")
 # Tokens ending a text before a period that does not end a sentence ("U.S. President"),
-# in English and Spanish ("EE. UU.", Estados Unidos, is how the Spanish press writes it).
+# in English and Spanish: "EE. UU." (Estados Unidos) is one name, but "UU." itself stays a
+# possible end, as "U.S." does not: "viajó a EE. UU. El presidente..." is two sentences, at
+# the cost of cutting "el presidente de EE. UU. Donald Trump". "no" and "mar" (English "No.
+# 10", "Mar. 3") also hold a Spanish sentence that ends "... que no." or "... al mar." open.
 _ABBREVIATIONS = frozenset({
     "mr", "mrs", "ms", "dr", "st", "jr", "sr", "gen", "sen", "rep", "gov", "col", "lt", "sgt",
     "capt", "prof", "no", "vs", "etc", "inc", "corp", "co", "ltd", "jan", "feb", "mar", "apr",
     "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.u",
-    "ee", "uu", "ee.uu", "sra", "srta", "dra", "gral", "lic",
+    "ee", "sra", "srta", "dra", "gral", "lic",
 })  # fmt: skip
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _WORD_RE = re.compile(r"[^\W_]+")
