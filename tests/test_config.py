@@ -17,6 +17,7 @@ from watcher.config import (
     Secret,
     config_from_dict,
     config_path,
+    lease_warning,
     load_config,
     parse_duration,
     read_secret,
@@ -384,3 +385,26 @@ def test_file_keys_expand_home_and_resolve_against_the_config_folder(
     assert config_path("~/block.yaml", source) == tmp_path / "home" / "block.yaml"
     assert config_path("rules/block.yaml", source) == (tmp_path / "etc/rules/block.yaml")
     assert config_path("/abs/token", source) == Path("/abs/token")
+
+
+@pytest.mark.parametrize(
+    ("store", "http", "telegram", "warned"),
+    [
+        ({"url": "postgresql+psycopg://w@127.0.0.1/w", "lease": "5s"}, {}, {}, "total_timeout"),
+        ({"url": "postgresql+psycopg://w@127.0.0.1/w", "lease": "60s"}, {}, {}, "total_timeout"),
+        (
+            {"url": "postgresql+psycopg://w@127.0.0.1/w", "lease": "90s"},
+            {"total_timeout": "30s"},
+            {"timeout": "2m"},
+            "[telegram] timeout",
+        ),
+        ({"url": "postgresql+psycopg://w@127.0.0.1/w", "lease": "2m"}, {}, {}, ""),
+        ({"url": "", "lease": "5s"}, {}, {}, ""),  # SQLite: one process takes no work over
+    ],
+)
+def test_a_lease_shorter_than_a_fetch_is_warned_about(
+    store: dict[str, str], http: dict[str, str], telegram: dict[str, str], warned: str
+) -> None:
+    config = config_from_dict({"store": store, "http": http, "telegram": telegram})
+    warning = lease_warning(config)
+    assert (warned in warning and "[store] lease" in warning) if warned else warning == ""

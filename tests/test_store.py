@@ -18,7 +18,7 @@ from test_store_alerts import pending_entries
 from watcher.cli import main
 from watcher.config import FeedConfig
 from watcher.errors import StoreError
-from watcher.store import Store, open_store
+from watcher.store import Store, open_store, probe_store
 from watcher.store.copy import copy_store
 from watcher.store.migrations import MIGRATIONS
 from watcher.store.tables import metadata
@@ -133,6 +133,33 @@ def test_missing_driver_names_the_extra_to_install() -> None:
     )
     assert "watcher[postgres]" in out.stdout and "secret" not in out.stdout
     assert len(out.stdout.strip().splitlines()) == 1
+
+
+def _refused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once this closes
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://watcher:S3cretPW!x@127.0.0.1:{port}/watcher",  # a scheme SQLAlchemy lacks
+        "mysql://watcher:S3cretPW!x@127.0.0.1:{port}/watcher",  # a driver not installed
+        "postgresql+psycopg2://watcher:S3cretPW@127.0.0.1:{port}/watcher",
+        "postgresql+psycopg://watcher:S3cret@PW@127.0.0.1:{port}/watcher",  # "@" not encoded
+        "postgresql+psycopg://watcher:S3cretPW@127.0.0.1:{port}/watcher",  # nothing listens
+        "postgresql+psycopg://watcher@127.0.0.1:{port}/watcher?password=S3cretPW&user=watcher",
+    ],
+)
+def test_store_errors_never_show_the_password(url: str) -> None:
+    url = url.format(port=_refused_port())
+    for opening in (open_store, probe_store):
+        with pytest.raises(StoreError) as refused:
+            opening(url)
+        said = str(refused.value)
+        assert "S3cret" not in said and "PW@" not in said and "***" in said
+        assert len(said.splitlines()) == 1  # one log line, psycopg's hint joined in
 
 
 def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> None:

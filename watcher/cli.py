@@ -24,7 +24,14 @@ from watcher.bot.access import unrouted_warning
 from watcher.bot.webhook import webhook_mode
 from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
-from watcher.config import Config, PollingSettings, feed_name, load_config, parse_duration
+from watcher.config import (
+    Config,
+    PollingSettings,
+    feed_name,
+    lease_warning,
+    load_config,
+    parse_duration,
+)
 from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
@@ -287,6 +294,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     telegram = "telegram" in configured_kinds(config)
     if unrouted := unrouted_warning(config, rules, token=telegram):
         print(f"watcher: warning: {unrouted}", file=sys.stderr)
+    if lease := lease_warning(config):
+        print(f"watcher: warning: {lease}", file=sys.stderr)
     if spacy_problem():  # the daemon would run, but match worse than its rules say
         problems.append(spacy_problem())
     for problem in problems:

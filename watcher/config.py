@@ -726,3 +726,23 @@ def config_path(value: str, config_source: Path | None) -> Path | None:
     path = Path(value).expanduser()
     base = config_source.parent if config_source else Path.cwd()
     return path if path.is_absolute() else (base / path).resolve()
+
+
+def lease_warning(config: Config) -> str:
+    """A warning when replicas sharing a PostgreSQL store hold their claims for less time than
+    a feed fetch or a delivery may take (another replica would then redo the work); "" else."""
+    if not config.store.url.startswith("postgresql"):
+        return ""  # SQLite: one process, no one to take the work over
+    slowest = max(
+        ("[http] total_timeout", config.http.total_timeout),
+        ("[telegram] timeout", config.telegram.timeout),
+        key=lambda item: item[1],
+    )
+    if config.store.lease > slowest[1]:
+        return ""
+    where = config.source or "<config>"
+    return (
+        f"{where}: [store] lease ({config.store.lease:g} s) is not longer than "
+        f"{slowest[0]} ({slowest[1]:g} s): a slow poll or delivery may be claimed again by "
+        "another replica and done twice; make the lease longer"
+    )

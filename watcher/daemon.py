@@ -21,7 +21,7 @@ from watcher.bot.access import unrouted_warning
 from watcher.bot.app import TelegramBot, bot_token
 from watcher.channels.registry import configured_kinds
 from watcher.clock import Clock, SystemClock
-from watcher.config import Config, web_token
+from watcher.config import Config, lease_warning, web_token
 from watcher.errors import StoreError
 from watcher.health import HEARTBEAT_NAME, Heartbeat, write_heartbeat
 from watcher.lock import LOCK_NAME, DataDirLock, prepare_data_dir
@@ -113,6 +113,8 @@ class Daemon:
             log.info("%s", pipeline.summary())
             telegram = "telegram" in configured_kinds(self.config)
             if warning := unrouted_warning(self.config, pipeline.rules.rules, token=telegram):
+                log.warning("%s", warning)
+            if warning := lease_warning(self.config):
                 log.warning("%s", warning)
             if options.once:
                 await pipeline.run_once()

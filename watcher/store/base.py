@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.errors import StoreError
 from watcher.store.alerts import AlertsMixin
 from watcher.store.botstate import BotStateMixin
-from watcher.store.dialect import engine_options, missing_driver_hint
+from watcher.store.dialect import engine_options, redact_url, store_url_hint, url_problem
 from watcher.store.feeds import FeedsMixin
 from watcher.store.leases import Holder
 from watcher.store.migrations import MIGRATIONS, Migration
@@ -51,7 +51,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
 
     @property
     def url(self) -> str:
-        return self._engine.url.render_as_string(hide_password=True)
+        return redact_url(self._engine.url.render_as_string(hide_password=True))
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -152,11 +152,12 @@ def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store
     ``lease`` is how long this process's claims last on a store shared by replicas.
     Raises StoreError when the driver is missing (naming the extra to install), the
     database cannot be reached, or its schema is newer than this watcher."""
+    if problem := url_problem(url):
+        raise StoreError(problem)
     try:
         engine = sa.create_engine(url, future=True, **engine_options(url))
     except (SQLAlchemyError, ValueError, ImportError) as exc:
-        hint = missing_driver_hint(url, exc)
-        raise StoreError(hint or f"store url {url!r}: {exc}") from exc
+        raise StoreError(store_url_hint(url, exc)) from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     store = Store(engine, Holder.for_this_process(lease))
@@ -178,10 +179,12 @@ def probe_store(url: str) -> str:
     latest = MIGRATIONS[-1].version
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return f"store {url}: not created yet (made on first run)"
+    if problem := url_problem(url):
+        raise StoreError(problem)
     try:
         engine = sa.create_engine(url, future=True, **engine_options(url))
     except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(missing_driver_hint(url, exc) or f"store url {url!r}: {exc}") from exc
+        raise StoreError(store_url_hint(url, exc)) from exc
     store = Store(engine)
     try:
         with store.transaction() as conn:
@@ -247,4 +250,6 @@ def _reason(exc: SQLAlchemyError) -> str:
         return str(exc).splitlines()[0]
     code = str(getattr(orig, "sqlite_errorname", ""))
     hint = next((h for prefix, h in _DISK_HINTS.items() if code.startswith(prefix)), "")
-    return f"{orig} ({code}): {hint}" if hint else str(orig)
+    # One line: psycopg adds a tab-indented second line ("Is the server running ...?").
+    said = "; ".join(line.strip() for line in str(orig).splitlines() if line.strip())
+    return f"{said} ({code}): {hint}" if hint else said

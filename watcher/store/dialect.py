@@ -1,8 +1,10 @@
-"""What differs between SQLite and PostgreSQL: JSON column types, upserts, engine options."""
+"""What differs between SQLite and PostgreSQL: JSON column types, upserts, engine options,
+and how a store URL is shown."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,11 +79,36 @@ def _json_dumps(value: Any) -> str:
         raise sa.exc.StatementError(f"value is not JSON: {exc}", None, None, exc) from exc
 
 
-def missing_driver_hint(url: str, exc: BaseException) -> str | None:
-    """One line saying which extra to install, when ``exc`` is a missing database driver."""
-    if isinstance(exc, ImportError) and url.startswith("postgresql"):
+# The password of a URL's user part: up to the last "@" before the path, so a password with
+# an unencoded "@" is hidden whole; and password-like query parameters (libpq's keywords).
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)[^?#]*@")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password shown as ``***``: safe to log and to print in errors."""
+    return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
+
+
+def store_url_hint(url: str, exc: BaseException) -> str:
+    """One line on why ``url`` cannot be opened, with what to do where the fix is known."""
+    shown = f"store url {redact_url(url)!r}"
+    scheme = url.partition("://")[0].lower()
+    if scheme == "postgres":
+        return f"{shown}: write it postgresql+psycopg://user@host/db (SQLAlchemy has no 'postgres')"
+    if isinstance(exc, ImportError) and scheme.startswith("postgresql"):
+        if scheme != "postgresql+psycopg":
+            return f"{shown}: watcher uses psycopg 3; write it postgresql+psycopg://user@host/db"
+        return f"{shown} needs the PostgreSQL driver: pip install 'watcher[postgres]' (psycopg 3)"
+    return f"{shown}: {exc}"
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` cannot be a store URL as written, before anything connects ("" if none):
+    an unencoded "@" in the password would send the rest of the password to DNS as a host."""
+    if url.partition("?")[0].count("@") > 1:
         return (
-            f"store url {sa.engine.make_url(url).render_as_string(hide_password=True)!r} needs "
-            "the PostgreSQL driver: pip install 'watcher[postgres]' (psycopg 3)"
+            f"store url {redact_url(url)!r}: a password with @, :, / or % must be URL-encoded "
+            "(%40 for @), or left out of the URL (PGPASSWORD or ~/.pgpass: README, Scaling out)"
         )
-    return None
+    return ""

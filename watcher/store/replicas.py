@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StoreError
-from watcher.store.dialect import insert
+from watcher.store.dialect import insert, redact_url
 from watcher.store.leases import Holder, release
 from watcher.store.tables import destinations, entries, feeds, replicas
 
@@ -119,7 +119,7 @@ class ReplicasMixin:
             self._decide_conn.commit()
         except SQLAlchemyError as exc:
             self._drop_decisions()
-            where = self._engine.url.render_as_string(hide_password=True)
+            where = redact_url(self._engine.url.render_as_string(hide_password=True))
             raise StoreError(f"{where}: cannot take the decision lock: {exc}") from exc
 
     def unlock_decisions(self) -> None:
