@@ -76,6 +76,30 @@ def test_upgrade_from_older_schema_keeps_data(store_url: str) -> None:
     store.close()
 
 
+def test_a_read_creates_a_new_store_but_never_upgrades_an_older_one(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = open_store(store_url, upgrade=False)  # nothing there yet: the schema is made
+    assert fresh.schema_version() == MIGRATIONS[-1].version
+    fresh.close()
+    old_url = store_url + "-old" if store_url.startswith("sqlite") else store_url
+    if not store_url.startswith("sqlite"):  # the same database, taken back to version 1
+        with sa.create_engine(store_url).begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    old = open_store(old_url, migrate=False)
+    old.migrate(target=1)
+    old.close()
+    with pytest.raises(StoreError):
+        open_store(old_url, upgrade=False)
+    config = tmp_path / "old.toml"
+    config.write_text(f'[watcher]\ndata_dir = "{tmp_path / "data"}"\n[store]\nurl = "{old_url}"\n')
+    assert main(["alerts", "--config", str(config)]) == 1  # says why, changes nothing
+    assert capsys.readouterr().err.strip()
+    still = open_store(old_url, migrate=False)
+    assert still.schema_version() == 1
+    still.close()
+
+
 def test_text_json_of_an_older_postgresql_database_becomes_jsonb(pg_server: PgServer) -> None:
     """Versions 2-3 used to create JSON columns as TEXT on PostgreSQL; 4 converts them."""
     store = open_store(pg_server.new_database(), migrate=False)

@@ -244,7 +244,7 @@ def _config(args: argparse.Namespace) -> Config:
 def _store(config: Config) -> Iterator[Store]:
     logging.getLogger().setLevel(logging.WARNING)
     prepare_data_dir(config.data_dir)
-    store = open_store(config.store_url)
+    store = open_store(config.store_url, upgrade=False)  # a read never upgrades a shared store
     try:
         yield store
     finally:

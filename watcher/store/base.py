@@ -146,12 +146,16 @@ def _implements(
     return store, store, store, store, store, store
 
 
-def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store:
+def open_store(
+    url: str, *, migrate: bool = True, lease: float = 120.0, upgrade: bool = True
+) -> Store:
     """Open (creating if needed) the store at ``url`` and bring its schema up to date.
 
     ``lease`` is how long this process's claims last on a store shared by replicas.
-    Raises StoreError when the driver is missing (naming the extra to install), the
-    database cannot be reached, or its schema is newer than this watcher."""
+    ``upgrade=False`` (commands that only read) still creates a new store's schema but
+    refuses to upgrade an older one. Raises StoreError when the driver is missing (naming
+    the extra to install), the database cannot be reached, or its schema is newer than this
+    watcher (or older, without ``upgrade``)."""
     if problem := url_problem(url):
         raise StoreError(problem)
     try:
@@ -163,6 +167,8 @@ def open_store(url: str, *, migrate: bool = True, lease: float = 120.0) -> Store
     store = Store(engine, Holder.for_this_process(lease))
     with store.transaction() as conn:
         _quick_check(conn)
+    if migrate and not upgrade:
+        _refuse_upgrade(store)
     # The version table is made by migrate() under its lock: replicas may start together.
     if migrate:
         store.migrate()
@@ -199,6 +205,21 @@ def probe_store(url: str) -> str:
         )
     todo = f", {latest - current} migration(s) to apply on start" if current < latest else ""
     return f"store {store.url}: reachable, schema version {current}{todo}"
+
+
+def _refuse_upgrade(store: Store) -> None:
+    """StoreError when the store holds an older schema: a command that only reads must not
+    upgrade a database that replicas of the older watcher still run on."""
+    with store.transaction() as conn:
+        current = _current_version(conn) if sa.inspect(conn).has_table(_VERSION_TABLE) else 0
+    latest = MIGRATIONS[-1].version
+    if 0 < current < latest:
+        store.close()
+        raise StoreError(
+            f"{store.url}: schema version {current} is older than this watcher's ({latest}); "
+            "`watcher run` upgrades it (stop the older replicas first); this command "
+            "changes nothing"
+        )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
