@@ -199,6 +199,17 @@ def test_store_failures_are_logged_once_a_minute_per_kind_and_recovery_once(
     assert sum(r.levelno == logging.INFO for r in caplog.records) == 1
 
 
+def test_a_recovery_after_one_failure_claims_no_held_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trouble = StoreTrouble(clock=lambda: 0.0)
+    with caplog.at_level(logging.INFO, logger="watcher.pipeline"):
+        trouble.failed("entries", StoreError("watcher.db: disk I/O error"))
+        trouble.recovered()
+    (back,) = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert "0" not in back.getMessage()  # not "(0 failures not logged ...)"
+
+
 SPORTS = """Venezuela wins the Caribbean baseball series in extra innings
 
 Venezuela won the Caribbean baseball series on Sunday night after eleven innings in a packed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -163,6 +164,27 @@ def test_the_same_article_from_two_replicas_is_stored_once(pair: tuple[Store, St
     )
     again = ArticleRecord(entry_id=second, feed_id=None, url=article.url, article=article, now=NOW)
     assert b.record_article(again) is None
+
+
+def test_an_election_outage_is_logged_once_and_its_end_once(
+    pg_server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(pg_server.new_database())
+    try:
+        assert store.lead() is True
+        pg_server.stop()
+        with caplog.at_level(logging.INFO, logger="watcher.store.replicas"):
+            assert [store.lead() for _ in range(4)] == [False] * 4  # one round per lease / 4
+            lost = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(lost) == 1 and "\n" not in lost[0].getMessage()
+            pg_server.restart()
+            assert store.lead() is True and store.lead() is True
+        back = [r for r in caplog.records if r.levelno == logging.INFO]
+        assert len(back) == 2  # the connection works again; elected again
+    finally:
+        if pg_server.pid() is None:
+            pg_server.restart()
+        store.close()
 
 
 def test_one_elected_replica_and_a_takeover_when_it_goes(pair: tuple[Store, Store]) -> None:

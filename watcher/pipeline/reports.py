@@ -42,7 +42,8 @@ class StoreTrouble:
     def recovered(self) -> None:
         if self._last:
             held = sum(self._held.values())
-            log.info("the store works again (%d failures not logged since the last report)", held)
+            more = f" ({held} failures not logged since the last report)" if held else ""
+            log.info("the store works again%s", more)
             self._last.clear()
             self._held.clear()
 

@@ -58,6 +58,7 @@ class ReplicasMixin:
     _engine: Engine
     _leader_conn: Connection | None
     _decide_conn: Connection | None
+    _election_failing: bool = False  # the last election round could not reach the database
 
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -82,6 +83,7 @@ class ReplicasMixin:
                     conn.execute(sa.select(sa.func.pg_try_advisory_lock(LEADER_LOCK))).scalar()
                 )
                 conn.commit()
+                self._election_answered()
                 if not got:
                     conn.close()
                     return False
@@ -90,11 +92,27 @@ class ReplicasMixin:
             else:
                 self._leader_conn.execute(sa.select(1))
                 self._leader_conn.commit()
+                self._election_answered()
             return True
         except SQLAlchemyError as exc:
-            log.warning("store: election connection lost: %s", str(exc).splitlines()[0])
-            self._drop_leadership()
+            self._election_lost(exc)
             return False
+
+    def _election_answered(self) -> None:
+        if self._election_failing:
+            self._election_failing = False
+            log.info("store: the election connection works again")
+
+    def _election_lost(self, exc: SQLAlchemyError) -> None:
+        """Logged once per outage (the election is retried every lease / 4, quietly)."""
+        leading = self._leader_conn is not None
+        self._drop_leadership()
+        if self._election_failing:
+            return
+        self._election_failing = True
+        reason = " ".join(str(exc).split("\n")[0].split())
+        gave_up = "; this replica is no longer the elected one" if leading else ""
+        log.warning("store: election connection lost: %s%s; retrying quietly", reason, gave_up)
 
     def _drop_leadership(self) -> None:
         conn, self._leader_conn = self._leader_conn, None
