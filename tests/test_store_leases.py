@@ -110,6 +110,27 @@ def test_entries_held_longer_than_a_lease_stay_with_their_replica_once_renewed(
     assert [p.id for p in b.pending_entries(100, now=last)] == [held, dropped]
 
 
+def test_a_takeover_after_a_lease_ran_out_is_logged_and_a_clean_stop_is_not(
+    pair: tuple[Store, Store], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair
+    ids = _pending(a, 4)
+    _alert(a, ids[3], "telegram:-1001")  # that entry is done; three stay pending
+    start = datetime.now(UTC)
+    assert len(a.pending_entries(100, now=start)) == 3 and a.outbox_heads(start)
+    later = start + timedelta(seconds=LEASE + 5)  # a stopped renewing: it died
+    with caplog.at_level(logging.WARNING, logger="watcher.store.leases"):
+        assert len(b.pending_entries(100, now=later)) == 3
+        assert b.outbox_heads(later)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all(a.holder.owner in line for line in said)
+    caplog.clear()
+    b.leave(later)  # a clean stop: the next replica takes over without a word
+    with caplog.at_level(logging.WARNING, logger="watcher.store.leases"):
+        assert len(a.pending_entries(100, now=later)) == 3 and a.outbox_heads(later)
+    assert caplog.records == []
+
+
 def test_a_flooding_feed_cannot_take_the_whole_claim(pair: tuple[Store, Store]) -> None:
     """The per-feed window is chosen before the claim, so the claim leaves nothing unread."""
     a, b = pair

@@ -9,10 +9,12 @@ one replica (the data directory lock) and nothing here is called.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +23,8 @@ from sqlalchemy.engine import Connection
 
 from watcher.store import dialect
 from watcher.store.tables import deliveries, destinations, entries, feeds
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def claim_pending_entries(
     free = sa.and_(entries.c.state == "pending", _free(entries, holder, now))
     if ids is not None:
         free = sa.and_(free, entries.c.id.in_(list(ids)))
-    pick = sa.select(entries.c.id).where(free)
+    pick = sa.select(entries.c.id, entries.c.lease_owner).where(free)
     if per_feed is not None:
         # FOR UPDATE cannot sit on a query with a window function: rank in a subquery.
         rank = sa.func.row_number().over(
@@ -101,14 +105,16 @@ def claim_pending_entries(
         pick = pick.where(entries.c.id.in_(window)).order_by(entries.c.id.desc())
     else:
         pick = pick.order_by(entries.c.id)
-    pick = pick.limit(limit).with_for_update(skip_locked=True)
+    picked = pick.limit(limit).with_for_update(skip_locked=True).cte("picked")
     claim = (
         entries.update()
-        .where(entries.c.id.in_(pick.scalar_subquery()))
+        .where(entries.c.id == picked.c.id)
         .values(lease_owner=holder.owner, leased_until=now + holder.lease)
-        .returning(entries.c.id)
+        .returning(entries.c.id, picked.c.lease_owner)
     )
-    return sorted(int(i) for i in conn.execute(claim).scalars())
+    rows = conn.execute(claim).all()
+    _log_takeovers(("pending entry", "pending entries"), holder, (owner for _, owner in rows))
+    return sorted(int(i) for i, _ in rows)
 
 
 def renew_entries(conn: Connection, holder: Holder, now: datetime, ids: Sequence[int]) -> None:
@@ -129,18 +135,32 @@ def claim_destinations(conn: Connection, holder: Holder, now: datetime) -> list[
     )
     known = dialect.insert(conn, destinations).from_select(["name", "failures"], waiting.distinct())
     conn.execute(known.on_conflict_do_nothing(index_elements=["name"]))
-    pick = (
-        sa.select(destinations.c.name)
+    picked = (
+        sa.select(destinations.c.name, destinations.c.lease_owner)
         .where(_free(destinations, holder, now))
         .with_for_update(skip_locked=True)
+        .cte("picked")
     )
     claim = (
         destinations.update()
-        .where(destinations.c.name.in_(pick.scalar_subquery()))
+        .where(destinations.c.name == picked.c.name)
         .values(lease_owner=holder.owner, leased_until=now + holder.lease)
-        .returning(destinations.c.name)
+        .returning(destinations.c.name, picked.c.lease_owner)
     )
-    return sorted(str(n) for n in conn.execute(claim).scalars())
+    rows = conn.execute(claim).all()
+    _log_takeovers(("destination", "destinations"), holder, (owner for _, owner in rows))
+    return sorted(str(n) for n, _ in rows)
+
+
+def _log_takeovers(what: tuple[str, str], holder: Holder, previous: Iterable[str | None]) -> None:
+    """Says when this replica took rows another replica held: its lease ran out (it died or
+    stopped renewing), which a clean stop never leaves behind (``release``)."""
+    taken = Counter(owner for owner in previous if owner and owner != holder.owner)
+    for owner, count in sorted(taken.items()):
+        log.warning(
+            "took over %d %s from replica %s: its lease ended without a clean stop",
+            count, what[count > 1], owner,
+        )  # fmt: skip
 
 
 def release(conn: Connection, holder: Holder) -> None:
