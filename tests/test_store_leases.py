@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from pgserver import PgServer
 
 from watcher.cli import main
@@ -206,6 +209,13 @@ def test_an_election_outage_is_logged_once_and_its_end_once(
         if pg_server.pid() is None:
             pg_server.restart()
         store.close()
+
+
+def test_connections_name_their_replica_for_the_dba(pair: tuple[Store, Store]) -> None:
+    a, _ = pair
+    with a.transaction() as conn:
+        name = conn.execute(sa.text("SELECT current_setting('application_name')")).scalar()
+    assert name == f"watcher {socket.gethostname()[:40]}:{os.getpid()}"
 
 
 def test_one_elected_replica_and_a_takeover_when_it_goes(pair: tuple[Store, Store]) -> None:

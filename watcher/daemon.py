@@ -176,10 +176,13 @@ class Daemon:
             scheduler.add_job(elect, "interval", seconds=every, max_instances=1, coalesce=True)
         scheduler.start()
         pipeline.start_sending()
+        shared = f", replica {db.store.holder.owner}" if db.store.shared else ""
         log.info(
-            "watcher running (pid %d, config %s); stop with SIGTERM or Ctrl-C",
+            "watcher running (pid %d, config %s, store %s%s); stop with SIGTERM or Ctrl-C",
             os.getpid(),
             self.config.source or "built-in defaults",
+            db.store.url,
+            shared,
         )
         try:
             await self._stop.wait()

@@ -57,7 +57,8 @@ class DataDirLock:
             os.close(fd)
             raise LockedError(
                 f"data directory {self.path.parent} is in use by another watcher daemon "
-                f"(pid {holder}); stop it first or set a different [watcher] data_dir"
+                f"(pid {holder}); stop it first or set a different [watcher] data_dir "
+                "(WATCHER_DATA_DIR, for replicas sharing one config)"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

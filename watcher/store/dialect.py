@@ -4,7 +4,9 @@ and how a store URL is shown."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,10 +63,13 @@ def engine_options(url: str) -> dict[str, Any]:
     """create_engine options for ``url``: PostgreSQL connections are checked before use,
     so a server restart costs one failed call, not a pool of dead connections."""
     if url.startswith("postgresql"):
+        connect: dict[str, Any] = {"connect_timeout": 10}
+        if "application_name=" not in url:  # a DBA sees which replica holds a connection
+            connect["application_name"] = f"watcher {socket.gethostname()[:40]}:{os.getpid()}"
         return {
             "pool_pre_ping": True,
             "pool_size": 5,
-            "connect_args": {"connect_timeout": 10},
+            "connect_args": connect,
             "json_serializer": _json_dumps,
         }
     return {}
