@@ -74,6 +74,18 @@ def test_items_sharing_a_section_link_stay_distinct() -> None:
     assert len(classify(items, {}).new) == 3
 
 
+def test_items_sharing_one_guid_stay_distinct_by_their_links() -> None:
+    # A broken feed that gives every item the same GUID: the links tell them apart, now
+    # and on the next poll, when the first item is known by its link.
+    items = [_entry(n, guid="same-for-all") for n in range(3)]
+    first = classify(items, {})
+    assert len(first.new) == 3
+    known = {k: Known(i, n.fingerprint) for i, n in enumerate(first.new, 1) for k in n.keys}
+    again = classify([*items, _entry(3, guid="same-for-all")], known)
+    assert [n.entry.link for n in again.new] == ["https://news.example/a/3"]
+    assert sorted(again.unchanged) == [1, 2, 3]
+
+
 def test_backfill_keeps_only_newest_recent_items() -> None:
     items = [_entry(n, hours_ago=h) for n, h in enumerate([1, 2, 30, 3, 4])]
     new = classify(items, {}).new

@@ -30,10 +30,10 @@ def all_keys(entries: Sequence[Entry]) -> set[str]:
 
 
 def identify(entries: Sequence[Entry]) -> tuple[Identity, ...]:
-    """Each entry's identity keys, without links several distinct GUIDs share, and its
-    content fingerprint, in document order."""
+    """Each entry's identity keys, without links several distinct GUIDs share or GUIDs
+    several distinct links share, and its content fingerprint, in document order."""
     keys = [entry_keys(entry) for entry in entries]
-    shared = _shared_links(keys)
+    shared = _shared(keys, "link:", "guid:") | _shared(keys, "guid:", "link:")
     return tuple(
         Identity(tuple(k for k in entry if k not in shared), content_fingerprint(e))
         for e, entry in zip(entries, keys, strict=True)
@@ -70,16 +70,17 @@ def classify(
     return Classified(tuple(new), tuple(updated), tuple(unchanged))
 
 
-def _shared_links(keys: Sequence[tuple[str, ...]]) -> set[str]:
-    """Link keys that several entries with distinct GUIDs share (e.g. every item points at a
-    section page): such a link identifies nothing, so only the GUIDs count."""
-    guids_by_link: dict[str, set[str]] = {}
+def _shared(keys: Sequence[tuple[str, ...]], kind: str, other: str) -> set[str]:
+    """Keys of ``kind`` that several entries with distinct keys of the ``other`` kind share:
+    a link every item points at (a section page), or a GUID a broken feed gives every item.
+    Such a key identifies nothing, so only the other kind counts for those entries."""
+    others_by_key: dict[str, set[str]] = {}
     for entry in keys:
-        guids = {k for k in entry if k.startswith("guid:")}
+        others = {k for k in entry if k.startswith(other)}
         for key in entry:
-            if key.startswith("link:") and guids:
-                guids_by_link.setdefault(key, set()).update(guids)
-    return {link for link, guids in guids_by_link.items() if len(guids) > 1}
+            if key.startswith(kind) and others:
+                others_by_key.setdefault(key, set()).update(others)
+    return {key for key, others in others_by_key.items() if len(others) > 1}
 
 
 def split_backfill(
