@@ -350,6 +350,27 @@ async def test_items_sharing_one_link_but_not_their_guids_are_distinct(
     assert harness.store.count_entries() == 4
 
 
+async def test_items_sharing_one_guid_but_not_their_links_are_distinct(
+    http_server: HttpServer, harness: Harness
+) -> None:
+    # a broken feed that gives every item the same GUID
+    await settled(harness, http_server, rss(items(1, 2, 3, guid="urn:feed:same")))
+    assert harness.store.count_entries() == 3
+
+
+async def test_a_feed_that_moved_permanently_is_logged_once(
+    http_server: HttpServer, harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = http_server.route("/new-home.rss", rss(items(1)), headers=RSS_TYPE)
+    old = http_server.redirect("/moved.xml", home, status=301)
+    harness.add(old, name="Moved")
+    with caplog.at_level(logging.WARNING, logger="watcher.feeds.poll"):
+        for _ in range(3):
+            assert (await harness.poll(old)).outcome in ("updated", "not-modified")
+    said = [r.getMessage() for r in caplog.records if "moved permanently" in r.getMessage()]
+    assert len(said) == 1 and home in said[0]
+
+
 async def test_items_dropped_and_readded_are_not_new(
     http_server: HttpServer, harness: Harness
 ) -> None:

@@ -253,6 +253,22 @@ async def test_relative_redirect_and_conditional_headers_carry_over(
     assert (response.status, response.url) == (304, http_server.url("/new/feed"))
 
 
+@pytest.mark.parametrize(
+    ("statuses", "moved"),
+    [((301,), True), ((308, 301), True), ((302,), False), ((301, 307), False), ((), False)],
+)
+async def test_a_response_says_when_every_redirect_was_permanent(
+    http_server: HttpServer, client: HttpClient, statuses: tuple[int, ...], moved: bool
+) -> None:
+    http_server.route("/hop/end", FEED)
+    for i, status in enumerate(statuses):
+        to = f"/hop/{i + 1}" if i + 1 < len(statuses) else "/hop/end"
+        http_server.redirect(f"/hop/{i}", to, status=status)
+    start = "/hop/0" if statuses else "/hop/end"
+    response = await client.get(http_server.url(start))
+    assert (response.url, response.moved) == (http_server.url("/hop/end"), moved)
+
+
 async def test_redirect_to_another_scheme_is_refused(http_server: HttpServer) -> None:
     url = http_server.redirect("/r", "ftp://files.example/feed")
     assert "ftp://files.example/feed" in (await _failure(url, NetworkError)).reason

@@ -348,3 +348,19 @@ def test_a_digest_queued_in_quiet_hours_waits_for_them_to_end(store: Store) -> N
     assert store.outbox_heads(NOW) == []
     (digest,) = store.outbox_heads(NOW + timedelta(hours=3))
     assert digest.kind == "digest"
+
+
+def test_a_named_feed_whose_url_changed_keeps_its_row_and_history(store: Store) -> None:
+    old = FeedConfig(url="https://news.example/old.xml", name="Desk")
+    (feed,) = store.sync_feeds([old], NOW)
+    new = [NewEntry(Entry("g1", "https://news.example/1", "T1", "", "", "", NOW, None, "en"),
+                    ("guid:g1",), "fp1")]  # fmt: skip
+    store.record_poll_success(feed.id, PollSuccess(NOW, NOW, '"v1"', None, None, new=new))
+    moved = FeedConfig(url="https://feeds.news.example/desk.rss", name="Desk")
+    unnamed = FeedConfig(url="https://other.example/b.xml")
+    (desk, other) = sorted(store.sync_feeds([moved, unnamed], NOW), key=lambda f: f.name)
+    assert (desk.id, desk.url, desk.etag) == (feed.id, moved.url, None)  # old validators gone
+    assert set(store.known_keys(desk.id, ["guid:g1"])) == {"guid:g1"}  # its entries stay
+    again = FeedConfig(url="https://other.example/moved-b.xml")  # no name: a new feed
+    assert {f.url for f in store.sync_feeds([moved, again], NOW)} == {moved.url, again.url}
+    assert other.id not in {f.id for f in store.feeds()}

@@ -59,6 +59,7 @@ AddressPolicy = Callable[[IPAddress], bool]
 # Decoded bytes produced per decompression step: what bounds memory against decompression bombs.
 _STEP = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_REDIRECTS = frozenset({301, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _ACCEPT_ENCODING = "gzip, deflate, br"
 _PRIVATE_HINT = "(set http.allow_private_addresses = true to allow)"
@@ -89,6 +90,8 @@ class Response:
     content: bytes  # decompressed; b"" for 304
     elapsed: float  # seconds spent fetching, all hops, not counting waits for a free slot
     redirects: tuple[str, ...] = ()  # the URLs visited before ``url``
+    # Every redirect was permanent (301, 308): the resource now lives at ``url``.
+    moved: bool = False
 
     @property
     def etag(self) -> str | None:
@@ -174,12 +177,15 @@ class HttpClient:
             total=self._settings.total_timeout,
         )
         visited: list[str] = []
+        permanent = True
         current = _parse_url(url)
         while True:
             hop = await self._hop(current, job)
             if hop.location is None:
-                return hop.response(str(current), job.spent, tuple(visited))
+                moved = permanent and bool(visited)
+                return hop.response(str(current), job.spent, tuple(visited), moved=moved)
             visited.append(str(current))
+            permanent = permanent and hop.status in _PERMANENT_REDIRECTS
             current = _next_hop(hop.location, visited, self._settings.max_redirects)
 
     def _client(self) -> aiohttp.ClientSession:
@@ -338,8 +344,10 @@ class _Hop:
     content: bytes
     location: URL | None = None
 
-    def response(self, url: str, elapsed: float, redirects: tuple[str, ...]) -> Response:
-        return Response(url, self.status, self.headers, self.content, elapsed, redirects)
+    def response(
+        self, url: str, elapsed: float, redirects: tuple[str, ...], *, moved: bool
+    ) -> Response:
+        return Response(url, self.status, self.headers, self.content, elapsed, redirects, moved)
 
 
 def _make_session(

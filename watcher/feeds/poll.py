@@ -134,6 +134,7 @@ class Poller:
         # reason (the same bytes are not parsed again). One entry per feed, never a history.
         self._stored: dict[int, bytes] = {}
         self._over_budget: dict[int, tuple[bytes, str]] = {}
+        self._moved_said: set[int] = set()  # feeds whose permanent redirect was logged
 
     async def poll(self, feed: FeedRow) -> PollResult:
         """Poll ``feed`` once. Every failure is recorded on the feed; none escapes."""
@@ -158,6 +159,12 @@ class Poller:
         response = await self._client.get(
             feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT
         )
+        if response.moved and feed.id not in self._moved_said:
+            self._moved_said.add(feed.id)  # once per run: the config is the user's to change
+            log.warning(
+                "feed %s moved permanently to %s: put that url in the config (with the "
+                "feed's name kept, its history stays)", feed.name, response.url,
+            )  # fmt: skip
         digest = _digest(response.content) if response.status != 304 else b""
         if response.status == 304 or self._stored.get(feed.id) == digest:
             return await self._not_modified(feed, now, response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
@@ -17,6 +18,8 @@ from watcher.store.dialect import insert, is_postgres
 from watcher.store.leases import Holder, claim_due_feeds, claim_pending_entries, renew_entries
 from watcher.store.tables import entries, entry_keys, feeds
 from watcher.types import Entry, Known, NewEntry, UpdatedEntry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,20 @@ class FeedsMixin:
 
     def sync_feeds(self, configured: Iterable[FeedConfig], now: datetime) -> list[FeedRow]:
         """Make the stored feeds match the config: add new ones, update names, tags and
-        intervals, and set aside (never delete) feeds no longer configured."""
+        intervals, and set aside (never delete) feeds no longer configured. A named feed
+        whose url changed (the site moved it) keeps its row, entries and history."""
         wanted = {f.url: f for f in configured}
         with self.transaction() as conn:
+            stored = conn.execute(sa.select(feeds.c.url, feeds.c.id, feeds.c.name)).all()
+            for url, feed_id in moved_feeds(wanted, stored).items():
+                old = next(r.url for r in stored if r.id == feed_id)
+                log.info("feed %s: url changed from %s to %s; its history is kept",
+                         feed_name(wanted[url]), old, url)  # fmt: skip
+                conn.execute(
+                    feeds.update()
+                    .where(feeds.c.id == feed_id)
+                    .values(url=url, etag=None, last_modified=None)  # validators of the old url
+                )
             existing = {r.url: r.id for r in conn.execute(sa.select(feeds.c.url, feeds.c.id))}
             for url, cfg in wanted.items():
                 values = {
@@ -520,3 +534,19 @@ def _pending(r: Any) -> PendingEntry:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def moved_feeds(wanted: dict[str, FeedConfig], stored: Sequence[Any]) -> dict[str, int]:
+    """New configured url -> id of the stored feed it replaces: a feed the config names
+    (``name =``) at a url not stored, while exactly one stored feed of that name has a url
+    the config no longer lists. Rows of ``stored`` have ``url``, ``id`` and ``name``."""
+    left = [r for r in stored if r.url not in wanted]
+    stored_urls = {r.url for r in stored}
+    moved: dict[str, int] = {}
+    for url, cfg in wanted.items():
+        if url in stored_urls or not cfg.name:
+            continue
+        same_name = [r.id for r in left if r.name == cfg.name]
+        if len(same_name) == 1 and same_name[0] not in moved.values():
+            moved[url] = same_name[0]
+    return moved
