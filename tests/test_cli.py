@@ -124,6 +124,23 @@ def test_check_warns_when_a_telegram_token_has_no_chat_to_alert(
     assert "no chat gets alerts" not in capsys.readouterr().err
 
 
+def test_check_warns_when_a_rule_filter_names_no_configured_feed(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(
+        config.read_text()
+        + '[[feeds]]\nurl = "https://news.example/rss"\nname = "Desk"\ntags = ["latam"]\n'
+    )
+    rules = config.parent / "rules"
+    (rules / "filtered.yaml").write_text(
+        "actors: [Aa]\nfilters: {feeds: [desk, tag:LATAM, Old Desk, tag:europe]}\n"
+    )
+    assert main(["check", "--config", str(config)]) == 0  # warnings, not failures
+    warned = [line for line in capsys.readouterr().err.splitlines() if "filters.feeds" in line]
+    assert len(warned) == 2  # a renamed feed and a tag nobody has; case does not matter
+    assert "'Old Desk'" in warned[0] and "'tag:europe'" in warned[1]
+
+
 def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
     """The command line in a process where `import spacy` fails, as it did in a fresh install
     once typer stopped bringing click (sys.modules[name] = None makes importing it fail)."""

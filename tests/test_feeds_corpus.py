@@ -74,7 +74,9 @@ EXPECTED_OUTCOMES = {
     },
 }  # fmt: skip
 # Entries stored, and those left pending by the first-poll backfill (3 newest within a day).
-EXPECTED_ENTRIES = {"stored": 9065, "pending": 1731}
+# 9065 and 1731 until items sharing one id but not their links were told apart: 29
+# parser-conformance files (ROME, newsboat, feedparser) copy one id into several items.
+EXPECTED_ENTRIES = {"stored": 9099, "pending": 1738}
 
 
 def _corpus_files() -> list[Path]:

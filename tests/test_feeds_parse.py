@@ -313,7 +313,7 @@ HTML_PAGE = b"""<!DOCTYPE html>
 def test_html_pages_point_to_discovery(body: bytes) -> None:
     with pytest.raises(ParseError) as caught:
         parse_feed(body, url=URL, content_type="text/html")
-    assert str(caught.value) == "HTML page, not a feed (try `watcher feeds discover URL`)"
+    assert "watcher feeds discover" in str(caught.value)
 
 
 def test_valid_feed_without_entries_is_not_an_error() -> None:

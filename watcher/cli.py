@@ -220,7 +220,7 @@ def _add(
         metavar="FILE",
         # Under an action, an absent --config must not hide one given before the action.
         default=argparse.SUPPRESS if nested else None,
-        help="config file (default: $WATCHER_CONFIG, else built-in defaults)",
+        help="config file (default: $WATCHER_CONFIG, else ./config.toml, else built-in defaults)",
     )
     p.set_defaults(handler=handler)
     return p
@@ -289,13 +289,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(probe_store(config.store_url))
     except StoreError as exc:
         problems.append(str(exc))
-    for warning in Analyzer(config.nlp, rules).warnings():
+    for warning in _check_warnings(config, rules):
         print(f"watcher: warning: {warning}", file=sys.stderr)
-    telegram = "telegram" in configured_kinds(config)
-    if unrouted := unrouted_warning(config, rules, token=telegram):
-        print(f"watcher: warning: {unrouted}", file=sys.stderr)
-    if lease := lease_warning(config):
-        print(f"watcher: warning: {lease}", file=sys.stderr)
     if spacy_problem():  # the daemon would run, but match worse than its rules say
         problems.append(spacy_problem())
     for problem in problems:
@@ -337,6 +332,32 @@ def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
                     f"but no {kind} channel is configured (see [{kind}])"
                 )
     return problems
+
+
+def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
+    """What `watcher check` warns about: the daemon would run, but not as the user meant."""
+    telegram = "telegram" in configured_kinds(config)
+    return [
+        *Analyzer(config.nlp, rules).warnings(),
+        *filter(None, [unrouted_warning(config, rules, token=telegram), lease_warning(config)]),
+        *_feed_filter_warnings(config, rules.rules),
+    ]
+
+
+def _feed_filter_warnings(config: Config, rules: Sequence[Rule]) -> list[str]:
+    """Rule filters naming a feed or tag no configured feed has (a feed renamed or removed):
+    such an item lets nothing through. Nothing is said when no feed is configured."""
+    if not config.feeds:
+        return []
+    known = {feed_name(f).casefold() for f in config.feeds}
+    known |= {f"tag:{t}".casefold() for f in config.feeds for t in f.tags}
+    return [
+        f"{rule.path}:{rule.line}: rule {rule.name}: filters.feeds names {item!r}, which no "
+        "configured feed has (names and tags are in [[feeds]]); it lets no article through"
+        for rule in rules
+        for item in rule.filters.feeds
+        if item.casefold() not in known
+    ]
 
 
 def _cmd_health(args: argparse.Namespace) -> int:

@@ -701,7 +701,7 @@ async def _read_body(response: aiohttp.ClientResponse, url: str, limit: int) -> 
     encoding = response.headers.get("content-encoding")
     decoder = _decoder_for(url, encoding)
     if not encoding and _declared_length(response.headers) > limit:
-        raise TooLarge(url, f"response larger than {limit} bytes")
+        raise TooLarge(url, f"response larger than {limit} bytes ([http] max_bytes)")
     body = bytearray()
     async for raw in response.content.iter_any():
         _append(body, decoder.decode(raw), limit, url)
@@ -720,7 +720,7 @@ def _append(body: bytearray, pieces: Iterator[bytes], limit: int, url: str) -> N
     for piece in pieces:
         body += piece
         if len(body) > limit:
-            raise TooLarge(url, f"response larger than {limit} bytes")
+            raise TooLarge(url, f"response larger than {limit} bytes ([http] max_bytes)")
 
 
 # --- pure header helpers ----------------------------------------------------------------

@@ -105,7 +105,7 @@ def parse_feed(
     return _parse_xml_feed(body, url, content_type, fast)
 
 
-_HTML_REASON = "HTML page, not a feed (try `watcher feeds discover URL`)"
+_HTML_REASON = "HTML page, not a feed (`watcher feeds discover` on this url lists its feeds)"
 
 
 def _head(body: bytes) -> bytes:
