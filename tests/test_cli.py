@@ -241,6 +241,22 @@ def test_every_feeds_and_alerts_action_has_its_own_help(
     assert "failed" in pages["alerts retry"]
 
 
+def test_feeds_lists_the_configs_feeds_before_the_daemon_reads_them(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(
+        config.read_text()
+        + '[[feeds]]\nurl = "https://news.example/rss"\nname = "Desk"\n'
+        + '[[feeds]]\nurl = "https://news.example/off"\nname = "Off"\nenabled = false\n'
+    )
+    assert main(["feeds", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    desk = next(line for line in out.splitlines() if line.startswith("Desk "))
+    off = next(line for line in out.splitlines() if line.startswith("Off "))
+    assert desk.split()[1] == "new" and off.split()[1] == "disabled"
+    assert "restart it" in out  # the running daemon polls what it read at start
+
+
 def test_actions_keep_options_given_before_or_after_them(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

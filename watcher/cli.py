@@ -26,6 +26,7 @@ from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import SystemClock
 from watcher.config import (
     Config,
+    FeedConfig,
     PollingSettings,
     feed_name,
     lease_warning,
@@ -389,11 +390,32 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
         return 0
     if args.action == "discover":
         return _feeds_discover(config, args.target)
+    now = SystemClock().now()
     with _store(config) as store:
-        rows = store.feeds()
-        cadences = {r.id: store.feed_cadence(r.id) for r in rows}
-    print(format_feed_table(rows, SystemClock().now(), config.polling, cadences))
+        synced = store.feeds()
+        stored = {r.url: r for r in store.feeds(configured_only=False)}
+        cadences = {r.id: store.feed_cadence(r.id) for r in synced}
+    # The config's feeds: those it added since the daemon last read it are "new".
+    rows = [stored.get(f.url) or _unpolled(f, now) for f in config.feeds]
+    print(format_feed_table(rows, now, config.polling, cadences))
+    if {r.url for r in synced} != {f.url for f in config.feeds}:
+        print(
+            "(the running daemon polls the feeds of the config it started with: restart it "
+            "to apply this config's [[feeds]])"
+        )
     return 0
+
+
+def _unpolled(feed: FeedConfig, now: datetime) -> FeedRow:
+    """A configured feed the store has not seen yet, as `watcher feeds` shows it."""
+    return FeedRow(
+        id=-1, url=feed.url, name=feed_name(feed), tags=tuple(feed.tags), interval=feed.interval,
+        enabled=feed.enabled, in_config=True, added_at=now, title="", etag=None,
+        last_modified=None, hint=None, next_poll_at=None, last_poll_at=None,
+        last_success_at=None, last_new_item_at=None, last_error=None, last_error_at=None,
+        failing_since=None, failures=0, warning=None, polls=0, not_modified=0,
+        entries_total=0, reported=None,
+    )  # fmt: skip
 
 
 def _feeds_import(config: Config, path: Path) -> int:
@@ -478,7 +500,7 @@ def _feed_line(
         _ago(r.last_success_at, now),
         str(r.failures),
         _ago(r.last_new_item_at, now),
-        _until(r.next_poll_at, now),
+        _until(r.next_poll_at, now) if r.enabled else "-",
         str(r.entries_total),
         (problem or "")[:100],
     )
