@@ -254,7 +254,7 @@ def test_feeds_lists_the_configs_feeds_before_the_daemon_reads_them(
     desk = next(line for line in out.splitlines() if line.startswith("Desk "))
     off = next(line for line in out.splitlines() if line.startswith("Off "))
     assert desk.split()[1] == "new" and off.split()[1] == "disabled"
-    assert "restart it" in out  # the running daemon polls what it read at start
+    assert "restart it" in out  # the daemon polls the feeds it read at start
 
 
 def test_actions_keep_options_given_before_or_after_them(

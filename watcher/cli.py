@@ -400,8 +400,8 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
     print(format_feed_table(rows, now, config.polling, cadences))
     if {r.url for r in synced} != {f.url for f in config.feeds}:
         print(
-            "(the running daemon polls the feeds of the config it started with: restart it "
-            "to apply this config's [[feeds]])"
+            "(the daemon reads [[feeds]] when it starts: start or restart it to poll the "
+            "feeds as listed here)"
         )
     return 0
 
