@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from watcher.cli import main
+from watcher.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "seeds" / "000_1e00dd681d865c74.txt"
@@ -205,6 +206,28 @@ def test_feeds_import_export_round_trip(
     exported = capsys.readouterr().out
     assert 'xmlUrl="https://efectococuyo.com/feed/"' in exported and "Venezuela" in exported
     assert main(["feeds", "import", "--config", str(config)]) == 1
+
+
+def test_an_export_imported_again_keeps_disabled_feeds_and_intervals(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(
+        config.read_text()
+        + '[[feeds]]\nurl = "https://a.example/rss"\nname = "A"\ninterval = "2h"\n'
+        + '[[feeds]]\nurl = "https://b.example/rss"\nname = "B"\nenabled = false\n'
+    )
+    assert main(["feeds", "export", "--config", str(config)]) == 0
+    exported = tmp_path / "out.opml"
+    exported.write_text(capsys.readouterr().out)
+    other = tmp_path / "other.toml"
+    other.write_text(f'[watcher]\ndata_dir = "{tmp_path / "data2"}"\n')
+    assert main(["feeds", "import", str(exported), "--config", str(other)]) == 0
+    feeds = {f.name: f for f in load_config(other).feeds}
+    assert (feeds["A"].interval, feeds["A"].enabled) == (7200.0, True)
+    assert (feeds["B"].interval, feeds["B"].enabled) == (0.0, False)
+    bad = tmp_path / "bad.opml"
+    bad.write_text(exported.read_text().replace('interval="7200s"', 'interval="-5"'))
+    assert main(["feeds", "import", str(bad), "--config", str(other)]) == 1
 
 
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

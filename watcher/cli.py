@@ -385,7 +385,10 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
     if args.action == "import":
         return _feeds_import(config, Path(args.target))
     if args.action == "export":
-        feeds = [OpmlFeed(f.url, feed_name(f), tuple(f.tags)) for f in config.feeds]
+        feeds = [
+            OpmlFeed(f.url, feed_name(f), tuple(f.tags), f.enabled, f.interval)
+            for f in config.feeds
+        ]
         sys.stdout.write(export_opml(feeds, title="watcher feeds").decode("utf-8"))
         return 0
     if args.action == "discover":
@@ -439,9 +442,11 @@ def _feeds_import(config: Config, path: Path) -> int:
 
 def _feed_toml(feed: OpmlFeed) -> str:
     tags = ", ".join(json.dumps(t, ensure_ascii=False) for t in feed.tags)
+    settings = f'interval = "{feed.interval:g}s"\n' if feed.interval else ""
+    settings += "enabled = false\n" if not feed.enabled else ""
     return (
         f"\n[[feeds]]\nurl = {json.dumps(feed.url)}\n"
-        f"name = {json.dumps(feed.name, ensure_ascii=False)}\ntags = [{tags}]\n"
+        f"name = {json.dumps(feed.name, ensure_ascii=False)}\ntags = [{tags}]\n{settings}"
     )
 
 

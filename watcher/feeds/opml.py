@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.parsers import expat
 
@@ -19,6 +19,10 @@ class OpmlFeed:
     url: str
     name: str
     tags: tuple[str, ...] = ()  # folder titles, outermost first, then the category values
+    # watcher's own outline attributes, so an export imported again keeps them: other
+    # readers ignore attributes they do not know (OPML 2.0 allows any).
+    enabled: bool = True
+    interval: float = 0.0  # seconds between polls; 0 for [polling] interval
 
 
 def parse_opml(data: bytes, *, source: str) -> list[OpmlFeed]:
@@ -76,6 +80,7 @@ class _OpmlReader:
             return
         self.folders.append(None)
         self._add(_feed_url(url, self._where()), title, attrs.get("category", ""))
+        self._settings(url, attrs)
 
     def end(self, tag: str) -> None:
         if tag == "outline" and self.folders:
@@ -92,6 +97,23 @@ class _OpmlReader:
             name=known.name if known else (title or url),
             tags=tuple(dict.fromkeys(tags)),
         )
+
+    def _settings(self, url: str, attrs: dict[str, str]) -> None:
+        """watcher's ``enabled`` and ``interval`` outline attributes, when present."""
+        feed = self.feeds[_feed_url(url, self._where())]
+        enabled = attrs.get("enabled", "true").lower() not in ("false", "0", "no")
+        interval = feed.interval
+        if attrs.get("interval"):
+            try:
+                interval = float(attrs["interval"].removesuffix("s"))
+                if not 0 <= interval < float("inf"):
+                    raise ValueError(interval)
+            except ValueError:
+                raise ParseError(
+                    f"{self._where()}: interval {attrs['interval']!r} is not a number of "
+                    "seconds; fix or remove it"
+                ) from None
+        self.feeds[feed.url] = replace(feed, enabled=feed.enabled and enabled, interval=interval)
 
     def _where(self) -> str:
         return f"{self.source}:{self.parser.CurrentLineNumber}"
@@ -119,6 +141,10 @@ def export_opml(feeds: Iterable[OpmlFeed], *, title: str) -> bytes:
         )
         if feed.tags:
             outline.set("category", ",".join(_CATEGORY_SPLIT.sub(" ", tag) for tag in feed.tags))
+        if not feed.enabled:
+            outline.set("enabled", "false")
+        if feed.interval:
+            outline.set("interval", f"{feed.interval:g}s")
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document + b"\n"
