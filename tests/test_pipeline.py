@@ -287,6 +287,7 @@ async def test_atom_updated_dates_the_alert_and_an_unusable_page_is_logged(
     assert datetime.fromisoformat(alert["published"]) == updated
     unused = [r for r in caplog.records if "page not used" in r.getMessage()]
     assert len(unused) == 1 and "/u/2" in unused[0].getMessage()
+    assert unused[0].getMessage().startswith("feed ")  # named by its feed, not an id
 
 
 async def test_a_feed_that_failed_is_logged_when_it_works_again(

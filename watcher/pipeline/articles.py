@@ -277,10 +277,9 @@ class ArticleStage:
         except Exception:
             # A stop (CancelledError) is not caught: the entry stays pending for next start.
             log.exception(
-                "entry %d (%s): processing failed; it is kept with state 'error'",
-                pending.id,
-                pending.entry.link,
-            )
+                "feed %s: %r (%s): processing failed; entry %d is kept with state 'error'",
+                pending.feed_name, pending.entry.title[:80], pending.entry.link, pending.id,
+            )  # fmt: skip
             await self._db(self._db.store.mark_entry_failed, pending.id)
         finally:
             self._articles.pop(pending.id, None)
@@ -321,12 +320,13 @@ class ArticleStage:
         processed = await self._cpu(
             process_entry, job, self._rules.rules, self._config.nlp, self._clock.now()
         )
+        # Named as a user knows it: feed and title, then the link (or the internal id).
+        named = f"feed {pending.feed_name}: {entry.title[:80]!r} ({entry.link or url})"
         if cut := processed.article.extra.get(PAGE_CAP):
-            log.info("entry %d (%s): %s", pending.id, entry.link, cut)
+            log.info("%s: %s", named, cut)
         if reason := processed.article.fallback_reason:  # else only alerts.jsonl would say
             source = processed.article.source.value.replace("-", " ")
-            what = (pending.id, url, reason, source)
-            log.info("entry %d (%s): page not used (%s); read the %s", *what)
+            log.info("%s: page not used (%s); read the %s", named, reason, source)
         if self._metrics is not None:
             self._metrics.processed(
                 processed.article.source.value, (m.rule for m in processed.matches)
