@@ -6,12 +6,14 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from watcher.cli import main
 from watcher.config import load_config
+from watcher.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "seeds" / "000_1e00dd681d865c74.txt"
@@ -215,6 +217,7 @@ def test_an_export_imported_again_keeps_disabled_feeds_and_intervals(
         config.read_text()
         + '[[feeds]]\nurl = "https://a.example/rss"\nname = "A"\ninterval = "2h"\n'
         + '[[feeds]]\nurl = "https://b.example/rss"\nname = "B"\nenabled = false\n'
+        + '[[feeds]]\nurl = "https://c.example/rss"\nname = "C"\ninterval = "30d"\n'
     )
     assert main(["feeds", "export", "--config", str(config)]) == 0
     exported = tmp_path / "out.opml"
@@ -225,9 +228,18 @@ def test_an_export_imported_again_keeps_disabled_feeds_and_intervals(
     feeds = {f.name: f for f in load_config(other).feeds}
     assert (feeds["A"].interval, feeds["A"].enabled) == (7200.0, True)
     assert (feeds["B"].interval, feeds["B"].enabled) == (0.0, False)
+    assert feeds["C"].interval == 30 * 86400  # no exponent in the OPML or the config
+    before = other.read_text()
     bad = tmp_path / "bad.opml"
     bad.write_text(exported.read_text().replace('interval="7200s"', 'interval="-5"'))
     assert main(["feeds", "import", str(bad), "--config", str(other)]) == 1
+    huge = tmp_path / "huge.opml"  # parses, but the config refuses it: the file stays as it was
+    huge.write_text(
+        exported.read_text().replace("https://a.example/rss", "https://d.example/rss")
+        .replace('interval="7200s"', 'interval="99999w"')
+    )  # fmt: skip
+    assert main(["feeds", "import", str(huge), "--config", str(other)]) == 1
+    assert other.read_text() == before
 
 
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -278,6 +290,17 @@ def test_feeds_lists_the_configs_feeds_before_the_daemon_reads_them(
     off = next(line for line in out.splitlines() if line.startswith("Off "))
     assert desk.split()[1] == "new" and off.split()[1] == "disabled"
     assert "restart it" in out  # the daemon polls the feeds it read at start
+    read = load_config(config)  # as the daemon reads it at start
+    store = open_store(read.store_url)
+    store.sync_feeds(read.feeds, datetime.now(UTC))
+    store.close()
+    assert main(["feeds", "--config", str(config)]) == 0
+    assert "restart it" not in capsys.readouterr().out
+    config.write_text(
+        config.read_text().replace('name = "Desk"\n', 'name = "Desk"\nenabled = false\n')
+    )
+    assert main(["feeds", "--config", str(config)]) == 0
+    assert "restart it" in capsys.readouterr().out  # a setting changed, not only the urls
 
 
 def test_actions_keep_options_given_before_or_after_them(

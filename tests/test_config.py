@@ -398,6 +398,12 @@ def test_file_keys_expand_home_and_resolve_against_the_config_folder(
             {"timeout": "2m"},
             "[telegram] timeout",
         ),
+        (  # Telegram's timeout counts only when Telegram is configured
+            {"url": "postgresql+psycopg://w@127.0.0.1/w", "lease": "90s"},
+            {"total_timeout": "30s"},
+            {"timeout": "2m"},
+            "",
+        ),
         ({"url": "postgresql+psycopg://w@127.0.0.1/w", "lease": "2m"}, {}, {}, ""),
         ({"url": "", "lease": "5s"}, {}, {}, ""),  # SQLite: one process takes no work over
     ],
@@ -406,5 +412,6 @@ def test_a_lease_shorter_than_a_fetch_is_warned_about(
     store: dict[str, str], http: dict[str, str], telegram: dict[str, str], warned: str
 ) -> None:
     config = config_from_dict({"store": store, "http": http, "telegram": telegram})
-    warning = lease_warning(config)
+    kinds = ["telegram"] if warned == "[telegram] timeout" else []
+    warning = lease_warning(config, kinds)
     assert (warned in warning and "[store] lease" in warning) if warned else warning == ""

@@ -86,6 +86,18 @@ def test_items_sharing_one_guid_stay_distinct_by_their_links() -> None:
     assert sorted(again.unchanged) == [1, 2, 3]
 
 
+def test_an_entry_whose_every_key_is_shared_keeps_them_and_is_not_new_again() -> None:
+    tangled = [
+        _entry(1, guid="G", link="https://news.example/L"),
+        _entry(2, guid="G", link="https://news.example/L2"),
+        _entry(3, guid="G2", link="https://news.example/L"),
+    ]
+    first = classify(tangled, {})
+    assert all(n.keys for n in first.new)
+    known = {k: Known(i, n.fingerprint) for i, n in enumerate(first.new, 1) for k in n.keys}
+    assert classify(tangled, known).new == ()
+
+
 def test_backfill_keeps_only_newest_recent_items() -> None:
     items = [_entry(n, hours_ago=h) for n, h in enumerate([1, 2, 30, 3, 4])]
     new = classify(items, {}).new

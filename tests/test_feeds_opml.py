@@ -150,3 +150,14 @@ def test_corpus_opml_files_parse_and_round_trip() -> None:
         assert feeds, path
         assert all(feed.url.startswith(("http://", "https://")) for feed in feeds)
         assert parse_opml(export_opml(feeds, title=path.name), source="export") == feeds
+
+
+def test_watchers_own_attributes_survive_a_repeated_outline() -> None:
+    document = b"""<opml version="2.0"><body>
+<outline text="A" xmlUrl="https://a.example/rss" enabled="FALSE" interval="2h"/>
+<outline text="Folder"><outline text="A again" xmlUrl="https://a.example/rss"/></outline>
+</body></opml>"""
+    (feed,) = parse_opml(document, source="x.opml")
+    assert (feed.enabled, feed.interval, feed.tags) == (False, 7200.0, ("Folder",))
+    with pytest.raises(ParseError):
+        parse_opml(document.replace(b'"2h"', b'"soon"'), source="x.opml")

@@ -369,6 +369,13 @@ async def test_a_feed_that_moved_permanently_is_logged_once(
             assert (await harness.poll(old)).outcome in ("updated", "not-modified")
     said = [r.getMessage() for r in caplog.records if "moved permanently" in r.getMessage()]
     assert len(said) == 1 and home in said[0]
+    caplog.clear()
+    page = http_server.route("/", "<!DOCTYPE html><html><body>Home</body></html>")
+    dead = http_server.redirect("/dead.xml", page, status=301)  # a dead feed sent home
+    harness.add(dead, name="Dead")
+    with caplog.at_level(logging.WARNING, logger="watcher.feeds.poll"):
+        assert (await harness.poll(dead)).outcome == "failed"
+    assert not [r for r in caplog.records if "moved permanently" in r.getMessage()]
 
 
 async def test_items_dropped_and_readded_are_not_new(

@@ -20,6 +20,7 @@ from watcher.config import FeedConfig
 from watcher.errors import StoreError
 from watcher.store import Store, open_store, probe_store
 from watcher.store.copy import copy_store
+from watcher.store.dialect import redact_url, url_problem
 from watcher.store.migrations import MIGRATIONS
 from watcher.store.tables import metadata
 
@@ -174,6 +175,9 @@ def _refused_port() -> int:
         "postgresql+psycopg://watcher:S3cret@PW@127.0.0.1:{port}/watcher",  # "@" not encoded
         "postgresql+psycopg://watcher:S3cretPW@127.0.0.1:{port}/watcher",  # nothing listens
         "postgresql+psycopg://watcher@127.0.0.1:{port}/watcher?password=S3cretPW&user=watcher",
+        "postgres://watcher:S3cret#PW@127.0.0.1:{port}/watcher",  # "#" and "?": still hidden
+        "postgresql+psycopg://watcher:S3cret?PW@127.0.0.1:{port}/watcher",
+        "postgresql+psycopg://watcher@srv:S3cretPW@127.0.0.1:{port}/watcher",  # user "a@b"
     ],
 )
 def test_store_errors_never_show_the_password(url: str) -> None:
@@ -184,6 +188,11 @@ def test_store_errors_never_show_the_password(url: str) -> None:
         said = str(refused.value)
         assert "S3cret" not in said and "PW@" not in said and "***" in said
         assert len(said.splitlines()) == 1  # one log line, psycopg's hint joined in
+
+
+def test_a_url_without_a_password_is_shown_as_written() -> None:
+    for url in ("sqlite:////data/a@b/watcher.db", "postgresql+psycopg://w@db.example/w"):
+        assert redact_url(url) == url and url_problem(url) == ""
 
 
 def test_replicas_starting_together_migrate_once(pg_server: PgServer) -> None:

@@ -356,11 +356,20 @@ def test_a_named_feed_whose_url_changed_keeps_its_row_and_history(store: Store) 
     new = [NewEntry(Entry("g1", "https://news.example/1", "T1", "", "", "", NOW, None, "en"),
                     ("guid:g1",), "fp1")]  # fmt: skip
     store.record_poll_success(feed.id, PollSuccess(NOW, NOW, '"v1"', None, None, new=new))
+    store.record_poll_failure(feed.id, NOW, "HTTP 410 Gone", NOW + timedelta(hours=6))
     moved = FeedConfig(url="https://feeds.news.example/desk.rss", name="Desk")
     unnamed = FeedConfig(url="https://other.example/b.xml")
     (desk, other) = sorted(store.sync_feeds([moved, unnamed], NOW), key=lambda f: f.name)
     assert (desk.id, desk.url, desk.etag) == (feed.id, moved.url, None)  # old validators gone
+    assert (desk.failures, desk.next_poll_at, desk.first_poll) == (0, None, True)  # backfill
     assert set(store.known_keys(desk.id, ["guid:g1"])) == {"guid:g1"}  # its entries stay
     again = FeedConfig(url="https://other.example/moved-b.xml")  # no name: a new feed
     assert {f.url for f in store.sync_feeds([moved, again], NOW)} == {moved.url, again.url}
     assert other.id not in {f.id for f in store.feeds()}
+    store.sync_feeds([again], NOW)  # Desk set aside...
+    (reborn,) = [f for f in store.sync_feeds([again, old], NOW) if f.name == "Desk"]
+    assert reborn.url == old.url  # ...and its old url back: that row, configured again
+    store.sync_feeds([again], NOW)
+    later = FeedConfig(url="https://news.example/desk-2027.xml", name="Desk")
+    (fresh,) = [f for f in store.sync_feeds([again, later], NOW) if f.name == "Desk"]
+    assert fresh.id != feed.id  # a name set aside earlier lends nothing

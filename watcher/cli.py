@@ -9,6 +9,7 @@ import difflib
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -37,7 +38,7 @@ from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.discover import discover
-from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml
+from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml, seconds
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.health import check_health, read_heartbeat
 from watcher.http import HttpClient
@@ -337,10 +338,11 @@ def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
 
 def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
     """What `watcher check` warns about: the daemon would run, but not as the user meant."""
-    telegram = "telegram" in configured_kinds(config)
+    kinds = configured_kinds(config)
+    unrouted = unrouted_warning(config, rules, token="telegram" in kinds)
     return [
         *Analyzer(config.nlp, rules).warnings(),
-        *filter(None, [unrouted_warning(config, rules, token=telegram), lease_warning(config)]),
+        *filter(None, [unrouted, lease_warning(config, kinds)]),
         *_feed_filter_warnings(config, rules.rules),
     ]
 
@@ -401,12 +403,18 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
     # The config's feeds: those it added since the daemon last read it are "new".
     rows = [stored.get(f.url) or _unpolled(f, now) for f in config.feeds]
     print(format_feed_table(rows, now, config.polling, cadences))
-    if {r.url for r in synced} != {f.url for f in config.feeds}:
+    if {_as_read(r) for r in synced} != {_as_read(f) for f in config.feeds}:
         print(
             "(the daemon reads [[feeds]] when it starts: start or restart it to poll the "
             "feeds as listed here)"
         )
     return 0
+
+
+def _as_read(feed: FeedRow | FeedConfig) -> tuple[object, ...]:
+    """What the daemon takes from a feed's config entry, to tell whether it read this one."""
+    name = feed.name if isinstance(feed, FeedRow) else feed_name(feed)
+    return (feed.url, name, tuple(feed.tags), feed.interval, feed.enabled)
 
 
 def _unpolled(feed: FeedConfig, now: datetime) -> FeedRow:
@@ -430,9 +438,10 @@ def _feeds_import(config: Config, path: Path) -> int:
         raise WatcherError(f"{path}: cannot read: {exc.strerror}") from None
     known = {f.url for f in config.feeds}
     new = [f for f in parse_opml(data, source=str(path)) if f.url not in known]
+    added = "".join(_feed_toml(f) for f in new)
+    _valid_with(config.source, added)  # the file is changed only when the result is valid
     with config.source.open("a", encoding="utf-8") as out:
-        out.write("".join(_feed_toml(f) for f in new))
-    load_config(config.source)  # the result must still be a valid config
+        out.write(added)
     print(
         f"added {len(new)} feeds to {config.source} "
         f"({len(known & {f.url for f in parse_opml(data, source=str(path))})} already there)"
@@ -440,9 +449,24 @@ def _feeds_import(config: Config, path: Path) -> int:
     return 0
 
 
+def _valid_with(source: Path, added: str) -> None:
+    """ConfigError naming the config file when ``added`` would make it invalid."""
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".toml", dir=source.parent, encoding="utf-8", delete=False
+    ) as trial:
+        trial.write(source.read_text(encoding="utf-8") + added)
+    try:
+        load_config(Path(trial.name))
+    except ConfigError as exc:
+        shown = [p.replace(trial.name, f"{source} (after the import)") for p in exc.problems]
+        raise ConfigError(shown) from None
+    finally:
+        Path(trial.name).unlink()
+
+
 def _feed_toml(feed: OpmlFeed) -> str:
     tags = ", ".join(json.dumps(t, ensure_ascii=False) for t in feed.tags)
-    settings = f'interval = "{feed.interval:g}s"\n' if feed.interval else ""
+    settings = f'interval = "{seconds(feed.interval)}"\n' if feed.interval else ""
     settings += "enabled = false\n" if not feed.enabled else ""
     return (
         f"\n[[feeds]]\nurl = {json.dumps(feed.url)}\n"

@@ -11,6 +11,7 @@ import tomllib
 import types
 import typing
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -728,16 +729,20 @@ def config_path(value: str, config_source: Path | None) -> Path | None:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def lease_warning(config: Config) -> str:
+def lease_warning(config: Config, channels: Iterable[str] = ()) -> str:
     """A warning when replicas sharing a PostgreSQL store hold their claims for less time than
-    a feed fetch or a delivery may take (another replica would then redo the work); "" else."""
+    a feed fetch or a delivery on one of ``channels`` (the configured kinds) may take:
+    another replica would then redo the work. "" when the lease is long enough."""
     if not config.store.url.startswith("postgresql"):
         return ""  # SQLite: one process, no one to take the work over
-    slowest = max(
-        ("[http] total_timeout", config.http.total_timeout),
-        ("[telegram] timeout", config.telegram.timeout),
-        key=lambda item: item[1],
-    )
+    timeouts = [("[http] total_timeout", config.http.total_timeout)]
+    delivery = {
+        "telegram": config.telegram.timeout,
+        "email": config.email.timeout,
+        "webhook": config.webhook.timeout,
+    }
+    timeouts += [(f"[{k}] timeout", delivery[k]) for k in channels if k in delivery]
+    slowest = max(timeouts, key=lambda item: item[1])
     if config.store.lease > slowest[1]:
         return ""
     where = config.source or "<config>"

@@ -114,7 +114,7 @@ class Daemon:
             telegram = "telegram" in configured_kinds(self.config)
             if warning := unrouted_warning(self.config, pipeline.rules.rules, token=telegram):
                 log.warning("%s", warning)
-            if warning := lease_warning(self.config):
+            if warning := lease_warning(self.config, configured_kinds(self.config)):
                 log.warning("%s", warning)
             if options.once:
                 await pipeline.run_once()

@@ -35,9 +35,15 @@ def identify(entries: Sequence[Entry]) -> tuple[Identity, ...]:
     keys = [entry_keys(entry) for entry in entries]
     shared = _shared(keys, "link:", "guid:") | _shared(keys, "guid:", "link:")
     return tuple(
-        Identity(tuple(k for k in entry if k not in shared), content_fingerprint(e))
+        Identity(_unshared(entry, shared), content_fingerprint(e))
         for e, entry in zip(entries, keys, strict=True)
     )
+
+
+def _unshared(keys: tuple[str, ...], shared: set[str]) -> tuple[str, ...]:
+    """``keys`` without the shared ones; all of them when every one is shared (an entry
+    with no key at all would be new on every poll)."""
+    return tuple(k for k in keys if k not in shared) or keys
 
 
 def classify(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from xml.parsers import expat
 
+from watcher.config import parse_duration
 from watcher.errors import ParseError
 
 _CATEGORY_SPLIT = re.compile(r"[,/]")
@@ -92,11 +93,8 @@ class _OpmlReader:
         known = self.feeds.get(url)
         if known is not None:
             tags = [*known.tags, *tags]
-        self.feeds[url] = OpmlFeed(
-            url=url,
-            name=known.name if known else (title or url),
-            tags=tuple(dict.fromkeys(tags)),
-        )
+        new = OpmlFeed(url=url, name=title or url)
+        self.feeds[url] = replace(known or new, tags=tuple(dict.fromkeys(tags)))
 
     def _settings(self, url: str, attrs: dict[str, str]) -> None:
         """watcher's ``enabled`` and ``interval`` outline attributes, when present."""
@@ -105,14 +103,9 @@ class _OpmlReader:
         interval = feed.interval
         if attrs.get("interval"):
             try:
-                interval = float(attrs["interval"].removesuffix("s"))
-                if not 0 <= interval < float("inf"):
-                    raise ValueError(interval)
-            except ValueError:
-                raise ParseError(
-                    f"{self._where()}: interval {attrs['interval']!r} is not a number of "
-                    "seconds; fix or remove it"
-                ) from None
+                interval = parse_duration(attrs["interval"])
+            except ValueError as exc:
+                raise ParseError(f"{self._where()}: interval: {exc}; fix or remove it") from None
         self.feeds[feed.url] = replace(feed, enabled=feed.enabled and enabled, interval=interval)
 
     def _where(self) -> str:
@@ -144,7 +137,12 @@ def export_opml(feeds: Iterable[OpmlFeed], *, title: str) -> bytes:
         if not feed.enabled:
             outline.set("enabled", "false")
         if feed.interval:
-            outline.set("interval", f"{feed.interval:g}s")
+            outline.set("interval", seconds(feed.interval))
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document + b"\n"
+
+
+def seconds(value: float) -> str:
+    """A duration as watcher's config writes it: whole seconds ("2592000s"), no exponent."""
+    return f"{value:.0f}s" if value == int(value) else f"{value:f}".rstrip("0") + "s"

@@ -159,21 +159,26 @@ class Poller:
         response = await self._client.get(
             feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT
         )
-        if response.moved and feed.id not in self._moved_said:
-            self._moved_said.add(feed.id)  # once per run: the config is the user's to change
-            log.warning(
-                "feed %s moved permanently to %s: put that url in the config (with the "
-                "feed's name kept, its history stays)", feed.name, response.url,
-            )  # fmt: skip
         digest = _digest(response.content) if response.status != 304 else b""
         if response.status == 304 or self._stored.get(feed.id) == digest:
+            self._say_moved(feed, response)
             return await self._not_modified(feed, now, response)
         parsed, identities = await self._parse(feed, response, digest)
+        self._say_moved(feed, response)  # a feed there, not a home page a dead feed points to
         # The body is parsed: let it go while the poll waits for the store.
         response = replace(response, content=b"")
         result = await self._store(feed, now, response, parsed, identities)
         self._stored[feed.id] = digest
         return result
+
+    def _say_moved(self, feed: FeedRow, response: Response) -> None:
+        """Once per run, that the feed answered from the end of permanent redirects."""
+        if response.moved and feed.id not in self._moved_said:
+            self._moved_said.add(feed.id)  # the config is the user's to change
+            log.warning(
+                "feed %s moved permanently to %s: put that url in the config (with the "
+                "feed's name kept, its history stays)", feed.name, response.url,
+            )  # fmt: skip
 
     async def _parse(
         self, feed: FeedRow, response: Response, digest: bytes

@@ -66,11 +66,12 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
         with self.transaction() as conn:
             return _current_version(conn)
 
-    def migrate(self, target: int | None = None) -> list[Migration]:
+    def migrate(self, target: int | None = None, *, upgrade: bool = True) -> list[Migration]:
         """Apply pending migrations up to ``target`` (default: latest); return those applied.
 
         On PostgreSQL this runs under an advisory lock, so replicas may start together: the
-        first migrates, the others wait, then find nothing left to do."""
+        first migrates, the others wait, then find nothing left to do. ``upgrade=False``
+        migrates only a new store and refuses an older schema (StoreError)."""
         latest = MIGRATIONS[-1].version
         target = latest if target is None else target
         with self._migration_lock():
@@ -81,6 +82,12 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
                 raise StoreError(
                     f"{self.url}: schema version {current} is newer than this watcher knows "
                     f"({latest}); upgrade watcher on every replica, or use another database"
+                )
+            if not upgrade and 0 < current < latest:
+                raise StoreError(
+                    f"{self.url}: schema version {current} is older than this watcher's "
+                    f"({latest}); `watcher run` upgrades it (stop the older replicas first); "
+                    "this command changes nothing"
                 )
             applied = []
             for migration in MIGRATIONS:
@@ -167,11 +174,13 @@ def open_store(
     store = Store(engine, Holder.for_this_process(lease))
     with store.transaction() as conn:
         _quick_check(conn)
-    if migrate and not upgrade:
-        _refuse_upgrade(store)
     # The version table is made by migrate() under its lock: replicas may start together.
     if migrate:
-        store.migrate()
+        try:
+            store.migrate(upgrade=upgrade)
+        except StoreError:
+            store.close()
+            raise
     else:
         with store.transaction() as conn:
             _ensure_version_table(conn)
@@ -205,21 +214,6 @@ def probe_store(url: str) -> str:
         )
     todo = f", {latest - current} migration(s) to apply on start" if current < latest else ""
     return f"store {store.url}: reachable, schema version {current}{todo}"
-
-
-def _refuse_upgrade(store: Store) -> None:
-    """StoreError when the store holds an older schema: a command that only reads must not
-    upgrade a database that replicas of the older watcher still run on."""
-    with store.transaction() as conn:
-        current = _current_version(conn) if sa.inspect(conn).has_table(_VERSION_TABLE) else 0
-    latest = MIGRATIONS[-1].version
-    if 0 < current < latest:
-        store.close()
-        raise StoreError(
-            f"{store.url}: schema version {current} is older than this watcher's ({latest}); "
-            "`watcher run` upgrades it (stop the older replicas first); this command "
-            "changes nothing"
-        )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,5 +1,4 @@
-"""What differs between SQLite and PostgreSQL: JSON column types, upserts, engine options,
-and how a store URL is shown."""
+"""What differs between SQLite and PostgreSQL: JSON types, upserts, engine options, URLs."""
 
 from __future__ import annotations
 
@@ -64,7 +63,8 @@ def engine_options(url: str) -> dict[str, Any]:
     so a server restart costs one failed call, not a pool of dead connections."""
     if url.startswith("postgresql"):
         connect: dict[str, Any] = {"connect_timeout": 10}
-        if "application_name=" not in url:  # a DBA sees which replica holds a connection
+        if "application_name=" not in url and not os.environ.get("PGAPPNAME"):
+            # A DBA sees which replica holds a connection (unless the user named them).
             connect["application_name"] = f"watcher {socket.gethostname()[:40]}:{os.getpid()}"
         return {
             "pool_pre_ping": True,
@@ -84,15 +84,23 @@ def _json_dumps(value: Any) -> str:
         raise sa.exc.StatementError(f"value is not JSON: {exc}", None, None, exc) from exc
 
 
-# The password of a URL's user part: up to the last "@" before the path, so a password with
-# an unencoded "@" is hidden whole; and password-like query parameters (libpq's keywords).
-_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)[^?#]*@")
-_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&#]*")
+# For a URL SQLAlchemy cannot parse: hide from the user part's ":" to the last "@" before
+# the path (a password may hold "@", "#" or "?"), and password-like query parameters.
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:).*@(?=[^@]*$)")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&]*")
 
 
 def redact_url(url: str) -> str:
     """``url`` with any password shown as ``***``: safe to log and to print in errors."""
-    return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
+    if parsed.host and "@" in parsed.host:  # an unencoded "@" cut the password short
+        return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
+    if parsed.password is None and not _QUERY_SECRET.search(url):
+        return url  # nothing to hide: shown as written
+    return _QUERY_SECRET.sub(r"\1***", parsed.render_as_string(hide_password=True))
 
 
 def store_url_hint(url: str, exc: BaseException) -> str:
@@ -111,7 +119,11 @@ def store_url_hint(url: str, exc: BaseException) -> str:
 def url_problem(url: str) -> str:
     """Why ``url`` cannot be a store URL as written, before anything connects ("" if none):
     an unencoded "@" in the password would send the rest of the password to DNS as a host."""
-    if url.partition("?")[0].count("@") > 1:
+    try:
+        host = sa.engine.make_url(url).host or ""
+    except (sa.exc.ArgumentError, ValueError):
+        return ""  # create_engine says what is wrong with it
+    if "@" in host:
         return (
             f"store url {redact_url(url)!r}: a password with @, :, / or % must be URL-encoded "
             "(%40 for @), or left out of the URL (PGPASSWORD or ~/.pgpass: README, Scaling out)"

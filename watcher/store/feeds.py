@@ -123,16 +123,13 @@ class FeedsMixin:
         whose url changed (the site moved it) keeps its row, entries and history."""
         wanted = {f.url: f for f in configured}
         with self.transaction() as conn:
-            stored = conn.execute(sa.select(feeds.c.url, feeds.c.id, feeds.c.name)).all()
+            columns = (feeds.c.url, feeds.c.id, feeds.c.name, feeds.c.in_config)
+            stored = conn.execute(sa.select(*columns)).all()
             for url, feed_id in moved_feeds(wanted, stored).items():
                 old = next(r.url for r in stored if r.id == feed_id)
                 log.info("feed %s: url changed from %s to %s; its history is kept",
                          feed_name(wanted[url]), old, url)  # fmt: skip
-                conn.execute(
-                    feeds.update()
-                    .where(feeds.c.id == feed_id)
-                    .values(url=url, etag=None, last_modified=None)  # validators of the old url
-                )
+                conn.execute(feeds.update().where(feeds.c.id == feed_id).values(url=url, **_MOVED))
             existing = {r.url: r.id for r in conn.execute(sa.select(feeds.c.url, feeds.c.id))}
             for url, cfg in wanted.items():
                 values = {
@@ -536,11 +533,22 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
+# A moved feed keeps its entries; what it learnt about the old url goes: validators,
+# errors, backoff and cadence hint, and its first poll at the new url is a first poll again
+# (backfill: the new url may list old items under new links).
+_MOVED: dict[str, Any] = {
+    "etag": None, "last_modified": None, "hint": None, "next_poll_at": None,
+    "last_success_at": None, "last_error": None, "last_error_at": None,
+    "failing_since": None, "failures": 0, "warning": None, "reported": None,
+}  # fmt: skip
+
+
 def moved_feeds(wanted: dict[str, FeedConfig], stored: Sequence[Any]) -> dict[str, int]:
     """New configured url -> id of the stored feed it replaces: a feed the config names
-    (``name =``) at a url not stored, while exactly one stored feed of that name has a url
-    the config no longer lists. Rows of ``stored`` have ``url``, ``id`` and ``name``."""
-    left = [r for r in stored if r.url not in wanted]
+    (``name =``) at a url not stored, while exactly one feed of that name, configured until
+    now, has a url the config no longer lists. Rows of ``stored`` have ``url``, ``id``,
+    ``name`` and ``in_config`` (a feed set aside long ago lends its history to no one)."""
+    left = [r for r in stored if r.url not in wanted and r.in_config]
     stored_urls = {r.url for r in stored}
     moved: dict[str, int] = {}
     for url, cfg in wanted.items():
