@@ -144,6 +144,19 @@ def test_check_warns_when_a_rule_filter_names_no_configured_feed(
     assert "'Old Desk'" in warned[0] and "'tag:europe'" in warned[1]
 
 
+def test_check_warns_when_a_feed_interval_is_below_the_floor(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(
+        config.read_text()
+        + '[[feeds]]\nurl = "https://news.example/rss"\ninterval = "5s"\n'
+        + '[[feeds]]\nurl = "https://news.example/slow"\ninterval = "2h"\n'
+    )
+    assert main(["check", "--config", str(config)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "min_interval" in line]
+    assert len(warned) == 1 and "https://news.example/rss" in warned[0]
+
+
 def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
     """The command line in a process where `import spacy` fails, as it did in a fresh install
     once typer stopped bringing click (sys.modules[name] = None makes importing it fail)."""

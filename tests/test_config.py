@@ -415,3 +415,15 @@ def test_a_lease_shorter_than_a_fetch_is_warned_about(
     kinds = ["telegram"] if warned == "[telegram] timeout" else []
     warning = lease_warning(config, kinds)
     assert (warned in warning and "[store] lease" in warning) if warned else warning == ""
+
+
+def test_a_feeds_problem_names_its_url_too(tmp_path: Path) -> None:
+    text = (
+        '[[feeds]]\nurl = "https://a.example/rss"\n'
+        '[[feeds]]\nurl = "https://b.example/rss"\nenable = false\n'
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{path}: feeds[1].enable: ") and "https://b.example/rss" in problem

@@ -161,3 +161,16 @@ def test_watchers_own_attributes_survive_a_repeated_outline() -> None:
     assert (feed.enabled, feed.interval, feed.tags) == (False, 7200.0, ("Folder",))
     with pytest.raises(ParseError):
         parse_opml(document.replace(b'"2h"', b'"soon"'), source="x.opml")
+
+
+def test_every_bad_outline_is_reported_at_once() -> None:
+    document = b"""<opml version="2.0"><body>
+<outline text="A" xmlUrl="ftp://a.example/rss"/>
+<outline text="B" xmlUrl="https://b.example/rss" interval="often"/>
+<outline text="C" xmlUrl="gopher://c.example/"/>
+<outline text="D" xmlUrl="https://d.example/rss"/>
+</body></opml>"""
+    with pytest.raises(ParseError) as refused:
+        parse_opml(document, source="x.opml")
+    lines = str(refused.value).splitlines()
+    assert [line.split(":")[1] for line in lines] == ["2", "3", "4"]  # x.opml:LINE: ...

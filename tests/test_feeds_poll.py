@@ -435,6 +435,20 @@ async def test_a_failed_first_poll_still_backfills_on_the_first_success(
 # --- failures, backoff and recovery -----------------------------------------------------------
 
 
+async def test_a_feed_failing_the_same_way_again_is_warned_about_once(
+    http_server: HttpServer, harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = http_server.route("/gone.xml", "gone", status=404)
+    harness.add(url)
+    with caplog.at_level(logging.INFO, logger="watcher.feeds.poll"):
+        for _ in range(3):
+            assert (await harness.poll(url)).outcome == "failed"
+        http_server.route("/gone.xml", "down", status=500)  # a new reason: warned again
+        assert (await harness.poll(url)).outcome == "failed"
+    levels = [r.levelno for r in caplog.records if "retry at" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.INFO, logging.INFO, logging.WARNING]
+
+
 async def test_429_with_retry_after_seconds_is_honoured(
     http_server: HttpServer, harness: Harness
 ) -> None:

@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None, *, spawned: Spawned | None = None) -
             print(f"watcher: {problem}", file=sys.stderr)
         return 1
     except WatcherError as exc:
-        print(f"watcher: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"watcher: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -344,6 +345,19 @@ def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
         *Analyzer(config.nlp, rules).warnings(),
         *filter(None, [unrouted, lease_warning(config, kinds)]),
         *_feed_filter_warnings(config, rules.rules),
+        *_interval_warnings(config),
+    ]
+
+
+def _interval_warnings(config: Config) -> list[str]:
+    """Feeds asking to be polled more often than [polling] min_interval allows."""
+    floor = config.polling.min_interval
+    return [
+        f"{config.source or '<config>'}: feeds[{i}] ({feed.url}): interval "
+        f"{seconds(feed.interval)} is below [polling] min_interval ({seconds(floor)}), so it "
+        f"is polled every {seconds(floor)} at most"
+        for i, feed in enumerate(config.feeds)
+        if 0 < feed.interval < floor
     ]
 
 

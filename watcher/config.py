@@ -319,8 +319,28 @@ def config_from_dict(data: dict[str, Any], *, source: Path | None = None) -> Con
     for key, problem in _semantic_problems(sections or {}):
         converter.fail(key, problem)
     if problems or sections is None:
-        raise ConfigError(problems, keys=converter.keys)
+        raise ConfigError(_with_feed_urls(problems, converter.keys, data), keys=converter.keys)
     return Config(**sections, source=source)
+
+
+_FEED_KEY = re.compile(r"feeds\[(\d+)\]")
+
+
+def _with_feed_urls(problems: list[str], keys: list[str], data: dict[str, Any]) -> list[str]:
+    """The problems, each about a ``[[feeds]]`` entry naming that entry's url after its key:
+    "feeds[13]" alone sends a user with 50 feeds counting tables (from 0)."""
+    listed = data.get("feeds")
+    feeds: list[Any] = listed if isinstance(listed, list) else []
+    named = []
+    for said, key in zip(problems, keys, strict=True):
+        found = _FEED_KEY.match(key)
+        index = int(found[1]) if found else -1
+        entry = feeds[index] if 0 <= index < len(feeds) else None
+        url = entry.get("url") if isinstance(entry, dict) else None
+        if found and isinstance(url, str) and url and url not in said:
+            said = f"{said} ({found[0]} is {url})"  # noqa: PLW2901
+        named.append(said)
+    return named
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

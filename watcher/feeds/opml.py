@@ -50,6 +50,8 @@ def parse_opml(data: bytes, *, source: str) -> list[OpmlFeed]:
     if reader.root != "opml":
         found = f"<{reader.root}>" if reader.root else "no element"
         raise ParseError(f"{source}: not an OPML document (its root is {found}, not <opml>)")
+    if reader.problems:  # every bad outline at once, one per line
+        raise ParseError("\n".join(reader.problems))
     return list(reader.feeds.values())
 
 
@@ -62,6 +64,7 @@ class _OpmlReader:
         self.root = ""
         self.folders: list[str | None] = []  # one per open outline; None for a feed outline
         self.feeds: dict[str, OpmlFeed] = {}
+        self.problems: list[str] = []
 
     def doctype(self, name: str, *_: object) -> None:
         raise ParseError(
@@ -80,8 +83,11 @@ class _OpmlReader:
             self.folders.append(title or None)
             return
         self.folders.append(None)
-        self._add(_feed_url(url, self._where()), title, attrs.get("category", ""))
-        self._settings(url, attrs)
+        try:
+            self._add(_feed_url(url, self._where()), title, attrs.get("category", ""))
+            self._settings(url, attrs)
+        except ParseError as exc:
+            self.problems.append(str(exc))
 
     def end(self, tag: str) -> None:
         if tag == "outline" and self.folders:

@@ -256,9 +256,13 @@ class Poller:
             retry_after=retry_after,
         )
         await self._writer.write(feed.id, PollFailure(now, reason, next_at))
-        log.warning(
-            "feed %s: %s (retry at %s)", feed.name, reason, next_at.isoformat("T", "seconds")
-        )
+        # The first failure, or a new reason, is a warning; the same one again is noted only
+        # (`watcher feeds`, the web page and the admins' reports keep the count).
+        again = feed.failures > 0 and feed.last_error == reason
+        log.log(
+            logging.INFO if again else logging.WARNING,
+            "feed %s: %s (retry at %s)", feed.name, reason, next_at.isoformat("T", "seconds"),
+        )  # fmt: skip
         return PollResult(feed.id, feed.url, "failed", next_at, reason=reason)
 
     def _next_success(self, feed: FeedRow, now: datetime, hint: float | None) -> datetime:
