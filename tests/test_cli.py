@@ -255,6 +255,28 @@ def test_an_export_imported_again_keeps_disabled_feeds_and_intervals(
     assert other.read_text() == before
 
 
+def test_import_skips_spelling_variants_and_renames_a_name_clash(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(
+        config.read_text() + '[[feeds]]\nurl = "https://a.example/rss"\nname = "Desk"\n'
+    )
+    opml = tmp_path / "more.opml"
+    opml.write_text("""<opml version="2.0"><body>
+<outline text="Desk again" xmlUrl="HTTPS://A.example/rss?"/>
+<outline text="Desk" xmlUrl="https://b.example/rss"/>
+<outline text="Desk" xmlUrl="https://c.example/rss"/>
+</body></opml>""")
+    assert main(["feeds", "import", str(opml), "--config", str(config)]) == 0
+    assert "added 2 feeds" in capsys.readouterr().out
+    names = {f.url: f.name for f in load_config(config).feeds}
+    assert names == {
+        "https://a.example/rss": "Desk",
+        "https://b.example/rss": "Desk (2)",
+        "https://c.example/rss": "Desk (3)",
+    }
+
+
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit) as done:
         main([*argv, "--help"])
@@ -303,6 +325,7 @@ def test_feeds_lists_the_configs_feeds_before_the_daemon_reads_them(
     off = next(line for line in out.splitlines() if line.startswith("Off "))
     assert desk.split()[1] == "new" and off.split()[1] == "disabled"
     assert "restart it" in out  # the daemon polls the feeds it read at start
+    assert "nothing is polled now" in out  # no daemon has run with this data directory
     read = load_config(config)  # as the daemon reads it at start
     store = open_store(read.store_url)
     store.sync_feeds(read.feeds, datetime.now(UTC))

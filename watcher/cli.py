@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import json
 import logging
@@ -38,6 +39,7 @@ from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.discover import discover
+from watcher.feeds.identity import canonical_url
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml, seconds
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.health import check_health, read_heartbeat
@@ -290,8 +292,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     try:
         print(probe_store(config.store_url))
-    except StoreError as exc:
-        problems.append(str(exc))
+    except StoreError as exc:  # named as config problems are: file, key, then the reason
+        where = f"{config.source}: store.url: " if config.store.url and config.source else ""
+        problems.append(f"{where}{exc}")
     for warning in _check_warnings(config, rules):
         print(f"watcher: warning: {warning}", file=sys.stderr)
     if spacy_problem():  # the daemon would run, but match worse than its rules say
@@ -414,6 +417,7 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
         synced = store.feeds()
         stored = {r.url: r for r in store.feeds(configured_only=False)}
         cadences = {r.id: store.feed_cadence(r.id) for r in synced}
+        shared = store.shared
     # The config's feeds: those it added since the daemon last read it are "new".
     rows = [stored.get(f.url) or _unpolled(f, now) for f in config.feeds]
     print(format_feed_table(rows, now, config.polling, cadences))
@@ -422,6 +426,9 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
             "(the daemon reads [[feeds]] when it starts: start or restart it to poll the "
             "feeds as listed here)"
         )
+    # On SQLite the daemon is this data directory's; replicas elsewhere leave no heartbeat here.
+    if not shared and (down := check_health(read_heartbeat(config.data_dir), now)):
+        print(f"({down}: nothing is polled now; NEXT POLL is when the daemon would poll)")
     return 0
 
 
@@ -450,17 +457,35 @@ def _feeds_import(config: Config, path: Path) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise WatcherError(f"{path}: cannot read: {exc.strerror}") from None
-    known = {f.url for f in config.feeds}
-    new = [f for f in parse_opml(data, source=str(path)) if f.url not in known]
+    listed = parse_opml(data, source=str(path))
+    # The same feed spelt another way ("feed.xml?", "HTTP://Host/feed.xml") is already there.
+    known = {canonical_url(f.url) for f in config.feeds}
+    fresh: dict[str, OpmlFeed] = {}
+    for feed in listed:
+        fresh.setdefault(canonical_url(feed.url), feed)
+    new = _unique_names(
+        [f for key, f in fresh.items() if key not in known], {feed_name(f) for f in config.feeds}
+    )
     added = "".join(_feed_toml(f) for f in new)
     _valid_with(config.source, added)  # the file is changed only when the result is valid
     with config.source.open("a", encoding="utf-8") as out:
         out.write(added)
-    print(
-        f"added {len(new)} feeds to {config.source} "
-        f"({len(known & {f.url for f in parse_opml(data, source=str(path))})} already there)"
-    )
+    print(f"added {len(new)} feeds to {config.source} ({len(listed) - len(new)} already there)")
     return 0
+
+
+def _unique_names(feeds: list[OpmlFeed], taken: set[str]) -> list[OpmlFeed]:
+    """``feeds``, a name the config (or an earlier one of them) has already made unique
+    with a number: feed names must be unique, and one clash must not refuse the import."""
+    unique = []
+    for feed in feeds:
+        name, n = feed.name, 1
+        while name in taken:
+            n += 1
+            name = f"{feed.name} ({n})"
+        taken.add(name)
+        unique.append(dataclasses.replace(feed, name=name))
+    return unique
 
 
 def _valid_with(source: Path, added: str) -> None:
