@@ -151,10 +151,15 @@ def test_check_warns_when_a_feed_interval_is_below_the_floor(
         config.read_text()
         + '[[feeds]]\nurl = "https://news.example/rss"\ninterval = "5s"\n'
         + '[[feeds]]\nurl = "https://news.example/slow"\ninterval = "2h"\n'
+        + '[[feeds]]\nurl = "https://news.example/off"\ninterval = "5s"\nenabled = false\n'
     )
     assert main(["check", "--config", str(config)]) == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if "min_interval" in line]
     assert len(warned) == 1 and "https://news.example/rss" in warned[0]
+    config.write_text(config.read_text() + '[polling]\ninterval = "30s"\n')
+    assert main(["check", "--config", str(config)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "min_interval" in line]
+    assert len(warned) == 2 and "polling.interval" in warned[0]  # every default feed too
 
 
 def _cli_without_spacy(*args: str) -> subprocess.CompletedProcess[str]:
@@ -263,18 +268,23 @@ def test_import_skips_spelling_variants_and_renames_a_name_clash(
     )
     opml = tmp_path / "more.opml"
     opml.write_text("""<opml version="2.0"><body>
-<outline text="Desk again" xmlUrl="HTTPS://A.example/rss?"/>
-<outline text="Desk" xmlUrl="https://b.example/rss"/>
+<outline text="Desk again" xmlUrl="HTTPS://A.example:443/rss?"/>
+<outline text="Desk" xmlUrl="https://b.example/rss" category="one"/>
 <outline text="Desk" xmlUrl="https://c.example/rss"/>
+<outline text="B twice" xmlUrl="https://B.example/rss" category="two"/>
+<outline text="Branch" xmlUrl="https://a.example/rss?ref=dev"/>
 </body></opml>""")
     assert main(["feeds", "import", str(opml), "--config", str(config)]) == 0
-    assert "added 2 feeds" in capsys.readouterr().out
-    names = {f.url: f.name for f in load_config(config).feeds}
-    assert names == {
+    said = capsys.readouterr().out
+    assert "added 3 feeds" in said and "(1 already there)" in said
+    feeds = {f.url: f for f in load_config(config).feeds}
+    assert {url: f.name for url, f in feeds.items()} == {
         "https://a.example/rss": "Desk",
         "https://b.example/rss": "Desk (2)",
         "https://c.example/rss": "Desk (3)",
+        "https://a.example/rss?ref=dev": "Branch",  # a query makes another feed
     }
+    assert feeds["https://b.example/rss"].tags == ["one", "two"]  # listed twice: both tags
 
 
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -449,6 +449,15 @@ async def test_a_feed_failing_the_same_way_again_is_warned_about_once(
     assert levels == [logging.WARNING, logging.INFO, logging.INFO, logging.WARNING]
 
 
+def test_a_rate_limit_asking_another_wait_is_the_same_failure() -> None:
+    from watcher.feeds.poll import _same_failure
+
+    first = "HTTP 503 Service Unavailable (retry after 10800 s)"
+    assert _same_failure(first, "HTTP 503 Service Unavailable (retry after 10741.5 s)")
+    assert not _same_failure(first, "HTTP 429 Too Many Requests (retry after 10800 s)")
+    assert not _same_failure(None, first)
+
+
 async def test_429_with_retry_after_seconds_is_honoured(
     http_server: HttpServer, harness: Harness
 ) -> None:

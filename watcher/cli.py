@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
@@ -39,7 +40,6 @@ from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.discover import discover
-from watcher.feeds.identity import canonical_url
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml, seconds
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.health import check_health, read_heartbeat
@@ -292,9 +292,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     try:
         print(probe_store(config.store_url))
-    except StoreError as exc:  # named as config problems are: file, key, then the reason
-        where = f"{config.source}: store.url: " if config.store.url and config.source else ""
-        problems.append(f"{where}{exc}")
+    except StoreError as exc:  # a URL that cannot be used is named as config problems are
+        said = str(exc)
+        if config.store.url and config.source and said.startswith("store url "):
+            said = f"{config.source}: store.url: {said.removeprefix('store url ')}"
+        problems.append(said)
     for warning in _check_warnings(config, rules):
         print(f"watcher: warning: {warning}", file=sys.stderr)
     if spacy_problem():  # the daemon would run, but match worse than its rules say
@@ -353,14 +355,19 @@ def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
 
 
 def _interval_warnings(config: Config) -> list[str]:
-    """Feeds asking to be polled more often than [polling] min_interval allows."""
-    floor = config.polling.min_interval
-    return [
-        f"{config.source or '<config>'}: feeds[{i}] ({feed.url}): interval "
-        f"{seconds(feed.interval)} is below [polling] min_interval ({seconds(floor)}), so it "
-        f"is polled every {seconds(floor)} at most"
+    """Intervals below [polling] min_interval: the default's, and each enabled feed's own."""
+    where, floor = config.source or "<config>", config.polling.min_interval
+    below = f"is below [polling] min_interval ({seconds(floor)}): polled at most once every "
+    warnings = (
+        [f"{where}: polling.interval ({seconds(config.polling.interval)}) {below}{seconds(floor)}"]
+        if config.polling.interval < floor
+        else []
+    )
+    return warnings + [
+        f"{where}: feeds[{i}] ({feed.url}): interval {seconds(feed.interval)} {below}"
+        f"{seconds(floor)}"
         for i, feed in enumerate(config.feeds)
-        if 0 < feed.interval < floor
+        if feed.enabled and 0 < feed.interval < floor
     ]
 
 
@@ -428,7 +435,7 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
         )
     # On SQLite the daemon is this data directory's; replicas elsewhere leave no heartbeat here.
     if not shared and (down := check_health(read_heartbeat(config.data_dir), now)):
-        print(f"({down}: nothing is polled now; NEXT POLL is when the daemon would poll)")
+        print(f"(nothing is polled now: {down}; NEXT POLL is when the daemon would poll)")
     return 0
 
 
@@ -459,19 +466,35 @@ def _feeds_import(config: Config, path: Path) -> int:
         raise WatcherError(f"{path}: cannot read: {exc.strerror}") from None
     listed = parse_opml(data, source=str(path))
     # The same feed spelt another way ("feed.xml?", "HTTP://Host/feed.xml") is already there.
-    known = {canonical_url(f.url) for f in config.feeds}
+    known = {_feed_key(f.url) for f in config.feeds}
     fresh: dict[str, OpmlFeed] = {}
     for feed in listed:
-        fresh.setdefault(canonical_url(feed.url), feed)
-    new = _unique_names(
-        [f for key, f in fresh.items() if key not in known], {feed_name(f) for f in config.feeds}
-    )
+        key = _feed_key(feed.url)
+        if key in fresh:  # listed twice in the file: one feed, with the tags of both
+            tags = tuple(dict.fromkeys([*fresh[key].tags, *feed.tags]))
+            feed = dataclasses.replace(fresh[key], tags=tags)  # noqa: PLW2901
+        fresh[key] = feed
+    there = [key for key in fresh if key in known]
+    taken = {feed_name(f) for f in config.feeds}
+    new = _unique_names([f for key, f in fresh.items() if key not in known], taken)
     added = "".join(_feed_toml(f) for f in new)
     _valid_with(config.source, added)  # the file is changed only when the result is valid
     with config.source.open("a", encoding="utf-8") as out:
         out.write(added)
-    print(f"added {len(new)} feeds to {config.source} ({len(listed) - len(new)} already there)")
+    print(f"added {len(new)} feeds to {config.source} ({len(there)} already there)")
     return 0
+
+
+def _feed_key(url: str) -> str:
+    """A feed URL as it compares to another: scheme and host in lower case, no default port,
+    no empty query or fragment; the rest, query included, as written (``?ref=dev`` and
+    ``?ref=main`` are two feeds)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, 80, 443) else None
+    netloc = f"{host}:{port}" if port else host
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme.lower()}://{netloc}{parts.path or '/'}{query}"
 
 
 def _unique_names(feeds: list[OpmlFeed], taken: set[str]) -> list[OpmlFeed]:

@@ -338,7 +338,7 @@ def _with_feed_urls(problems: list[str], keys: list[str], data: dict[str, Any]) 
         entry = feeds[index] if 0 <= index < len(feeds) else None
         url = entry.get("url") if isinstance(entry, dict) else None
         if found and isinstance(url, str) and url and url not in said:
-            said = f"{said} ({found[0]} is {url})"  # noqa: PLW2901
+            said = f"{said} ({found[0]} is {url!r})"  # noqa: PLW2901
         named.append(said)
     return named
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -61,6 +62,14 @@ class PollResult:
     updated: int = 0
     backfilled: int = 0
     reason: str = ""
+
+
+# A rate limit's reason ends with the wait it asked for, which differs on every poll.
+_RETRY_AFTER = re.compile(r"\s*\(retry after [^)]*\)$")
+
+
+def _same_failure(last: str | None, reason: str) -> bool:
+    return last is not None and _RETRY_AFTER.sub("", last) == _RETRY_AFTER.sub("", reason)
 
 
 def _digest(body: bytes) -> bytes:
@@ -258,7 +267,7 @@ class Poller:
         await self._writer.write(feed.id, PollFailure(now, reason, next_at))
         # The first failure, or a new reason, is a warning; the same one again is noted only
         # (`watcher feeds`, the web page and the admins' reports keep the count).
-        again = feed.failures > 0 and feed.last_error == reason
+        again = feed.failures > 0 and _same_failure(feed.last_error, reason)
         log.log(
             logging.INFO if again else logging.WARNING,
             "feed %s: %s (retry at %s)", feed.name, reason, next_at.isoformat("T", "seconds"),
