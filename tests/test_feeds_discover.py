@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from httpserver import HttpServer
 
+from watcher.cli import main
 from watcher.config import HttpSettings
 from watcher.errors import FetchError
-from watcher.feeds.discover import COMMON_FEED_PATHS, candidate_urls, discover, find_feed_links
+from watcher.feeds.discover import (
+    COMMON_FEED_PATHS,
+    candidate_urls,
+    check_feeds,
+    discover,
+    find_feed_links,
+)
 from watcher.http import HttpClient
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -146,3 +154,41 @@ def test_corpus_pages_advertise_feeds() -> None:
     found = [find_feed_links(page.read_bytes(), "https://example.org/") for page in pages]
     assert all(link.startswith(("http://", "https://")) for links in found for link in links)
     assert sum(bool(links) for links in found) >= 0.9 * len(pages)
+
+
+SITE = b"""<!DOCTYPE html><html><head><title>Site</title>
+<link rel="alternate" type="application/rss+xml" href="/rss.xml">
+<link rel="alternate" type="application/rss+xml" href="/comments.rss">
+<link rel="alternate" type="application/atom+xml" href="/not-a-feed.xml">
+</head><body>hi</body></html>"""
+
+
+async def test_check_feeds_fetches_each_and_says_why_one_does_not_work(
+    http_server: HttpServer, client: HttpClient
+) -> None:
+    page = http_server.route("/", SITE, headers={"Content-Type": "text/html"})
+    http_server.route("/rss.xml", RSS, headers={"Content-Type": "application/rss+xml"})
+    http_server.route("/not-a-feed.xml", BARE_PAGE, headers={"Content-Type": "text/html"})
+    checked = await check_feeds(client, await discover(client, page))
+    assert [(c.url.rsplit("/", 1)[1], c.title, bool(c.problem)) for c in checked] == [
+        ("rss.xml", "Site", False),
+        ("comments.rss", "", True),  # advertised, but 404
+        ("not-a-feed.xml", "", True),
+    ]
+    assert "404" in checked[1].problem
+
+
+async def test_watcher_feeds_discover_prints_titles_problems_and_configured_feeds(
+    http_server: HttpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = http_server.route("/", SITE, headers={"Content-Type": "text/html"})
+    http_server.route("/rss.xml", RSS, headers={"Content-Type": "application/rss+xml"})
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[watcher]\ndata_dir = "data"\n[http]\nallow_private_addresses = true\n'
+        f'[[feeds]]\nurl = "{http_server.url("/rss.xml")}"\nname = "Mine"\n'
+    )
+    assert await asyncio.to_thread(main, ["feeds", "discover", page, "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("Site  [already configured: Mine]")
+    assert "not working: HTTP 404" in lines[1]

@@ -39,7 +39,7 @@ from watcher.config import (
 from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
-from watcher.feeds.discover import discover
+from watcher.feeds.discover import Checked, candidate_urls, check_feeds, discover
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml, seconds
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.health import check_health, read_heartbeat
@@ -537,15 +537,26 @@ def _feed_toml(feed: OpmlFeed) -> str:
 
 
 def _feeds_discover(config: Config, url: str) -> int:
-    async def go() -> list[str]:
+    async def go() -> list[Checked]:
         async with HttpClient(config.http) as client:
-            return await discover(client, url)
+            return await check_feeds(client, await discover(client, url))
 
     found = asyncio.run(go())
     if not found:
-        print(f"no feeds found at {url}", file=sys.stderr)
+        print(
+            f"no feeds found at {url} (neither linked from the page nor at the "
+            f"{len(candidate_urls(url))} usual paths)",
+            file=sys.stderr,
+        )
         return 1
-    print("\n".join(found))
+    configured = {_feed_key(f.url): feed_name(f) for f in config.feeds}
+    for feed in found:
+        there = configured.get(_feed_key(feed.url))
+        said = f"not working: {feed.problem}" if feed.problem else (feed.title or "(untitled)")
+        print(f"{feed.url}  {said}" + (f"  [already configured: {there}]" if there else ""))
+    if all(f.problem for f in found):
+        print(f"no working feed at {url}: the page links only to these", file=sys.stderr)
+        return 1
     return 0
 
 

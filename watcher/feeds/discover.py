@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -115,9 +116,10 @@ async def discover(client: Fetcher, url: str) -> list[str]:
     """The feeds for ``url``: itself if it is one, those its page links to, else common paths.
 
     FetchError when ``url`` itself cannot be fetched; failing candidates are skipped.
+    The linked feeds are not fetched (``check_feeds`` does that).
     """
     page = await client.get(url)
-    if _is_feed(page):
+    if _feed_title(page) is not None:
         return [page.url]
     linked = find_feed_links(page.content, page.url)
     if linked:
@@ -128,14 +130,39 @@ async def discover(client: Fetcher, url: str) -> list[str]:
             response = await client.get(candidate)
         except FetchError:
             continue
-        if response.url not in found and _is_feed(response):
+        if response.url not in found and _feed_title(response) is not None:
             found.append(response.url)
     return found
 
 
-def _is_feed(response: FetchedPage) -> bool:
+@dataclass(frozen=True)
+class Checked:
+    """A discovered feed, fetched: its title, or why it does not work."""
+
+    url: str
+    title: str = ""
+    problem: str = ""  # "" when it is a feed
+
+
+async def check_feeds(client: Fetcher, urls: list[str]) -> list[Checked]:
+    """Each of ``urls`` fetched and parsed: a page may advertise feeds that are gone."""
+    checked = []
+    for url in urls:
+        try:
+            response = await client.get(url)
+        except FetchError as exc:
+            checked.append(Checked(url, problem=exc.reason))
+            continue
+        title = _feed_title(response)
+        problem = "" if title is not None else "not a feed"
+        checked.append(Checked(url, title or "", problem))
+    return checked
+
+
+def _feed_title(response: FetchedPage) -> str | None:
+    """The feed's title ("" when it has none), or None when ``response`` is no feed."""
     try:
-        parse_feed(response.content, url=response.url, content_type=response.content_type)
+        parsed = parse_feed(response.content, url=response.url, content_type=response.content_type)
     except ParseError:
-        return False
-    return True
+        return None
+    return parsed.title or ""
