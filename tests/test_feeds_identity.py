@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.feeds.identity import canonical_url, content_fingerprint, entry_keys
+from watcher.feeds.identity import (
+    canonical_url,
+    content_fingerprint,
+    entry_keys,
+    feed_url_key,
+)
 from watcher.types import Entry
 
 ENTRY = Entry(
@@ -161,3 +166,10 @@ def test_content_fingerprint_notices_edits_but_not_whitespace() -> None:
     # The separator keeps text from sliding between fields unnoticed.
     moved = dataclasses.replace(ENTRY, title="Talks resume Both", summary="sides met.")
     assert content_fingerprint(moved) != fingerprint
+
+
+def test_feed_url_key_keeps_queries_and_never_raises() -> None:
+    assert feed_url_key("HTTPS://News.Example:443/rss?") == feed_url_key("https://news.example/rss")
+    assert feed_url_key("https://a.example/f?ref=dev") != feed_url_key("https://a.example/f?ref=x")
+    assert feed_url_key("http://h:99999/f") == "http://h:99999/f"  # a bad port: as written
+    assert feed_url_key("http://[::1/f") == "http://[::1/f"

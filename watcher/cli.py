@@ -10,13 +10,12 @@ import difflib
 import json
 import logging
 import sys
-import tempfile
+import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
@@ -31,6 +30,7 @@ from watcher.config import (
     Config,
     FeedConfig,
     PollingSettings,
+    config_from_dict,
     feed_name,
     lease_warning,
     load_config,
@@ -40,6 +40,7 @@ from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.discover import Checked, candidate_urls, check_feeds, discover
+from watcher.feeds.identity import feed_url_key
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml, seconds
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.health import check_health, read_heartbeat
@@ -466,10 +467,10 @@ def _feeds_import(config: Config, path: Path) -> int:
         raise WatcherError(f"{path}: cannot read: {exc.strerror}") from None
     listed = parse_opml(data, source=str(path))
     # The same feed spelt another way ("feed.xml?", "HTTP://Host/feed.xml") is already there.
-    known = {_feed_key(f.url) for f in config.feeds}
+    known = {feed_url_key(f.url) for f in config.feeds}
     fresh: dict[str, OpmlFeed] = {}
     for feed in listed:
-        key = _feed_key(feed.url)
+        key = feed_url_key(feed.url)
         if key in fresh:  # listed twice in the file: one feed, with the tags of both
             tags = tuple(dict.fromkeys([*fresh[key].tags, *feed.tags]))
             feed = dataclasses.replace(fresh[key], tags=tags)  # noqa: PLW2901
@@ -483,18 +484,6 @@ def _feeds_import(config: Config, path: Path) -> int:
         out.write(added)
     print(f"added {len(new)} feeds to {config.source} ({len(there)} already there)")
     return 0
-
-
-def _feed_key(url: str) -> str:
-    """A feed URL as it compares to another: scheme and host in lower case, no default port,
-    no empty query or fragment; the rest, query included, as written (``?ref=dev`` and
-    ``?ref=main`` are two feeds)."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    port = parts.port if parts.port not in (None, 80, 443) else None
-    netloc = f"{host}:{port}" if port else host
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{parts.scheme.lower()}://{netloc}{parts.path or '/'}{query}"
 
 
 def _unique_names(feeds: list[OpmlFeed], taken: set[str]) -> list[OpmlFeed]:
@@ -513,17 +502,13 @@ def _unique_names(feeds: list[OpmlFeed], taken: set[str]) -> list[OpmlFeed]:
 
 def _valid_with(source: Path, added: str) -> None:
     """ConfigError naming the config file when ``added`` would make it invalid."""
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".toml", dir=source.parent, encoding="utf-8", delete=False
-    ) as trial:
-        trial.write(source.read_text(encoding="utf-8") + added)
+    after = f"{source} (after the import)"
     try:
-        load_config(Path(trial.name))
+        config_from_dict(tomllib.loads(source.read_text(encoding="utf-8") + added), source=source)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{after}: invalid TOML: {exc}") from None
     except ConfigError as exc:
-        shown = [p.replace(trial.name, f"{source} (after the import)") for p in exc.problems]
-        raise ConfigError(shown) from None
-    finally:
-        Path(trial.name).unlink()
+        raise ConfigError([p.replace(str(source), after, 1) for p in exc.problems]) from None
 
 
 def _feed_toml(feed: OpmlFeed) -> str:
@@ -549,9 +534,9 @@ def _feeds_discover(config: Config, url: str) -> int:
             file=sys.stderr,
         )
         return 1
-    configured = {_feed_key(f.url): feed_name(f) for f in config.feeds}
+    configured = {feed_url_key(f.url): feed_name(f) for f in config.feeds}
     for feed in found:
-        there = configured.get(_feed_key(feed.url))
+        there = configured.get(feed_url_key(feed.url))
         said = f"not working: {feed.problem}" if feed.problem else (feed.title or "(untitled)")
         print(f"{feed.url}  {said}" + (f"  [already configured: {there}]" if there else ""))
     if all(f.problem for f in found):

@@ -111,11 +111,14 @@ class Daemon:
         self.pipeline = pipeline
         try:
             log.info("%s", pipeline.summary())
-            telegram = "telegram" in configured_kinds(self.config)
-            if warning := unrouted_warning(self.config, pipeline.rules.rules, token=telegram):
-                log.warning("%s", warning)
-            if warning := lease_warning(self.config, configured_kinds(self.config)):
-                log.warning("%s", warning)
+            kinds = configured_kinds(self.config)
+            rules = pipeline.rules.rules
+            for warning in (
+                unrouted_warning(self.config, rules, token="telegram" in kinds),
+                lease_warning(self.config, kinds),
+            ):
+                if warning:
+                    log.warning("%s", warning)
             if options.once:
                 await pipeline.run_once()
                 await db(db.store.count_cycle, run_id)

@@ -77,6 +77,22 @@ def _is_tracking(name: str) -> bool:
     return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
+def feed_url_key(url: str) -> str:
+    """A feed's URL as it compares to another feed's: scheme and host in lower case, no
+    default port, no empty query or fragment; the rest as written, query included. Unlike
+    ``canonical_url`` (for article links) nothing is dropped as tracking: ``?ref=dev`` and
+    ``?ref=main`` are two feeds."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port if parts.port not in (None, 80, 443) else None
+    except ValueError:  # an unbalanced IPv6 bracket, a port out of range: compared as written
+        return url.strip()
+    host = (parts.hostname or "").lower()
+    netloc = f"{host}:{port}" if port else host
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme.lower()}://{netloc}{parts.path or '/'}{query}"
+
+
 def _normalise_percent(text: str) -> str:
     """Upper-case percent escapes and decode those of unreserved characters (RFC 3986 6.2.2)."""
     if "%" not in text:

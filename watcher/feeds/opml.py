@@ -84,7 +84,8 @@ class _OpmlReader:
             return
         self.folders.append(None)
         try:
-            self._add(_feed_url(url, self._where()), title, attrs.get("category", ""))
+            url = _feed_url(url, self._where())
+            self._add(url, title, attrs.get("category", ""))
             self._settings(url, attrs)
         except ParseError as exc:
             self.problems.append(str(exc))
@@ -104,7 +105,7 @@ class _OpmlReader:
 
     def _settings(self, url: str, attrs: dict[str, str]) -> None:
         """watcher's ``enabled`` and ``interval`` outline attributes, when present."""
-        feed = self.feeds[_feed_url(url, self._where())]
+        feed = self.feeds[url]
         enabled = attrs.get("enabled", "true").lower() not in ("false", "0", "no")
         interval = feed.interval
         if attrs.get("interval"):

@@ -95,8 +95,8 @@ def redact_url(url: str) -> str:
     try:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
-        return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
-    if parsed.host and "@" in parsed.host:  # an unencoded "@" cut the password short
+        parsed = None
+    if parsed is None or "@" in (parsed.host or ""):  # unparsed, or "@" cut the password short
         return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
     if parsed.password is None and not _QUERY_SECRET.search(url):
         return url  # nothing to hide: shown as written

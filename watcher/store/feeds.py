@@ -125,12 +125,13 @@ class FeedsMixin:
         with self.transaction() as conn:
             columns = (feeds.c.url, feeds.c.id, feeds.c.name, feeds.c.in_config)
             stored = conn.execute(sa.select(*columns)).all()
-            for url, feed_id in moved_feeds(wanted, stored).items():
-                old = next(r.url for r in stored if r.id == feed_id)
+            existing = {r.url: r.id for r in stored}
+            for url, old in moved_feeds(wanted, stored).items():
                 log.info("feed %s: url changed from %s to %s; its history is kept",
                          feed_name(wanted[url]), old, url)  # fmt: skip
+                feed_id = existing.pop(old)
                 conn.execute(feeds.update().where(feeds.c.id == feed_id).values(url=url, **_MOVED))
-            existing = {r.url: r.id for r in conn.execute(sa.select(feeds.c.url, feeds.c.id))}
+                existing[url] = feed_id
             for url, cfg in wanted.items():
                 values = {
                     "name": feed_name(cfg),
@@ -543,18 +544,18 @@ _MOVED: dict[str, Any] = {
 }  # fmt: skip
 
 
-def moved_feeds(wanted: dict[str, FeedConfig], stored: Sequence[Any]) -> dict[str, int]:
-    """New configured url -> id of the stored feed it replaces: a feed the config names
+def moved_feeds(wanted: dict[str, FeedConfig], stored: Sequence[Any]) -> dict[str, str]:
+    """New configured url -> url of the stored feed it replaces: a feed the config names
     (``name =``) at a url not stored, while exactly one feed of that name, configured until
     now, has a url the config no longer lists. Rows of ``stored`` have ``url``, ``id``,
     ``name`` and ``in_config`` (a feed set aside long ago lends its history to no one)."""
     left = [r for r in stored if r.url not in wanted and r.in_config]
     stored_urls = {r.url for r in stored}
-    moved: dict[str, int] = {}
+    moved: dict[str, str] = {}
     for url, cfg in wanted.items():
         if url in stored_urls or not cfg.name:
             continue
-        same_name = [r.id for r in left if r.name == cfg.name]
+        same_name = [r.url for r in left if r.name == cfg.name]
         if len(same_name) == 1 and same_name[0] not in moved.values():
             moved[url] = same_name[0]
     return moved
