@@ -129,6 +129,18 @@ def test_extract_page_language_from_page_metadata(
     assert got is not None and got.language == expected
 
 
+def test_extract_page_language_only_from_the_head() -> None:
+    # A language meta tag in the body (a quoted snippet, an embed) is not the page's.
+    page = _page(["<meta http-equiv='Content-Language' content='fr'>", *PARAGRAPHS])
+    got = extract_page(
+        page.replace("<p><meta", "<div><meta").replace("'fr'></p>", "'fr'></div>"), url=URL
+    )
+    assert got is not None and got.language == ""
+    headless = "<html lang='es'><body><p>" + " ".join(PARAGRAPHS) + "</p></body></html>"
+    got = extract_page(headless, url=URL)
+    assert got is not None and got.language == "es"
+
+
 def test_extract_page_honours_windows_1252_meta_charset() -> None:
     paragraphs = [*PARAGRAPHS, "El señor Núñez, capitán del puerto, habló del daño."]
     html = _page(paragraphs, head="<meta charset='windows-1252'>").encode("windows-1252")

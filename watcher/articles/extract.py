@@ -215,7 +215,9 @@ _LANG_CODE = re.compile(r"\s*([a-zA-Z]{2})(?:[-_][a-zA-Z0-9]+)*\s*$")
 def _page_language(tree: HtmlElement) -> str:
     """The page's declared language: <html lang>, else a language meta tag; "" if none."""
     declared = [tree.get("lang"), tree.get("xml:lang")]
-    for element in tree.iterfind(".//head/meta[@content]"):
+    # The parser puts the one <head> first under <html>; ".//head" would walk the whole tree.
+    head = tree.find("head")
+    for element in () if head is None else head.iterfind("meta[@content]"):
         key = element.get("http-equiv") or element.get("property") or element.get("name") or ""
         if key.lower() in _LANG_META:
             declared.append(element.get("content"))
