@@ -122,6 +122,25 @@ def test_the_page_date_is_a_fallback_for_an_entry_without_one() -> None:
     assert process_entry(undated, rules, NlpSettings(), now).article.published == page_date
 
 
+def test_an_article_without_a_declared_language_is_stored_with_the_detected_one() -> None:
+    """The page declares no language and the feed none: the detected one is the article's
+    (the web page's language filter and alerts.jsonl read it); a declared one is kept."""
+    text = (
+        "<p>El gobierno anunció el lunes que las conversaciones con la oposición se "
+        "reanudarán en la capital, según dijeron los negociadores a la prensa.</p>"
+    )
+    page = f"<html><head><title>Noticias</title></head><body><article>{text * 4}</article></body></html>"
+    job = EntryJob(
+        url="https://example.org/es", html=page.encode(), fetch_error="", feed_title="",
+        feed_content="", feed_summary="", published=None, feed_name="Loop", feed_tags=(),
+        language_hint="", min_text_chars=100,
+    )  # fmt: skip
+    rules, now = RuleSet(()), datetime.now(UTC)
+    assert process_entry(job, rules, NlpSettings(), now).article.language == "es"
+    declared = dataclasses.replace(job, language_hint="pt")
+    assert process_entry(declared, rules, NlpSettings(), now).article.language == "pt"
+
+
 def test_rules_folders_of_dead_daemons_are_removed_and_live_ones_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
