@@ -11,6 +11,8 @@ import pytest
 
 from watcher.config import load_config
 from watcher.daemon import Daemon, RunOptions
+from watcher.errors import RuleError
+from watcher.pipeline import Pools
 from watcher.rules.reload import RulesSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,54 @@ def test_reload_keeps_previous_rules_on_an_invalid_edit(tmp_path: Path) -> None:
     assert source.reload() is None and source.fixed
     assert source.rules.names() == ["bakery", "fixed"]
     assert source.reload() is None and not source.fixed  # said once
+
+
+TO_EMAIL = "name: desk\nactors: [sourdough]\ndestinations: [email:desk@example.org]\n"
+FEED_FILTER = "name: wire\nactors: [sourdough]\nfilters: {feeds: [Reuters World]}\n"
+
+
+def test_rules_sending_to_a_channel_not_configured_are_refused_at_load_and_reload(
+    tmp_path: Path,
+) -> None:
+    """As `watcher check` refuses them: every alert of such a rule would fail for good."""
+    (tmp_path / "a.yaml").write_text(BAKERY)
+    source = RulesSource(tmp_path, channels={"console", "jsonl"})
+    assert source.load().names() == ["bakery"]
+    (tmp_path / "b.yaml").write_text(TO_EMAIL)
+    error = source.reload()
+    assert isinstance(error, RuleError) and "b.yaml:1" in error.problems[0]
+    assert source.rules.names() == ["bakery"]  # the previous rules stay
+    with pytest.raises(RuleError):
+        RulesSource(tmp_path, channels={"console", "jsonl"}).load()
+    # Once the channel is configured, the same rule loads.
+    assert "desk" in RulesSource(tmp_path, channels={"console", "email"}).load().names()
+    assert "desk" in RulesSource(tmp_path).load().names()  # no channels given: not checked
+
+
+def test_rules_filtering_on_an_unknown_feed_are_loaded_with_a_warning(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[feeds]]\nurl = "http://127.0.0.1:9/feed"\nname = "Wire"\n')
+    feeds = load_config(config, env={}).feeds
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yaml").write_text(BAKERY)
+    source = RulesSource(tmp_path / "rules", feeds=feeds)
+    source.load()
+    assert source.warnings == []
+    (tmp_path / "rules" / "b.yaml").write_text(FEED_FILTER)
+    assert source.reload() is None
+    assert source.rules.names() == ["bakery", "wire"]
+    assert len(source.warnings) == 1 and "b.yaml:1" in source.warnings[0]
+
+
+def test_the_daemon_refuses_to_start_with_a_rule_sending_to_an_unconfigured_channel(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "desk.yaml").write_text(TO_EMAIL)
+    config_path = tmp_path / "config.toml"
+    config_path.write_text('[watcher]\ndata_dir = "data"\nrules_dir = "rules"\n')
+    with pytest.raises(RuleError):
+        Pools.start(load_config(config_path, env={}))
 
 
 @pytest.mark.slow

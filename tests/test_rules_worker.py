@@ -129,7 +129,7 @@ def test_an_article_without_a_declared_language_is_stored_with_the_detected_one(
         "<p>El gobierno anunció el lunes que las conversaciones con la oposición se "
         "reanudarán en la capital, según dijeron los negociadores a la prensa.</p>"
     )
-    page = f"<html><head><title>Noticias</title></head><body><article>{text * 4}</article></body></html>"
+    page = f"<html><head><title>Noticias</title></head><body><article>{text * 4}</article>"
     job = EntryJob(
         url="https://example.org/es", html=page.encode(), fetch_error="", feed_title="",
         feed_content="", feed_summary="", published=None, feed_name="Loop", feed_tags=(),

@@ -52,6 +52,7 @@ from watcher.rules.backtest import compare, format_backtest
 from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer, spacy_problem
+from watcher.rules.reload import feed_filter_warnings, routing_problems
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow, HeldMatch
@@ -289,7 +290,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problems += exc.problems
     for warning in blocklist.warnings:
         print(f"watcher: warning: {warning}", file=sys.stderr)
-    problems += _routing_problems(config, rules.rules or _valid_rules(rules_dir))
+    problems += routing_problems(rules.rules or _valid_rules(rules_dir), configured_kinds(config))
     problems += check_templates(templates_folder(config.alerts.templates_dir, config.source))
     try:
         print(probe_store(config.store_url))
@@ -329,20 +330,6 @@ def _valid_rules(directory: Path) -> tuple[Rule, ...]:
     return tuple(found)
 
 
-def _routing_problems(config: Config, rules: Sequence[Rule]) -> list[str]:
-    configured = configured_kinds(config)
-    problems = []
-    for rule in rules:
-        for dest in rule.destinations:
-            kind = dest.split(":", 1)[0]
-            if kind not in configured:
-                problems.append(
-                    f"{rule.path}:{rule.line}: rule {rule.name} sends to {dest}, "
-                    f"but no {kind} channel is configured (see [{kind}])"
-                )
-    return problems
-
-
 def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
     """What `watcher check` warns about: the daemon would run, but not as the user meant."""
     kinds = configured_kinds(config)
@@ -350,7 +337,7 @@ def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
     return [
         *Analyzer(config.nlp, rules).warnings(),
         *filter(None, [unrouted, lease_warning(config, kinds)]),
-        *_feed_filter_warnings(config, rules.rules),
+        *feed_filter_warnings(rules.rules, config.feeds),
         *_interval_warnings(config),
     ]
 
@@ -369,22 +356,6 @@ def _interval_warnings(config: Config) -> list[str]:
         f"{seconds(floor)}"
         for i, feed in enumerate(config.feeds)
         if feed.enabled and 0 < feed.interval < floor
-    ]
-
-
-def _feed_filter_warnings(config: Config, rules: Sequence[Rule]) -> list[str]:
-    """Rule filters naming a feed or tag no configured feed has (a feed renamed or removed):
-    such an item lets nothing through. Nothing is said when no feed is configured."""
-    if not config.feeds:
-        return []
-    known = {feed_name(f).casefold() for f in config.feeds}
-    known |= {f"tag:{t}".casefold() for f in config.feeds for t in f.tags}
-    return [
-        f"{rule.path}:{rule.line}: rule {rule.name}: filters.feeds names {item!r}, which no "
-        "configured feed has (names and tags are in [[feeds]]); it lets no article through"
-        for rule in rules
-        for item in rule.filters.feeds
-        if item.casefold() not in known
     ]
 
 

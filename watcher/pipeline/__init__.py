@@ -15,7 +15,7 @@ from watcher.alerts.blocklist import BlocklistSource
 from watcher.alerts.outbox import Sender
 from watcher.alerts.templates import Templates, templates_folder
 from watcher.channels.base import Channel
-from watcher.channels.registry import build_channels
+from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.explain import Explainer
@@ -78,6 +78,14 @@ class Job:
     once: bool = False
 
 
+def rules_source(config: Config) -> RulesSource:
+    """The rules folder as the daemon holds it: rules sending to a channel the config does
+    not turn on are refused (at start and on reload), as `watcher check` refuses them."""
+    return RulesSource(
+        config.watcher.rules_dir, channels=configured_kinds(config), feeds=config.feeds
+    )
+
+
 @dataclass(frozen=True)
 class Pools:
     """The worker processes and the rules they run: the daemon starts them first, so they
@@ -91,7 +99,7 @@ class Pools:
         """Load the rules (RuleError if invalid) and start both pools' workers, or adopt
         ``spawned``, started before the rules were read (their workers load the rules with
         their first job)."""
-        rules = RulesSource(config.watcher.rules_dir)
+        rules = rules_source(config)
         rules.load()
         if spawned is None:
             spawned = pools.spawn(config, rules_worker.ship_rules(rules.rules))
@@ -127,7 +135,7 @@ class Pipeline:
         # Feed parsing has its own workers: it never waits behind article work.
         self._parse = parse or cpu
         self._feeds = feeds
-        self.rules = rules or RulesSource(config.watcher.rules_dir)
+        self.rules = rules or rules_source(config)
         self.blocklist = blocklist or BlocklistSource(config)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
@@ -202,7 +210,7 @@ class Pipeline:
         cls, config: Config, db: StoreRunner, clock: Clock, metrics: Metrics | None, pools: Pools
     ) -> Pipeline:
         rules = pools.rules
-        for warning in Analyzer(config.nlp, rules.rules).warnings():
+        for warning in [*Analyzer(config.nlp, rules.rules).warnings(), *rules.warnings]:
             log.warning("%s", warning)
         channels = build_channels(config)
         blocklist = BlocklistSource(config)

@@ -32,6 +32,8 @@ class Reloader:
                 log.info("rule files valid again; active rules unchanged: %d (%s)", count, names)
             else:
                 log.info("rules reloaded: %d rules (%s)", count, names)
+                for warning in self._rules.warnings:
+                    log.warning("%s", warning)
         await self._reload_blocklist()
 
     async def _reload_blocklist(self) -> None:

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from watcher.config import FeedConfig, feed_name
 from watcher.errors import RuleError
 from watcher.rules.loader import load_rules
-from watcher.rules.model import RuleSet
+from watcher.rules.model import Rule, RuleSet
 
 Stamp = tuple[tuple[str, int, int], ...]
 
 
 class RulesSource:
-    """Holds the active rules; a reload that fails keeps the previous rules active."""
+    """Holds the active rules; a reload that fails keeps the previous rules active.
 
-    def __init__(self, directory: Path) -> None:
+    With ``channels`` (the kinds of channel the config turns on), rules sending to any other
+    kind are refused, as `watcher check` refuses them: their alerts could never be sent.
+    ``warnings`` lists what the active rules do that the user probably did not mean, given
+    ``feeds`` (the configured feeds).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        channels: Collection[str] | None = None,
+        feeds: Sequence[FeedConfig] = (),
+    ) -> None:
         self.directory = directory
+        self.channels = channels
+        self.feeds = feeds
         self.rules = RuleSet()
+        self.warnings: list[str] = []
         self._stamp: Stamp = ()
         # Whether the files were rejected at the last change, and were fixed at this one
         # (then the active rules may well be the same: the user still wants to hear it).
@@ -26,7 +43,7 @@ class RulesSource:
     def load(self) -> RuleSet:
         """Load the rules now; raises RuleError listing every problem."""
         stamp = self._current_stamp()
-        self.rules = load_rules(self.directory)
+        self._accept(self._load())
         self._stamp = stamp
         return self.rules
 
@@ -41,14 +58,24 @@ class RulesSource:
             return None
         self._stamp = stamp
         try:
-            rules = load_rules(self.directory)
+            rules = self._load()
         except RuleError as exc:
             self.rejected = True
             return exc
         self.fixed, self.rejected = self.rejected, False
         if rules.fingerprint != self.rules.fingerprint:
-            self.rules = rules
+            self._accept(rules)
         return None
+
+    def _load(self) -> RuleSet:
+        rules = load_rules(self.directory)
+        if self.channels is not None and (problems := routing_problems(rules.rules, self.channels)):
+            raise RuleError(problems)
+        return rules
+
+    def _accept(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.warnings = feed_filter_warnings(rules.rules, self.feeds)
 
     def _current_stamp(self) -> Stamp:
         try:
@@ -63,3 +90,30 @@ class RulesSource:
                 continue
             stamps.append((path.name, st.st_mtime_ns, st.st_size))
         return tuple(stamps)
+
+
+def routing_problems(rules: Sequence[Rule], channels: Collection[str]) -> list[str]:
+    """Rules sending to a kind of channel that is not among ``channels`` (configured)."""
+    return [
+        f"{rule.path}:{rule.line}: rule {rule.name} sends to {dest}, "
+        f"but no {kind} channel is configured (see [{kind}])"
+        for rule in rules
+        for dest in rule.destinations
+        if (kind := dest.split(":", 1)[0]) not in channels
+    ]
+
+
+def feed_filter_warnings(rules: Sequence[Rule], feeds: Sequence[FeedConfig]) -> list[str]:
+    """Rule filters naming a feed or tag no configured feed has (a feed renamed or removed):
+    such an item lets nothing through. Nothing is said when no feed is configured."""
+    if not feeds:
+        return []
+    known = {feed_name(f).casefold() for f in feeds}
+    known |= {f"tag:{t}".casefold() for f in feeds for t in f.tags}
+    return [
+        f"{rule.path}:{rule.line}: rule {rule.name}: filters.feeds names {item!r}, which no "
+        "configured feed has (names and tags are in [[feeds]]); it lets no article through"
+        for rule in rules
+        for item in rule.filters.feeds
+        if item.casefold() not in known
+    ]
