@@ -543,7 +543,7 @@ def test_an_ambiguous_name_needs_corroboration() -> None:
 
     assert counted("Cigars", "The Maduro wrapper is dark. Maduro smokers love it.") == []
     reasons = "\n".join(verdict(m, article("Cigars", "Maduro wrappers are dark.")).reasons)
-    assert "'Maduro' is ambiguous and nothing corroborates it" in reasons
+    assert "'Maduro' in the text is ambiguous and nothing corroborates it" in reasons
     # the full name earlier corroborates every later mention, not the ones before it
     assert counted("t", "Maduro left. Nicolás Maduro spoke. Then Maduro ate.") == [
         "Nicolás Maduro",
@@ -555,6 +555,21 @@ def test_an_ambiguous_name_needs_corroboration() -> None:
     assert counted("t", "Maduro ate lunch. It rained in Caracas.") == []  # window 0
     # lowercase is the word, whatever surrounds it
     assert counted("t", "In Caracas, a maduro plantain costs more.") == []
+
+
+def test_a_headline_surname_is_corroborated_by_the_full_name_in_the_text() -> None:
+    """Headlines name people by surname and the text introduces the full name."""
+    m = matcher(AMBIGUOUS_RULE)
+
+    def title_mentions(title: str, text: str) -> int:
+        v = verdict(m, article(title, text))
+        return sum(e.where == "title" for e in v.evidence if e.term == "Nicolás Maduro")
+
+    assert title_mentions("Maduro faces sanctions", "Nicolás Maduro spoke on Monday.") == 1
+    assert title_mentions("Maduro faces sanctions", "Officials spoke on Monday.") == 0
+    assert title_mentions("Maduro cigars reviewed", "The wrapper is dark and oily.") == 0
+    reasons = "\n".join(verdict(m, article("Maduro", "The wrapper is dark.")).reasons)
+    assert "in the title" in reasons and "no full name in the article" in reasons
 
 
 CHAD_RULE = """\

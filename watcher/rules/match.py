@@ -556,9 +556,9 @@ def _ambiguity(
         return f"{surface!r} is lowercase: the word, not the name", None
     full = senses.full_name_at
     sentence = section.sentence_at(start)
-    before = full is not None and (
-        full[0] == "title" or (section.name == "text" and full[1] < start)
-    )
+    # A headline names a person by surname and the text introduces the full name: for a
+    # mention in the title, the full name anywhere in the article corroborates it.
+    before = full is not None and (full[0] == "title" or section.name == "title" or full[1] < start)
     if before:
         return "", None
     if senses.context_near(section.name, sentence):
@@ -566,7 +566,7 @@ def _ambiguity(
         return "", None
     if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
         return _ner_sense(actor, section, start, end, senses=senses)
-    return _uncorroborated(surface, senses), None
+    return _uncorroborated(surface, senses, section.name), None
 
 
 def _ner_sense(
@@ -580,7 +580,7 @@ def _ner_sense(
         return f"{surface!r} is ambiguous and NER did not read its sentence", None
     problem, label = _type_problem(actor, section, start, end, surface)
     if label is None:
-        return problem or _uncorroborated(surface, senses), None
+        return problem or _uncorroborated(surface, senses, section.name), None
     if problem:
         senses.read_as_other[name] = (senses.read_as_other.get(name, (0, ""))[0] + 1, label)
         return problem, None
@@ -588,17 +588,18 @@ def _ner_sense(
     return "", label
 
 
-def _uncorroborated(surface: str, senses: _Senses) -> str:
+def _uncorroborated(surface: str, senses: _Senses, where: Field) -> str:
+    full = "no full name in the article" if where == "title" else "no full name before it"
     if not senses.corroborators:  # a rule with one actor and no `corroborate`
         return (
-            f"{surface!r} is ambiguous and nothing corroborates it (no full name before it; "
+            f"{surface!r} in the {where} is ambiguous and nothing corroborates it ({full}; "
             "the rule names no other term: list some under `corroborate`)"
         )
     window = senses.article.rule.window if senses.article.rule else 0
     near = f"within {window} sentence{'' if window == 1 else 's'}" if window else "in its sentence"
     names = ", ".join(senses.corroborators)
     return (
-        f"{surface!r} is ambiguous and nothing corroborates it (no full name before it, "
+        f"{surface!r} in the {where} is ambiguous and nothing corroborates it ({full}, "
         f"no {names} {near})"
     )
 
