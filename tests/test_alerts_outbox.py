@@ -385,6 +385,9 @@ async def test_joins_coalesce_into_one_throttled_edit(outbox: Outbox) -> None:
     assert "Outlet 4" in (edit.text or "")
     update = json.loads(outbox.jsonl.read_text().splitlines()[-1])
     assert update["kind"] == "sources" and len(update["sources"]) == 3
+    # the line reads on its own: the story's alert it updates
+    assert update["title"] and update["url"] and update["priority"]
+    assert [r["name"] for r in update["rules"]]
 
     outbox.clock.advance(30)
     await outbox.join(story)
@@ -559,3 +562,14 @@ def test_compose_updates_where_the_original_is_missing() -> None:
     # shown alone, the update names the new source's link
     assert by_mail.text == f"{by_mail.subject}\n  Outlet 2: https://news.example/2"
     assert '<a href="https://news.example/2">' in by_mail.html
+
+
+def test_an_update_alone_counts_a_source_named_many_times_and_lists_a_few_links() -> None:
+    wire = [("Wire", f"https://news.example/{n}") for n in range(27)]
+    sources = (*wire, ("Outlet 2", "https://news.example/x"))
+    original = _job("send").payload
+    by_mail = compose(_job("edit", MAIL, sources=sources, original_payload=original), MADRID, START)
+    assert by_mail is not None
+    assert "(Wire ×27, Outlet 2)" in by_mail.subject
+    assert by_mail.text.count("https://news.example/") == 8
+    assert "and 20 more" in by_mail.text and "and 20 more" in by_mail.html

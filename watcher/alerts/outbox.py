@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Links a story update lists on a channel that cannot edit the alert (the rest are counted).
+_UPDATE_LINKS = 8
+
 _FIRST_RETRY = 5.0
 # A drain call stops after this many rounds so one busy destination cannot hog the loop.
 _MAX_ROUNDS = 200
@@ -129,34 +132,50 @@ def _compose_update(
 ) -> OutgoingMessage | None:
     spec = spec_for(job.destination)
     edits = spec is not None and spec.can_edit and not spec.local
-    if job.original_payload is None or (edits and job.target_remote_id is None):
+    original = job.original_payload
+    if original is None or (edits and job.target_remote_id is None):
         return None
-    data = {
+    data: dict[str, Any] = {
         "alert_id": job.alert_id,
         "kind": "sources",
         "story_id": job.story_id,
         "sources": [{"source": s, "url": u} for s, u in job.sources],
+        # the story's alert, so a line of alerts.jsonl reads on its own
+        **{key: original[key] for key in ("title", "url", "rules", "priority") if key in original},
     }
     if edits:
-        msg = _render(job.original_payload, tz, Extras(sources=job.sources), False, templates)
+        msg = _render(original, tz, Extras(sources=job.sources), False, templates)
         msg = replace(msg, edit_of=job.target_remote_id, data=data)
         if bot_buttons and spec is not None and spec.buttons and job.original_alert_id is not None:
             # An edit replaces the keyboard too: keep the original alert's buttons.
-            return _with_bot_buttons(msg, job.original_alert_id, job.original_payload)
+            return _with_bot_buttons(msg, job.original_alert_id, original)
         return msg
-    names = ", ".join(s for s, _ in job.sources)
-    head = f"↻ {job.original_payload['title']}: {plural(len(job.sources), 'source', '+')} ({names})"
-    # A channel that cannot edit the alert shows the update alone: name each new link.
+    names = ", ".join(
+        f"{name} ×{count}" if count > 1 else name
+        for name, count in Counter(s for s, _ in job.sources).items()
+    )
+    head = f"↻ {original['title']}: {plural(len(job.sources), 'source', '+')} ({names})"
+    # A channel that cannot edit the alert shows the update alone: name the new links (the
+    # first few, as the edited alert does).
     links = [(s, u) for s, u in job.sources if u]
-    text = "\n".join([head, *(f"  {s}: {u}" for s, u in links)])
+    if len(links) > _UPDATE_LINKS:
+        more = len(links) - _UPDATE_LINKS
+        links = [*links[:_UPDATE_LINKS], (f"and {more} more", "")]
+    text = "\n".join([head, *(f"  {s}: {u}" if u else f"  {s}" for s, u in links)])
     html = "\n".join(  # Telegram-flavoured HTML: line breaks, not <br>
-        [escape(head), *(f'{escape(s)}: <a href="{escape(u)}">{escape(u)}</a>' for s, u in links)]
+        [
+            escape(head),
+            *(
+                f'{escape(s)}: <a href="{escape(u)}">{escape(u)}</a>' if u else escape(s)
+                for s, u in links
+            ),
+        ]
     )
     return OutgoingMessage(
         subject=head,
         html=html,
         text=text,
-        link=job.original_payload["url"],
+        link=original["url"],
         edit_of=job.target_remote_id or "story",
         data=data,
     )
