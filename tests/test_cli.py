@@ -361,3 +361,20 @@ def test_actions_keep_options_given_before_or_after_them(
     assert main(["alerts", "list", "--config", str(config), "--limit", "5"]) == 0
     assert main(["alerts", "--limit", "5", "retry", "--config", str(config)]) == 0
     assert "0 failed deliveries queued again" in capsys.readouterr().out
+
+
+def test_status_says_whether_the_daemon_runs(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watcher.health import Heartbeat, write_heartbeat
+
+    assert main(["status", "--config", str(config)]) == 0
+    assert "daemon: no heartbeat" in capsys.readouterr().out
+    data = load_config(config, env={}).data_dir
+    now = datetime.now(UTC)
+    write_heartbeat(data, Heartbeat(pid=4242, time=now, started=now, interval=30, state="running"))
+    assert main(["status", "--config", str(config)]) == 0
+    assert "daemon: running (pid 4242" in capsys.readouterr().out
+    write_heartbeat(data, Heartbeat(pid=4242, time=now, started=now, interval=30, state="stopped"))
+    assert main(["status", "--config", str(config)]) == 0
+    assert "daemon: not running (stopped at" in capsys.readouterr().out

@@ -696,8 +696,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
         leases = store.lease_counts(now)
         depth = store.outbox_depth()
         print(f"store: {store.url} (schema version {store.schema_version()})")
+    print(_daemon_line(config.data_dir, now))
     print(format_status(alive, leases, depth, now, shared=store.shared))
     return 0
+
+
+def _daemon_line(data_dir: Path, now: datetime) -> str:
+    """Whether the daemon of this data directory runs, from its heartbeat."""
+    beat = read_heartbeat(data_dir)
+    problem = check_health(beat, now)
+    if beat is None or problem:
+        return f"daemon: {problem.removeprefix('daemon is ')}"
+    started = beat.started.isoformat(timespec="seconds")
+    return f"daemon: running (pid {beat.pid}, since {started}, data in {data_dir})"
 
 
 def format_status(
