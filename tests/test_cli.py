@@ -378,3 +378,21 @@ def test_status_says_whether_the_daemon_runs(
     write_heartbeat(data, Heartbeat(pid=4242, time=now, started=now, interval=30, state="stopped"))
     assert main(["status", "--config", str(config)]) == 0
     assert "daemon: not running (stopped at" in capsys.readouterr().out
+
+
+def test_alerts_table_cuts_long_titles_at_a_word_with_an_ellipsis() -> None:
+    from zoneinfo import ZoneInfo
+
+    from watcher.cli import format_alerts
+    from watcher.store.alerts import AlertRow
+
+    long = "Maduro faces new sanctions from the US as the government tightens its grip"
+    rows = [
+        AlertRow(1, "new", "critical", datetime.now(UTC), long, ("venezuela",)),
+        AlertRow(2, "new", "normal", datetime.now(UTC), "A" * 80, ("venezuela",)),
+        AlertRow(3, "new", "normal", datetime.now(UTC), "Short title", ("venezuela",)),
+    ]
+    table = format_alerts(rows, ZoneInfo("UTC"))
+    assert "Maduro faces new sanctions from the US as the…" in table
+    assert "A" * 49 + "…" in table and "Short title" in table
+    assert long not in table

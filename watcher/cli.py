@@ -10,6 +10,7 @@ import difflib
 import json
 import logging
 import sys
+import textwrap
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -763,7 +764,7 @@ def _alert_line(r: AlertRow, tz: ZoneInfo) -> tuple[str, ...]:
         "update" if update else r.kind,
         r.priority,
         ",".join(r.rules) or "-",
-        title[:50],
+        _title(title),
         " ".join(
             f"{d}={s}" + (f" ({e[:40]})" if e and s != "sent" else "") for d, s, e in r.deliveries
         ),
@@ -777,9 +778,20 @@ def _held_line(h: HeldMatch, tz: ZoneInfo) -> tuple[str, ...]:
         h.outcome,
         "-",
         h.rule,
-        h.title[:50],
+        _title(h.title),
         "not sent",
     )
+
+
+def _title(title: str) -> str:
+    """A title cut to fit the table, at a word, with "…" where it was cut."""
+    if len(title) <= _TITLE_CHARS:
+        return title
+    cut = textwrap.shorten(title, _TITLE_CHARS, placeholder="…")
+    return cut if cut != "…" else title[: _TITLE_CHARS - 1] + "…"  # one long word
+
+
+_TITLE_CHARS = 50
 
 
 if __name__ == "__main__":
