@@ -184,6 +184,24 @@ def article(**fields: object) -> Article:
     return Article(**(values | fields))  # type: ignore[arg-type]
 
 
+def test_explain_lists_every_filter_that_excludes_an_article_matching_keeps_the_first() -> None:
+    from watcher.config import NlpSettings
+    from watcher.rules.match import Matcher
+    from watcher.rules.model import RuleSet
+    from watcher.rules.nlp import Analyzer
+
+    text = "feeds: [Wire]\ncategories: [Sports]\nauthors: [Smith]\nurl: '/deportes/'\n"
+    ruleset = RuleSet(tuple(parse_rules(rule(text))))
+    matcher = Matcher(ruleset, Analyzer(NlpSettings(), ruleset))
+    (verdict,) = matcher.explain(article(text="Maduro spoke."), now=NOW)
+    assert not verdict.matched
+    assert [r.split(":")[1].split()[0] for r in verdict.reasons] == [
+        "feed", "categories", "author", "URL",
+    ]  # fmt: skip
+    (first,) = parse_rules(rule(text))
+    assert filter_reason(first, article(), "en", NOW).startswith("filtered out: feed")
+
+
 @pytest.mark.parametrize(
     ("filters", "fields", "excluded_by"),
     [

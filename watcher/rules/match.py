@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,6 @@ from watcher.rules.model import (
     Actor,
     AllOf,
     AnyOf,
-    Filters,
     Keywords,
     Mentions,
     Near,
@@ -175,39 +175,41 @@ def _prefiltered(verdict: Verdict, candidate: bool) -> Verdict:
 
 
 def filter_reason(rule: Rule, article: Article, language: str, now: datetime | None) -> str:
-    """Why ``rule``'s filters exclude ``article``, or "" when they let it through."""
+    """Why ``rule``'s filters exclude ``article`` (the first filter that does), or "" when
+    they let it through."""
+    return next(filter_reasons(rule, article, language, now), "")
+
+
+def filter_reasons(
+    rule: Rule, article: Article, language: str, now: datetime | None
+) -> Iterator[str]:
+    """Each of ``rule``'s filters that excludes ``article``, and why (lazily: matching reads
+    the first; explain lists them all, so a user fixes them in one go)."""
     filters = rule.filters
     if filters.feeds and not _feed_allowed(filters.feeds, article):
-        return (
-            f"filtered out: feed {article.feed_name or '(none)'!r} is not in {list(filters.feeds)}"
-        )
+        feed = article.feed_name or "(none)"
+        yield f"filtered out: feed {feed!r} is not in {list(filters.feeds)}"
     if filters.languages and language and language not in filters.languages:
-        return f"filtered out: language {language!r} is not in {list(filters.languages)}"
+        yield f"filtered out: language {language!r} is not in {list(filters.languages)}"
     age = _age(article, now)
     if filters.max_age is not None and age is not None and age > filters.max_age:
-        return (
+        yield (
             f"filtered out: published {_hours(age)} ago, more than max_age "
             f"{_hours(filters.max_age)}"
         )
-    return _entry_filter_reason(filters, article)
-
-
-def _entry_filter_reason(filters: Filters, article: Article) -> str:
-    """Why the filters on the item's own fields (categories, author, URL) exclude it."""
     if filters.categories and not _category_allowed(filters.categories, article.categories):
-        return (
+        yield (
             f"filtered out: categories {list(article.categories)} have none of "
             f"{list(filters.categories)}"
         )
     author = article.author.casefold()
     if filters.authors and not any(a.casefold() in author for a in filters.authors):
-        return (
+        yield (
             f"filtered out: author {article.author or '(none)'!r} has none of "
             f"{list(filters.authors)}"
         )
     if filters.url and not _regex(filters.url).search(article.url):
-        return f"filtered out: URL {article.url!r} does not match {filters.url!r}"
-    return ""
+        yield f"filtered out: URL {article.url!r} does not match {filters.url!r}"
 
 
 def _category_allowed(wanted: tuple[str, ...], categories: tuple[str, ...]) -> bool:
@@ -753,9 +755,10 @@ def evaluate(
     (matching, where only alerts are kept), a verdict that does not match has no reasons,
     evidence or score: they are not worked out.
     """
-    reason = filter_reason(rule, analyzed.article, analyzed.language, now)
-    if reason:
-        return Verdict(rule.name, False, 0.0, (reason,), (), rule.threshold)
+    excluded = filter_reasons(rule, analyzed.article, analyzed.language, now)
+    filtered = tuple(excluded) if reasons else tuple(itertools.islice(excluded, 1))
+    if filtered:
+        return Verdict(rule.name, False, 0.0, filtered, (), rule.threshold)
     article = _Article(analyzed, rule, optimistic=optimistic)
     logic = _node(rule.logic, rule, article)
     if not (logic.ok or reasons):
