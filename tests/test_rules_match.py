@@ -330,6 +330,20 @@ def test_proximity(within: str, text: str, expected: bool) -> None:
     assert verdict(m, article("Headline", text)).matched is expected
 
 
+def test_explain_says_how_close_a_failed_near_came() -> None:
+    def near_line(within: str, text: str) -> str:
+        reasons = verdict(matcher(NEAR_RULE.replace("{within}", within)), article("H", text))
+        return next(r for r in reasons.reasons if "near(" in r)
+
+    assert "closest: talks 4 words away" in near_line(
+        "3", "Ukraine and Russia began peace talks on Monday."
+    )
+    assert "closest: talks 1 sentence away" in near_line(
+        "sentence", "Ukraine said so on Monday. Peace talks resume soon."
+    )
+    assert "no mention of talks" in near_line("3", "Ukraine said so on Monday.")
+
+
 def test_nested_logic() -> None:
     m = matcher("""\
         actors: [Ukraine, Russia, Belarus]

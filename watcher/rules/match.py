@@ -942,9 +942,35 @@ def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
         text = f"{_mark(ok)} near({names}) within {where}"
         if hits:
             text += f" ×{len(hits)}: {hits[0].evidence.sentence!r}"
+        else:
+            text += f" ({_closest(node, groups)})"
         return text
 
     return _Outcome(ok, render)
+
+
+def _closest(node: Near, groups: list[list[_Found]]) -> str:
+    """For explain, why a ``near`` failed: a term without mentions, or how close the first
+    term's mentions came to each other term's (in words or sentences, as ``within`` counts)."""
+    for op, group in zip(node.operands, groups, strict=True):
+        if not group:
+            return f"no mention of {'|'.join(op)}"
+    unit = "sentence" if node.within is None else "word"
+    gaps = []
+    for op, group in zip(node.operands[1:], groups[1:], strict=True):
+        gap = min(
+            (
+                abs(a.sentence - b.sentence) if node.within is None else abs(a.word - b.word)
+                for a in groups[0]
+                for b in group
+                if a.where == b.where and a.evidence != b.evidence
+            ),
+            default=None,
+        )
+        shown = "|".join(op)
+        away = f"{gap} {unit}{'' if gap == 1 else 's'} away"
+        gaps.append(f"{shown}: never in the same field" if gap is None else f"{shown} {away}")
+    return "closest: " + ", ".join(gaps)
 
 
 class _NearIndex:
