@@ -189,7 +189,12 @@ def _feeds(store: Store) -> None:
 
 
 def write_config(
-    tmp_path: Path, extra: str = "", *, private: bool = False, port: int = 0
+    tmp_path: Path,
+    extra: str = "",
+    *,
+    private: bool = False,
+    port: int = 0,
+    timezone: str = "UTC",
 ) -> Config:
     rules = tmp_path / "rules"
     if not rules.exists():
@@ -198,6 +203,7 @@ def write_config(
     path.write_text(f"""
 [watcher]
 data_dir = "data"
+timezone = "{timezone}"
 [http]
 allow_private_addresses = {str(private).lower()}
 total_timeout = "10s"
@@ -225,10 +231,15 @@ class Site:
 
 @contextlib.asynccontextmanager
 async def serve(
-    tmp_path: Path, *, token: str | None = None, private: bool = False, populate: bool = True
+    tmp_path: Path,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    populate: bool = True,
+    timezone: str = "UTC",
 ) -> AsyncIterator[Site]:
     """The web page over a populated store, on 127.0.0.1 and a free port."""
-    config = write_config(tmp_path, private=private)
+    config = write_config(tmp_path, private=private, timezone=timezone)
     config.data_dir.mkdir(exist_ok=True)
     store = open_store(config.store_url)
     if populate:
@@ -350,6 +361,34 @@ async def test_story_filters_narrow_the_timeline(tmp_path: Path) -> None:
         assert "No alerted stories" in await get(s, site.url("/stories?rule=nope"))
         # The filter form offers what the store holds.
         assert '<option value="ukraine-peace"' in await get(s, site.url("/stories"))
+
+
+@pytest.mark.parametrize(
+    ("query", "timezone"),
+    [
+        ("until=9999-12-31", "UTC"),  # the date picker's last day: the day after overflows
+        ("since=99999-01-01", "UTC"),
+        ("since=0001-01-01", "Asia/Tokyo"),  # before year 1 in UTC, where the store compares
+    ],
+)
+async def test_dates_out_of_range_are_noted_and_ignored(
+    tmp_path: Path, query: str, timezone: str
+) -> None:
+    async with serve(tmp_path, timezone=timezone) as site, browser_session() as s:
+        page = await get(s, site.url(f"/stories?{query}&rule=ukraine-peace"))
+        key, _, value = query.partition("=")
+        assert re.search(rf'class="problem">{key}: &#39;{value}&#39;[^<]*ignored', page)
+        assert len(story_titles(page)) == 3  # the other filter still applies
+
+
+async def test_an_alert_id_past_the_stores_integers_is_a_400(tmp_path: Path) -> None:
+    async with serve(tmp_path, token=TOKEN) as site, browser_session() as s:
+        login = await get(s, site.url("/login"))
+        await post(s, site.url("/login"), {"csrf": csrf_of(login), "token": TOKEN}, 303)
+        csrf = csrf_of(await get(s, site.url("/stories")))
+        for alert in ("9" * 30, "-1", "0", "1e3"):
+            await post(s, site.url("/feedback"), {"csrf": csrf, "alert": alert}, 400)
+        assert await site.db(site.store.feedback_counts) == {}
 
 
 async def test_search_finds_words_with_prefixes_and_pages(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -481,9 +481,8 @@ class WebApp:
 
     async def feedback(self, request: web.Request) -> web.StreamResponse:
         form = await self._writable(request)
-        try:
-            alert_id = int(str(form.get("alert", "")))
-        except ValueError:
+        alert_id = _row_id(form.get("alert"))
+        if alert_id is None:
             return self._error(request, 400, "No such alert.")
         db = self.b.db
         if await db(db.store.button_alert, alert_id) is None:
@@ -523,12 +522,14 @@ class WebApp:
         if not text:
             return None
         try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            problems.append(f"{key}: {text!r} is not a date like 2026-01-31; ignored")
+            start = datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=self.tz)
+            when = start + timedelta(days=1) if end else start
+            # The store compares in UTC: 0001-01-01 east of UTC is before year 1 there.
+            when.astimezone(UTC)
+        except (ValueError, OverflowError):  # not a date, or 9999-12-31 and the day after
+            problems.append(f"{key}: {_shown(text)} is not a date like 2026-01-31; ignored")
             return None
-        start = datetime.combine(day, datetime.min.time(), tzinfo=self.tz)
-        return start + timedelta(days=1) if end else start
+        return when
 
     def _page(
         self, request: web.Request, template: str, *, status: int = 200, **values: Any
@@ -606,6 +607,21 @@ def _page_number(text: str | None) -> int:
         return max(1, min(int(text or "1"), 100_000))
     except ValueError:
         return 1
+
+
+def _row_id(value: Any) -> int | None:
+    """A store row id from a form, or None: past 2**63 - 1 no store column holds it (SQLite
+    raises OverflowError on such a parameter)."""
+    try:
+        number = int(str(value or ""))
+    except ValueError:
+        return None
+    return number if 1 <= number < 2**63 else None
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A request's value quoted in a note, cut short: the note must not echo a whole URL."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _safe_next(value: Any, default: str = "/stories") -> str:
