@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import logging
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -592,6 +593,56 @@ async def test_security_headers_and_static_assets(tmp_path: Path) -> None:
         async with s.get(site.url("/static/style.css")) as r:
             assert r.status == 200 and ".chart" in await r.text()
         assert "No such page" in await get(s, site.url("/nope"), 404)
+
+
+async def raw_request(site: Site, head: bytes) -> tuple[int, bytes]:
+    """A request written byte for byte (no client would send it): the status and the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.server.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /stories?page=" + b"A" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /stories HTTP/1.1\r\nHost: x\r\nX-Big: " + b"A" * 9_000 + b"\r\n\r\n", 431),
+        (b"GET /stories HTTP/1.1\r\nHost: x\r\nBad AAAA: 1\r\n\r\n", 400),
+    ],
+    ids=["long-address", "long-header", "bad-header"],
+)
+async def test_an_unreadable_request_is_a_short_4xx_and_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, head: bytes, status: int
+) -> None:
+    async with serve(tmp_path, populate=False) as site:
+        with caplog.at_level(logging.DEBUG):
+            caplog.clear()
+            got, body = await raw_request(site, head)
+            assert (got, b"AAAA" in body) == (status, False)
+            records = [r for r in caplog.records if r.name.startswith(("aiohttp", "watcher.web"))]
+            assert len(records) == 1 and records[0].levelno < logging.WARNING, records
+            assert records[0].exc_info is None and "AAAA" not in records[0].getMessage()
+        async with browser_session() as s:  # and the page still answers
+            await get(s, site.url("/stories"))
+
+
+async def test_a_crash_in_a_page_still_logs_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(tmp_path, populate=False) as site, browser_session() as s:
+
+        def broken() -> Any:
+            raise KeyError("a bug")
+
+        site.server.backend.rules = broken
+        await get(s, site.url("/rules"), 500)
+        assert any(r.exc_info and r.levelno == logging.ERROR for r in caplog.records)
 
 
 # --- store: search index ----------------------------------------------------------------
