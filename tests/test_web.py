@@ -302,6 +302,19 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
+def notes(page: str) -> list[str]:
+    """The page's notes on what it ignored or why nothing matches."""
+    return [html.unescape(n) for n in re.findall(r'<p class="problem">([^<]*)</p>', page)]
+
+
+def selected(page: str, menu: str) -> str:
+    """The value a filter menu shows as chosen ("" for any)."""
+    block = re.search(rf'<select name="{menu}">(.*?)</select>', page, re.S)
+    assert block, f"no {menu} menu"
+    chosen = re.findall(r'<option value="([^"]*)" selected>', block.group(1))
+    return html.unescape(chosen[0]) if chosen else ""
+
+
 def story_titles(page: str) -> list[str]:
     return [
         html.unescape(t) for t in re.findall(r'<h2><a href="[^"]*"[^>]*>([^<]*)</a></h2>', page)
@@ -359,7 +372,8 @@ async def test_story_filters_narrow_the_timeline(tmp_path: Path) -> None:
         assert old and all(int(t.split()[1].rstrip(":")) >= 34 for t in old)
         page = await get(s, site.url("/stories?since=yesterday&rule=ukraine-peace"))
         assert "not a date" in page and len(story_titles(page)) == 3
-        assert "No alerted stories" in await get(s, site.url("/stories?rule=nope"))
+        nothing = await get(s, site.url("/stories?rule=ukraine-peace&language=en"))
+        assert "No alerted stories" in nothing and notes(nothing) == []
         # The filter form offers what the store holds.
         assert '<option value="ukraine-peace"' in await get(s, site.url("/stories"))
 
@@ -390,6 +404,51 @@ async def test_an_alert_id_past_the_stores_integers_is_a_400(tmp_path: Path) -> 
         for alert in ("9" * 30, "-1", "0", "1e3"):
             await post(s, site.url("/feedback"), {"csrf": csrf, "alert": alert}, 400)
         assert await site.db(site.store.feedback_counts) == {}
+
+
+async def test_a_page_number_out_of_range_is_noted(tmp_path: Path) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        first = story_titles(await get(s, site.url("/stories")))
+        last = story_titles(await get(s, site.url("/stories?page=2")))
+        for bad in ("-1", "0", "abc", "1e9"):
+            page = await get(s, site.url(f"/stories?page={bad}"))
+            assert story_titles(page) == first and any(n.startswith("page") for n in notes(page))
+        for past in ("3", "9" * 40):
+            page = await get(s, site.url(f"/stories?page={past}"))
+            assert story_titles(page) == last and "page 2 of 2" in page
+            assert any(n.startswith("page") and "2" in n for n in notes(page)), notes(page)
+        assert notes(await get(s, site.url("/stories?page=2"))) == []
+        found = await get(s, site.url("/search?q=Caracas&page=7"))
+        assert "page 3 of 3" in found and len(notes(found)) == 1
+
+
+async def test_an_unknown_filter_value_is_noted_and_the_menus_show_the_filter(
+    tmp_path: Path,
+) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        everything = story_titles(await get(s, site.url("/stories")))
+        for key, value in (("rule", "nosuch"), ("priority", "urgent"), ("language", "xx")):
+            page = await get(s, site.url(f"/stories?{key}={value}"))
+            assert story_titles(page) == everything and selected(page, key) == ""
+            assert [n.split(":")[0] for n in notes(page)] == [key] and value in notes(page)[0]
+        # A priority the rules define but no story has yet is applied and shown as chosen.
+        low = await get(s, site.url("/stories?priority=low"))
+        assert story_titles(low) == [] and selected(low, "priority") == "low"
+        assert notes(low) == []
+        page = await get(s, site.url("/stories?rule=ukraine-peace&language=es"))
+        assert (selected(page, "rule"), selected(page, "language")) == ("ukraine-peace", "es")
+        # An ignored value is not carried into the pager's links.
+        page = await get(s, site.url("/stories?rule=nosuch&page=1"))
+        pager = re.search(r'<nav class="pager".*?</nav>', page, re.S)
+        assert pager and "page=2" in pager.group(0) and "nosuch" not in pager.group(0)
+
+
+async def test_since_after_until_says_why_nothing_matches(tmp_path: Path) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        page = await get(s, site.url("/stories?since=2026-01-14&until=2026-01-10"))
+        assert story_titles(page) == [] and len(notes(page)) == 1
+        same_day = await get(s, site.url("/stories?since=2026-01-14&until=2026-01-14"))
+        assert story_titles(same_day) and notes(same_day) == []
 
 
 async def test_search_finds_words_with_prefixes_and_pages(tmp_path: Path) -> None:

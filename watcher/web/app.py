@@ -28,11 +28,13 @@ from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.rules.explain import entity_words, format_explanation
-from watcher.rules.schema import RuleSet, load_rules
+from watcher.rules.schema import PRIORITIES, RuleSet, load_rules
 from watcher.store.base import Store
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
 from watcher.store.views import (
+    Facets,
+    Page,
     StoryFilter,
     feed_activity,
     rule_activity,
@@ -50,6 +52,8 @@ COOKIE = "watcher_session"
 # The request's session, set by the middleware for the handler running in the same task.
 _SESSION: contextvars.ContextVar[_Session] = contextvars.ContextVar("watcher_web_session")
 PER_PAGE = 50
+# Past any store's end (50 billion stories), and (page - 1) * 50 fits a 64-bit OFFSET.
+MAX_PAGE = 10**9
 RULE_DAYS = 30
 FEED_DAYS = 14
 # A backtest reads at most this many stored articles (newest first) and this many days.
@@ -277,37 +281,74 @@ class WebApp:
     async def stories(self, request: web.Request) -> web.Response:
         q = request.query
         problems: list[str] = []
-        filt = StoryFilter(
-            rule=q.get("rule", ""),
-            priority=q.get("priority", ""),
-            language=q.get("language", ""),
-            feed=q.get("feed", ""),
-            since=self._day(q.get("since", ""), "since", problems),
-            until=self._day(q.get("until", ""), "until", problems, end=True),
-        )
-        page = _page_number(q.get("page"))
         db = self.b.db
         facets = await db(story_facets, db.store)
-        result = await db(stories_page, db.store, filt, page, PER_PAGE)
+        # Filters as applied: a value the menus cannot show, like a bad date, is ignored with a
+        # note, so the menus always show what the list is filtered by.
         params = {
-            k: q.get(k, "") for k in ("rule", "priority", "language", "feed", "since", "until")
+            key: _choice(key, q.get(key, ""), known, problems)
+            for key, known in self._known_values(facets).items()
         }
+        since = self._day(q.get("since", ""), "since", problems)
+        until = self._day(q.get("until", ""), "until", problems, end=True)
+        params["since"] = q.get("since", "") if since else ""
+        params["until"] = q.get("until", "") if until else ""
+        if since and until and since >= until:
+            problems.append(
+                f"since: {params['since']} is after until {params['until']}; no story can match"
+            )
+        filt = StoryFilter(
+            rule=params["rule"],
+            priority=params["priority"],
+            language=params["language"],
+            feed=params["feed"],
+            since=since,
+            until=until,
+        )
+        result = await _paged(
+            q.get("page"), problems, lambda page: db(stories_page, db.store, filt, page, PER_PAGE)
+        )
+        menus = [
+            (key, label, _offered(values, params[key]))
+            for key, label, values in (
+                ("rule", "Rule", facets.rules),
+                ("priority", "Priority", facets.priorities),
+                ("language", "Language", facets.languages),
+                ("feed", "Feed", facets.feeds),
+            )
+        ]
         return self._page(
             request,
             "stories.html",
             result=result,
-            facets=facets,
+            menus=menus,
             params=params,
             problems=problems,
             mute_hours=MUTE_HOURS,
         )
 
+    def _known_values(self, facets: Facets) -> dict[str, set[str]]:
+        """The values each story filter accepts: what stored stories have, and the rules and
+        priorities the rule files define (a rule without alerts yet filters to nothing)."""
+        return {
+            "rule": {*facets.rules, *self.b.rules().names()},
+            "priority": {*facets.priorities, *PRIORITIES},
+            "language": set(facets.languages),
+            "feed": set(facets.feeds),
+        }
+
     async def search(self, request: web.Request) -> web.Response:
         text = request.query.get("q", "").strip()[:500]
-        page = _page_number(request.query.get("page"))
+        problems: list[str] = []
         db = self.b.db
-        result = await db(search_articles, db.store, text, page) if text else None
-        return self._page(request, "search.html", q=text, result=result)
+        result = None
+        if text:
+            result = await _paged(
+                request.query.get("page"),
+                problems,
+                lambda page: db(search_articles, db.store, text, page),
+            )
+        return self._page(request, "search.html", q=text, result=result, problems=problems)
 
     async def rules(self, request: web.Request) -> web.Response:
         db, now = self.b.db, self.b.clock.now()
@@ -608,11 +649,54 @@ def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _page_number(text: str | None) -> int:
-    try:
-        return max(1, min(int(text or "1"), 100_000))
-    except ValueError:
+def _page_number(text: str | None, problems: list[str]) -> int:
+    """The page asked for; 1 and a note when it is not a page number. Capped where it is past
+    the end of any store anyway, so that the store's OFFSET fits 64 bits."""
+    if not text:
         return 1
+    try:
+        number = int(text)
+    except ValueError:  # 'abc', '1e9', or more than 4,300 digits
+        number = 0
+    if number < 1:
+        problems.append(f"page: {_shown(text)} is not a page number; showing page 1")
+        return 1
+    return min(number, MAX_PAGE)
+
+
+async def _paged(
+    text: str | None, problems: list[str], fetch: Callable[[int], Awaitable[Page[Any]]]
+) -> Page[Any]:
+    """The page ``text`` asks for; past the end, the last page and a note saying so."""
+    result = await fetch(_page_number(text, problems))
+    if result.page > result.pages:
+        only = "is only 1 page" if result.pages == 1 else f"are only {result.pages} pages"
+        problems.append(
+            f"page: {_shown(text or '')} is past the end (there {only}); showing the last"
+        )
+        result = await fetch(result.pages)
+    return result
+
+
+_FILTER_NOTES = {
+    "rule": "no rule is named {}",
+    "priority": "{} is not a priority (" + ", ".join(PRIORITIES) + ")",
+    "language": "no alerted story is in language {}",
+    "feed": "no alerted story is from a feed named {}",
+}
+
+
+def _choice(key: str, value: str, known: set[str], problems: list[str]) -> str:
+    """``value`` when the filter accepts it; else "" and a note, as for a bad date."""
+    if not value or value in known:
+        return value
+    problems.append(f"{key}: {_FILTER_NOTES[key].format(_shown(value))}; ignored")
+    return ""
+
+
+def _offered(values: tuple[str, ...], current: str) -> tuple[str, ...]:
+    """A menu's values, with the one applied even when no stored story has it yet."""
+    return values if not current or current in values else (*values, current)
 
 
 def _row_id(value: Any) -> int | None:
