@@ -589,6 +589,32 @@ async def test_without_a_token_pages_read_but_nothing_writes(tmp_path: Path) -> 
         assert await site.db(site.store.active_mutes, NOW) == {}
 
 
+async def test_without_a_token_login_says_the_page_is_read_only_and_how_to_set_one(
+    tmp_path: Path,
+) -> None:
+    async with serve(tmp_path, populate=False) as site, browser_session() as s:
+        page = await get(s, site.url("/login"))
+        assert 'name="token"' not in page and 'id="read-only"' in page
+        assert "token_file" in page and "WATCHER_WEB_TOKEN" in page  # the keys to set
+        csrf = csrf_of(await get(s, site.url("/tester")))  # a form of the same session
+        started = asyncio.get_running_loop().time()
+        again, _ = await post(s, site.url("/login"), {"csrf": csrf, "token": "x"}, 403)
+        assert asyncio.get_running_loop().time() - started < 0.9  # no wait: nothing to guess
+        assert 'id="read-only"' in again and 'name="token"' not in again
+
+
+@pytest.mark.parametrize("token", [None, TOKEN])
+async def test_a_method_a_page_does_not_take_is_405_before_login_and_csrf(
+    tmp_path: Path, token: str | None
+) -> None:
+    async with serve(tmp_path, token=token, populate=False) as site, browser_session() as s:
+        for method, path, allowed in (("POST", "/stories", "GET"), ("PUT", "/mute", "POST")):
+            async with s.request(method, site.url(path), allow_redirects=False) as r:
+                assert r.status == 405 and allowed in r.headers["Allow"]
+                assert r.headers["Content-Type"].startswith("text/html")
+        await get(s, site.url("/nope"), 404)
+
+
 async def test_posts_need_the_csrf_token_of_the_session(tmp_path: Path) -> None:
     async with serve(tmp_path, populate=False) as site, browser_session() as s:
         await post(s, site.url("/tester"), {"text": VENEZUELA}, 403)  # no session yet

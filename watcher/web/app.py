@@ -224,9 +224,24 @@ class WebApp:
         except WatcherError as exc:
             return self._error(request, 503, f"The store could not answer: {exc}")
 
+    def _unrouted(self, request: web.Request) -> web.Response | None:
+        """The answer to a request no route takes, before the login and CSRF checks (the form
+        is not what is wrong): 405 for a method the page does not take, 404 for no page."""
+        missed = request.match_info.http_exception
+        if missed is None:
+            return None
+        if isinstance(missed, web.HTTPMethodNotAllowed):
+            response = self._error(request, 405, f"This page does not take {request.method}.")
+            response.headers["Allow"] = missed.headers["Allow"]
+            return response
+        return self._error(request, 404, "No such page.")
+
     async def _refusal(self, request: web.Request, session: _Session) -> web.Response | None:
-        """The answer to a request without a login (when a token is set) or a valid CSRF
-        token (every POST); None when it may go on."""
+        """The answer to a request no route takes, or without a login (when a token is set)
+        or a valid CSRF token (every POST); None when it may go on."""
+        unrouted = self._unrouted(request)
+        if unrouted is not None:
+            return unrouted
         public = request.path.startswith("/static/") or request.path == "/login"
         if self.b.token and not session.auth and not public:
             if request.method == "GET":
@@ -251,22 +266,37 @@ class WebApp:
         return bool(self.b.token) and _SESSION.get().auth
 
     async def login_form(self, request: web.Request) -> web.Response:
-        return self._page(request, "login.html", next=_safe_next(request.query.get("next")))
+        return self._login_page(request, request.query.get("next"))
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
-        token = self.b.token.reveal() if self.b.token else ""
+        if not self.b.token:  # nothing to guess: say why there is no login, at once
+            return self._login_page(request, form.get("next"), status=403)
+        token = self.b.token.reveal()
         given = str(form.get("token", ""))
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode(), token.encode()):
             await asyncio.sleep(1.0)  # slows guessing down
-            return self._page(
-                request, "login.html", status=403, next=_safe_next(form.get("next")), failed=True
-            )
+            return self._login_page(request, form.get("next"), status=403, failed=True)
         # A new session id at login: a session planted before it is worth nothing after.
         sid = secrets.token_urlsafe(18)
         response = _redirect(_safe_next(form.get("next")))
         self._set_cookie(response, _Session(sid, True, self._sign(f"csrf.{sid}")))
         return response
+
+    def _login_page(
+        self, request: web.Request, next_url: Any, *, status: int = 200, failed: bool = False
+    ) -> web.Response:
+        """The login form; without a token, why the page is read-only and how to set one."""
+        source = self.b.config.source
+        return self._page(
+            request,
+            "login.html",
+            status=status,
+            next=_safe_next(next_url),
+            failed=failed,
+            read_only=not self.b.token,
+            config_file=str(source) if source else "the config file",
+        )
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = _redirect("/login" if self.b.token else "/stories")
