@@ -615,6 +615,33 @@ async def test_a_method_a_page_does_not_take_is_405_before_login_and_csrf(
         await get(s, site.url("/nope"), 404)
 
 
+async def test_control_characters_in_a_query_never_reach_the_page(tmp_path: Path) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        for path in ("/search?q=%00", "/search?q=a%01%7F%C2%85b", "/stories?since=%00&%00=1"):
+            page = await get(s, site.url(path))
+            assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", page), path
+        assert "3 articles match" in await get(s, site.url("/search?q=tregua%00"))
+        token = csrf_of(await get(s, site.url("/tester")))
+        page, _ = await post(s, site.url("/tester"), {"csrf": token, "text": "Maduro\x00\x07 x"})
+        assert "\x00" not in page and "\x07" not in page and 'id="report"' in page
+
+
+async def test_a_trailing_slash_redirects_to_the_page(tmp_path: Path) -> None:
+    async with serve(tmp_path, token=TOKEN, populate=False) as site, browser_session() as s:
+        for path, target in (
+            ("/stories/", "/stories"),
+            ("/rules//?x=1", "/rules?x=1"),
+            ("/stories/?rule=a%20b", "/stories?rule=a%20b"),
+        ):
+            for method in ("GET", "HEAD"):
+                async with s.request(method, site.url(path), allow_redirects=False) as r:
+                    assert (r.status, r.headers["Location"]) == (301, target)
+        await get(s, site.url("//evil.example/"), 404)
+        await get(s, site.url("/nope/"), 404)
+        async with s.post(site.url("/stories/"), allow_redirects=False) as r:
+            assert r.status == 404  # a form is not sent again to another address
+
+
 async def test_posts_need_the_csrf_token_of_the_session(tmp_path: Path) -> None:
     async with serve(tmp_path, populate=False) as site, browser_session() as s:
         await post(s, site.url("/tester"), {"text": VENEZUELA}, 403)  # no session yet

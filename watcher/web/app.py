@@ -7,6 +7,7 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -196,7 +197,7 @@ class WebApp:
         started = time.perf_counter()
         session = self._session(request)
         _SESSION.set(session)
-        response = await self._respond(request, handler, session)
+        response = await self._respond(_without_controls(request), handler, session)
         response.headers.update(_HEADERS)
         # How long the server took (store queries and rendering), for browsers' dev tools.
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
@@ -224,9 +225,10 @@ class WebApp:
         except WatcherError as exc:
             return self._error(request, 503, f"The store could not answer: {exc}")
 
-    def _unrouted(self, request: web.Request) -> web.Response | None:
+    async def _unrouted(self, request: web.Request) -> web.Response | None:
         """The answer to a request no route takes, before the login and CSRF checks (the form
-        is not what is wrong): 405 for a method the page does not take, 404 for no page."""
+        is not what is wrong): 405 for a method the page does not take, a redirect from
+        /stories/ to /stories, 404 for no page."""
         missed = request.match_info.http_exception
         if missed is None:
             return None
@@ -234,12 +236,16 @@ class WebApp:
             response = self._error(request, 405, f"This page does not take {request.method}.")
             response.headers["Allow"] = missed.headers["Allow"]
             return response
+        if request.method in ("GET", "HEAD"):
+            target = await _without_slash(request)
+            if target is not None:
+                return _redirect(target, 301)
         return self._error(request, 404, "No such page.")
 
     async def _refusal(self, request: web.Request, session: _Session) -> web.Response | None:
         """The answer to a request no route takes, or without a login (when a token is set)
         or a valid CSRF token (every POST); None when it may go on."""
-        unrouted = self._unrouted(request)
+        unrouted = await self._unrouted(request)
         if unrouted is not None:
             return unrouted
         public = request.path.startswith("/static/") or request.path == "/login"
@@ -465,8 +471,9 @@ class WebApp:
 
     async def tester_run(self, request: web.Request) -> web.Response:
         form = await request.post()
-        url = str(form.get("url", "")).strip()
-        text = str(form.get("text", "")).strip()[:TEXT_LIMIT]
+        url = _CONTROL.sub("", str(form.get("url", ""))).strip()
+        # Tabs and line breaks are text; the other control characters are dropped.
+        text = _TEXT_CONTROL.sub("", str(form.get("text", ""))).strip()[:TEXT_LIMIT]
         if not url and not text:
             return self._tester_page(request, 400, error="Paste a URL or some text to test.")
         if url and not url.startswith(("http://", "https://")):
@@ -675,8 +682,34 @@ def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def _redirect(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
+def _redirect(location: str, status: int = 303) -> web.Response:
+    return web.Response(status=status, headers={"Location": location})
+
+
+async def _without_slash(request: web.Request) -> str | None:
+    """The path and query without the path's trailing slashes, when a route takes that path
+    (only our own routes: //other.example/ stays a 404, never a redirect off the site)."""
+    path = request.path.rstrip("/")
+    if not path or path == request.path:
+        return None
+    moved = request.clone(rel_url=request.rel_url.with_path(path, keep_query=True))
+    found = await request.app.router.resolve(moved)
+    return moved.path_qs if found.http_exception is None else None
+
+
+# C0 and C1 control characters and DEL: no query means them, and a NUL in HTML is an error.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
+
+
+def _without_controls(request: web.Request) -> web.Request:
+    """The request with each run of control characters in its query made one space (a search
+    for 'a<TAB>b' still finds both words), so no page echoes them."""
+    query = request.rel_url.query
+    if not any(_CONTROL.search(key + value) for key, value in query.items()):
+        return request
+    cleaned = [(_CONTROL.sub(" ", key), _CONTROL.sub(" ", value)) for key, value in query.items()]
+    return request.clone(rel_url=request.rel_url.with_query(cleaned))
 
 
 def _page_number(text: str | None, problems: list[str]) -> int:
