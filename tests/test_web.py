@@ -510,9 +510,12 @@ async def test_tester_explains_pasted_text_like_watcher_explain(tmp_path: Path) 
             timezone="UTC",
             quotes=config.alerts.summary_sentences,
         )
-        cli = format_explanation(report)
+        assert report["text_source"] == "file"  # explain reads it as a text file
+        cli = format_explanation({**report, "text_source": "pasted text"})
         shown = re.search(r"<pre>(.*?)</pre>", page, re.S)
         assert shown and html.unescape(shown.group(1)) == cli
+        meta = re.search(r'<p class="meta">(.*?)</p>', page, re.S)
+        assert meta and "pasted" in meta.group(1) and "file" not in meta.group(1)
 
 
 async def test_tester_rejects_empty_and_hostile_input_clearly(tmp_path: Path) -> None:
