@@ -1,4 +1,4 @@
-"""The web page: aiohttp routes, login and CSRF, and the views they render; wiring only."""
+"""The web page: aiohttp routes and server, login and CSRF, and the views; wiring only."""
 
 from __future__ import annotations
 
@@ -795,6 +795,8 @@ class _Connection(web.RequestHandler):
     aiohttp 3.14 answers those before the app and its middleware see them, with a body that
     echoes the input, and logs an ERROR with a traceback each time: any local client could
     fill the daemon's log. Every other error goes to aiohttp's own handling, unchanged.
+    (aiohttp's main branch sends these through the middleware, aio-libs/aiohttp#12925; with
+    that release this class and the two below can go.)
     """
 
     __slots__ = ()
