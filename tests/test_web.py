@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import logging
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -189,7 +190,12 @@ def _feeds(store: Store) -> None:
 
 
 def write_config(
-    tmp_path: Path, extra: str = "", *, private: bool = False, port: int = 0
+    tmp_path: Path,
+    extra: str = "",
+    *,
+    private: bool = False,
+    port: int = 0,
+    timezone: str = "UTC",
 ) -> Config:
     rules = tmp_path / "rules"
     if not rules.exists():
@@ -198,6 +204,7 @@ def write_config(
     path.write_text(f"""
 [watcher]
 data_dir = "data"
+timezone = "{timezone}"
 [http]
 allow_private_addresses = {str(private).lower()}
 total_timeout = "10s"
@@ -225,10 +232,15 @@ class Site:
 
 @contextlib.asynccontextmanager
 async def serve(
-    tmp_path: Path, *, token: str | None = None, private: bool = False, populate: bool = True
+    tmp_path: Path,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    populate: bool = True,
+    timezone: str = "UTC",
 ) -> AsyncIterator[Site]:
     """The web page over a populated store, on 127.0.0.1 and a free port."""
-    config = write_config(tmp_path, private=private)
+    config = write_config(tmp_path, private=private, timezone=timezone)
     config.data_dir.mkdir(exist_ok=True)
     store = open_store(config.store_url)
     if populate:
@@ -290,6 +302,19 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
+def notes(page: str) -> list[str]:
+    """The page's notes on what it ignored or why nothing matches."""
+    return [html.unescape(n) for n in re.findall(r'<p class="problem">([^<]*)</p>', page)]
+
+
+def selected(page: str, menu: str) -> str:
+    """The value a filter menu shows as chosen ("" for any)."""
+    block = re.search(rf'<select name="{menu}">(.*?)</select>', page, re.S)
+    assert block, f"no {menu} menu"
+    chosen = re.findall(r'<option value="([^"]*)" selected>', block.group(1))
+    return html.unescape(chosen[0]) if chosen else ""
+
+
 def story_titles(page: str) -> list[str]:
     return [
         html.unescape(t) for t in re.findall(r'<h2><a href="[^"]*"[^>]*>([^<]*)</a></h2>', page)
@@ -347,9 +372,83 @@ async def test_story_filters_narrow_the_timeline(tmp_path: Path) -> None:
         assert old and all(int(t.split()[1].rstrip(":")) >= 34 for t in old)
         page = await get(s, site.url("/stories?since=yesterday&rule=ukraine-peace"))
         assert "not a date" in page and len(story_titles(page)) == 3
-        assert "No alerted stories" in await get(s, site.url("/stories?rule=nope"))
+        nothing = await get(s, site.url("/stories?rule=ukraine-peace&language=en"))
+        assert "No alerted stories" in nothing and notes(nothing) == []
         # The filter form offers what the store holds.
         assert '<option value="ukraine-peace"' in await get(s, site.url("/stories"))
+
+
+@pytest.mark.parametrize(
+    ("query", "timezone"),
+    [
+        ("until=9999-12-31", "UTC"),  # the date picker's last day: the day after overflows
+        ("since=99999-01-01", "UTC"),
+        ("since=0001-01-01", "Asia/Tokyo"),  # before year 1 in UTC, where the store compares
+    ],
+)
+async def test_dates_out_of_range_are_noted_and_ignored(
+    tmp_path: Path, query: str, timezone: str
+) -> None:
+    async with serve(tmp_path, timezone=timezone) as site, browser_session() as s:
+        page = await get(s, site.url(f"/stories?{query}&rule=ukraine-peace"))
+        key, _, value = query.partition("=")
+        assert re.search(rf'class="problem">{key}: &#39;{value}&#39;[^<]*ignored', page)
+        assert len(story_titles(page)) == 3  # the other filter still applies
+
+
+async def test_an_alert_id_past_the_stores_integers_is_a_400(tmp_path: Path) -> None:
+    async with serve(tmp_path, token=TOKEN) as site, browser_session() as s:
+        login = await get(s, site.url("/login"))
+        await post(s, site.url("/login"), {"csrf": csrf_of(login), "token": TOKEN}, 303)
+        csrf = csrf_of(await get(s, site.url("/stories")))
+        for alert in ("9" * 30, "-1", "0", "1e3"):
+            await post(s, site.url("/feedback"), {"csrf": csrf, "alert": alert}, 400)
+        assert await site.db(site.store.feedback_counts) == {}
+
+
+async def test_a_page_number_out_of_range_is_noted(tmp_path: Path) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        first = story_titles(await get(s, site.url("/stories")))
+        last = story_titles(await get(s, site.url("/stories?page=2")))
+        for bad in ("-1", "0", "abc", "1e9"):
+            page = await get(s, site.url(f"/stories?page={bad}"))
+            assert story_titles(page) == first and any(n.startswith("page") for n in notes(page))
+        for past in ("3", "9" * 40):
+            page = await get(s, site.url(f"/stories?page={past}"))
+            assert story_titles(page) == last and "page 2 of 2" in page
+            assert any(n.startswith("page") and "2" in n for n in notes(page)), notes(page)
+        assert notes(await get(s, site.url("/stories?page=2"))) == []
+        found = await get(s, site.url("/search?q=Caracas&page=7"))
+        assert "page 3 of 3" in found and len(notes(found)) == 1
+
+
+async def test_an_unknown_filter_value_is_noted_and_the_menus_show_the_filter(
+    tmp_path: Path,
+) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        everything = story_titles(await get(s, site.url("/stories")))
+        for key, value in (("rule", "nosuch"), ("priority", "urgent"), ("language", "xx")):
+            page = await get(s, site.url(f"/stories?{key}={value}"))
+            assert story_titles(page) == everything and selected(page, key) == ""
+            assert [n.split(":")[0] for n in notes(page)] == [key] and value in notes(page)[0]
+        # A priority the rules define but no story has yet is applied and shown as chosen.
+        low = await get(s, site.url("/stories?priority=low"))
+        assert story_titles(low) == [] and selected(low, "priority") == "low"
+        assert notes(low) == []
+        page = await get(s, site.url("/stories?rule=ukraine-peace&language=es"))
+        assert (selected(page, "rule"), selected(page, "language")) == ("ukraine-peace", "es")
+        # An ignored value is not carried into the pager's links.
+        page = await get(s, site.url("/stories?rule=nosuch&page=1"))
+        pager = re.search(r'<nav class="pager".*?</nav>', page, re.S)
+        assert pager and "page=2" in pager.group(0) and "nosuch" not in pager.group(0)
+
+
+async def test_since_after_until_says_why_nothing_matches(tmp_path: Path) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        page = await get(s, site.url("/stories?since=2026-01-14&until=2026-01-10"))
+        assert story_titles(page) == [] and len(notes(page)) == 1
+        same_day = await get(s, site.url("/stories?since=2026-01-14&until=2026-01-14"))
+        assert story_titles(same_day) and notes(same_day) == []
 
 
 async def test_search_finds_words_with_prefixes_and_pages(tmp_path: Path) -> None:
@@ -411,9 +510,12 @@ async def test_tester_explains_pasted_text_like_watcher_explain(tmp_path: Path) 
             timezone="UTC",
             quotes=config.alerts.summary_sentences,
         )
-        cli = format_explanation(report)
+        assert report["text_source"] == "file"  # explain reads it as a text file
+        cli = format_explanation({**report, "text_source": "pasted text"})
         shown = re.search(r"<pre>(.*?)</pre>", page, re.S)
         assert shown and html.unescape(shown.group(1)) == cli
+        meta = re.search(r'<p class="meta">(.*?)</p>', page, re.S)
+        assert meta and "pasted" in meta.group(1) and "file" not in meta.group(1)
 
 
 async def test_tester_rejects_empty_and_hostile_input_clearly(tmp_path: Path) -> None:
@@ -490,6 +592,59 @@ async def test_without_a_token_pages_read_but_nothing_writes(tmp_path: Path) -> 
         assert await site.db(site.store.active_mutes, NOW) == {}
 
 
+async def test_without_a_token_login_says_the_page_is_read_only_and_how_to_set_one(
+    tmp_path: Path,
+) -> None:
+    async with serve(tmp_path, populate=False) as site, browser_session() as s:
+        page = await get(s, site.url("/login"))
+        assert 'name="token"' not in page and 'id="read-only"' in page
+        assert "token_file" in page and "WATCHER_WEB_TOKEN" in page  # the keys to set
+        csrf = csrf_of(await get(s, site.url("/tester")))  # a form of the same session
+        started = asyncio.get_running_loop().time()
+        again, _ = await post(s, site.url("/login"), {"csrf": csrf, "token": "x"}, 403)
+        assert asyncio.get_running_loop().time() - started < 0.9  # no wait: nothing to guess
+        assert 'id="read-only"' in again and 'name="token"' not in again
+
+
+@pytest.mark.parametrize("token", [None, TOKEN])
+async def test_a_method_a_page_does_not_take_is_405_before_login_and_csrf(
+    tmp_path: Path, token: str | None
+) -> None:
+    async with serve(tmp_path, token=token, populate=False) as site, browser_session() as s:
+        for method, path, allowed in (("POST", "/stories", "GET"), ("PUT", "/mute", "POST")):
+            async with s.request(method, site.url(path), allow_redirects=False) as r:
+                assert r.status == 405 and allowed in r.headers["Allow"]
+                assert r.headers["Content-Type"].startswith("text/html")
+        await get(s, site.url("/nope"), 404)
+
+
+async def test_control_characters_in_a_query_never_reach_the_page(tmp_path: Path) -> None:
+    async with serve(tmp_path) as site, browser_session() as s:
+        for path in ("/search?q=%00", "/search?q=a%01%7F%C2%85b", "/stories?since=%00&%00=1"):
+            page = await get(s, site.url(path))
+            assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", page), path
+        assert "3 articles match" in await get(s, site.url("/search?q=tregua%00"))
+        token = csrf_of(await get(s, site.url("/tester")))
+        page, _ = await post(s, site.url("/tester"), {"csrf": token, "text": "Maduro\x00\x07 x"})
+        assert "\x00" not in page and "\x07" not in page and 'id="report"' in page
+
+
+async def test_a_trailing_slash_redirects_to_the_page(tmp_path: Path) -> None:
+    async with serve(tmp_path, token=TOKEN, populate=False) as site, browser_session() as s:
+        for path, target in (
+            ("/stories/", "/stories"),
+            ("/rules//?x=1", "/rules?x=1"),
+            ("/stories/?rule=a%20b", "/stories?rule=a%20b"),
+        ):
+            for method in ("GET", "HEAD"):
+                async with s.request(method, site.url(path), allow_redirects=False) as r:
+                    assert (r.status, r.headers["Location"]) == (301, target)
+        await get(s, site.url("//evil.example/"), 404)
+        await get(s, site.url("/nope/"), 404)
+        async with s.post(site.url("/stories/"), allow_redirects=False) as r:
+            assert r.status == 404  # a form is not sent again to another address
+
+
 async def test_posts_need_the_csrf_token_of_the_session(tmp_path: Path) -> None:
     async with serve(tmp_path, populate=False) as site, browser_session() as s:
         await post(s, site.url("/tester"), {"text": VENEZUELA}, 403)  # no session yet
@@ -553,6 +708,56 @@ async def test_security_headers_and_static_assets(tmp_path: Path) -> None:
         async with s.get(site.url("/static/style.css")) as r:
             assert r.status == 200 and ".chart" in await r.text()
         assert "No such page" in await get(s, site.url("/nope"), 404)
+
+
+async def raw_request(site: Site, head: bytes) -> tuple[int, bytes]:
+    """A request written byte for byte (no client would send it): the status and the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", site.server.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /stories?page=" + b"A" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /stories HTTP/1.1\r\nHost: x\r\nX-Big: " + b"A" * 9_000 + b"\r\n\r\n", 431),
+        (b"GET /stories HTTP/1.1\r\nHost: x\r\nBad AAAA: 1\r\n\r\n", 400),
+    ],
+    ids=["long-address", "long-header", "bad-header"],
+)
+async def test_an_unreadable_request_is_a_short_4xx_and_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, head: bytes, status: int
+) -> None:
+    async with serve(tmp_path, populate=False) as site:
+        with caplog.at_level(logging.DEBUG):
+            caplog.clear()
+            got, body = await raw_request(site, head)
+            assert (got, b"AAAA" in body) == (status, False)
+            records = [r for r in caplog.records if r.name.startswith(("aiohttp", "watcher.web"))]
+            assert len(records) == 1 and records[0].levelno < logging.WARNING, records
+            assert records[0].exc_info is None and "AAAA" not in records[0].getMessage()
+        async with browser_session() as s:  # and the page still answers
+            await get(s, site.url("/stories"))
+
+
+async def test_a_crash_in_a_page_still_logs_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(tmp_path, populate=False) as site, browser_session() as s:
+
+        def broken() -> Any:
+            raise KeyError("a bug")
+
+        site.server.backend.rules = broken
+        await get(s, site.url("/rules"), 500)
+        assert any(r.exc_info and r.levelno == logging.ERROR for r in caplog.records)
 
 
 # --- store: search index ----------------------------------------------------------------

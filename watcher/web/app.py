@@ -1,4 +1,4 @@
-"""The web page: aiohttp routes, login and CSRF, and the views they render; wiring only."""
+"""The web page: aiohttp routes and server, login and CSRF, and the views; wiring only."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from watcher import __version__
 from watcher.clock import Clock
@@ -26,11 +29,13 @@ from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.rules.explain import entity_words, format_explanation
-from watcher.rules.schema import RuleSet, load_rules
+from watcher.rules.schema import PRIORITIES, RuleSet, load_rules
 from watcher.store.base import Store
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
 from watcher.store.views import (
+    Facets,
+    Page,
     StoryFilter,
     feed_activity,
     rule_activity,
@@ -48,6 +53,8 @@ COOKIE = "watcher_session"
 # The request's session, set by the middleware for the handler running in the same task.
 _SESSION: contextvars.ContextVar[_Session] = contextvars.ContextVar("watcher_web_session")
 PER_PAGE = 50
+# Past any store's end (50 billion stories), and (page - 1) * 50 fits a 64-bit OFFSET.
+MAX_PAGE = 10**9
 RULE_DAYS = 30
 FEED_DAYS = 14
 # A backtest reads at most this many stored articles (newest first) and this many days.
@@ -56,9 +63,14 @@ BACKTEST_DAYS = 90
 TEXT_LIMIT = 200_000
 # The tester fetches and runs NLP; past this the page says it timed out.
 TESTER_TIMEOUT = 120.0
+PASTED = "pasted text"  # where the tester's text came from, for its report
 FEEDBACK_KIND = "not_relevant"  # what the Telegram bot's button stores
 MUTE_HOURS = (1, 8, 24, 168)
 _STATIC = Path(__file__).parent / "static"
+# aiohttp's limit on the request line; headers get a different one, so that a LineTooLong's
+# limit tells a long address (414) from a long header (431).
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8 * 1024
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -186,7 +198,7 @@ class WebApp:
         started = time.perf_counter()
         session = self._session(request)
         _SESSION.set(session)
-        response = await self._respond(request, handler, session)
+        response = await self._respond(_without_controls(request), handler, session)
         response.headers.update(_HEADERS)
         # How long the server took (store queries and rendering), for browsers' dev tools.
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
@@ -214,9 +226,29 @@ class WebApp:
         except WatcherError as exc:
             return self._error(request, 503, f"The store could not answer: {exc}")
 
+    async def _unrouted(self, request: web.Request) -> web.Response | None:
+        """The answer to a request no route takes, before the login and CSRF checks (the form
+        is not what is wrong): 405 for a method the page does not take, a redirect from
+        /stories/ to /stories, 404 for no page."""
+        missed = request.match_info.http_exception
+        if missed is None:
+            return None
+        if isinstance(missed, web.HTTPMethodNotAllowed):
+            response = self._error(request, 405, f"This page does not take {request.method}.")
+            response.headers["Allow"] = missed.headers["Allow"]
+            return response
+        if request.method in ("GET", "HEAD"):
+            target = await _without_slash(request)
+            if target is not None:
+                return _redirect(target, 301)
+        return self._error(request, 404, "No such page.")
+
     async def _refusal(self, request: web.Request, session: _Session) -> web.Response | None:
-        """The answer to a request without a login (when a token is set) or a valid CSRF
-        token (every POST); None when it may go on."""
+        """The answer to a request no route takes, or without a login (when a token is set)
+        or a valid CSRF token (every POST); None when it may go on."""
+        unrouted = await self._unrouted(request)
+        if unrouted is not None:
+            return unrouted
         public = request.path.startswith("/static/") or request.path == "/login"
         if self.b.token and not session.auth and not public:
             if request.method == "GET":
@@ -241,22 +273,37 @@ class WebApp:
         return bool(self.b.token) and _SESSION.get().auth
 
     async def login_form(self, request: web.Request) -> web.Response:
-        return self._page(request, "login.html", next=_safe_next(request.query.get("next")))
+        return self._login_page(request, request.query.get("next"))
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
-        token = self.b.token.reveal() if self.b.token else ""
+        if not self.b.token:  # nothing to guess: say why there is no login, at once
+            return self._login_page(request, form.get("next"), status=403)
+        token = self.b.token.reveal()
         given = str(form.get("token", ""))
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode(), token.encode()):
             await asyncio.sleep(1.0)  # slows guessing down
-            return self._page(
-                request, "login.html", status=403, next=_safe_next(form.get("next")), failed=True
-            )
+            return self._login_page(request, form.get("next"), status=403, failed=True)
         # A new session id at login: a session planted before it is worth nothing after.
         sid = secrets.token_urlsafe(18)
         response = _redirect(_safe_next(form.get("next")))
         self._set_cookie(response, _Session(sid, True, self._sign(f"csrf.{sid}")))
         return response
+
+    def _login_page(
+        self, request: web.Request, next_url: Any, *, status: int = 200, failed: bool = False
+    ) -> web.Response:
+        """The login form; without a token, why the page is read-only and how to set one."""
+        source = self.b.config.source
+        return self._page(
+            request,
+            "login.html",
+            status=status,
+            next=_safe_next(next_url),
+            failed=failed,
+            read_only=not self.b.token,
+            config_file=str(source) if source else "the config file",
+        )
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         response = _redirect("/login" if self.b.token else "/stories")
@@ -271,37 +318,74 @@ class WebApp:
     async def stories(self, request: web.Request) -> web.Response:
         q = request.query
         problems: list[str] = []
-        filt = StoryFilter(
-            rule=q.get("rule", ""),
-            priority=q.get("priority", ""),
-            language=q.get("language", ""),
-            feed=q.get("feed", ""),
-            since=self._day(q.get("since", ""), "since", problems),
-            until=self._day(q.get("until", ""), "until", problems, end=True),
-        )
-        page = _page_number(q.get("page"))
         db = self.b.db
         facets = await db(story_facets, db.store)
-        result = await db(stories_page, db.store, filt, page, PER_PAGE)
+        # Filters as applied: a value the menus cannot show, like a bad date, is ignored with a
+        # note, so the menus always show what the list is filtered by.
         params = {
-            k: q.get(k, "") for k in ("rule", "priority", "language", "feed", "since", "until")
+            key: _choice(key, q.get(key, ""), known, problems)
+            for key, known in self._known_values(facets).items()
         }
+        since = self._day(q.get("since", ""), "since", problems)
+        until = self._day(q.get("until", ""), "until", problems, end=True)
+        params["since"] = q.get("since", "") if since else ""
+        params["until"] = q.get("until", "") if until else ""
+        if since and until and since >= until:
+            problems.append(
+                f"since: {params['since']} is after until {params['until']}; no story can match"
+            )
+        filt = StoryFilter(
+            rule=params["rule"],
+            priority=params["priority"],
+            language=params["language"],
+            feed=params["feed"],
+            since=since,
+            until=until,
+        )
+        result = await _paged(
+            q.get("page"), problems, lambda page: db(stories_page, db.store, filt, page, PER_PAGE)
+        )
+        menus = [
+            (key, label, _offered(values, params[key]))
+            for key, label, values in (
+                ("rule", "Rule", facets.rules),
+                ("priority", "Priority", facets.priorities),
+                ("language", "Language", facets.languages),
+                ("feed", "Feed", facets.feeds),
+            )
+        ]
         return self._page(
             request,
             "stories.html",
             result=result,
-            facets=facets,
+            menus=menus,
             params=params,
             problems=problems,
             mute_hours=MUTE_HOURS,
         )
 
+    def _known_values(self, facets: Facets) -> dict[str, set[str]]:
+        """The values each story filter accepts: what stored stories have, and the rules and
+        priorities the rule files define (a rule without alerts yet filters to nothing)."""
+        return {
+            "rule": {*facets.rules, *self.b.rules().names()},
+            "priority": {*facets.priorities, *PRIORITIES},
+            "language": set(facets.languages),
+            "feed": set(facets.feeds),
+        }
+
     async def search(self, request: web.Request) -> web.Response:
         text = request.query.get("q", "").strip()[:500]
-        page = _page_number(request.query.get("page"))
+        problems: list[str] = []
         db = self.b.db
-        result = await db(search_articles, db.store, text, page) if text else None
-        return self._page(request, "search.html", q=text, result=result)
+        result = None
+        if text:
+            result = await _paged(
+                request.query.get("page"),
+                problems,
+                lambda page: db(search_articles, db.store, text, page),
+            )
+        return self._page(request, "search.html", q=text, result=result, problems=problems)
 
     async def rules(self, request: web.Request) -> web.Response:
         db, now = self.b.db, self.b.clock.now()
@@ -388,8 +472,9 @@ class WebApp:
 
     async def tester_run(self, request: web.Request) -> web.Response:
         form = await request.post()
-        url = str(form.get("url", "")).strip()
-        text = str(form.get("text", "")).strip()[:TEXT_LIMIT]
+        url = _CONTROL.sub("", str(form.get("url", ""))).strip()
+        # Tabs and line breaks are text; the other control characters are dropped.
+        text = _TEXT_CONTROL.sub("", str(form.get("text", ""))).strip()[:TEXT_LIMIT]
         if not url and not text:
             return self._tester_page(request, 400, error="Paste a URL or some text to test.")
         if url and not url.startswith(("http://", "https://")):
@@ -409,7 +494,9 @@ class WebApp:
     async def _explain(self, url: str, text: str) -> dict[str, Any]:
         if url:
             return await self.b.explainer.url(url)
-        return await self.b.explainer.text(text)
+        report = await self.b.explainer.text(text)
+        # Explaining reads pasted text as it reads a text file (its source says "file").
+        return {**report, "text_source": PASTED}
 
     async def backtest(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -481,9 +568,8 @@ class WebApp:
 
     async def feedback(self, request: web.Request) -> web.StreamResponse:
         form = await self._writable(request)
-        try:
-            alert_id = int(str(form.get("alert", "")))
-        except ValueError:
+        alert_id = _row_id(form.get("alert"))
+        if alert_id is None:
             return self._error(request, 400, "No such alert.")
         db = self.b.db
         if await db(db.store.button_alert, alert_id) is None:
@@ -523,12 +609,14 @@ class WebApp:
         if not text:
             return None
         try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            problems.append(f"{key}: {text!r} is not a date like 2026-01-31; ignored")
+            start = datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=self.tz)
+            when = start + timedelta(days=1) if end else start
+            # The store compares in UTC: 0001-01-01 east of UTC is before year 1 there.
+            when.astimezone(UTC)
+        except (ValueError, OverflowError):  # not a date, or 9999-12-31 and the day after
+            problems.append(f"{key}: {_shown(text)} is not a date like 2026-01-31; ignored")
             return None
-        start = datetime.combine(day, datetime.min.time(), tzinfo=self.tz)
-        return start + timedelta(days=1) if end else start
+        return when
 
     def _page(
         self, request: web.Request, template: str, *, status: int = 200, **values: Any
@@ -597,15 +685,99 @@ def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def _redirect(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
+def _redirect(location: str, status: int = 303) -> web.Response:
+    return web.Response(status=status, headers={"Location": location})
 
 
-def _page_number(text: str | None) -> int:
-    try:
-        return max(1, min(int(text or "1"), 100_000))
-    except ValueError:
+async def _without_slash(request: web.Request) -> str | None:
+    """The path and query without the path's trailing slashes, when a route takes that path
+    (only our own routes: //other.example/ stays a 404, never a redirect off the site)."""
+    path = request.path.rstrip("/")
+    if not path or path == request.path:
+        return None
+    moved = request.clone(rel_url=request.rel_url.with_path(path, keep_query=True))
+    found = await request.app.router.resolve(moved)
+    return moved.path_qs if found.http_exception is None else None
+
+
+# C0 and C1 control characters and DEL: no query means them, and a NUL in HTML is an error.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
+
+
+def _without_controls(request: web.Request) -> web.Request:
+    """The request with each run of control characters in its query made one space (a search
+    for 'a<TAB>b' still finds both words), so no page echoes them."""
+    query = request.rel_url.query
+    if not any(_CONTROL.search(key + value) for key, value in query.items()):
+        return request
+    cleaned = [(_CONTROL.sub(" ", key), _CONTROL.sub(" ", value)) for key, value in query.items()]
+    return request.clone(rel_url=request.rel_url.with_query(cleaned))
+
+
+def _page_number(text: str | None, problems: list[str]) -> int:
+    """The page asked for; 1 and a note when it is not a page number. Capped where it is past
+    the end of any store anyway, so that the store's OFFSET fits 64 bits."""
+    if not text:
         return 1
+    try:
+        number = int(text)
+    except ValueError:  # 'abc', '1e9', or more than 4,300 digits
+        number = 0
+    if number < 1:
+        problems.append(f"page: {_shown(text)} is not a page number; showing page 1")
+        return 1
+    return min(number, MAX_PAGE)
+
+
+async def _paged(
+    text: str | None, problems: list[str], fetch: Callable[[int], Awaitable[Page[Any]]]
+) -> Page[Any]:
+    """The page ``text`` asks for; past the end, the last page and a note saying so."""
+    result = await fetch(_page_number(text, problems))
+    if result.page > result.pages:
+        only = "is only 1 page" if result.pages == 1 else f"are only {result.pages} pages"
+        problems.append(
+            f"page: {_shown(text or '')} is past the end (there {only}); showing the last"
+        )
+        result = await fetch(result.pages)
+    return result
+
+
+_FILTER_NOTES = {
+    "rule": "no rule is named {}",
+    "priority": "{} is not a priority (" + ", ".join(PRIORITIES) + ")",
+    "language": "no alerted story is in language {}",
+    "feed": "no alerted story is from a feed named {}",
+}
+
+
+def _choice(key: str, value: str, known: set[str], problems: list[str]) -> str:
+    """``value`` when the filter accepts it; else "" and a note, as for a bad date."""
+    if not value or value in known:
+        return value
+    problems.append(f"{key}: {_FILTER_NOTES[key].format(_shown(value))}; ignored")
+    return ""
+
+
+def _offered(values: tuple[str, ...], current: str) -> tuple[str, ...]:
+    """A menu's values, with the one applied even when no stored story has it yet."""
+    return values if not current or current in values else (*values, current)
+
+
+def _row_id(value: Any) -> int | None:
+    """A store row id from a form, or None: past 2**63 - 1 no store column holds it (SQLite
+    raises OverflowError on such a parameter)."""
+    try:
+        number = int(str(value or ""))
+    except ValueError:
+        return None
+    return number if 1 <= number < 2**63 else None
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A request's value quoted in a note, cut short: the note must not echo a whole URL."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _safe_next(value: Any, default: str = "/stories") -> str:
@@ -614,6 +786,77 @@ def _safe_next(value: Any, default: str = "/stories") -> str:
     return (
         text if text.startswith("/") and not text.startswith("//") and "\\" not in text else default
     )
+
+
+class _Connection(web.RequestHandler):
+    """aiohttp's connection handler, answering a request it cannot parse (a request line or
+    header over the limits, bytes that are not HTTP) with a short 4xx and one log line.
+
+    aiohttp 3.14 answers those before the app and its middleware see them, with a body that
+    echoes the input, and logs an ERROR with a traceback each time: any local client could
+    fill the daemon's log. Every other error goes to aiohttp's own handling, unchanged.
+    (aiohttp's main branch sends these through the middleware, aio-libs/aiohttp#12925; with
+    that release this class and the two below can go.)
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # The parser's errors come with status 400; a handler's exceptions with 500.
+        if status != 400 or not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        status = int(self._status_of(exc))
+        log.info(
+            "web: %d for an unreadable request from %s (%s)",
+            status,
+            request.remote,
+            type(exc).__name__,
+        )
+        response = web.Response(
+            status=status,
+            text=f"{status} {HTTPStatus(status).phrase}\n",
+            headers=_HEADERS,
+        )
+        response.force_close()
+        return response
+
+    def _status_of(self, exc: HttpProcessingError) -> int:
+        if isinstance(exc, LineTooLong):
+            limit = exc.args[1] if len(exc.args) > 1 else None
+            if limit == self.max_line_size:
+                return HTTPStatus.REQUEST_URI_TOO_LONG
+            if limit == self.max_field_size:
+                return HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+        return HTTPStatus.BAD_REQUEST
+
+
+class _Server(web.Server):
+    """aiohttp's low-level server, its connections handled by _Connection."""
+
+    def __call__(self) -> web.RequestHandler:
+        return _Connection(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner serving through _Server."""
+
+    async def _make_server(self) -> web.Server:
+        # aiohttp builds the server (app startup, router, request factory); only the class
+        # of its connections changes.
+        built = await super()._make_server()
+        return _Server(
+            built.request_handler,
+            request_factory=built.request_factory,
+            handler_cancellation=built.handler_cancellation,
+            loop=built._loop,
+            **built._kwargs,
+        )
 
 
 class WebServer:
@@ -626,11 +869,13 @@ class WebServer:
 
     async def start(self) -> None:
         settings = self.backend.config.web
-        self._runner = web.AppRunner(
-            # A stop must not wait a minute for a tester request in flight.
+        self._runner = _Runner(
             WebApp(self.backend).build(),
             access_log=None,
+            # A stop must not wait a minute for a tester request in flight.
             shutdown_timeout=1.0,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
