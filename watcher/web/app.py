@@ -13,14 +13,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_exceptions import HttpProcessingError
 
 from watcher import __version__
 from watcher.clock import Clock
@@ -67,10 +66,6 @@ PASTED = "pasted text"  # where the tester's text came from, for its report
 FEEDBACK_KIND = "not_relevant"  # what the Telegram bot's button stores
 MUTE_HOURS = (1, 8, 24, 168)
 _STATIC = Path(__file__).parent / "static"
-# aiohttp's limit on the request line; headers get a different one, so that a LineTooLong's
-# limit tells a long address (414) from a long header (431).
-MAX_LINE_SIZE = 8190
-MAX_FIELD_SIZE = 8 * 1024
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -788,75 +783,38 @@ def _safe_next(value: Any, default: str = "/stories") -> str:
     )
 
 
-class _Connection(web.RequestHandler):
-    """aiohttp's connection handler, answering a request it cannot parse (a request line or
-    header over the limits, bytes that are not HTTP) with a short 4xx and one log line.
+class _QuietParseErrors(logging.Filter):
+    """Makes aiohttp's record of a request it cannot parse (a request line or header over
+    its limits, bytes that are not HTTP) one INFO line without a traceback.
 
-    aiohttp 3.14 answers those before the app and its middleware see them, with a body that
-    echoes the input, and logs an ERROR with a traceback each time: any local client could
-    fill the daemon's log. Every other error goes to aiohttp's own handling, unchanged.
-    (aiohttp's main branch sends these through the middleware, aio-libs/aiohttp#12925; with
-    that release this class and the two below can go.)
+    aiohttp answers those with a 400 before the app and its middleware see them, and logs an
+    ERROR with a traceback each time: any local client could fill the daemon's log. A page's
+    own crash (any other exception) keeps its traceback. A logging filter is aiohttp's public
+    surface for this; its connection handler has no hook for it in 3.x.
     """
 
-    __slots__ = ()
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        # The parser's errors come with status 400; a handler's exceptions with 500.
-        if status != 400 or not isinstance(exc, HttpProcessingError):
-            return super().handle_error(request, status, exc, message)
-        status = int(self._status_of(exc))
-        log.info(
-            "web: %d for an unreadable request from %s (%s)",
-            status,
-            request.remote,
-            type(exc).__name__,
-        )
-        response = web.Response(
-            status=status,
-            text=f"{status} {HTTPStatus(status).phrase}\n",
-            headers=_HEADERS,
-        )
-        response.force_close()
-        return response
-
-    def _status_of(self, exc: HttpProcessingError) -> int:
-        if isinstance(exc, LineTooLong):
-            limit = exc.args[1] if len(exc.args) > 1 else None
-            if limit == self.max_line_size:
-                return HTTPStatus.REQUEST_URI_TOO_LONG
-            if limit == self.max_field_size:
-                return HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-        return HTTPStatus.BAD_REQUEST
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = (
+                "web: 400 for an unreadable request from %s (%s)",
+                (
+                    remote,
+                    type(exc).__name__,
+                ),
+            )
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
-class _Server(web.Server):
-    """aiohttp's low-level server, its connections handled by _Connection."""
-
-    def __call__(self) -> web.RequestHandler:
-        return _Connection(self, loop=self._loop, **self._kwargs)
+_SERVER_LOG = logging.getLogger("aiohttp.server")
 
 
-class _Runner(web.AppRunner):
-    """An AppRunner serving through _Server."""
-
-    async def _make_server(self) -> web.Server:
-        # aiohttp builds the server (app startup, router, request factory); only the class
-        # of its connections changes.
-        built = await super()._make_server()
-        return _Server(
-            built.request_handler,
-            request_factory=built.request_factory,
-            handler_cancellation=built.handler_cancellation,
-            loop=built._loop,
-            **built._kwargs,
-        )
+def _quiet_parse_errors() -> None:
+    if not any(isinstance(f, _QuietParseErrors) for f in _SERVER_LOG.filters):
+        _SERVER_LOG.addFilter(_QuietParseErrors())
 
 
 class WebServer:
@@ -869,13 +827,12 @@ class WebServer:
 
     async def start(self) -> None:
         settings = self.backend.config.web
-        self._runner = _Runner(
+        _quiet_parse_errors()
+        self._runner = web.AppRunner(
             WebApp(self.backend).build(),
             access_log=None,
             # A stop must not wait a minute for a tester request in flight.
             shutdown_timeout=1.0,
-            max_line_size=MAX_LINE_SIZE,
-            max_field_size=MAX_FIELD_SIZE,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port)
