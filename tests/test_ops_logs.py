@@ -174,7 +174,7 @@ async def test_a_muted_match_is_logged_listed_and_not_a_new_hit(
     report = capsys.readouterr().out
     assert ": new hits" not in report and "1 match was muted or blocked then" in report
     (row,) = [ln for ln in report.splitlines() if ln.startswith("venezuela ")]
-    assert row.split()[1:4] == ["1", "0", "0"]  # would alert, did alert, new
+    assert row.split()[1:4] == ["1", "0", "0"]  # would match, did match, new
 
 
 async def test_a_sources_update_is_listed_as_an_update_of_its_story(

@@ -569,9 +569,9 @@ async def test_backtest_compares_the_rule_with_what_alerted(tmp_path: Path) -> N
             s, site.url("/backtest"), {"csrf": token, "rule": "venezuela", "days": "30"}
         )
         stats = dict(re.findall(r"<dt>([a-z ]+)</dt><dd>(\d+)</dd>", page))
-        assert int(stats["did alert"]) == 62  # 60 stories, the hostile one and the joiner
+        assert int(stats["did match"]) == 62  # 60 stories, the hostile one and the joiner
         assert (
-            int(stats["would alert"]) + int(stats["new"]) >= 0 and "Backtest of venezuela" in page
+            int(stats["would match"]) + int(stats["new"]) >= 0 and "Backtest of venezuela" in page
         )
         page, _ = await post(
             s, site.url("/backtest"), {"csrf": token, "rule": "nope", "days": "3"}, 400

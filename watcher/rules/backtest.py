@@ -44,7 +44,7 @@ def format_backtest(
     lines = [
         f"backtest over {articles} stored articles",
         "",
-        f"{'RULE':24} {'WOULD ALERT':>11} {'DID ALERT':>9} {'NEW':>5} {'LOST':>5} "
+        f"{'RULE':24} {'WOULD MATCH':>11} {'DID MATCH':>9} {'NEW':>5} {'LOST':>5} "
         f"{'NOT RELEVANT':>12}",
     ]
     for r in results:

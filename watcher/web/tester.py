@@ -18,7 +18,7 @@ def backtest_rule(
     rules: RuleSet,
     nlp: NlpSettings,
 ) -> RuleResult:
-    """`watcher backtest --rule`: the current rule over stored articles vs what alerted then."""
+    """`watcher backtest --rule`: the current rule over stored articles vs what it matched then."""
     matcher = matcher_for(rules, nlp)
     would = {i: {m.rule for m in matcher.match(a)} for i, a in stored}
     results = [r for r in compare(would, did, [rule]) if r.rule == rule]
