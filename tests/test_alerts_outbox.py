@@ -367,6 +367,18 @@ async def test_a_destination_without_a_channel_fails_for_good(outbox: Outbox) ->
     assert ("apprise:team", "failed", "no apprise channel is configured") in rows[0].deliveries
 
 
+async def test_at_a_stop_the_local_sinks_get_what_is_queued_and_remote_ones_wait(
+    outbox: Outbox,
+) -> None:
+    await outbox.alert([TG, "jsonl", "console"])
+    outbox.sender.stop()
+    assert await outbox.drain() == SendResult()  # stopped: no more rounds
+    assert await outbox.sender.drain_local() == SendResult(sent=2)
+    assert "Alert 1" in outbox.console.getvalue() and outbox.jsonl.read_text().strip()
+    assert outbox.bot.sent(CHAT) == []
+    assert await outbox.states(TG) == ["pending"]
+
+
 # --- story updates and developments -----------------------------------------------------
 
 

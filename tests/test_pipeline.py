@@ -306,3 +306,48 @@ async def test_a_feed_that_failed_is_logged_when_it_works_again(
         await Daemon(config).run(RunOptions(once=True))
     (back,) = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
     assert back == "feed Outlet 0: reachable again (it had failed once)"
+
+
+async def test_a_stop_writes_the_alerts_queued_for_the_local_sinks(
+    tmp_path: Path, http_server: HttpServer, bot_api: BotApiServer, token: str
+) -> None:
+    """Alerts made by the last articles before a stop reach the console and alerts.jsonl;
+    Telegram's wait for the next start (a stop sends nothing remote)."""
+    from watcher.clock import SystemClock
+    from watcher.pipeline import Pipeline
+    from watcher.store.alerts import ArticleRecord
+    from watcher.store.runner import StoreRunner
+    from watcher.types import Article, ArticleSource, Match, Outcome, Route
+
+    config = _config(tmp_path, http_server, bot_api, [])
+    config.data_dir.mkdir()
+    store = open_store(config.store_url)
+    db = StoreRunner(store)
+    pipeline = await Pipeline.start(config, db, clock=SystemClock())
+    try:
+        pipeline.stop_sending()  # the daemon's stop: no more delivery rounds
+        url = "https://news.example.org/1"
+        article = Article(url=url, title="Maduro speaks", text="Text.", source=ArticleSource.PAGE)
+        match = Match("venezuela", 5.0, 1.0, (), "normal", (), ())
+        payload = {
+            "title": article.title, "url": url, "source": "Example", "published": None,
+            "language": "en", "text_source": "page", "quotes": [], "priority": "normal",
+            "rules": [{"name": "venezuela", "score": 5.0, "threshold": 1.0, "terms": []}],
+        }  # fmt: skip
+        routes = [Route(d, False, None) for d in ("telegram:-1001", "jsonl", "console")]
+        record = ArticleRecord(
+            entry_id=None, feed_id=None, url=url, article=article, now=datetime.now(UTC),
+            matches=[(match, Outcome("venezuela", "alert", ""))], alert_kind="new",
+            payload=payload, routes=routes,
+        )  # fmt: skip
+        assert store.record_article(record) is not None
+    finally:
+        await pipeline.aclose(grace=0)
+    try:
+        assert store.outbox_depth() == {"telegram:-1001": 1}
+    finally:
+        db.shutdown()
+        store.close()
+    (line,) = (config.data_dir / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(line)["title"] == "Maduro speaks"
+    assert bot_api.calls("sendMessage") == []

@@ -181,6 +181,11 @@ def _compose_update(
     )
 
 
+def _is_local(destination: str) -> bool:
+    spec = spec_for(destination)
+    return spec is not None and spec.local
+
+
 class Sender:
     """Sends the head of every destination's queue, one at a time per destination and
     in order; a failing destination waits with backoff, the others go on."""
@@ -220,12 +225,24 @@ class Sender:
 
     async def drain(self) -> SendResult:
         """Send until every queue is empty, held, or waiting to retry."""
+        return await self._drain(local=False)
+
+    async def drain_local(self) -> SendResult:
+        """At a stop, after stop(): write what is queued for the local sinks (console,
+        alerts.jsonl). They cannot hang, and a user who stops the daemon for good would
+        otherwise never see the alerts its last articles made; remote destinations keep
+        theirs for the next start."""
+        return await self._drain(local=True)
+
+    async def _drain(self, *, local: bool) -> SendResult:
         totals: Counter[Delivery] = Counter()
         async with self._lock:
             for _ in range(_MAX_ROUNDS):
-                if self._stopping:
+                if self._stopping and not local:
                     break
                 jobs = await self._db(self._db.store.outbox_heads, self._clock.now())
+                if local:
+                    jobs = [j for j in jobs if _is_local(j.destination)]
                 if not jobs:
                     break
                 totals.update(await asyncio.gather(*(self._deliver(job) for job in jobs)))

@@ -333,6 +333,7 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self._delivery.record_unrecorded_sends(WORKER_GRACE)
+        await self._delivery.drain_local(WORKER_GRACE)
         await self._client.aclose()
         for channel in self._channels.values():
             await channel.aclose()

@@ -128,6 +128,19 @@ class DeliveryStage:
             f": {where}" if where else "",
         )
 
+    async def drain_local(self, grace: float) -> None:
+        """At a stop: the alerts queued for the console and alerts.jsonl are written."""
+        try:
+            result = await asyncio.wait_for(self._sender.drain_local(), grace)
+        except TimeoutError:
+            log.warning("alerts for the console not written in time; they are at the next start")
+            return
+        except StoreError as exc:
+            log.warning("alerts for the console not written at the stop: %s", exc)
+            return
+        if result.sent:
+            log.info("at the stop: %s written to the local sinks", plural(result.sent, "alert"))
+
     async def record_unrecorded_sends(self, grace: float) -> None:
         """Sends delivered while the store refused to record them are recorded now, if the
         store works again, so the next start does not send them twice."""
