@@ -354,7 +354,11 @@ def _delivery_error(  # noqa: PLR0911
         )
         return DeliveryError(f"{where}: rejected: {detail}{hint}", permanent=True)
     if isinstance(exc, TimedOut):
-        return DeliveryError(f"{where}: the Bot API did not answer in time ({detail})")
+        return DeliveryError(
+            f"{where}: the Bot API did not answer in time ({detail}); it may have delivered "
+            "the message, so the retry can show it twice (a longer [telegram] timeout helps "
+            "on a slow link)"
+        )
     return DeliveryError(f"{where}: {detail}")
 
 
