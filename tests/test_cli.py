@@ -380,7 +380,7 @@ def test_status_says_whether_the_daemon_runs(
     assert "daemon: not running (stopped at" in capsys.readouterr().out
 
 
-def test_alerts_table_cuts_long_titles_at_a_word_with_an_ellipsis() -> None:
+def test_alerts_table_cuts_long_titles_and_reasons_at_a_word_with_an_ellipsis() -> None:
     from zoneinfo import ZoneInfo
 
     from watcher.cli import format_alerts
@@ -392,7 +392,20 @@ def test_alerts_table_cuts_long_titles_at_a_word_with_an_ellipsis() -> None:
         AlertRow(2, "new", "normal", datetime.now(UTC), "A" * 80, ("venezuela",)),
         AlertRow(3, "new", "normal", datetime.now(UTC), "Short title", ("venezuela",)),
     ]
+    reason = "telegram:-1001: Forbidden: bot was kicked from the group chat (add it back)"
+    rows.append(
+        AlertRow(
+            4,
+            "new",
+            "normal",
+            datetime.now(UTC),
+            "Kicked",
+            ("venezuela",),
+            deliveries=(("telegram:-1001", "failed", reason),),
+        )
+    )
     table = format_alerts(rows, ZoneInfo("UTC"))
+    assert "(telegram:-1001: Forbidden: bot was kicked from the group…)" in table
     assert "Maduro faces new sanctions from the US as the…" in table
     assert "A" * 49 + "…" in table and "Short title" in table
     assert long not in table

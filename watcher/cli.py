@@ -764,9 +764,10 @@ def _alert_line(r: AlertRow, tz: ZoneInfo) -> tuple[str, ...]:
         "update" if update else r.kind,
         r.priority,
         ",".join(r.rules) or "-",
-        _title(title),
+        _clip(title, 50),
         " ".join(
-            f"{d}={s}" + (f" ({e[:40]})" if e and s != "sent" else "") for d, s, e in r.deliveries
+            f"{d}={s}" + (f" ({_clip(e, 60)})" if e and s != "sent" else "")
+            for d, s, e in r.deliveries
         ),
     )
 
@@ -778,20 +779,17 @@ def _held_line(h: HeldMatch, tz: ZoneInfo) -> tuple[str, ...]:
         h.outcome,
         "-",
         h.rule,
-        _title(h.title),
+        _clip(h.title, 50),
         "not sent",
     )
 
 
-def _title(title: str) -> str:
-    """A title cut to fit the table, at a word, with "…" where it was cut."""
-    if len(title) <= _TITLE_CHARS:
-        return title
-    cut = textwrap.shorten(title, _TITLE_CHARS, placeholder="…")
-    return cut if cut != "…" else title[: _TITLE_CHARS - 1] + "…"  # one long word
-
-
-_TITLE_CHARS = 50
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to fit a table column, at a word, with "…" where it was cut."""
+    if len(text) <= limit:
+        return text
+    cut = textwrap.shorten(text, limit, placeholder="…")
+    return cut if cut != "…" else text[: limit - 1] + "…"  # one long word
 
 
 if __name__ == "__main__":
