@@ -12,7 +12,7 @@ from typing import Any
 
 import langcodes
 
-from watcher.channels.registry import destination_problem
+from watcher.channels.registry import destination_problem, spec_for
 from watcher.config import parse_duration
 from watcher.rules.model import (
     ENTITY_TYPES,
@@ -43,6 +43,7 @@ from watcher.types import Field
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
+_COMMA_RE = re.compile(r",\s")  # "crash, accident": a list written as one text
 _DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
 
 _RULE_KEYS = (
@@ -125,8 +126,24 @@ class Checker:
     def text(self, y: Y, what: str) -> str | None:
         if isinstance(y.value, str | int | float | bool) and y.raw.strip():
             return y.raw.strip()
-        self.fail(y, f"{what}: expected text, got {_describe(y)}")
+        self.fail(y, f"{what}: expected text, got {_describe(y)}{_colon_hint(y)}")
         return None
+
+    def phrases(self, y: Y, what: str) -> tuple[str, ...]:
+        """Texts where a list is meant; one text alone is a list of one."""
+        return () if self.comma_list(y, what) else self.texts(y, what)
+
+    def comma_list(self, y: Y, what: str) -> bool:
+        """Whether ``y`` is an unquoted text with ", " where a list is meant (a problem):
+        YAML reads ``crash, accident`` as one phrase, matched only as those words together."""
+        if not (isinstance(y.value, str) and not y.quoted and _COMMA_RE.search(y.raw)):
+            return False
+        self.fail(
+            y,
+            f"{what}: {y.raw!r} is one phrase with commas; if you meant several, write a "
+            f'list: [{y.raw}]; if one, quote it: "{y.raw}" (in a list too)',
+        )
+        return True
 
     def texts(self, y: Y, what: str) -> tuple[str, ...]:
         """A list of texts; one text alone is a list of one."""
@@ -228,8 +245,13 @@ class Checker:
         return {key: handler(keys[key]) for key, handler in handlers.items() if key in keys}
 
     def destinations(self, y: Y) -> tuple[str, ...]:
+        if not isinstance(y.value, list) and self.comma_list(y, "destinations"):
+            return ()
         found = []
         for item in y.value if isinstance(y.value, list) else [y]:
+            if _one_pair(item):  # `telegram:` in [...]
+                self.fail(item, f"destinations: {_split_destination(item)}")
+                continue
             value = self.text(item, "destinations")
             if value is not None and self.destination_ok(item, value):
                 found.append(value)
@@ -244,13 +266,13 @@ class Checker:
 
     def filters(self, y: Y) -> Filters:
         keys = self.mapping(y, "filters", _FILTER_KEYS) or {}
-        feeds = self.texts(keys["feeds"], "filters.feeds") if "feeds" in keys else ()
+        feeds = self.phrases(keys["feeds"], "filters.feeds") if "feeds" in keys else ()
         languages = self.languages(keys["languages"]) if "languages" in keys else ()
         max_age = self.duration(keys["max_age"]) if "max_age" in keys else None
         categories = (
-            self.texts(keys["categories"], "filters.categories") if "categories" in keys else ()
+            self.phrases(keys["categories"], "filters.categories") if "categories" in keys else ()
         )
-        authors = self.texts(keys["authors"], "filters.authors") if "authors" in keys else ()
+        authors = self.phrases(keys["authors"], "filters.authors") if "authors" in keys else ()
         url = self.url_pattern(keys["url"]) if "url" in keys else ""
         return Filters(feeds, languages, max_age, categories, authors, url)
 
@@ -364,8 +386,8 @@ class Checker:
         keys = self.mapping(spec, what, _ACTOR_KEYS) or {}
         aliases = self.aliases(keys["aliases"], what) if "aliases" in keys else ()
         types = self.entity_types(keys["types"], what) if "types" in keys else ()
-        exclude = self.texts(keys["exclude"], f"{what} exclude") if "exclude" in keys else ()
-        not_near = self.texts(keys["not_near"], f"{what} not_near") if "not_near" in keys else ()
+        exclude = self.phrases(keys["exclude"], f"{what} exclude") if "exclude" in keys else ()
+        not_near = self.phrases(keys["not_near"], f"{what} not_near") if "not_near" in keys else ()
         weight = self.number(keys["weight"], f"{what} weight") if "weight" in keys else 1.0
         ambiguous = self.aliases(keys["ambiguous"], what) if "ambiguous" in keys else ()
         corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
@@ -452,7 +474,7 @@ class Checker:
         return found
 
     def aliases(self, y: Y, what: str) -> tuple[str, ...]:
-        aliases = self.texts(y, f"{what} aliases")
+        aliases = self.phrases(y, f"{what} aliases")
         for alias in aliases:
             if sum(c.isalnum() for c in alias) < 2:
                 self.fail(y, f"{what} aliases: {alias!r} is too short to match reliably")
@@ -480,7 +502,7 @@ class Checker:
         what = f"keywords {name!r}"
         before = len(self.problems)
         if not isinstance(y.value, dict):
-            phrases = tuple(("", p) for p in self.texts(y, what))
+            phrases = tuple(("", p) for p in self.phrases(y, what))
             weight: float | None = 1.0
         else:
             phrases, weight = self.language_phrases(y, what)
@@ -501,7 +523,7 @@ class Checker:
             elif problem := language_problem(key):
                 self.fail(y.keys[key], f"{what}: {problem}, nor 'weight'")
             else:
-                phrases += [(key, p) for p in self.texts(value, f"{what} {key}")]
+                phrases += [(key, p) for p in self.phrases(value, f"{what} {key}")]
         return tuple(phrases), weight
 
     def regexes(self, y: Y) -> tuple[Pattern, ...]:
@@ -651,9 +673,39 @@ class _LogicChecker:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value
         self.checker.fail(
-            y, f"match: within: expected 'sentence' or a number of words, got {_describe(y)}"
+            y,
+            "match: within: expected a number of words of at least 1, or 'sentence' (the "
+            f"default: in one sentence), got {_describe(y)}",
         )
         return -1
+
+
+def _one_pair(y: Y) -> bool:
+    """A mapping of one key: what YAML makes of ``telegram:`` or ``a: b`` in a flow list."""
+    return isinstance(y.value, dict) and len(y.value) == 1
+
+
+def _colon_hint(y: Y) -> str:
+    if not _one_pair(y):
+        return ""
+    key, value = next(iter(y.value.items()))
+    if isinstance(value.value, list | dict):
+        return ""
+    written = f"{key}: {value.raw}" if value.raw else f"{key}:"
+    return f" ({written!r}: a colon before a space or the end makes a key: quote the text)"
+
+
+def _split_destination(y: Y) -> str:
+    """Why ``telegram:`` or ``telegram: 42`` in a list is a mapping, with the fix."""
+    kind, target = next(iter(y.value.items()))
+    spec = spec_for(f"{kind}:")
+    example = spec.example if spec else f"{kind}:TARGET"
+    if target.raw:
+        return (
+            f"'{kind}: {target.raw}' has a space after the colon, so YAML reads a key and a "
+            f"value; write {kind}:{target.raw}, or quote it"
+        )
+    return f"'{kind}:' needs a target after the colon, with no space ({example}), or quote it"
 
 
 def _is_language_map(y: Y) -> bool:

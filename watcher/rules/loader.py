@@ -14,21 +14,22 @@ from watcher.rules.model import Rule, RuleSet
 from watcher.rules.yamlpos import compose
 
 MAX_FILE_BYTES = 1_000_000
+SUFFIXES = (".yaml", ".yml")  # matched as written; rules/reload.py watches the same
+_UNREAD_SHOWN = 10  # rule files in subfolders named at most
 
 
 def load_rules(directory: Path) -> RuleSet:
     """Every rule in ``directory``'s ``*.yaml``/``*.yml`` files (hidden files are skipped).
 
-    Raises RuleError listing every problem of every file, and duplicate rule names.
+    Raises RuleError listing every problem of every file, duplicate rule names, and the
+    rule files it does not read (``top.YAML``, ``sub/a.yaml``), which would be ignored unseen.
     """
     if not directory.is_dir():
         raise RuleError(f"{directory}: rules directory not found (create it, or set rules_dir)")
     paths = sorted(
-        p
-        for p in directory.iterdir()
-        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+        p for p in directory.iterdir() if p.suffix in SUFFIXES and not p.name.startswith(".")
     )
-    problems: list[str] = []
+    problems = _unread_files(directory)
     rules: list[Rule] = []
     digest = hashlib.sha256()
     for path in paths:
@@ -85,18 +86,69 @@ def _read(path: Path, problems: list[str]) -> bytes | None:
     return data
 
 
+def _unread_files(directory: Path) -> list[str]:
+    """Rule-like files the loader would pass over without a word: ``top.YAML`` (the suffix is
+    matched as written) and ``.yaml`` files in subfolders (hidden ones are kept for drafts)."""
+    problems = [
+        f"{p}:1:1: not read: rule files end in lowercase .yaml or .yml "
+        f"(rename it to {p.stem}{p.suffix.lower()})"
+        for p in sorted(directory.iterdir())
+        if p.suffix.lower() in SUFFIXES and p.suffix not in SUFFIXES and p.name[:1] != "."
+    ]
+    nested = _nested_rule_files(directory)
+    problems += [
+        f"{directory / p}:1:1: rules in subfolders are not read: {p} (move it into "
+        f"{directory}, or into a hidden folder such as .archive/ to keep it unread)"
+        for p in nested[:_UNREAD_SHOWN]
+    ]
+    if len(nested) > _UNREAD_SHOWN:
+        problems[-1] += "; more files in subfolders are not named"
+    return problems
+
+
+def _nested_rule_files(directory: Path) -> list[Path]:
+    """``.yaml``/``.yml`` files (any case) in non-hidden subfolders, relative to ``directory``;
+    the walk stops once it has more than it names (a rules_dir set to a big tree)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if Path(root) != directory:
+            found += [
+                Path(root, f).relative_to(directory)
+                for f in sorted(files)
+                if Path(f).suffix.lower() in SUFFIXES and not f.startswith(".")
+            ]
+        if len(found) > _UNREAD_SHOWN:
+            break
+    return found
+
+
 def _duplicate_names(rules: list[Rule]) -> list[str]:
+    """Rule names used twice, ignoring case (/mute and the bot's commands find rules so). The
+    problem goes to the copy in the file changed last, which is most likely the new one."""
     first: dict[str, Rule] = {}
     problems = []
-    for rule in rules:
-        if rule.name in first:
-            where = f"{first[rule.name].path}:{first[rule.name].line}"
+    for rule in sorted(rules, key=_age):
+        key = rule.name.casefold()
+        if key in first:
+            other = first[key]
+            same = "" if other.name == rule.name else f" as {other.name!r}"
             problems.append(
-                f"{rule.path}:{rule.line}:1: duplicate rule name {rule.name!r} "
-                f"(first defined at {where}; rule names must be unique)"
+                f"{rule.path}:{rule.line}:1: duplicate rule name {rule.name!r} (also defined"
+                f"{same} at {other.path}:{other.line}; rule names must be unique, ignoring "
+                "case: rename one)"
             )
-        first.setdefault(rule.name, rule)
+        first.setdefault(key, rule)
     return problems
+
+
+def _age(rule: Rule) -> tuple[int, str, int]:
+    """Older first: modification time, then file name, then line."""
+    try:
+        mtime = rule.path.stat().st_mtime_ns
+    except OSError:  # parse_rules' made-up path, or a file gone since it was read
+        mtime = 0
+    return (mtime, str(rule.path), rule.line)
 
 
 def _parse_file(path: Path, data: bytes, problems: list[str]) -> list[Rule]:

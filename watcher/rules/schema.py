@@ -50,8 +50,10 @@ group named ``keywords``; a plain list is one group for every language. A list u
 the title), over every term not used only under ``none``. An actor's ``ambiguous`` names
 count only when corroborated (``corroborate`` terms nearby, the full name, NER); ``about:``
 (``topic``, ``min_score``, ``weights``, ``require``, ``lead``) asks that the article be about
-the topic; ``window`` sets how many sentences apart counts as together. docs/rules.md has
-the details.
+the topic; ``window`` sets how many sentences apart counts as together. Several phrases are
+a list, ``[a, b]``: an unquoted text with ", " where a list goes is refused (quote a phrase
+that holds a comma). Only the folder's own ``.yaml``/``.yml`` files are read; ``check``
+names one in a subfolder or with an uppercase suffix. docs/rules.md has the details.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Refuses exotic tags, alias bombs and deep nesting before anything is built from 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ class Y:
     column: int
     keys: dict[str, Y] = field(default_factory=dict)
     raw: str = ""  # a scalar's text as written
+    quoted: bool = False  # a scalar in quotes or a block (| or >): its commas are deliberate
 
 
 def compose(path: Path, text: str, problems: list[str]) -> list[Y] | None:
@@ -34,7 +36,8 @@ def compose(path: Path, text: str, problems: list[str]) -> list[Y] | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
-        problems.append(f"{path}:{where}: YAML syntax error: {exc.problem or exc.context}")
+        said = f"YAML syntax error: {exc.problem or exc.context}"
+        problems.append(f"{path}:{where}: {said}{_syntax_hint(exc, text)}")
         return None
     except (yaml.YAMLError, RecursionError) as exc:
         problems.append(f"{path}:1:1: YAML error: {exc}")
@@ -42,6 +45,26 @@ def compose(path: Path, text: str, problems: list[str]) -> list[Y] | None:
     converter = _Converter(path, problems)
     documents = [converter.convert(n, 0) for n in nodes]
     return None if converter.failed else documents
+
+
+def _syntax_hint(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """What to do about a syntax error: PyYAML words it for its parser, not for the writer."""
+    mark = exc.problem_mark or exc.context_mark
+    lines = text.splitlines()
+    line = lines[mark.line] if mark and mark.line < len(lines) else ""
+    indent = line[: len(line) - len(line.lstrip())]
+    said = f"{exc.problem} {exc.context}"
+    if "'\\t'" in said or "\t" in indent:
+        return "; indent with spaces, not tabs"
+    if "<block end>" in said:
+        return "; check this line's indentation against the lines above"
+    if "mapping values are not allowed" in said:
+        # A key indented deeper than the one above continues its value; so does "a: b: c".
+        return (
+            "; check this line's indentation against the lines above, and quote a value "
+            "that holds ': '"
+        )
+    return ""
 
 
 def _check_depth(text: str) -> None:
@@ -101,7 +124,10 @@ class _Converter:
         return self.fail(node, f"unsupported YAML tag {node.tag!r}")
 
     def at(self, node: yaml.Node, value: Any, raw: str = "") -> Y:
-        return Y(value, node.start_mark.line + 1, node.start_mark.column + 1, raw=raw)
+        quoted = isinstance(node, yaml.ScalarNode) and node.style is not None
+        return Y(
+            value, node.start_mark.line + 1, node.start_mark.column + 1, raw=raw, quoted=quoted
+        )
 
     def scalar(self, node: yaml.ScalarNode) -> Y:
         if node.tag not in _SCALAR_TAGS:
@@ -116,6 +142,13 @@ class _Converter:
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> Y:
         result = self.at(node, {})
+        for key_node, head, meant in _cut_by_commas(node):
+            self.fail(
+                key_node,
+                f"{key_node.value!r} is read as a key without a value: inside {{...}} a comma "
+                f"ends the value before it; to give several, write a list: "
+                f"{head}: [{', '.join(meant)}]",
+            )
         for key_node, value_node in self._merged(node):
             if not isinstance(key_node, yaml.ScalarNode):
                 self.fail(key_node, "a key must be plain text")
@@ -145,3 +178,27 @@ class _Converter:
                     if isinstance(sk, yaml.ScalarNode) and sk.value not in own_keys:
                         own_keys.add(sk.value)
                         yield sk, sv
+
+
+def _cut_by_commas(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, str, list[str]]]:
+    """In a flow mapping, the values a comma cut short: ``{crash: crash, accident}`` reads
+    ``accident`` as a key without a value. Yields the first key cut off after each text
+    value, that value's key, and the list the writer meant."""
+    pairs = node.value if node.flow_style else []
+    for i, (key, value) in enumerate(pairs):
+        if not (_is_text(key) and _is_text(value)):
+            continue
+        cut = list(
+            itertools.takewhile(lambda p: _is_text(p[0]) and _left_out(p[1]), pairs[i + 1 :])
+        )
+        if cut:
+            yield cut[0][0], key.value, [value.value, *(k.value for k, _ in cut)]
+
+
+def _is_text(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str"
+
+
+def _left_out(node: yaml.Node) -> bool:
+    """A value left out (``{a}``, ``{a: }``), not written as ``~`` or ``null``."""
+    return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null") and node.value == ""
