@@ -72,6 +72,21 @@ def test_rules_filtering_on_an_unknown_feed_are_loaded_with_a_warning(tmp_path: 
     assert len(source.warnings) == 1 and "b.yaml:1" in source.warnings[0]
 
 
+def test_a_rules_folder_without_rules_is_a_warning_in_check_and_the_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watcher.cli import main
+
+    (tmp_path / "rules").mkdir()
+    source = RulesSource(tmp_path / "rules")
+    source.load()
+    assert len(source.warnings) == 1 and "no rules" in source.warnings[0]
+    assert main(["check", "--rules", str(tmp_path / "rules")]) == 0
+    assert "warning:" in capsys.readouterr().err
+    (tmp_path / "rules" / "a.yaml").write_text(BAKERY)
+    assert source.reload() is None and source.warnings == []
+
+
 def test_the_daemon_refuses_to_start_with_a_rule_sending_to_an_unconfigured_channel(
     tmp_path: Path,
 ) -> None:

@@ -53,7 +53,7 @@ from watcher.rules.backtest import compare, format_backtest
 from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer, spacy_problem
-from watcher.rules.reload import feed_filter_warnings, routing_problems
+from watcher.rules.reload import empty_warnings, feed_filter_warnings, routing_problems
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow, HeldMatch
@@ -273,12 +273,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     """Every problem with the config, the rules and the channels, then exit 1 if any."""
     config = _config(args)
     rules_dir = args.rules or config.watcher.rules_dir
-    problems: list[str] = []
-    rules = RuleSet()
-    try:
-        rules = load_rules(rules_dir)
-    except RuleError as exc:
-        problems += exc.problems
+    rules, problems = _check_rules(rules_dir)
     for check in (build_channels, webhook_mode):
         try:
             check(config)
@@ -329,6 +324,17 @@ def _valid_rules(directory: Path) -> tuple[Rule, ...]:
         with contextlib.suppress(RuleError):
             found += load_rule_file(path)
     return tuple(found)
+
+
+def _check_rules(rules_dir: Path) -> tuple[RuleSet, list[str]]:
+    """The rules, or their problems; warns about a folder without rules."""
+    try:
+        rules = load_rules(rules_dir)
+    except RuleError as exc:
+        return RuleSet(), list(exc.problems)
+    for warning in empty_warnings(rules_dir, rules):
+        print(f"watcher: warning: {warning}", file=sys.stderr)
+    return rules, []
 
 
 def _check_warnings(config: Config, rules: RuleSet) -> list[str]:

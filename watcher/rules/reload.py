@@ -75,7 +75,10 @@ class RulesSource:
 
     def _accept(self, rules: RuleSet) -> None:
         self.rules = rules
-        self.warnings = feed_filter_warnings(rules.rules, self.feeds)
+        self.warnings = [
+            *empty_warnings(self.directory, rules),
+            *feed_filter_warnings(rules.rules, self.feeds),
+        ]
 
     def _current_stamp(self) -> Stamp:
         try:
@@ -90,6 +93,13 @@ class RulesSource:
                 continue
             stamps.append((path.name, st.st_mtime_ns, st.st_size))
         return tuple(stamps)
+
+
+def empty_warnings(directory: Path, rules: RuleSet) -> list[str]:
+    """A rules folder without a rule: the daemon runs, and nothing can ever alert."""
+    if rules.rules:
+        return []
+    return [f"{directory}: no rules (*.yaml, *.yml): no article can alert until one is added"]
 
 
 def routing_problems(rules: Sequence[Rule], channels: Collection[str]) -> list[str]:
