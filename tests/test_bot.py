@@ -34,7 +34,7 @@ from watcher.bot.replies import (
     parse_mute,
     resolve_target,
 )
-from watcher.bot.webhook import webhook_mode
+from watcher.bot.webhook import RecentIds, webhook_mode
 from watcher.clock import FakeClock
 from watcher.config import Config, Secret, load_config
 from watcher.daemon import Daemon, RunOptions
@@ -831,6 +831,7 @@ webhook_secret_file = "hook.secret"
 async def test_webhook_mode_takes_updates_posted_with_the_secret_token(
     tmp_path: Path, bot_api: BotApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="watcher")
     (tmp_path / "hook.secret").write_text(WEBHOOK_SECRET + "\n")
     config = _config(tmp_path, bot_api, WEBHOOK)
     config.data_dir.mkdir()
@@ -865,14 +866,33 @@ async def test_webhook_mode_takes_updates_posted_with_the_secret_token(
         assert bot_api.calls("getUpdates") == []  # no polling in webhook mode
         malformed = {"update_id": 5, "message": 7}
         assert await asyncio.to_thread(bot_api.deliver_webhook, malformed, url) == 400
+        # Telegram posts an update again when its 200 came late: acknowledged, run once.
+        mute = {**bot_api.message_update("/mute venezuela 2h"), "update_id": 4242}
+        for _ in range(2):
+            assert await asyncio.to_thread(bot_api.deliver_webhook, mute, url) == 200
+        assert await asyncio.to_thread(bot_api.deliver_webhook, update, url) == 200  # /help
+        # Updates are handled in order: a second /mute would have replied before /help.
+        replies = await asyncio.to_thread(bot_api.wait_for, "sendMessage", 3, 60)
+        assert "Muted rule venezuela" in (replies[1].text or "")
+        assert (replies[2].text or "").startswith("<b>watcher bot</b>")
+        assert "update 4242 posted again" in caplog.text
+        started = f"in webhook mode: listening on {address[0]}:{address[1]}/telegram for"
+        assert started in caplog.text
         assert WEBHOOK_SECRET not in caplog.text and bot_api.token not in caplog.text
     finally:
         await bot.stop()
         await pipeline.aclose(grace=0)
         db.shutdown()
         store.close()
-    # The forged posts were answered by nothing.
-    assert len(bot_api.calls("sendMessage")) == 1
+    # The forged posts and the repeat were answered by nothing.
+    assert len(bot_api.calls("sendMessage")) == 3
+
+
+def test_recent_update_ids_are_bounded() -> None:
+    recent = RecentIds(size=2)
+    assert [recent.first_time(i) for i in (1, 2, 1, 3)] == [True, True, False, True]
+    assert recent.first_time(1)  # forgotten: only the last two are kept
+    assert not recent.first_time(3)
 
 
 def test_webhook_mode_needs_https_and_a_valid_secret(tmp_path: Path, bot_api: BotApiServer) -> None:

@@ -201,9 +201,22 @@ class TelegramBot:
             )
         self.ready.set()
         log.info(
-            "telegram bot @%s answers %d admins and the alert chats",
+            "telegram bot @%s answers %d admins and the alert chats, %s",
             app.bot.username,
             len(self._access.admins),
+            self._mode_text(),
+        )
+
+    def _mode_text(self) -> str:
+        """How updates arrive, for the start log: where webhook mode listens (the port
+        known once listening), or long polling."""
+        address = self.webhook_address
+        if self._webhook is None or address is None:
+            return "by long polling"
+        host, port = address
+        return (
+            f"in webhook mode: listening on {host}:{port}{self._webhook.path} "
+            f"for {self._webhook.url}"
         )
 
     async def _start_webhook(self, receiver: UpdateReceiver, url: str, secret: str) -> None:
