@@ -28,12 +28,13 @@ from watcher.bot.app import TelegramBot, bot_token
 from watcher.bot.replies import (
     Status,
     Target,
+    format_feeds,
     format_status,
     format_test,
     parse_mute,
     resolve_target,
 )
-from watcher.bot.webhook import webhook_mode
+from watcher.bot.webhook import RecentIds, webhook_mode
 from watcher.clock import FakeClock
 from watcher.config import Config, Secret, load_config
 from watcher.daemon import Daemon, RunOptions
@@ -272,10 +273,20 @@ def test_mute_targets_resolve_rules_actors_and_suggest(tmp_path: Path) -> None:
     assert resolve_target("venezuela", rules) == Target(
         "rule:venezuela", " (to mute the actor instead: actor:Venezuela)"
     )
-    assert resolve_target("actor:venezuela", rules) == Target("actor:Venezuela")
-    assert resolve_target("nicolas  MADURO", rules) == Target("actor:Nicolás Maduro")
-    assert resolve_target("Maduro", rules) == Target("actor:Nicolás Maduro")
-    assert resolve_target("ALL", rules) == Target("all")
+    for text, key in [
+        ("actor:venezuela", "actor:Venezuela"),
+        ("nicolas  MADURO", "actor:Nicolás Maduro"),
+        ("Maduro", "actor:Nicolás Maduro"),
+        ("ALL", "all"),
+    ]:
+        target = resolve_target(text, rules)
+        assert isinstance(target, Target) and target.key == key, text
+    # An actor's mute covers its other names: a few are named, the one typed first.
+    putin = resolve_target("putin", rules)
+    assert isinstance(putin, Target) and putin.key == "actor:Russia"
+    assert putin.note == (
+        " The mute covers its other names too: Putin, Moscow, Kremlin, Vladimir Putin and 10 more."
+    )
     reply = resolve_target("venezuella", rules)
     assert isinstance(reply, str) and "Did you mean venezuela" in reply
     reply = resolve_target("<b>zzzzzz</b>", rules)
@@ -302,6 +313,10 @@ def test_mute_arguments() -> None:
     assert "No rule or actor" in str(parse_mute(["venezuelaa", "soon"], rules))
     asked = str(parse_mute(["actor:Nothing"], rules))  # an actor asked: actors listed
     assert "No actor" in asked and "Actors:" in asked and "Nicolás Maduro" in asked
+    # a known name with more than a duration after it: too many arguments, not an unknown name
+    for args in (["ukraine-peace", "2h", "extra"], ["Nicolás", "Maduro", "3d", "now"]):
+        reply = str(parse_mute(args, rules))
+        assert reply.startswith("Too many arguments") and "Usage: /mute" in reply, args
 
 
 def test_test_reply_fits_one_message_and_escapes() -> None:
@@ -326,6 +341,10 @@ def test_test_reply_fits_one_message_and_escapes() -> None:
     }
     text = format_test(report)
     assert len(text) <= 4096 and "<script>" not in text and "would alert" in text
+    # A rule a mute would hold is named apart from the rules that would alert.
+    two = {**report, "verdicts": report["verdicts"][:2]}
+    text = format_test(two, {"rule-1": "rule rule-1 is muted until 10 Mar 14:00 UTC"})
+    assert "<b>✅ would alert: rule-0</b>\n🔕 rule-1 held: rule rule-1 is muted until" in text
 
 
 def test_alert_buttons_on_telegram_alerts_only(tmp_path: Path) -> None:
@@ -394,7 +413,7 @@ async def test_status_reports_feeds_alerts_and_outbox(harness: Harness) -> None:
     assert "Feeds: 1 healthy, 0 failing, 1 erroring, 0 silent" in text  # 1 h < failing_after
     assert "Last poll: 10 Mar 11:00 UTC" in text
     assert "Alerts today: 1" in text
-    assert f"Outbox: 1 waiting (telegram:{GROUP} 1)" in text
+    assert f"Outbox: 1 waiting for telegram:{GROUP}\n" in text
     assert "Rules: 2" in text and "Next digest: 11 Mar 08:00 UTC" in text
 
 
@@ -404,11 +423,24 @@ async def test_feeds_lists_failing_feeds_with_reasons(harness: Harness) -> None:
     broken = store.feed_by_url(BROKEN)
     store.record_poll_failure(broken.id, now, "HTTP 404 <Not Found>", now)
     text = (await harness.ask("/feeds")).text or ""
-    assert "1 of 2 feeds need attention" in text
+    assert "1 of 2 feeds needs attention" in text
     assert "Broken</a>: erroring since 10 Mar 12:00 UTC (1 failure): HTTP 404 &lt;Not" in text
     harness.clock.advance(2 * 86_400)
     text = (await harness.ask("/feeds")).text or ""
     assert "Broken</a>: failing since" in text  # past failing_after (24 h)
+
+
+async def test_one_feed_and_one_destination_read_in_the_singular(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    world, broken = sorted(store.feeds(), key=lambda f: f.name != "World")
+    assert format_feeds([world], now, UTC_ZONE) == "The 1 feed is healthy."
+    assert format_feeds([], now, UTC_ZONE) == "No feed is enabled."
+    store.record_poll_failure(broken.id, now, "HTTP 404 Not Found", now)
+    (failing,) = [f for f in store.feeds() if f.id == broken.id]
+    assert "1 of 1 feed needs attention" in format_feeds([failing], now, UTC_ZONE)
+    outbox = {"email:desk@example.org": 2, f"telegram:{GROUP}": 1}
+    text = format_status(Status("1", now, now, (), 0, outbox, {}, rules=2), UTC_ZONE)
+    assert f"Outbox: 3 waiting: 2 for email:desk@example.org, 1 for telegram:{GROUP}\n" in text
 
 
 async def test_mute_unmute_pause_resume_change_the_store(harness: Harness) -> None:
@@ -438,6 +470,60 @@ async def test_mute_unmute_pause_resume_change_the_store(harness: Harness) -> No
     assert "were not paused" in ((await harness.ask("/resume")).text or "")
     assert "Paused all alerts until 10 Mar 18:00" in ((await harness.ask("/pause 6h")).text or "")
     assert "all" in store.active_mutes(now)
+
+
+async def test_a_new_mute_replaces_the_end_and_the_reply_states_it(harness: Harness) -> None:
+    """Re-muting shortens or extends: /unmute and /rules show the end the reply gave."""
+    store, now = harness.store, harness.clock.now()
+    for name, key, label in [
+        ("venezuela", "rule:venezuela", "rule venezuela"),
+        ("Maduro", "actor:Nicolás Maduro", "actor Nicolás Maduro"),
+    ]:
+        assert "until 17 Mar 12:00 UTC" in ((await harness.ask(f"/mute {name} 1w")).text or "")
+        shorter = (await harness.ask(f"/mute {name} 2h")).text or ""
+        assert f"Muted {label} until 10 Mar 14:00 UTC." in shorter
+        assert store.active_mutes(now)[key] == now + timedelta(hours=2)
+        listed = (await harness.ask("/unmute")).text or ""
+        assert f"{label} until 10 Mar 14:00 UTC" in listed and "17 Mar" not in listed
+    assert "venezuela</b> (critical): 🔕 muted until 10 Mar 14:00 UTC" in (
+        (await harness.ask("/rules")).text or ""
+    )
+    longer = (await harness.ask("/mute venezuela 3d")).text or ""
+    assert "until 13 Mar 12:00 UTC" in longer
+    assert store.active_mutes(now)["rule:venezuela"] == now + timedelta(days=3)
+    assert "Paused all alerts until 10 Mar 18:00" in ((await harness.ask("/pause 6h")).text or "")
+    assert "until 10 Mar 13:00" in ((await harness.ask("/pause 1h")).text or "")
+    assert store.active_mutes(now)["all"] == now + timedelta(hours=1)
+
+
+async def test_mute_replies_name_an_actors_other_names_and_refuse_extra_words(
+    harness: Harness,
+) -> None:
+    reply = (await harness.ask("/mute Putin 2h")).text or ""
+    assert "Muted actor Russia until 10 Mar 14:00 UTC." in reply
+    assert "other names too: Putin, Moscow, Kremlin" in reply
+    reply = (await harness.ask("/mute ukraine-peace 2h extra")).text or ""
+    assert reply.startswith("Too many arguments") and "Usage: /mute" in reply
+    assert set(harness.store.active_mutes(harness.clock.now())) == {"actor:Russia"}
+
+
+async def test_unmute_resolves_a_name_as_mute_does_and_names_the_other(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    await harness.ask("/mute venezuela")  # the rule: a rule comes before an actor
+    await harness.ask("/mute actor:venezuela")
+    assert set(store.active_mutes(now)) == {"rule:venezuela", "actor:Venezuela"}
+    reply = (await harness.ask("/unmute venezuela")).text or ""
+    assert reply.startswith("🔔 Unmuted rule venezuela.")
+    assert "actor Venezuela is still muted: <code>/unmute actor:Venezuela</code>" in reply
+    assert set(store.active_mutes(now)) == {"actor:Venezuela"}
+    reply = (await harness.ask("/unmute venezuela")).text or ""
+    assert reply.startswith("rule venezuela was not muted.") and "actor:Venezuela" in reply
+    assert set(store.active_mutes(now)) == {"actor:Venezuela"}
+    assert "Unmuted actor Venezuela" in ((await harness.ask("/unmute actor:VENEZUELA")).text or "")
+    # A mute of a rule gone from the rules can still be lifted by its name.
+    store.add_mute("rule:gone", now + timedelta(hours=1), now)
+    assert "Unmuted rule gone" in ((await harness.ask("/unmute gone")).text or "")
+    assert store.active_mutes(now) == {}
 
 
 async def test_rules_show_state_hits_and_not_relevant(harness: Harness) -> None:
@@ -474,8 +560,24 @@ async def test_buttons_record_feedback_once_and_mute_the_rule(harness: Harness) 
 
     await harness.press(f"m:{alert}:0", user=MEMBER)
     assert store.active_mutes(now) == {"rule:venezuela": now + timedelta(hours=24)}
+    # A second press changes nothing and posts nothing: the answer says until when.
+    answer = await harness.press(f"m:{alert}:0", user=MEMBER)
+    assert (answer.params.get("text") or "").startswith("Already muted until 11 Mar 12:00 UTC")
+    assert store.active_mutes(now) == {"rule:venezuela": now + timedelta(hours=24)}
     await harness.settle()
-    assert any("Muted rule venezuela" in t for t in harness.replies_to(GROUP))
+    confirmations = [t for t in harness.replies_to(GROUP) if "Muted rule venezuela" in t]
+    assert confirmations == ["🔕 Muted rule venezuela until 11 Mar 12:00 UTC. (Member)"]
+
+
+async def test_the_mute_button_keeps_a_longer_mute_and_says_so(harness: Harness) -> None:
+    store, now = harness.store, harness.clock.now()
+    alert = _alert(store, now)
+    await harness.ask("/mute venezuela 1w")
+    answer = await harness.press(f"m:{alert}:0", user=MEMBER)
+    assert "Already muted until 17 Mar 12:00 UTC" in (answer.params.get("text") or "")
+    assert store.active_mutes(now) == {"rule:venezuela": now + timedelta(weeks=1)}
+    await harness.settle()
+    assert harness.replies_to(GROUP) == []
 
 
 async def test_forged_and_stale_button_data_change_nothing(harness: Harness) -> None:
@@ -643,6 +745,28 @@ async def test_test_command_explains_a_page(harness: Harness, http_server: HttpS
     assert time.monotonic() - started < 60
 
 
+async def test_test_command_names_the_mute_or_pause_that_would_hold_the_alert(
+    harness: Harness, http_server: HttpServer
+) -> None:
+    html_type = {"Content-Type": "text/html; charset=utf-8"}
+    http_server.route("/story", _page(VENEZUELA), headers=html_type)
+    page = http_server.url("/story")
+    await harness.ask("/mute Maduro 3d")  # the actor that weighs most in the match
+    await harness.ask("/mute ukraine-peace 2h")  # a rule that did not match: no hold
+    text = (await harness.ask(f"/test {page}")).text or ""
+    assert "<b>🔕 matched venezuela, but no alert would be sent</b>" in text
+    assert "venezuela held: actor Nicolás Maduro is muted until 13 Mar 12:00 UTC" in text
+    assert "would alert" not in text and "ukraine-peace held" not in text
+    await harness.ask("/unmute Maduro")
+    await harness.ask("/pause")
+    text = (await harness.ask(f"/test {page}")).text or ""
+    assert "venezuela held: all alerts are paused until /resume (/resume)" in text
+    await harness.ask("/resume")
+    await harness.ask("/mute Caracas 1h")  # an actor mentioned, but not the weightiest
+    text = (await harness.ask(f"/test {page}")).text or ""
+    assert "<b>✅ would alert: venezuela</b>" in text and "held" not in text
+
+
 # --- in the daemon ----------------------------------------------------------------------
 
 
@@ -707,6 +831,7 @@ webhook_secret_file = "hook.secret"
 async def test_webhook_mode_takes_updates_posted_with_the_secret_token(
     tmp_path: Path, bot_api: BotApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="watcher")
     (tmp_path / "hook.secret").write_text(WEBHOOK_SECRET + "\n")
     config = _config(tmp_path, bot_api, WEBHOOK)
     config.data_dir.mkdir()
@@ -741,14 +866,33 @@ async def test_webhook_mode_takes_updates_posted_with_the_secret_token(
         assert bot_api.calls("getUpdates") == []  # no polling in webhook mode
         malformed = {"update_id": 5, "message": 7}
         assert await asyncio.to_thread(bot_api.deliver_webhook, malformed, url) == 400
+        # Telegram posts an update again when its 200 came late: acknowledged, run once.
+        mute = {**bot_api.message_update("/mute venezuela 2h"), "update_id": 4242}
+        for _ in range(2):
+            assert await asyncio.to_thread(bot_api.deliver_webhook, mute, url) == 200
+        assert await asyncio.to_thread(bot_api.deliver_webhook, update, url) == 200  # /help
+        # Updates are handled in order: a second /mute would have replied before /help.
+        replies = await asyncio.to_thread(bot_api.wait_for, "sendMessage", 3, 60)
+        assert "Muted rule venezuela" in (replies[1].text or "")
+        assert (replies[2].text or "").startswith("<b>watcher bot</b>")
+        assert "update 4242 posted again" in caplog.text
+        started = f"in webhook mode: listening on {address[0]}:{address[1]}/telegram for"
+        assert started in caplog.text
         assert WEBHOOK_SECRET not in caplog.text and bot_api.token not in caplog.text
     finally:
         await bot.stop()
         await pipeline.aclose(grace=0)
         db.shutdown()
         store.close()
-    # The forged posts were answered by nothing.
-    assert len(bot_api.calls("sendMessage")) == 1
+    # The forged posts and the repeat were answered by nothing.
+    assert len(bot_api.calls("sendMessage")) == 3
+
+
+def test_recent_update_ids_are_bounded() -> None:
+    recent = RecentIds(size=2)
+    assert [recent.first_time(i) for i in (1, 2, 1, 3)] == [True, True, False, True]
+    assert recent.first_time(1)  # forgotten: only the last two are kept
+    assert not recent.first_time(3)
 
 
 def test_webhook_mode_needs_https_and_a_valid_secret(tmp_path: Path, bot_api: BotApiServer) -> None:

@@ -42,6 +42,7 @@ from telegram.request import HTTPXRequest
 from watcher import __version__
 from watcher.alerts.buttons import Press, decode
 from watcher.alerts.compose import plural
+from watcher.alerts.plan import context_from_config
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
 from watcher.bot.replies import (
     COMMANDS,
@@ -55,11 +56,14 @@ from watcher.bot.replies import (
     format_rules,
     format_status,
     format_test,
+    held_by_mutes,
     help_text,
+    hold_reasons,
     parse_duration_arg,
     parse_mute,
-    resolve_target,
+    resolve_unmute,
     shown,
+    unmute_reply,
     until_text,
 )
 from watcher.bot.webhook import UpdateReceiver, webhook_mode
@@ -197,9 +201,22 @@ class TelegramBot:
             )
         self.ready.set()
         log.info(
-            "telegram bot @%s answers %d admins and the alert chats",
+            "telegram bot @%s answers %d admins and the alert chats, %s",
             app.bot.username,
             len(self._access.admins),
+            self._mode_text(),
+        )
+
+    def _mode_text(self) -> str:
+        """How updates arrive, for the start log: where webhook mode listens (the port
+        known once listening), or long polling."""
+        address = self.webhook_address
+        if self._webhook is None or address is None:
+            return "by long polling"
+        host, port = address
+        return (
+            f"in webhook mode: listening on {host}:{port}{self._webhook.path} "
+            f"for {self._webhook.url}"
         )
 
     async def _start_webhook(self, receiver: UpdateReceiver, url: str, secret: str) -> None:
@@ -333,8 +350,7 @@ class TelegramBot:
             if "can't parse entities" not in exc.message.lower():
                 raise
             log.warning("telegram bot: reply HTML rejected (%s); sending plain text", exc.message)
-            plain = html.unescape(_TAG_RE.sub("", text))
-            await message.reply_text(plain, link_preview_options=preview)
+            await message.reply_text(_plain(text), link_preview_options=preview)
 
     async def _error(self, update: object, context: Context) -> None:
         exc = context.error
@@ -428,15 +444,18 @@ class TelegramBot:
         await self._reply(update, await self._mute(request.target, request.seconds, update))
 
     async def _mute(self, target: Target, seconds: float, update: Update) -> str:
-        now = self._clock.now()
-        until = now + timedelta(seconds=seconds)
-        by = _by(update)
-        await self._db(self._db.store.add_mute, target.key, until, now, by)
-        if seconds >= PAUSE_FOREVER:
-            log.info("telegram bot: %s muted %s until /resume or /unmute", by, target.key)
-        else:
-            log.info("telegram bot: %s muted %s until %s", by, target.key, until.isoformat())
-        return f"🔕 Muted {esc(target.label)} {until_text(until, now, self._tz)}.{target.note}"
+        """Mute ``target`` for ``seconds`` from now, replacing the end of a mute it has;
+        the reply states the end stored."""
+        now, by = self._clock.now(), _by(update)
+        asked = now + timedelta(seconds=seconds)
+        until = await self._db(self._db.store.set_mute, target.key, asked, now, by)
+        return self._muted(target, until, now, by) + target.note
+
+    def _muted(self, target: Target, until: datetime, now: datetime, by: str) -> str:
+        """Log a new mute; the reply saying until when it holds."""
+        shown_until = until_text(until, now, self._tz)
+        log.info("telegram bot: %s muted %s %s", by, target.key, shown_until)
+        return f"🔕 Muted {esc(target.label)} {shown_until}."
 
     async def _unmute(self, update: Update, context: Context) -> None:
         now = self._clock.now()
@@ -444,15 +463,14 @@ class TelegramBot:
         if not context.args:
             await self._reply(update, format_mutes(mutes, now, self._tz))
             return
-        text = " ".join(context.args)
-        target = _muted_key(text, mutes) or resolve_target(text, self._pipeline.rules.rules)
-        if isinstance(target, str):
-            await self._reply(update, target)
+        request = resolve_unmute(" ".join(context.args), self._pipeline.rules.rules, mutes)
+        if isinstance(request, str):
+            await self._reply(update, request)
             return
-        removed = await self._db(self._db.store.remove_mute, target.key, now)
-        log.info("telegram bot: %s unmuted %s", _by(update), target.key)
-        label = esc(target.label)
-        await self._reply(update, f"🔔 Unmuted {label}." if removed else f"{label} was not muted.")
+        removed = await self._db(self._db.store.remove_mute, request.target.key, now)
+        if removed:
+            log.info("telegram bot: %s unmuted %s", _by(update), request.target.key)
+        await self._reply(update, unmute_reply(request, bool(removed)))
 
     async def _pause(self, update: Update, context: Context) -> None:
         seconds: float | str = PAUSE_FOREVER
@@ -489,7 +507,7 @@ class TelegramBot:
     async def _run_test(self, update: Update, url: str) -> None:
         try:
             report = await asyncio.wait_for(self._pipeline.explain_url(url), TEST_TIMEOUT)
-            reply = format_test(report)
+            reply = format_test(report, await self._held(report))
         except FetchError as exc:
             reply = f"Could not test {shown(url)}: {esc(exc.reason[:300])}"
         except TimeoutError:
@@ -503,6 +521,14 @@ class TelegramBot:
             await self._reply(update, reply)
         except TelegramError as exc:
             log.warning("telegram bot: /test reply failed: %s", self._scrub(str(exc)))
+
+    async def _held(self, report: dict[str, Any]) -> dict[str, str]:
+        """Why the active mutes or the pause would hold the report's matches, read as the
+        pipeline reads them when it decides an article."""
+        now = self._clock.now()
+        mutes = await self._db(self._db.store.active_mutes, now)
+        ctx = context_from_config(self._config, now, frozenset(mutes), {})
+        return hold_reasons(held_by_mutes(report, ctx), mutes, now, self._tz)
 
     async def _digest(self, update: Update, context: Context) -> None:
         held = await self._db(self._db.store.digest_counts)
@@ -560,8 +586,17 @@ class TelegramBot:
         return str(caller.chat_id) in chats or username in chats
 
     async def _mute_button(self, query: CallbackQuery, update: Update, rule: str) -> None:
-        text = await self._mute(Target(f"rule:{rule}"), DEFAULT_MUTE, update)
-        await _answer(query, html.unescape(_TAG_RE.sub("", text)))
+        """Mute the rule for DEFAULT_MUTE unless it is muted already: a second press (or a
+        press after /mute) says until when, changes nothing and posts nothing."""
+        target, now, by = Target(f"rule:{rule}"), self._clock.now(), _by(update)
+        asked = now + timedelta(seconds=DEFAULT_MUTE)
+        until, new = await self._db(self._db.store.add_mute_once, target.key, asked, now, by)
+        if not new:
+            ends = until_text(until, now, self._tz)
+            await _answer(query, f"Already muted {ends}; /mute {rule} DURATION changes it.")
+            return
+        text = self._muted(target, until, now, by)
+        await _answer(query, _plain(text))
         who = update.effective_user.full_name if update.effective_user else "someone"
         await self._reply(update, f"{text} ({esc(who[:60])})")
 
@@ -640,12 +675,9 @@ def _by(update: Update) -> str:
     return f"telegram:{user.id}" if user else "telegram"
 
 
-def _muted_key(text: str, mutes: Mapping[str, datetime]) -> Target | None:
-    """An active mute named exactly, even if its rule or actor is gone from the rules."""
-    for key in mutes:
-        if text.strip().casefold() in (key.casefold(), key.partition(":")[2].casefold()):
-            return Target(key)
-    return None
+def _plain(text: str) -> str:
+    """A reply's HTML as the plain text a button's answer shows."""
+    return html.unescape(_TAG_RE.sub("", text))
 
 
 def _is_url(text: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import html
 import re
@@ -13,11 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import plural
+from watcher.alerts.plan import Context, plan
 from watcher.config import PollingSettings, parse_duration
 from watcher.feeds.schedule import feed_status
 from watcher.rules.schema import RuleSet
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow
+from watcher.stories.group import Action
+from watcher.types import Evidence, Match
 
 # Replies are cut well inside Telegram's 4,096 characters, between whole lines.
 REPLY_LIMIT = 3800
@@ -27,6 +31,7 @@ MIN_MUTE = 60.0
 # /pause without a duration lasts until /resume; the store needs an end, so: ten years.
 PAUSE_FOREVER = 3650 * 86400.0
 _SHOWN_INPUT = 60  # characters of user input echoed back
+_ALIASES_SHOWN = 4  # an actor's other names listed when it is muted
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("status", "feeds, last poll, alerts today, outbox"),
@@ -135,7 +140,7 @@ def parse_mute(
 ) -> MuteRequest | str:
     """``/mute TARGET [duration]``; the reply to send instead when the arguments are wrong."""
     if not args:
-        return "Usage: /mute RULE-or-ACTOR [duration], e.g. /mute venezuela 3d\n" + _known(rules)
+        return _mute_usage(rules)
     text, seconds = " ".join(args), default
     if len(args) > 1 and args[-1][:1].isdigit():
         parsed = parse_duration_arg(args[-1])
@@ -146,7 +151,21 @@ def parse_mute(
     target = resolve_target(text, rules)
     if isinstance(target, Target):
         return MuteRequest(target, seconds)
-    return _name_then_duration(args, rules) or target
+    return _name_then_duration(args, rules) or _too_many(args, rules) or target
+
+
+def _mute_usage(rules: RuleSet) -> str:
+    return "Usage: /mute RULE-or-ACTOR [duration], e.g. /mute venezuela 3d\n" + _known(rules)
+
+
+def _too_many(args: Sequence[str], rules: RuleSet) -> str | None:
+    """The reply when a known name is followed by more than a duration ("ukraine-peace 2h
+    extra"): the name was right, so "no rule or actor" would mislead. None otherwise."""
+    for end in range(len(args) - 1, 0, -1):  # names may have spaces: the longest first
+        if isinstance(resolve_target(" ".join(args[:end]), rules), Target):
+            too_many = "Too many arguments: /mute takes one name and one duration."
+            return f"{too_many}\n{_mute_usage(rules)}"
+    return None
 
 
 _SPACED_DURATION = re.compile(r"\d+ [a-z]+")
@@ -157,7 +176,7 @@ def _name_then_duration(args: Sequence[str], rules: RuleSet) -> MuteRequest | st
     duration is wrong ("venezuela soon", "venezuela -5m"); a duration alone ("3d") gets the
     usage. None when the name itself is unknown."""
     if len(args) == 1 and not isinstance(parse_duration_arg(args[0]), str):
-        return "Usage: /mute RULE-or-ACTOR [duration], e.g. /mute venezuela 3d\n" + _known(rules)
+        return _mute_usage(rules)
     for split in (1, 2):
         head, tail = args[:-split], " ".join(args[-split:])
         if split == 2 and not _SPACED_DURATION.fullmatch(tail):
@@ -175,9 +194,7 @@ def resolve_target(text: str, rules: RuleSet) -> Target | str:
     text = " ".join(text.split())
     if _fold(text) in ("all", "*"):
         return Target("all")
-    kind, sep, name = text.partition(":")
-    wanted = kind.strip().lower() if sep and kind.strip().lower() in ("rule", "actor") else ""
-    name = name.strip() if wanted else text
+    wanted, name = _kind_and_name(text)
     names = _names(rules)
     rule = names["rule"].get(_fold(name)) if wanted != "actor" else None
     actor = names["actor"].get(_fold(name)) if wanted != "rule" else None
@@ -185,8 +202,35 @@ def resolve_target(text: str, rules: RuleSet) -> Target | str:
         note = f" (to mute the actor instead: actor:{esc(actor)})" if actor else ""
         return Target(f"rule:{rule}", note)
     if actor is not None:
-        return Target(f"actor:{actor}")
+        return Target(f"actor:{actor}", _aliases_note(actor, name, rules))
     return _unknown(name, names, rules, actors=wanted == "actor")
+
+
+def _kind_and_name(text: str) -> tuple[str, str]:
+    """("rule" or "actor" when ``text`` starts with "rule:"/"actor:", else "", the name)."""
+    kind, sep, name = text.partition(":")
+    wanted = kind.strip().lower() if sep and kind.strip().lower() in ("rule", "actor") else ""
+    return (wanted, name.strip()) if wanted else ("", text.strip())
+
+
+def _aliases_note(actor: str, typed: str, rules: RuleSet) -> str:
+    """The actor's other names, which its mute covers too (the name typed first): muting
+    "Putin" mutes Russia, and so Moscow and the Kremlin."""
+    others: dict[str, str] = {}
+    for rule in rules.rules:
+        for name in (n for a in rule.actors if a.name == actor for n in a.names):
+            others.setdefault(_fold(name), name)
+    others.pop(_fold(actor), None)
+    # The name typed first; forms of the actor's own name ("Russians") say least, so last.
+    names = sorted(
+        others.values(),
+        key=lambda n: (_fold(n) != _fold(typed), _fold(n).startswith(_fold(actor))),
+    )
+    if not names:
+        return ""
+    listed = ", ".join(names[:_ALIASES_SHOWN])
+    more = f" and {len(names) - _ALIASES_SHOWN} more" if len(names) > _ALIASES_SHOWN else ""
+    return f" The mute covers its other names too: {esc(listed)}{more}."
 
 
 def _names(rules: RuleSet) -> dict[str, dict[str, str]]:
@@ -225,6 +269,61 @@ def _fold(text: str) -> str:
     """Case- and accent-insensitive form, as rules match actor names."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
+
+
+@dataclass(frozen=True)
+class Unmute:
+    """What /unmute lifts, and the other muted target its bare name names too, if any."""
+
+    target: Target
+    other: Target | None = None
+
+
+def resolve_unmute(text: str, rules: RuleSet, mutes: Mapping[str, datetime]) -> Unmute | str:
+    """``/unmute NAME`` resolves NAME as /mute does (a rule before an actor; "rule:" and
+    "actor:" pick one), then a mute whose rule or actor is gone from the rules; else the
+    reply that suggests names."""
+    target = resolve_target(text, rules)
+    if isinstance(target, str):
+        gone = _muted_named(text, mutes)
+        return Unmute(gone) if gone else target
+    return Unmute(Target(target.key), _other_muted(text, target, rules, mutes))
+
+
+def _muted_named(text: str, mutes: Mapping[str, datetime]) -> Target | None:
+    """The active mute ``text`` names exactly, a rule before an actor."""
+    wanted, name = _kind_and_name(" ".join(text.split()))
+    for kind in (wanted,) if wanted else ("rule", "actor"):
+        for key in sorted(mutes):
+            if key.startswith(f"{kind}:") and _fold(key.partition(":")[2]) == _fold(name):
+                return Target(key)
+    return None
+
+
+def _other_muted(
+    text: str, target: Target, rules: RuleSet, mutes: Mapping[str, datetime]
+) -> Target | None:
+    """The muted target of the other kind that a bare name also names ("venezuela": the rule
+    and the actor Venezuela), so the reply can say how to lift it."""
+    kind = {"rule": "actor", "actor": "rule"}.get(target.key.partition(":")[0])
+    if kind is None or _kind_and_name(text)[0]:
+        return None
+    other = resolve_target(f"{kind}:{text}", rules)
+    found = other if isinstance(other, Target) else _muted_named(f"{kind}:{text}", mutes)
+    return found if found is not None and found.key in mutes else None
+
+
+def unmute_reply(request: Unmute, removed: bool) -> str:
+    label = esc(request.target.label)
+    head = f"🔔 Unmuted {label}." if removed else f"{label} was not muted."
+    other = request.other
+    if other is None:
+        return head
+    still = "still " if removed else ""
+    return (
+        f"{head} The {esc(other.label)} is {still}muted: "
+        f"<code>/unmute {esc(other.key)}</code> lifts it."
+    )
 
 
 def format_mutes(mutes: Mapping[str, datetime], now: datetime, tz: ZoneInfo) -> str:
@@ -314,8 +413,11 @@ def _backlog(outbox: Mapping[str, int]) -> str:
     total = sum(outbox.values())
     if not total:
         return "empty"
-    parts = ", ".join(f"{esc(d)} {n}" for d, n in sorted(outbox.items()))
-    return f"{total} waiting ({parts})"
+    waiting = {d: n for d, n in outbox.items() if n}
+    if len(waiting) == 1:
+        return f"{total} waiting for {esc(next(iter(waiting)))}"
+    parts = ", ".join(f"{n} for {esc(d)}" for d, n in sorted(waiting.items()))
+    return f"{total} waiting: {parts}"
 
 
 def _mute_summary(mutes: Mapping[str, datetime], now: datetime, tz: ZoneInfo) -> str:
@@ -377,10 +479,17 @@ def format_feeds(
     enabled = [f for f in feeds if f.enabled]
     bad = [(f, w) for f in enabled if (w := _feed_word(f, now, failing_after)) != "ok"]
     if not bad:
-        return f"All {len(enabled)} feeds are healthy."
-    lines = [f"<b>{len(bad)} of {len(enabled)} feeds need attention</b>"]
+        return _all_healthy(len(enabled))
+    need = "needs" if len(bad) == 1 else "need"
+    lines = [f"<b>{len(bad)} of {plural(len(enabled), 'feed')} {need} attention</b>"]
     lines += [_feed_line(f, word, tz) for f, word in bad]
     return fit(lines)
+
+
+def _all_healthy(count: int) -> str:
+    if count == 0:
+        return "No feed is enabled."
+    return "The 1 feed is healthy." if count == 1 else f"All {count} feeds are healthy."
 
 
 def _feed_line(feed: FeedRow, word: str, tz: ZoneInfo) -> str:
@@ -399,15 +508,52 @@ def _feed_line(feed: FeedRow, word: str, tz: ZoneInfo) -> str:
 _EVIDENCE_PER_RULE = 6
 
 
-def format_test(report: Mapping[str, Any]) -> str:
-    """An explain() report as a reply: the verdict first, then each rule's evidence."""
-    matched = [v["rule"] for v in report["verdicts"] if v["matched"]]
-    if matched and report.get("blocked"):
-        verdict = f"🚫 blocked by {esc(report['blocked'])}: no alert would be sent"
-    elif matched:
-        verdict = f"✅ would alert: {esc(', '.join(matched))}"
-    else:
-        verdict = "❌ no rule matched: no alert would be sent"
+def held_by_mutes(report: Mapping[str, Any], ctx: Context) -> dict[str, tuple[str, ...]]:
+    """Each matched rule of an explain() report whose alert the active mutes in ``ctx`` (the
+    pause among them) would hold, with those mutes. The pipeline's own decision (plan()),
+    asked once per mute: a match is held when any one mute holds it, so each is named."""
+    matches = [_report_match(v) for v in report["verdicts"] if v["matched"]]
+    held: dict[str, list[str]] = {}
+    for key in sorted(ctx.muted):
+        alone = plan(matches, Action.ALERT, "", dataclasses.replace(ctx, muted=frozenset({key})))
+        for outcome in alone.outcomes:
+            if outcome.outcome == "muted":
+                held.setdefault(outcome.rule, []).append(key)
+    return {rule: tuple(keys) for rule, keys in held.items()}
+
+
+def _report_match(verdict: Mapping[str, Any]) -> Match:
+    """A report's verdict as the Match the pipeline decides on (priority and destinations do
+    not change whether a mute holds it)."""
+    evidence = tuple(Evidence(**e) for e in verdict["evidence"])
+    return Match(
+        verdict["rule"], verdict["score"], verdict["threshold"], evidence, "normal", (),
+        tuple(verdict["reasons"]),
+    )  # fmt: skip
+
+
+def hold_reasons(
+    held: Mapping[str, Sequence[str]], mutes: Mapping[str, datetime], now: datetime, tz: ZoneInfo
+) -> dict[str, str]:
+    """Rule -> why its alert would be held, with the end of each mute and how to lift it."""
+    return {
+        rule: "; ".join(_hold(key, mutes[key], now, tz) for key in keys)
+        for rule, keys in held.items()
+    }
+
+
+def _hold(key: str, until: datetime, now: datetime, tz: ZoneInfo) -> str:
+    if key == "all":
+        return f"all alerts are paused {until_text(until, now, tz)} (/resume)"
+    return (
+        f"{esc(Target(key).label)} is muted {until_text(until, now, tz)} "
+        f"(<code>/unmute {esc(key)}</code>)"
+    )
+
+
+def format_test(report: Mapping[str, Any], held: Mapping[str, str] | None = None) -> str:
+    """An explain() report as a reply: the verdict first (with the mutes that would hold an
+    alert: ``held``, rule -> why, from hold_reasons), then each rule's evidence."""
     source = str(report["text_source"]) + (
         f" ({report['fallback_reason']})" if report.get("fallback_reason") else ""
     )
@@ -420,11 +566,27 @@ def format_test(report: Mapping[str, Any]) -> str:
             if report.get("page_cap")
             else []
         ),
-        f"<b>{verdict}</b>",
+        *_verdict(report, held or {}),
     ]
     for v in sorted(report["verdicts"], key=lambda v: not v["matched"]):  # matches first
         lines += _verdict_lines(v)
     return fit(lines)
+
+
+def _verdict(report: Mapping[str, Any], held: Mapping[str, str]) -> list[str]:
+    matched = [v["rule"] for v in report["verdicts"] if v["matched"]]
+    if matched and report.get("blocked"):
+        return [f"<b>🚫 blocked by {esc(report['blocked'])}: no alert would be sent</b>"]
+    if not matched:
+        return ["<b>❌ no rule matched: no alert would be sent</b>"]
+    sending = [r for r in matched if r not in held]
+    if sending:
+        head = f"✅ would alert: {', '.join(sending)}"
+    else:
+        head = f"🔕 matched {', '.join(matched)}, but no alert would be sent"
+    return [f"<b>{esc(head)}</b>"] + [
+        f"🔕 {esc(rule)} held: {held[rule]}" for rule in matched if rule in held
+    ]
 
 
 def _cap_line(report: Mapping[str, Any]) -> list[str]:

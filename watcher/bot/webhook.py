@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import re
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Telegram's updates are small; a bigger body is not from Telegram.
 _MAX_BODY = 1 << 20
+# Update ids remembered to drop Telegram's repeated posts: it re-posts an update only while
+# it waits for our 200, so the last thousand cover any repeat by far.
+RECENT_UPDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,25 @@ def webhook_mode(config: Config, env: Mapping[str, str] | None = None) -> Webhoo
     return WebhookMode(settings.webhook_url, host, port, parts.path or "/", secret.reveal())
 
 
+class RecentIds:
+    """The last ``size`` update ids taken, oldest forgotten first."""
+
+    def __init__(self, size: int = RECENT_UPDATES) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._size = size
+
+    def first_time(self, update_id: int) -> bool:
+        """Remember ``update_id``; False when it is among the recent ones already."""
+        if update_id in self._ids:
+            return False
+        self._ids.add(update_id)
+        self._order.append(update_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
 class UpdateReceiver:
     """Serves ``mode.path`` on ``mode.host:port``: checks the secret token, then queues the
     update for the Application, which handles it as it would a polled one."""
@@ -78,6 +101,7 @@ class UpdateReceiver:
         self._app = app
         self._mode = mode
         self._runner: web.AppRunner | None = None
+        self._taken = RecentIds()
 
     @property
     def running(self) -> bool:
@@ -123,6 +147,11 @@ class UpdateReceiver:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("telegram webhook: refused a malformed update (%s)", type(exc).__name__)
             return web.Response(status=400)
+        # Telegram posts an update again when our 200 came late or got lost: acknowledge the
+        # repeat, but a /mute or /digest must not run twice.
+        if not self._taken.first_time(update.update_id):
+            log.info("telegram webhook: update %d posted again; handled once", update.update_id)
+            return web.Response(status=200)
         # Answer at once; Telegram retries posts that take long, and handlers may.
         await self._app.update_queue.put(update)
         return web.Response(status=200)

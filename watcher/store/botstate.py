@@ -36,14 +36,29 @@ class BotStateMixin:
         with self.transaction() as conn:
             conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
 
+    def set_mute(self, target: str, until: datetime, now: datetime, by: str = "") -> datetime:
+        """Mute ``target`` until ``until``, replacing the end of a mute it already has (one
+        re-mutes to shorten or to extend); returns the end stored, which is ``until``."""
+        with self.transaction() as conn:
+            _end_mutes(conn, target, now)
+            conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
+        return until
+
+    def add_mute_once(
+        self, target: str, until: datetime, now: datetime, by: str = ""
+    ) -> tuple[datetime, bool]:
+        """Mute ``target`` unless it is muted already: (the end stored, whether this call
+        muted it). A second press of a mute button changes nothing."""
+        with self.transaction() as conn:
+            current = _mute_end(conn, target, now)
+            if current is not None:
+                return current, False
+            conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
+            return until, True
+
     def remove_mute(self, target: str, now: datetime) -> int:
         with self.transaction() as conn:
-            result = conn.execute(
-                mutes.update()
-                .where(mutes.c.target == target, mutes.c.until > now)
-                .values(until=now)
-            )
-            return result.rowcount
+            return _end_mutes(conn, target, now)
 
     def add_feedback(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
         """Record feedback on every rule of an alert; returns those rules."""
@@ -94,3 +109,20 @@ class BotStateMixin:
                 )
             ).first()
         return [] if seen else self.add_feedback(alert_id, kind, by, now)
+
+
+def _end_mutes(conn: Connection, target: str, now: datetime) -> int:
+    """End the active mutes of ``target`` now (the rows stay, as a record); how many."""
+    result = conn.execute(
+        mutes.update().where(mutes.c.target == target, mutes.c.until > now).values(until=now)
+    )
+    return result.rowcount
+
+
+def _mute_end(conn: Connection, target: str, now: datetime) -> datetime | None:
+    """When the active mute of ``target`` ends, None if it has none (as active_mutes reads)."""
+    query = sa.select(sa.func.max(mutes.c.until)).where(
+        mutes.c.target == target, mutes.c.until > now
+    )
+    end: datetime | None = conn.execute(query).scalar()
+    return end
