@@ -655,3 +655,15 @@ def test_markup_that_shrinks_under_the_cap_is_not_reported_cut() -> None:
     ).encode()
     parsed = parse_feed(body, url="http://127.0.0.1/feed.xml")
     assert parsed.warning is None
+
+
+def test_html_text_that_is_a_bodiless_document_is_read_as_text() -> None:
+    """lxml.html asserts on a fragment that looks like a document and has no body ("<html>");
+    a feed's field holding just that must not crash the parse (hypothesis found it)."""
+    body = (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        b'<title type="html">&lt;html&gt;</title><entry><id>1</id>'
+        b'<title type="html">&lt;HTML&gt;</title><link href="https://e.example/1"/></entry></feed>'
+    )
+    feed = parse_feed(body, url="https://e.example/feed", content_type=None)
+    assert feed.title == "" and [e.title for e in feed.entries] == [""]

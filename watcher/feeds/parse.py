@@ -543,6 +543,8 @@ def _html_to_text(markup: str) -> str:
         pass
     except lxml.etree.ParserError:  # nothing but comments and whitespace
         return ""
+    except (AssertionError, IndexError):  # lxml.html on a "document" without a body: "<html>"
+        return _plain(html.unescape(_TAG.sub(" ", markup)))
     try:
         return _markup_text(markup.translate(_CONTROL_CHARACTERS))
     except (ValueError, lxml.etree.ParserError):  # e.g. an XML encoding declaration
