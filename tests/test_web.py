@@ -687,6 +687,9 @@ async def test_with_a_token_every_page_needs_login_and_writes_work(tmp_path: Pat
         await post(s, site.url("/mute"), {"csrf": csrf, "rule": "venezuela", "hours": "8"}, 303)
         mutes = await site.db(site.store.active_mutes, NOW)
         assert mutes == {"rule:venezuela": NOW + timedelta(hours=8)}
+        await post(s, site.url("/mute"), {"csrf": csrf, "rule": "venezuela", "hours": "1"}, 303)
+        mutes = await site.db(site.store.active_mutes, NOW)
+        assert mutes == {"rule:venezuela": NOW + timedelta(hours=1)}  # shortened
         assert "muted until" in await get(s, site.url("/rules")) and "Mute</button>" in rules
         await post(s, site.url("/unmute"), {"csrf": csrf, "target": "rule:venezuela"}, 303)
         assert await site.db(site.store.active_mutes, NOW) == {}

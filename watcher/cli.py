@@ -679,7 +679,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     with _store(config) as store:
         if args.action == "retry":
             count = store.retry_failed(SystemClock().now())
-            print(f"{count} failed deliveries queued again; the running daemon sends them")
+            deliveries = "failed delivery" if count == 1 else "failed deliveries"
+            print(f"{count} {deliveries} queued again; the running daemon sends them")
             return 0
         rows = store.recent_alerts(args.limit)
         held = store.held_matches(args.limit)

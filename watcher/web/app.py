@@ -549,7 +549,12 @@ class WebApp:
             return self._error(request, 400, "Unknown rule or mute length.")
         now = self.b.clock.now()
         await self.b.db(
-            self.b.db.store.add_mute, f"rule:{rule}", now + timedelta(hours=hours), now, "web"
+            # a new length replaces the old one, as the bot's /mute does
+            self.b.db.store.set_mute,
+            f"rule:{rule}",
+            now + timedelta(hours=hours),
+            now,
+            "web",
         )
         log.info("web: muted rule %s for %d h", rule, hours)
         raise web.HTTPSeeOther(_safe_next(form.get("next"), "/rules"))
