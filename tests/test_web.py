@@ -472,6 +472,12 @@ async def test_rules_page_charts_hits_feedback_mutes_and_reload_errors(tmp_path:
         (site.config.watcher.rules_dir / "broken.yaml").write_text("name: x\nmatch: [\n")
         page = await get(s, site.url("/rules"))
         assert 'id="reload-error"' in page and re.search(r"broken\.yaml:\d+:\d+", page)
+        # a rule sending to a channel the config does not turn on: the daemon refuses it too
+        (site.config.watcher.rules_dir / "broken.yaml").write_text(
+            "name: x\nactors: [Aa]\ndestinations: [email:desk@example.org]\n"
+        )
+        page = await get(s, site.url("/rules"))
+        assert 'id="reload-error"' in page and "no email channel is configured" in page
 
 
 async def test_feeds_page_puts_failing_and_silent_first_and_sorts(tmp_path: Path) -> None:

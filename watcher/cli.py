@@ -332,7 +332,7 @@ def _check_rules(rules_dir: Path) -> tuple[RuleSet, list[str]]:
         rules = load_rules(rules_dir)
     except RuleError as exc:
         return RuleSet(), list(exc.problems)
-    for warning in empty_warnings(rules_dir, rules):
+    for warning in [*rules.warnings, *empty_warnings(rules_dir, rules)]:
         print(f"watcher: warning: {warning}", file=sys.stderr)
     return rules, []
 

@@ -104,9 +104,10 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
 class Checker:
     """Validates Y documents into Rules, collecting every problem with its position."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    def __init__(self, path: Path, problems: list[str], warnings: list[str] | None = None) -> None:
         self.path = path
         self.problems = problems
+        self.warnings = [] if warnings is None else warnings  # loads, but likely not meant
         self.term_refs: list[tuple[Y, str]] = []  # (where, name): names to check once known
 
     def fail(self, y: Y, message: str) -> None:
@@ -131,19 +132,19 @@ class Checker:
 
     def phrases(self, y: Y, what: str) -> tuple[str, ...]:
         """Texts where a list is meant; one text alone is a list of one."""
-        return () if self.comma_list(y, what) else self.texts(y, what)
+        self.comma_list(y, what)
+        return self.texts(y, what)
 
-    def comma_list(self, y: Y, what: str) -> bool:
-        """Whether ``y`` is an unquoted text with ", " where a list is meant (a problem):
-        YAML reads ``crash, accident`` as one phrase, matched only as those words together."""
-        if not (isinstance(y.value, str) and not y.quoted and _COMMA_RE.search(y.raw)):
-            return False
-        self.fail(
-            y,
-            f"{what}: {y.raw!r} is one phrase with commas; if you meant several, write a "
-            f'list: [{y.raw}]; if one, quote it: "{y.raw}" (in a list too)',
-        )
-        return True
+    def comma_list(self, y: Y, what: str) -> None:
+        """Warns when ``y`` is an unquoted text with ", " where a list is meant: YAML reads
+        ``crash, accident`` as one phrase, matched only as those words together. It loads as
+        written ("Washington, D.C." and "Smith, John" are meant so), hence a warning."""
+        if isinstance(y.value, str) and not y.quoted and _COMMA_RE.search(y.raw):
+            self.warnings.append(
+                f"{self.path}:{y.line}:{y.column}: {what}: {y.raw!r} is one phrase with "
+                f"commas; if you meant several, write a list: [{y.raw}]; if one, quote it "
+                f'to silence this: "{y.raw}"'
+            )
 
     def texts(self, y: Y, what: str) -> tuple[str, ...]:
         """A list of texts; one text alone is a list of one."""
@@ -245,8 +246,8 @@ class Checker:
         return {key: handler(keys[key]) for key, handler in handlers.items() if key in keys}
 
     def destinations(self, y: Y) -> tuple[str, ...]:
-        if not isinstance(y.value, list) and self.comma_list(y, "destinations"):
-            return ()
+        if not isinstance(y.value, list):
+            self.comma_list(y, "destinations")
         found = []
         for item in y.value if isinstance(y.value, list) else [y]:
             if _one_pair(item):  # `telegram:` in [...]

@@ -21,15 +21,17 @@ _UNREAD_SHOWN = 10  # rule files in subfolders named at most
 def load_rules(directory: Path) -> RuleSet:
     """Every rule in ``directory``'s ``*.yaml``/``*.yml`` files (hidden files are skipped).
 
-    Raises RuleError listing every problem of every file, duplicate rule names, and the
-    rule files it does not read (``top.YAML``, ``sub/a.yaml``), which would be ignored unseen.
+    Raises RuleError listing every problem of every file and duplicate rule names. What
+    loads but was likely not meant is in the RuleSet's ``warnings``: rule files it does not
+    read (``top.YAML``, ``sub/a.yaml``), a phrase with commas where a list was likely meant.
     """
     if not directory.is_dir():
         raise RuleError(f"{directory}: rules directory not found (create it, or set rules_dir)")
     paths = sorted(
         p for p in directory.iterdir() if p.suffix in SUFFIXES and not p.name.startswith(".")
     )
-    problems = _unread_files(directory)
+    problems: list[str] = []
+    warnings = _unread_files(directory)
     rules: list[Rule] = []
     digest = hashlib.sha256()
     for path in paths:
@@ -38,11 +40,11 @@ def load_rules(directory: Path) -> RuleSet:
             continue
         # The whole path: rules remember their file, so copies elsewhere are other rule sets.
         digest.update(str(path).encode() + b"\0" + data + b"\0")
-        rules += _parse_file(path, data, problems)
+        rules += _parse_file(path, data, problems, warnings)
     problems += _duplicate_names(rules)
-    if problems:
-        raise RuleError(problems)
-    return RuleSet(tuple(rules), digest.hexdigest())
+    if problems:  # a warning there often explains an error ("console, email" as one)
+        raise RuleError([*problems, *warnings])
+    return RuleSet(tuple(rules), digest.hexdigest(), tuple(warnings))
 
 
 def load_rule_file(path: Path) -> list[Rule]:
@@ -151,13 +153,16 @@ def _age(rule: Rule) -> tuple[int, str, int]:
     return (mtime, str(rule.path), rule.line)
 
 
-def _parse_file(path: Path, data: bytes, problems: list[str]) -> list[Rule]:
+def _parse_file(
+    path: Path, data: bytes, problems: list[str], warnings: list[str] | None = None
+) -> list[Rule]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         problems.append(f"{path}:1:1: not UTF-8 text (byte {exc.start}); save the file as UTF-8")
         return []
-    documents = compose(path, text, problems)
+    found_warnings: list[str] = []
+    documents = compose(path, text, problems, found_warnings)
     if documents is None:
         return []
     documents = [d for d in documents if d.value is not None]
@@ -168,10 +173,12 @@ def _parse_file(path: Path, data: bytes, problems: list[str]) -> list[Rule]:
         )
         return []
     found: list[str] = []
-    checker = Checker(path, found)
+    checker = Checker(path, found, found_warnings)
     many = len(documents) > 1
     rules = [checker.rule(d, default_name="" if many else path.stem) for d in documents]
     problems += sorted(found, key=_position)
+    if warnings is not None:
+        warnings += sorted(found_warnings, key=_position)
     return [r for r in rules if r is not None]
 
 

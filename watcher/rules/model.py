@@ -193,6 +193,8 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...] = ()
     fingerprint: str = field(default="", compare=False)
+    # what loads but was likely not meant (file:line:col: message), for check and the log
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def names(self) -> list[str]:
         return [r.name for r in self.rules]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from watcher.config import FeedConfig, feed_name
 from watcher.errors import RuleError
-from watcher.rules.loader import load_rules
+from watcher.rules.loader import SUFFIXES, load_rules
 from watcher.rules.model import Rule, RuleSet
 
 Stamp = tuple[tuple[str, int, int], ...]
@@ -76,23 +76,29 @@ class RulesSource:
     def _accept(self, rules: RuleSet) -> None:
         self.rules = rules
         self.warnings = [
+            *rules.warnings,
             *empty_warnings(self.directory, rules),
             *feed_filter_warnings(rules.rules, self.feeds),
         ]
 
     def _current_stamp(self) -> Stamp:
+        return rules_stamp(self.directory)
+
+
+def rules_stamp(directory: Path) -> Stamp:
+    """The rule files' names, modification times and sizes: a change means a reload."""
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES)
+    except OSError:
+        return ()
+    stamps = []
+    for path in files:
         try:
-            files = sorted(p for p in self.directory.iterdir() if p.suffix in (".yaml", ".yml"))
+            st = path.stat()
         except OSError:
-            return ()
-        stamps = []
-        for path in files:
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            stamps.append((path.name, st.st_mtime_ns, st.st_size))
-        return tuple(stamps)
+            continue
+        stamps.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
 
 
 def empty_warnings(directory: Path, rules: RuleSet) -> list[str]:

@@ -29,7 +29,11 @@ class Y:
     quoted: bool = False  # a scalar in quotes or a block (| or >): its commas are deliberate
 
 
-def compose(path: Path, text: str, problems: list[str]) -> list[Y] | None:
+def compose(
+    path: Path, text: str, problems: list[str], warnings: list[str] | None = None
+) -> list[Y] | None:
+    """The documents in ``text``, or None after a problem; ``warnings`` gets what loads but
+    was likely not meant."""
     try:
         _check_depth(text)
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
@@ -42,7 +46,7 @@ def compose(path: Path, text: str, problems: list[str]) -> list[Y] | None:
     except (yaml.YAMLError, RecursionError) as exc:
         problems.append(f"{path}:1:1: YAML error: {exc}")
         return None
-    converter = _Converter(path, problems)
+    converter = _Converter(path, problems, [] if warnings is None else warnings)
     documents = [converter.convert(n, 0) for n in nodes]
     return None if converter.failed else documents
 
@@ -94,9 +98,10 @@ _SCALAR_TAGS = {
 class _Converter:
     """Turns composed YAML nodes into Y values, refusing exotic tags and alias bombs."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    def __init__(self, path: Path, problems: list[str], warnings: list[str]) -> None:
         self.path = path
         self.problems = problems
+        self.warnings = warnings
         self.nodes = 0
         self.failed = False
         self.too_big = False
@@ -107,6 +112,10 @@ class _Converter:
         self.problems.append(f"{self.path}:{mark.line + 1}:{mark.column + 1}: {message}")
         self.failed = True
         return Y(None, mark.line + 1, mark.column + 1)
+
+    def warn(self, node: yaml.Node, message: str) -> None:
+        mark = node.start_mark
+        self.warnings.append(f"{self.path}:{mark.line + 1}:{mark.column + 1}: {message}")
 
     def convert(self, node: yaml.Node, depth: int) -> Y:
         self.nodes += 1
@@ -143,7 +152,7 @@ class _Converter:
     def mapping(self, node: yaml.MappingNode, depth: int) -> Y:
         result = self.at(node, {})
         for key_node, head, meant in _cut_by_commas(node):
-            self.fail(
+            self.warn(
                 key_node,
                 f"{key_node.value!r} is read as a key without a value: inside {{...}} a comma "
                 f"ends the value before it; to give several, write a list: "

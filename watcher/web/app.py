@@ -22,12 +22,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from watcher import __version__
+from watcher.channels.registry import configured_kinds
 from watcher.clock import Clock
 from watcher.config import Config, Secret
 from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.rules.explain import entity_words, format_explanation
+from watcher.rules.reload import routing_problems, rules_stamp
 from watcher.rules.schema import PRIORITIES, RuleSet, load_rules
 from watcher.store.base import Store
 from watcher.store.feeds import FeedRow
@@ -593,11 +595,12 @@ class WebApp:
     async def _rule_problems(self) -> list[str]:
         """What the daemon's next reload would report for the rule files (file:line:col)."""
         directory = self.b.config.watcher.rules_dir
-        stamp = await asyncio.to_thread(_stamp, directory)
+        stamp = await asyncio.to_thread(rules_stamp, directory)
         if stamp != self._rules_check.stamp:
             try:
-                await asyncio.to_thread(load_rules, directory)
-                problems: list[str] = []
+                loaded = await asyncio.to_thread(load_rules, directory)
+                kinds = configured_kinds(self.b.config)
+                problems = routing_problems(loaded.rules, kinds)  # the daemon refuses those too
             except RuleError as exc:
                 problems = exc.problems
             self._rules_check = _RulesCheck(stamp, problems)
@@ -668,21 +671,6 @@ _FEED_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "next": lambda r: r["feed"].next_poll_at or r["feed"].added_at,
     "items": lambda r: r["items_per_day"],
 }
-
-
-def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    try:
-        files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
-    except OSError:
-        return ()
-    out = []
-    for path in files:
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        out.append((path.name, st.st_mtime_ns, st.st_size))
-    return tuple(out)
 
 
 def _redirect(location: str, status: int = 303) -> web.Response:
