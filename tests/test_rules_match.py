@@ -342,6 +342,14 @@ def test_explain_says_how_close_a_failed_near_came() -> None:
         "sentence", "Ukraine said so on Monday. Peace talks resume soon."
     )
     assert "no mention of talks" in near_line("3", "Ukraine said so on Monday.")
+    # three terms: the distances are those of one mention of the first, the closest overall
+    m = matcher("""\
+        keywords: {a: [alpha], b: [bravo], c: [charlie]}
+        match: {near: [a, b, c], within: 3}
+        """)
+    text = "alpha bravo one two three four five six seven eight alpha charlie"
+    (line,) = [r for r in verdict(m, article("H", text)).reasons if "near(" in r]
+    assert "✗" in line and "closest: b 9 words away, c 1 word away" in line
 
 
 def test_nested_logic() -> None:
@@ -584,6 +592,20 @@ def test_a_headline_surname_is_corroborated_by_the_full_name_in_the_text() -> No
     assert title_mentions("Maduro cigars reviewed", "The wrapper is dark and oily.") == 0
     reasons = "\n".join(verdict(m, article("Maduro", "The wrapper is dark.")).reasons)
     assert "in the title" in reasons and "no full name in the article" in reasons
+
+
+def test_an_excluded_full_name_corroborates_nothing() -> None:
+    m = matcher("""\
+        name: ford
+        actors:
+          Gerald Ford:
+            ambiguous: [Ford]
+            exclude: [USS Gerald Ford]
+        """)
+    text = "The carmaker found the fault in testing. The USS Gerald Ford was in port."
+    assert not verdict(m, article("Ford recalls 50,000 pickups", text)).matched
+    assert not verdict(m, article("t", f"{text} Ford said so.")).matched
+    assert verdict(m, article("Ford dies at 93", "Gerald Ford led the country.")).matched
 
 
 CHAD_RULE = """\

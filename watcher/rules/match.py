@@ -458,10 +458,15 @@ class _Senses:
 
     @functools.cached_property
     def full_name_at(self) -> tuple[Field, int] | None:
-        """Where an unambiguous name of the actor first occurs (the title comes first)."""
-        folded = self.article.analyzed.scan.folded
+        """Where an unambiguous name of the actor first occurs (the title comes first), not
+        counting one its ``exclude`` or ``not_near`` rules out ("USS Gerald Ford")."""
+        analyzed = self.article.analyzed
         for where, start, end in self.spans:
-            if folded[where][start:end] not in self.ambiguous:
+            if analyzed.scan.folded[where][start:end] in self.ambiguous:
+                continue
+            section = analyzed.section(where)
+            surface = section.text[start:end]
+            if not _excluded(self.actor, self.article, section, start, end, surface=surface):
                 return where, start
         return None
 
@@ -950,27 +955,37 @@ def _near_node(node: Near, rule: Rule, article: _Article) -> _Outcome:
 
 
 def _closest(node: Near, groups: list[list[_Found]]) -> str:
-    """For explain, why a ``near`` failed: a term without mentions, or how close the first
-    term's mentions came to each other term's (in words or sentences, as ``within`` counts)."""
+    """For explain, why a ``near`` failed: a term without mentions, or how close the other
+    terms came to the one mention of the first that has them all nearest (in words or
+    sentences, as ``within`` counts)."""
     for op, group in zip(node.operands, groups, strict=True):
         if not group:
             return f"no mention of {'|'.join(op)}"
+    best: list[int] | None = None
+    for a in groups[0]:
+        found = [_gap(a, group, node.within) for group in groups[1:]]
+        gaps = [g for g in found if g is not None]
+        if len(gaps) == len(found) and (best is None or max(gaps) < max(best)):
+            best = gaps
+    if best is None:
+        return "closest: never all in the same field"
     unit = "sentence" if node.within is None else "word"
-    gaps = []
-    for op, group in zip(node.operands[1:], groups[1:], strict=True):
-        gap = min(
-            (
-                abs(a.sentence - b.sentence) if node.within is None else abs(a.word - b.word)
-                for a in groups[0]
-                for b in group
-                if a.where == b.where and a.evidence != b.evidence
-            ),
-            default=None,
-        )
-        shown = "|".join(op)
-        away = f"{gap} {unit}{'' if gap == 1 else 's'} away"
-        gaps.append(f"{shown}: never in the same field" if gap is None else f"{shown} {away}")
-    return "closest: " + ", ".join(gaps)
+    return "closest: " + ", ".join(
+        f"{'|'.join(op)} {gap} {unit}{'' if gap == 1 else 's'} away"
+        for op, gap in zip(node.operands[1:], best, strict=True)
+    )
+
+
+def _gap(a: _Found, group: list[_Found], within: int | None) -> int | None:
+    """The distance from ``a`` to the nearest of ``group`` in its field (None if none)."""
+    return min(
+        (
+            abs(a.sentence - b.sentence) if within is None else abs(a.word - b.word)
+            for b in group
+            if b.where == a.where and b.evidence != a.evidence
+        ),
+        default=None,
+    )
 
 
 class _NearIndex:
