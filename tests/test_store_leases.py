@@ -179,6 +179,16 @@ def test_one_replica_drains_a_destination_at_a_time(pair: tuple[Store, Store]) -
     assert {j.destination for j in b.outbox_heads(NOW)} == {j.destination for j in heads_a}
 
 
+def test_a_drain_of_some_destinations_claims_no_other(pair: tuple[Store, Store]) -> None:
+    """A stopping replica writes its local sinks' queue and leaves Telegram to the others."""
+    a, b = pair
+    ids = _pending(a, 2)
+    _alert(a, ids[0], "telegram:-1001")
+    _alert(a, ids[1], "console")
+    assert [j.destination for j in a.outbox_heads(NOW, ["console", "jsonl"])] == ["console"]
+    assert [j.destination for j in b.outbox_heads(NOW)] == ["telegram:-1001"]
+
+
 def test_the_same_article_from_two_replicas_is_stored_once(pair: tuple[Store, Store]) -> None:
     a, b = pair
     first, second = _pending(a, 2)

@@ -236,13 +236,14 @@ class Sender:
 
     async def _drain(self, *, local: bool) -> SendResult:
         totals: Counter[Delivery] = Counter()
+        # The local sinks' destinations are their kinds ("console", "jsonl"): named so, the
+        # store claims no other (with replicas, a stopping one leaves the rest alone).
+        only = [k for k in self._channels if _is_local(k)] if local else None
         async with self._lock:
             for _ in range(_MAX_ROUNDS):
                 if self._stopping and not local:
                     break
-                jobs = await self._db(self._db.store.outbox_heads, self._clock.now())
-                if local:
-                    jobs = [j for j in jobs if _is_local(j.destination)]
+                jobs = await self._db(self._db.store.outbox_heads, self._clock.now(), only)
                 if not jobs:
                     break
                 totals.update(await asyncio.gather(*(self._deliver(job) for job in jobs)))

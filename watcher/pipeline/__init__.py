@@ -333,7 +333,8 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self._delivery.record_unrecorded_sends(WORKER_GRACE)
-        await self._delivery.drain_local(WORKER_GRACE)
+        # Half the workers' grace: the whole stop must end (and hand leases back) in time.
+        await self._delivery.drain_local(WORKER_GRACE / 2)
         await self._client.aclose()
         for channel in self._channels.values():
             await channel.aclose()

@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -127,17 +127,23 @@ def renew_entries(conn: Connection, holder: Holder, now: datetime, ids: Sequence
     )
 
 
-def claim_destinations(conn: Connection, holder: Holder, now: datetime) -> list[str]:
-    """Claim (or renew) every destination with work that nobody else holds: one replica
-    drains a destination at a time, so its order and rate limits hold."""
+def claim_destinations(
+    conn: Connection, holder: Holder, now: datetime, only: Collection[str] | None = None
+) -> list[str]:
+    """Claim (or renew) every destination with work that nobody else holds (of ``only``,
+    when given): one replica drains a destination at a time, so its order and rate limits
+    hold."""
     waiting = sa.select(deliveries.c.destination, sa.literal(0)).where(
         deliveries.c.state == "pending"
     )
     known = dialect.insert(conn, destinations).from_select(["name", "failures"], waiting.distinct())
     conn.execute(known.on_conflict_do_nothing(index_elements=["name"]))
+    free = _free(destinations, holder, now)
+    if only is not None:
+        free = sa.and_(free, destinations.c.name.in_(list(only)))
     picked = (
         sa.select(destinations.c.name, destinations.c.lease_owner)
-        .where(_free(destinations, holder, now))
+        .where(free)
         .with_for_update(skip_locked=True)
         .cte("picked")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -39,8 +40,9 @@ class OutboxMixin:
     def transaction(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
-    def outbox_heads(self, now: datetime) -> list[DeliveryJob]:
-        """For each destination not in backoff, its oldest delivery that is due."""
+    def outbox_heads(self, now: datetime, only: Collection[str] | None = None) -> list[DeliveryJob]:
+        """For each destination not in backoff (of ``only``, when given: a stop drains the
+        local sinks alone, and claims no other), its oldest delivery that is due."""
         due = sa.or_(deliveries.c.not_before.is_(None), deliveries.c.not_before <= now)
         heads = (
             sa.select(sa.func.min(deliveries.c.id))
@@ -59,9 +61,11 @@ class OutboxMixin:
             .where(deliveries.c.id.in_(heads), sa.or_(destinations.c.name.is_(None), ready))
             .order_by(deliveries.c.id)
         )
+        if only is not None:
+            query = query.where(deliveries.c.destination.in_(list(only)))
         with self.transaction() as conn:
             if is_postgres(conn):  # one replica drains a destination at a time
-                mine = claim_destinations(conn, self.holder, now)
+                mine = claim_destinations(conn, self.holder, now, only)
                 query = query.where(deliveries.c.destination.in_(mine))
             return [_job(conn, r) for r in conn.execute(query)]
 

@@ -19,7 +19,7 @@ Contract shared by every method below (after lemon24/reader's ``StorageType``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -104,7 +104,9 @@ class OutboxStore(Protocol):
     Destinations in backoff (``next_attempt_at`` in the future) have no head.
     """
 
-    def outbox_heads(self, now: datetime) -> list[DeliveryJob]: ...
+    def outbox_heads(
+        self, now: datetime, only: Collection[str] | None = None
+    ) -> list[DeliveryJob]: ...
     def outbox_depth(self) -> dict[str, int]: ...
     def delivery_sent(
         self, job_id: int, destination: str, remote_id: str | None, now: datetime
