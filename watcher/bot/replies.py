@@ -544,7 +544,8 @@ def hold_reasons(
 
 def _hold(key: str, until: datetime, now: datetime, tz: ZoneInfo) -> str:
     if key == "all":
-        return f"all alerts are paused {until_text(until, now, tz)} (/resume)"
+        when = until_text(until, now, tz)
+        return f"all alerts are paused {when}" + ("" if "/resume" in when else " (/resume)")
     return (
         f"{esc(Target(key).label)} is muted {until_text(until, now, tz)} "
         f"(<code>/unmute {esc(key)}</code>)"

@@ -24,7 +24,7 @@ from watcher.config import NlpSettings
 from watcher.errors import ParseError
 from watcher.rules.match import Matcher
 from watcher.rules.model import RuleSet
-from watcher.rules.nlp import Analyzer, detect_language, spacy_problem
+from watcher.rules.nlp import Analyzer, spacy_problem
 from watcher.types import Article, Match, Signature
 
 
@@ -188,10 +188,11 @@ def process_entry(job: EntryJob, rules: RuleSet, nlp: NlpSettings, now: datetime
         categories=job.categories,
         feed_author=job.feed_author,
     )
+    matcher = matcher_for(rules, nlp)
     if not article.language:  # stored for the web page's language filter and alerts.jsonl
-        detected = detect_language(f"{article.title}\n{article.text[:3000]}")
+        detected = matcher.analyzer.language(article)
         article = dataclasses.replace(article, language=detected) if detected else article
-    found = tuple(matcher_for(rules, nlp).match(article, now=now))
+    found = tuple(matcher.match(article, now=now))
     sig = signature(article.title, article.text) if found else None
     return Processed(article, found, sig)
 

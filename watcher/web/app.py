@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
 
 from watcher import __version__
 from watcher.channels.registry import configured_kinds
@@ -788,7 +788,9 @@ class _QuietParseErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
+        # The parser's errors, raised before any handler; a body a handler could not read
+        # (PayloadEncodingError, from request.post()) is that handler's, and keeps its trace.
+        if isinstance(exc, BadHttpMessage) and not isinstance(exc, PayloadEncodingError):
             remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
             record.msg, record.args = (
                 "web: 400 for an unreadable request from %s (%s)",
