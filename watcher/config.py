@@ -153,7 +153,7 @@ class AlertsSettings:
     digest_at: list[str] = field(default_factory=lambda: ["08:00"])
     quiet_hours: str = ""
     critical_ignores_quiet_hours: bool = True
-    retry_cap: Positive = 1800.0
+    retry_cap: Positive = 300.0  # after a long outage, a destination back waits at most this
     # YAML file of terms, feeds and domains that never alert (watcher/alerts/blocklist.py).
     blocklist_file: str = ""
     # Folder of per-rule Jinja2 message templates, "<rule name>.html.j2"; "" for none.
