@@ -379,6 +379,34 @@ async def test_at_a_stop_the_local_sinks_get_what_is_queued_and_remote_ones_wait
     assert await outbox.states(TG) == ["pending"]
 
 
+async def test_admins_hear_that_a_failing_destination_works_again(outbox: Outbox) -> None:
+    from watcher.config import load_config
+    from watcher.pipeline.delivery import DeliveryStage
+    from watcher.pipeline.reports import StoreTrouble
+
+    said: list[str] = []
+
+    async def report(text: str) -> None:
+        said.append(text)
+
+    stage = DeliveryStage(
+        load_config(None, env={}), outbox.db, clock=outbox.clock, tz=MADRID,
+        sender=outbox.sender, trouble=StoreTrouble(), report=report,
+    )  # fmt: skip
+    outbox.bot.fail_chat(CHAT, 500)
+    await outbox.alert([TG])
+    for _ in range(3):
+        await stage.send_round()
+        outbox.clock.advance(3600)  # past any backoff
+    assert [t for t in said if t.startswith(f"Destination {TG} is failing")], said
+    outbox.bot.clear_faults()
+    await stage.send_round()
+    assert said[-1].startswith(f"Destination {TG} works again")
+    await outbox.alert([TG])
+    await stage.send_round()
+    assert sum("works again" in t for t in said) == 1  # said once
+
+
 # --- story updates and developments -----------------------------------------------------
 
 
