@@ -121,6 +121,15 @@ async def test_logs_in_when_the_server_requires_it() -> None:
         assert server.received[0].login == "watcher"
 
 
+async def test_a_password_beyond_ascii_logs_in_as_utf8() -> None:
+    """smtplib sends credentials as ASCII: "s3crét" failed every mail with an encoding error."""
+    with SmtpServer(users={"watcher": "s3crét ñ"}) as server:
+        await make_channel(server, username="watcher", password="s3crét ñ").send(RECIPIENT, ALERT)
+        assert server.received[0].login == "watcher"
+        error = await fails(make_channel(server, username="watcher", password="s3crét wrong"))
+    assert error.permanent and "login failed" in str(error) and "wrong" not in str(error)
+
+
 async def test_a_wrong_password_is_permanent_and_never_shown() -> None:
     with SmtpServer(users={"watcher": "right"}) as server:
         error = await fails(make_channel(server, username="watcher", password="hunter2-wrong"))

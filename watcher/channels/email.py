@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.policy
 import html
 import smtplib
@@ -117,6 +118,24 @@ def _html_body(message: OutgoingMessage) -> str:
 # --- errors -----------------------------------------------------------------------------
 
 
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """smtplib's login, but a user name or password beyond ASCII goes as UTF-8 in AUTH PLAIN
+    (RFC 4616): smtplib encodes them as ASCII and raised UnicodeEncodeError on "s3crét"."""
+    if (username + password).isascii():
+        smtp.login(username, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if "PLAIN" not in smtp.esmtp_features.get("auth", "").upper().split():
+        raise smtplib.SMTPNotSupportedError(
+            "a user name or password beyond ASCII needs AUTH PLAIN, which this server does not "
+            "offer"
+        )
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, answer = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, answer)
+
+
 def _delivery_error(exc: Exception, where: str, secret: str) -> DeliveryError:
     """The DeliveryError for an SMTP failure: 5xx replies are permanent, the rest retryable."""
     reason, permanent = _describe(exc)
@@ -221,7 +240,7 @@ class EmailChannel:
         try:
             with self._connect() as smtp:
                 if self._settings.username:
-                    smtp.login(self._settings.username, secret)
+                    _login(smtp, self._settings.username, secret)
                 smtp.send_message(mail, to_addrs=[recipient])
         except (smtplib.SMTPException, OSError) as exc:
             raise _delivery_error(exc, self._where, secret) from None
