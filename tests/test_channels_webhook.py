@@ -134,6 +134,24 @@ async def test_statuses_map_to_retry_or_permanent_and_the_secret_is_never_shown(
     assert SECRET not in shown and "token=abc" not in shown
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirecting_endpoint_fails_for_good_naming_where_it_points(
+    http_server: HttpServer, status: int
+) -> None:
+    """Followed, a 301/302 became a GET without the alert that the receiver answered 200:
+    the alert counted as delivered and was lost."""
+    http_server.route("/old", status=status, headers={"Location": "/new?token=abc"})
+    http_server.route("/new", "ok")
+    channel = WebhookChannel({"desk": http_server.url("/old")}, Secret(SECRET))
+    try:
+        with pytest.raises(DeliveryError) as info:
+            await channel.send("desk", message())
+    finally:
+        await channel.aclose()
+    assert info.value.permanent and http_server.url("/new") in info.value.reason
+    assert "token=abc" not in info.value.reason and http_server.hits("/new") == 0
+
+
 async def test_an_unreachable_endpoint_is_retried() -> None:
     channel = WebhookChannel({"desk": "http://127.0.0.1:9/hook"}, Secret(SECRET), timeout=5)
     try:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -131,8 +131,13 @@ class WebhookChannel:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.post(url, data=body, headers=headers) as response:
+            # Not followed: a 301/302 turns the POST into a GET without the alert, which the
+            # receiver answers 200, and the alert would count as delivered.
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
+                location = response.headers.get("Location", "")
                 await response.read()
         except TimeoutError:
             raise DeliveryError(f"{where}: no answer in time (webhook.timeout)") from None
@@ -141,6 +146,13 @@ class WebhookChannel:
             raise DeliveryError(f"{where}: {type(exc).__name__}: {detail}") from None
         if 200 <= status < 300:
             return
+        if 300 <= status < 400:
+            moved = f" to {_public(urljoin(url, location))}" if location else ""
+            raise DeliveryError(
+                f"{where}: HTTP {status}: the endpoint redirects{moved}; put the address it "
+                "answers at in [webhook] endpoints (then `watcher alerts retry`)",
+                permanent=True,
+            )
         retry = status >= 500 or status in _RETRYABLE
         raise DeliveryError(
             f"{where}: HTTP {status}",
