@@ -407,6 +407,36 @@ async def test_admins_hear_that_a_failing_destination_works_again(outbox: Outbox
     assert sum("works again" in t for t in said) == 1  # said once
 
 
+async def test_a_digest_time_missed_with_alerts_held_sends_the_digest_late(
+    outbox: Outbox,
+) -> None:
+    """The daemon was not running at 08:00: its held alerts waited a whole day for the next."""
+    from watcher.config import config_from_dict
+    from watcher.pipeline.delivery import DeliveryStage
+    from watcher.pipeline.reports import StoreTrouble
+
+    async def report(text: str) -> None:
+        pass
+
+    config = config_from_dict({"alerts": {"digest_at": ["08:00"]}})
+    stage = DeliveryStage(
+        config, outbox.db, clock=outbox.clock, tz=MADRID, sender=outbox.sender,
+        trouble=StoreTrouble(), report=report,
+    )  # fmt: skip
+    await outbox.alert([Route(TG, True, None)], priority="low")  # 14 Jan, 11:00 in Madrid
+    await stage.send_missed_digests()
+    await stage.send_round()
+    assert outbox.bot.sent(CHAT) == []  # no digest time has passed since it was held
+    outbox.clock.set(datetime(2026, 1, 15, 9, 30, tzinfo=UTC))  # 10:30 the next day
+    await stage.send_missed_digests()
+    await stage.send_round()
+    (digest,) = outbox.bot.sent(CHAT)
+    assert "Digest: 1 alert" in (digest.text or "")
+    await stage.send_missed_digests()  # nothing held any more: nothing sent
+    await stage.send_round()
+    assert len(outbox.bot.sent(CHAT)) == 1
+
+
 # --- story updates and developments -----------------------------------------------------
 
 

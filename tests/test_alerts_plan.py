@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from watcher.alerts.decide import decide_article
-from watcher.alerts.plan import Context, context_from_config, next_digest_time, plan, quiet_until
+from watcher.alerts.plan import (
+    Context,
+    context_from_config,
+    last_digest_time,
+    next_digest_time,
+    plan,
+    quiet_until,
+)
 from watcher.articles.fingerprint import signature
 from watcher.config import AlertsSettings, config_from_dict
 from watcher.rules.worker import Processed
@@ -296,6 +303,21 @@ def test_digest_routes_are_not_held_by_quiet_hours() -> None:
 def test_next_digest_time_in_local_time(after: datetime, expected: datetime) -> None:
     got = next_digest_time(["18:00", "08:00"], after.astimezone(UTC), MADRID)
     assert got == expected and got.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (madrid(2026, 1, 14, 7, 59), madrid(2026, 1, 13, 18, 0)),
+        (madrid(2026, 1, 14, 8, 0), madrid(2026, 1, 14, 8, 0)),  # at or before
+        (madrid(2026, 1, 14, 12, 0), madrid(2026, 1, 14, 8, 0)),
+        (madrid(2026, 1, 14, 23, 59), madrid(2026, 1, 14, 18, 0)),
+    ],
+)
+def test_last_digest_time_in_local_time(now: datetime, expected: datetime) -> None:
+    got = last_digest_time(["18:00", "08:00"], now.astimezone(UTC), MADRID)
+    assert got == expected
+    assert last_digest_time([], now, MADRID) is None
 
 
 def test_next_digest_time_across_the_dst_change() -> None:

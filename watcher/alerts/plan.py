@@ -152,6 +152,20 @@ def quiet_until(window: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     return datetime.combine(end_day, end, tzinfo=tz)
 
 
+def last_digest_time(times: Sequence[str], now: datetime, tz: ZoneInfo) -> datetime | None:
+    """The last configured time of day at or before ``now`` (None without times)."""
+    local = now.astimezone(tz)
+    candidates = []
+    for text in times:
+        hour, minute = (int(x) for x in text.split(":"))
+        for days in (0, 1):
+            at = datetime.combine(local.date() - timedelta(days=days), time(hour, minute), tz)
+            if at.timestamp() <= now.timestamp():  # as instants (see next_digest_time)
+                candidates.append(at)
+                break
+    return max(candidates, key=datetime.timestamp) if candidates else None
+
+
 def next_digest_time(times: Sequence[str], after: datetime, tz: ZoneInfo) -> datetime:
     """The first configured time of day strictly after ``after``."""
     local = after.astimezone(tz)

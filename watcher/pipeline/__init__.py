@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 HEALTH_CHECK_SECONDS = 600.0
+MISSED_DIGEST_SECONDS = 600.0
 RULES_CHECK_SECONDS = 2.0
 
 
@@ -130,6 +131,7 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.metrics = metrics
+        self._clock = clock
         self._client = client
         self._cpu = cpu
         # Feed parsing has its own workers: it never waits behind article work.
@@ -264,6 +266,13 @@ class Pipeline:
             Job("rules reload", self.reload_rules, kwargs={"seconds": RULES_CHECK_SECONDS}),
             Job("article stage", self.process_pending, kwargs={"seconds": 5.0}),
             *digests,
+            # at start (the scheduler starts after the election), then now and then
+            Job(
+                "missed digests",
+                self._delivery.send_missed_digests,
+                kwargs={"seconds": MISSED_DIGEST_SECONDS, "next_run_time": self._clock.now()},
+                once=True,
+            ),
         ]
 
     # --- the stages' entry points, as the daemon, the bot and the web call them ---
@@ -276,6 +285,7 @@ class Pipeline:
         """`watcher run --once`: poll every enabled feed, process what is new, deliver."""
         results = await self._polling.poll_all()
         await self._articles.drain()
+        await self._delivery.send_missed_digests()
         await self._delivery.drain()
         return results
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import plural
 from watcher.alerts.outbox import Sender, SendResult
-from watcher.alerts.plan import next_digest_time, quiet_until
+from watcher.alerts.plan import last_digest_time, next_digest_time, quiet_until
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.errors import StoreError
@@ -121,6 +121,22 @@ class DeliveryStage:
             count = await self._db(self._db.store.queue_digest, destination, now, held)
             log.info("digest of %s queued for %s", plural(count, "alert"), destination)
         self._wanted.set()
+
+    async def send_missed_digests(self) -> None:
+        """Send the digest of a digest time that passed with alerts held and no digest made
+        (watcher was not running then, or `run --once` ran after it): they would otherwise
+        wait a whole day for the next one."""
+        due = last_digest_time(self._config.alerts.digest_at, self._clock.now(), self._tz)
+        if due is None:
+            return
+        oldest = await self._db(self._db.store.oldest_digest_held)
+        if oldest is None or oldest >= due:
+            return
+        log.info(
+            "the digest of %s was not sent (watcher was not running then): sending it now",
+            due.isoformat(timespec="minutes"),
+        )
+        await self.send_digests()
 
     def next_digest(self) -> str:
         return next_digest_time(

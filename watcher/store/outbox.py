@@ -155,6 +155,15 @@ class OutboxMixin:
             conn.execute(destinations.update().values(next_attempt_at=None))
             return result.rowcount
 
+    def oldest_digest_held(self) -> datetime | None:
+        """When the oldest alert held for a digest was queued (None when none is held)."""
+        query = sa.select(sa.func.min(deliveries.c.created_at)).where(
+            deliveries.c.state == "digest"
+        )
+        with self.transaction() as conn:
+            oldest: datetime | None = conn.execute(query).scalar()
+            return oldest
+
     def digest_destinations(self) -> list[str]:
         query = sa.select(deliveries.c.destination).where(deliveries.c.state == "digest").distinct()
         with self.transaction() as conn:
