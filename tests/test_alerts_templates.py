@@ -95,6 +95,17 @@ def test_check_renders_a_sample_and_names_the_line_of_an_unknown_variable(tmp_pa
         Templates.load(tmp_path / "missing")
 
 
+def test_check_renders_a_new_alert_and_an_update_both(tmp_path: Path) -> None:
+    """A template reading sources[0] passed the check (its sample had sources) and failed on
+    every new alert, which has none."""
+    body = "<b>{{ title }}</b>\nAlso: {{ sources[0].name }}\n"
+    path = write(tmp_path / "t", "venezuela", body)
+    (problem,) = check_templates(tmp_path / "t")
+    assert problem.startswith(f"{path}:2:")
+    write(tmp_path / "t", "venezuela", "{% if sources %}{{ sources[0].name }}{% endif %}")
+    assert check_templates(tmp_path / "t") == []
+
+
 def test_the_sandbox_refuses_to_reach_outside_the_alert(tmp_path: Path) -> None:
     write(tmp_path / "t", "venezuela", "{{ title.__class__.__mro__[1].__subclasses__() }}")
     templates = Templates.load(tmp_path / "t")

@@ -124,12 +124,19 @@ def check_templates(folder: Path | None) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     problems: list[str] = []
-    extras = Extras(sources=(("Other News", "https://other.example/a"),), headline="Update")
+    # A new alert (no other sources, no headline) and a story's update (both): a template
+    # reading sources[0] passed the check and then failed on every new alert.
+    updated = Extras(sources=(("Other News", "https://other.example/a"),), headline="Update")
     for name in templates.names():
-        try:
-            render(
-                _SAMPLE, tz=ZoneInfo("UTC"), extras=extras, template=partial(templates.render, name)
-            )
-        except ConfigError as exc:
-            problems += exc.problems
+        for extras in (Extras(), updated):
+            try:
+                render(
+                    _SAMPLE,
+                    tz=ZoneInfo("UTC"),
+                    extras=extras,
+                    template=partial(templates.render, name),
+                )
+            except ConfigError as exc:
+                problems += exc.problems
+                break
     return problems
