@@ -409,3 +409,23 @@ def test_alerts_table_cuts_long_titles_and_reasons_at_a_word_with_an_ellipsis() 
     assert "Maduro faces new sanctions from the US as the…" in table
     assert "A" * 49 + "…" in table and "Short title" in table
     assert long not in table
+
+
+def test_check_warns_about_alert_settings_that_never_apply(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "venezuala.html.j2").write_text("<b>{{ title }}</b>")
+    config.write_text(
+        '[watcher]\ndata_dir = "data"\n'
+        '[alerts]\ndigest_at = []\ntemplates_dir = "templates"\n'
+        '[destinations."jsnol"]\nquiet_hours = "22:00-07:00"\n'
+    )
+    assert main(["check", "--config", str(config)]) == 0  # warnings, not errors
+    err = capsys.readouterr().err
+    assert "alerts.digest_at is empty" in err
+    assert '[destinations."jsnol"]' in err and "did you mean 'jsonl'" in err
+    assert "'venezuala' is named after no rule" in err and "did you mean 'venezuela'" in err
+    config.write_text('[watcher]\ndata_dir = "data"\n[destinations."jsonl"]\nquiet_hours = ""\n')
+    assert main(["check", "--config", str(config)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -22,10 +22,15 @@ from zoneinfo import ZoneInfo
 from watcher import __version__
 from watcher.alerts.blocklist import Blocklist, load_blocklist
 from watcher.alerts.compose import plural
-from watcher.alerts.templates import check_templates, templates_folder
+from watcher.alerts.templates import Templates, check_templates, templates_folder
 from watcher.bot.access import unrouted_warning
 from watcher.bot.webhook import webhook_mode
-from watcher.channels.registry import build_channels, configured_kinds
+from watcher.channels.registry import (
+    build_channels,
+    configured_kinds,
+    default_destinations,
+    local_destinations,
+)
 from watcher.clock import SystemClock
 from watcher.config import (
     Config,
@@ -346,7 +351,48 @@ def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
         *filter(None, [unrouted, lease_warning(config, kinds)]),
         *feed_filter_warnings(rules.rules, config.feeds),
         *_interval_warnings(config),
+        *_alert_warnings(config, rules),
     ]
+
+
+def _alert_warnings(config: Config, rules: RuleSet) -> list[str]:
+    """Alert settings that can never apply: digest-held alerts with no digest time, settings
+    for a destination nothing sends to (a typo), a template named after no rule."""
+    where = config.source or "<config>"
+    warnings = []
+    if not config.alerts.digest_at:
+        warnings.append(
+            f"{where}: alerts.digest_at is empty: alerts held for a digest (low priority, over "
+            'the rate limit) are never sent; list a time such as "08:00"'
+        )
+    routed = {*default_destinations(config), *local_destinations(config)}
+    routed |= {d for rule in rules.rules for d in rule.destinations}
+    warnings += [
+        f'{where}: [destinations."{name}"]: no rule and no default sends to {name}, so these '
+        f"settings never apply{_did_you_mean(name, sorted(routed))}"
+        for name in config.destinations
+        if name not in routed
+    ]
+    with contextlib.suppress(ConfigError):  # problems of the folder are check's errors
+        folder = templates_folder(config.alerts.templates_dir, config.source)
+        names = set(rules.names())
+        warnings += [
+            f"{folder}: template {name!r} is named after no rule, so it is never used"
+            f"{_did_you_mean(name, sorted(names))}"
+            for name in Templates.load(folder).names()
+            if name not in names
+        ]
+    return warnings
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = _closest_name(name, choices)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def _closest_name(name: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return close[0] if close else None
 
 
 def _interval_warnings(config: Config) -> list[str]:
@@ -651,8 +697,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         feedback = store.feedback_counts()
     known = set(matcher.rules.names()).union(*did.values())  # a deleted rule's alerts count
     if args.rule and args.rule not in known:
-        close = difflib.get_close_matches(args.rule, sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (rules: {', '.join(sorted(known))})"
+        close = _closest_name(args.rule, sorted(known))
+        hint = f"; did you mean {close!r}?" if close else f" (rules: {', '.join(sorted(known))})"
         raise WatcherError(f"--rule {args.rule!r}: no such rule, and none alerted{hint}")
     would = {i: {m.rule for m in matcher.match(a)} for i, a in stored}
     names = [args.rule] if args.rule else matcher.rules.names()
