@@ -277,10 +277,26 @@ def test_a_digest_is_posted_as_a_digest_event() -> None:
     items = [{"title": "Maduro speaks", "url": "https://news.example/1", "source": "Outlet",
               "rules": [{"name": "venezuela"}]}]  # fmt: skip
     job = DeliveryJob(
-        id=1, alert_id=1, destination="webhook:desk", kind="digest", attempts=0,
+        id=1, alert_id=9, destination="webhook:desk", kind="digest", attempts=0,
         alert_kind="digest", payload={"items": items}, story_id=None,
     )  # fmt: skip
     msg = compose(job, ZoneInfo("UTC"), START)
     assert msg is not None
     body = json.loads(webhook_body(msg, endpoint="desk", now=START))
     assert body["event"] == "digest" and body["data"]["items"][0]["title"] == "Maduro speaks"
+    assert body["data"]["alert_id"] == 9  # the README: drop a repeat by alert_id
+
+
+def test_an_alert_and_its_development_carry_their_story_id() -> None:
+    rules = [{"name": "venezuela", "score": 5.0, "threshold": 1.0, "terms": []}]
+    payload = {"title": "Maduro speaks", "url": "https://news.example/1", "source": "Outlet",
+               "published": None, "priority": "normal", "quotes": [], "rules": rules}  # fmt: skip
+    for kind, alert_kind in (("send", "new"), ("reply", "develop")):
+        job = DeliveryJob(
+            id=1, alert_id=3, destination="webhook:desk", kind=kind, attempts=0,
+            alert_kind=alert_kind, payload=payload, story_id=7,
+        )  # fmt: skip
+        msg = compose(job, ZoneInfo("UTC"), START)
+        assert msg is not None
+        body = json.loads(webhook_body(msg, endpoint="desk", now=START))
+        assert (body["data"]["kind"], body["data"]["story_id"]) == (alert_kind, 7)

@@ -80,11 +80,14 @@ def compose(
     spec = spec_for(job.destination)
     if job.kind == "digest":
         digest = render_digest(job.payload["items"], tz=tz, now=now)
-        return replace(digest, data={"kind": "digest", "items": job.payload["items"]})
+        data = {"alert_id": job.alert_id, "kind": "digest", "items": job.payload["items"]}
+        return replace(digest, data=data)
     if job.kind == "edit":
         return _compose_update(job, tz, bot_buttons, templates)
     silent = job.payload.get("priority") == "low"
-    data = {"alert_id": job.alert_id, "kind": job.alert_kind, **job.payload}
+    # story_id: a receiver (webhook, alerts.jsonl) threads a story's developments by it
+    data = {"alert_id": job.alert_id, "kind": job.alert_kind, "story_id": job.story_id}
+    data |= job.payload
     if job.kind == "reply":
         rules = ", ".join(r["name"] for r in job.payload["rules"])
         extras = Extras(headline=f"Story develops ({rules})")
