@@ -382,7 +382,7 @@ def test_bot_token_needs_a_token_and_the_bot_on(tmp_path: Path, bot_api: BotApiS
     token = bot_token(config, env={"WATCHER_TELEGRAM_TOKEN": "1:x"})
     assert token is not None and token.reveal() == "1:x"
     (tmp_path / "bot.token").unlink()
-    with pytest.raises(ConfigError, match=r"bot\.token: cannot read secret file"):
+    with pytest.raises(ConfigError, match=r"telegram\.token_file: .*bot\.token: cannot read"):
         bot_token(config, env={})
     off = _config(tmp_path / "off", bot_api, "bot = false")
     assert bot_token(off, env={"WATCHER_TELEGRAM_TOKEN": "1:x"}) is None

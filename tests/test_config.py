@@ -358,9 +358,15 @@ def test_secrets_from_env_or_file_never_shown(tmp_path: Path) -> None:
     assert from_file is not None and from_file.reveal() == "123:ABCDEF-secret"
     assert "ABCDEF" not in repr(from_file) and "ABCDEF" not in f"{from_file}"
     assert read_secret("TOKEN", None, env={}) is None
-    with pytest.raises(ConfigError, match="cannot read secret file") as info:
+    with pytest.raises(ConfigError, match="cannot read the secret file") as info:
         read_secret("TOKEN", tmp_path / "missing", env={})
     assert "ABCDEF" not in str(info.value)
+    with pytest.raises(ConfigError) as named:  # the key naming the file, and the way out
+        read_secret("TOKEN", tmp_path / "missing", env={}, key="email.password_file")
+    assert str(named.value).startswith("email.password_file: ") and "$TOKEN" in str(named.value)
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        read_secret("TOKEN", tmp_path / "empty", env={}, key="email.password_file")
     assert isinstance(from_file, Secret)
 
 

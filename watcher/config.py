@@ -688,7 +688,9 @@ def web_token(config: Config, env: typing.Mapping[str, str] | None = None) -> Se
     Raises ConfigError when the page is enabled on a non-loopback address without one.
     """
     web = config.web
-    token = read_secret(WEB_TOKEN_ENV, config_path(web.token_file, config.source), env)
+    token = read_secret(
+        WEB_TOKEN_ENV, config_path(web.token_file, config.source), env, key="web.token_file"
+    )
     if web.enabled and token is None and not is_loopback(web.host):
         where = str(config.source) if config.source else "<config>"
         raise ConfigError(
@@ -719,23 +721,31 @@ class Secret:
 
 
 def read_secret(
-    env_name: str, file: Path | None, env: typing.Mapping[str, str] | None = None
+    env_name: str,
+    file: Path | None,
+    env: typing.Mapping[str, str] | None = None,
+    *,
+    key: str = "",
 ) -> Secret | None:
     """A secret from the environment variable ``env_name``, else from ``file``; None if neither.
 
-    Raises ConfigError naming the file (never its content) when the file is unreadable.
+    Raises ConfigError naming the file and the config ``key`` that names it (never the
+    content) when the file is unreadable or empty.
     """
     env = os.environ if env is None else env
     if env.get(env_name):
         return Secret(env[env_name].strip())
     if file is None:
         return None
+    where = f"{key}: {file}" if key else str(file)
+    todo = f"fix the path, or set ${env_name} instead"
     try:
         value = file.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read secret file: {exc.__class__.__name__}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"{where}: cannot read the secret file ({why}); {todo}") from None
     if not value:
-        raise ConfigError(f"{file}: secret file is empty")
+        raise ConfigError(f"{where}: the secret file is empty; {todo}")
     return Secret(value)
 
 

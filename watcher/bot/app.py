@@ -101,7 +101,7 @@ def bot_token(config: Config, env: Mapping[str, str] | None = None) -> Secret | 
     if not config.telegram.bot:
         return None
     file = config_path(config.telegram.token_file, config.source)
-    return read_secret(TOKEN_ENV, file, env)
+    return read_secret(TOKEN_ENV, file, env, key="telegram.token_file")
 
 
 class TelegramBot:

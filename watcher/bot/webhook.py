@@ -62,7 +62,7 @@ def webhook_mode(config: Config, env: Mapping[str, str] | None = None) -> Webhoo
             f"{label}: telegram.webhook_listen: {settings.webhook_listen!r} is not HOST:PORT"
         )
     file = config_path(settings.webhook_secret_file, config.source)
-    secret = read_secret(SECRET_ENV, file, env)
+    secret = read_secret(SECRET_ENV, file, env, key="telegram.webhook_secret_file")
     if secret is None or not _SECRET_RE.fullmatch(secret.reveal()):
         problems.append(
             f"{label}: telegram.webhook_secret_file: webhook mode needs a secret token of 1-256 "

@@ -212,7 +212,10 @@ class EmailChannel:
         """The channel [email] describes; ConfigError naming the key at fault."""
         settings, label = config.email, str(config.source or "<config>")
         password = read_secret(
-            PASSWORD_ENV, config_path(settings.password_file, config.source), env
+            PASSWORD_ENV,
+            config_path(settings.password_file, config.source),
+            env,
+            key="email.password_file",
         )
         problems = _settings_problems(settings, password, label)
         if problems:

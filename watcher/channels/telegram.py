@@ -437,7 +437,12 @@ class TelegramChannel:
     ) -> TelegramChannel:
         """The channel [telegram] describes; ConfigError if there is no token."""
         settings = config.telegram
-        token = read_secret(TOKEN_ENV, config_path(settings.token_file, config.source), env)
+        token = read_secret(
+            TOKEN_ENV,
+            config_path(settings.token_file, config.source),
+            env,
+            key="telegram.token_file",
+        )
         if token is None:
             raise ConfigError(
                 f"{config.source or '<config>'}: telegram.token_file: no bot token; set "

@@ -100,7 +100,12 @@ class WebhookChannel:
             for name, url in settings.endpoints.items()
             if not _valid_endpoint(url)
         ]
-        secret = read_secret(SECRET_ENV, config_path(settings.secret_file, config.source), env)
+        secret = read_secret(
+            SECRET_ENV,
+            config_path(settings.secret_file, config.source),
+            env,
+            key="webhook.secret_file",
+        )
         if secret is None:
             problems.append(
                 f"{label}: webhook.secret_file: webhook endpoints are set but there is no "
