@@ -402,4 +402,4 @@ def test_digest_lists_held_alerts_with_links() -> None:
 
 def test_digest_of_one_alert_is_singular() -> None:
     msg = render_digest([payload()], tz=MADRID, now=datetime(2026, 1, 1, tzinfo=UTC))
-    assert msg.subject.startswith("📰 Digest: 1 alert (")
+    assert msg.subject.startswith("[watcher] Digest: 1 alert (")

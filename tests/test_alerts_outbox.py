@@ -515,7 +515,7 @@ async def test_low_priority_alerts_are_held_and_sent_as_one_digest(outbox: Outbo
     assert "Digest: 3 alerts (15 Jan 08:00 CET)" in (digest.text or "")
     assert all(f"Alert {i}: Maduro speaks" in (digest.text or "") for i in (1, 2, 3))
     assert digest.disable_notification
-    assert outbox.mail_subjects() == ["📰 Digest: 3 alerts (15 Jan 08:00 CET)"]
+    assert outbox.mail_subjects() == ["[watcher] Digest: 3 alerts (15 Jan 08:00 CET)"]
     assert await outbox.states(TG) == ["digested"] * 3 + ["sent"]
 
 
@@ -603,7 +603,7 @@ def test_compose_each_kind_of_delivery() -> None:
     assert edit is not None and edit.edit_of == "41" and "+1 source:" in edit.html
 
     digest = compose(_job("digest", payload={"items": [original]}), MADRID, START)
-    assert digest is not None and digest.subject.startswith("📰 Digest: 1 alert")
+    assert digest is not None and digest.subject.startswith("[watcher] Digest: 1 alert")
 
     # A development keeps the first alert's subject ("Re: ..."), so mail clients that thread
     # by subject keep the story in one thread; its text still leads with the new article.

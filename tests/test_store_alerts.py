@@ -298,6 +298,14 @@ def test_retry_failed_queues_failed_deliveries_again(store: Store) -> None:
     assert store.retry_failed(NOW) == 0
 
 
+def test_a_digest_of_one_alert_is_listed_as_one_alert(store: Store) -> None:
+    store.record_article(record(0, [Route(MAIL, True, None)]))
+    store.record_article(record(1, [Route(TG, True, None), Route(MAIL, True, None)]))
+    assert store.queue_digest(TG, NOW) == 1 and store.queue_digest(MAIL, NOW) == 2
+    digests = sorted(r.title for r in store.recent_alerts(10) if r.kind == "digest")
+    assert digests == ["1 alert", "2 alerts"]
+
+
 def test_queue_digest_gathers_held_alerts_into_one_delivery(store: Store) -> None:
     for i in range(3):
         store.record_article(record(i, [Route(TG, True, None), Route(MAIL, True, None)]))

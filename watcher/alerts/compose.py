@@ -507,6 +507,12 @@ def render_digest(
             f"{_esc(item['source'])} ({_esc(rules)})"
         )
         lines_text.append(f"• {item['title']} — {item['source']} ({rules})\n  {item['url']}")
+    # "[watcher]" as every alert's subject starts (alert_subject): one mail filter for both
+    subject = f"[watcher] Digest: {plural(len(items), 'alert')} ({when})"
     return OutgoingMessage(
-        subject=head, html="\n".join(lines_html), text="\n".join(lines_text), link=None, silent=True
+        subject=subject,
+        html="\n".join(lines_html),
+        text="\n".join(lines_text),
+        link=None,
+        silent=True,
     )

@@ -161,7 +161,8 @@ class AlertsMixin:
                     .order_by(deliveries.c.id)
                 )
                 payload = r.payload or {}
-                title = payload.get("title") or f"{len(payload.get('items', []))} alerts"
+                count = len(payload.get("items", []))
+                title = payload.get("title") or f"{count} alert{'' if count == 1 else 's'}"
                 if r.kind == "sources" and r.story_id is not None:
                     # An update ("+N sources") has no payload: it names its story instead.
                     story = conn.execute(
