@@ -8,7 +8,7 @@ import functools
 import logging
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -53,10 +53,13 @@ class SendResult:
     sent: int = 0
     failed: int = 0
     retrying: int = 0
+    # destinations reported failing that delivered again in this drain
+    recovered: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, outcomes: Counter[Delivery]) -> SendResult:
-        return cls(outcomes[Delivery.SENT], outcomes[Delivery.FAILED], outcomes[Delivery.RETRYING])
+    def of(cls, outcomes: Counter[Delivery], recovered: Iterable[str] = ()) -> SendResult:
+        counts = outcomes[Delivery.SENT], outcomes[Delivery.FAILED], outcomes[Delivery.RETRYING]
+        return cls(*counts, tuple(sorted(recovered)))
 
 
 def retry_delay(failures: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
@@ -221,6 +224,7 @@ class Sender:
         # same message again every round; a crash meanwhile sends it once more at most.
         self._unrecorded: dict[int, tuple[DeliveryJob, str | None, datetime]] = {}
         self._stopping = False
+        self._recovered: set[str] = set()  # of the drain under way (see SendResult)
 
     def stop(self) -> None:
         """Start no more sends: a drain under way ends once its current sends are recorded."""
@@ -243,6 +247,7 @@ class Sender:
         # store claims no other (with replicas, a stopping one leaves the rest alone).
         only = [k for k in self._channels if _is_local(k)] if local else None
         async with self._lock:
+            self._recovered = set()
             for _ in range(_MAX_ROUNDS):
                 if self._stopping and not local:
                     break
@@ -250,7 +255,7 @@ class Sender:
                 if not jobs:
                     break
                 totals.update(await asyncio.gather(*(self._deliver(job) for job in jobs)))
-        return SendResult.of(totals)
+        return SendResult.of(totals, self._recovered)
 
     async def _deliver(self, job: DeliveryJob) -> Delivery:
         if job.id in self._unrecorded:
@@ -262,7 +267,7 @@ class Sender:
                 job, self._tz, now, bot_buttons=self._bot_buttons, templates=self._templates
             )
             if message is None:
-                await self._db(self._db.store.delivery_sent, job.id, job.destination, None, now)
+                await self._record_sent(job, None, now)
                 return Delivery.SENT
             channel = self._channels.get(kind)
             if channel is None:
@@ -290,7 +295,8 @@ class Sender:
     async def _record_sent(
         self, job: DeliveryJob, remote_id: str | None, when: datetime
     ) -> Delivery:
-        await self._db(self._db.store.delivery_sent, job.id, job.destination, remote_id, when)
+        if await self._db(self._db.store.delivery_sent, job.id, job.destination, remote_id, when):
+            self._recovered.add(job.destination)
         self._unrecorded.pop(job.id, None)
         if self._metrics is not None:
             await self._count_sent(job, self._metrics)

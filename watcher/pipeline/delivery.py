@@ -41,8 +41,6 @@ class DeliveryStage:
         self._report = report
         self._wanted = asyncio.Event()
         self._stopping = False
-        # Destinations this process reported failing: said again when they deliver.
-        self._reported: set[str] = set()
 
     def want(self) -> None:
         """Something was queued: drain the outbox now rather than at the next second."""
@@ -79,19 +77,9 @@ class DeliveryStage:
         await self._log_sent(result)
         if result.failed or result.retrying:
             await self._check_destinations(permanent=result.failed > 0)
-        if result.sent and self._reported:
-            await self._check_recovered()
-
-    async def _check_recovered(self) -> None:
-        """Destinations reported failing that have delivered since: the admins heard of the
-        failure, and should hear it is over (the store clears the failure on a delivery)."""
-        rows = {r["name"]: r for r in await self._db(self._db.store.destination_rows)}
-        for name in sorted(self._reported):
-            row = rows.get(name)
-            if row is not None and row["failing_since"] is None:
-                self._reported.discard(name)
-                log.info("destination %s works again", name)
-                await self._report(f"Destination {name} works again: its queued alerts go out")
+        for name in result.recovered:  # reported failing, by any replica or an earlier run
+            log.info("destination %s works again", name)
+            await self._report(f"Destination {name} works again: its queued alerts go out")
 
     async def drain(self) -> None:
         """`run --once`: deliver everything queued, and log it."""
@@ -109,7 +97,6 @@ class DeliveryStage:
                 problem = f"failing ({tries} in a row): {row['last_error']}"
                 log.warning("destination %s is %s", row["name"], problem)
                 await self._db(self._db.store.mark_destination_reported, row["name"], problem)
-                self._reported.add(row["name"])
                 await self._report(f"Destination {row['name']} is {problem}")
 
     async def send_digests(self) -> None:

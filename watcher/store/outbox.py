@@ -80,8 +80,13 @@ class OutboxMixin:
 
     def delivery_sent(
         self, job_id: int, destination: str, remote_id: str | None, now: datetime
-    ) -> None:
+    ) -> bool:
+        """Record a delivery; whether it ends a failure that was reported (said once: the
+        report is cleared here, by whichever replica delivers)."""
         with self.transaction() as conn:
+            reported = conn.execute(
+                sa.select(destinations.c.reported).where(destinations.c.name == destination)
+            ).scalar()
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == job_id)
@@ -103,6 +108,7 @@ class OutboxMixin:
                 last_success_at=now,
                 reported=None,
             )
+            return reported is not None
 
     def delivery_failed(
         self,
