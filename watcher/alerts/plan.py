@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from watcher.channels import registry
-from watcher.config import Config, parse_window
+from watcher.config import Config, parse_clock, parse_window
 from watcher.stories.group import Action
 from watcher.types import Match, Outcome, Route
 
@@ -154,29 +154,26 @@ def quiet_until(window: str, now: datetime, tz: ZoneInfo) -> datetime | None:
 
 def last_digest_time(times: Sequence[str], now: datetime, tz: ZoneInfo) -> datetime | None:
     """The last configured time of day at or before ``now`` (None without times)."""
-    local = now.astimezone(tz)
-    candidates = []
-    for text in times:
-        hour, minute = (int(x) for x in text.split(":"))
-        for days in (0, 1):
-            at = datetime.combine(local.date() - timedelta(days=days), time(hour, minute), tz)
-            if at.timestamp() <= now.timestamp():  # as instants (see next_digest_time)
-                candidates.append(at)
-                break
-    return max(candidates, key=datetime.timestamp) if candidates else None
+    past = [
+        at for at in _digest_times(times, now, tz, (-1, 0)) if at.timestamp() <= now.timestamp()
+    ]
+    return max(past, key=datetime.timestamp) if past else None
 
 
 def next_digest_time(times: Sequence[str], after: datetime, tz: ZoneInfo) -> datetime:
     """The first configured time of day strictly after ``after``."""
-    local = after.astimezone(tz)
-    candidates = []
-    for text in times:
-        hour, minute = (int(x) for x in text.split(":"))
-        for days in (0, 1):
-            at = datetime.combine(local.date() + timedelta(days=days), time(hour, minute), tz)
-            # Compared as instants: aware datetimes sharing a tzinfo compare by wall time,
-            # which is wrong in the hour repeated when DST ends.
-            if at.timestamp() > after.timestamp():
-                candidates.append(at)
-                break
-    return min(candidates, key=datetime.timestamp)
+    later = [
+        a for a in _digest_times(times, after, tz, (0, 1)) if a.timestamp() > after.timestamp()
+    ]
+    return min(later, key=datetime.timestamp)
+
+
+def _digest_times(
+    times: Sequence[str], when: datetime, tz: ZoneInfo, days: tuple[int, ...]
+) -> list[datetime]:
+    """Each configured time of day on the local days ``days`` away from ``when``'s. Callers
+    compare them as instants (``timestamp()``): aware datetimes sharing a tzinfo compare by
+    wall time, which is wrong in the hour repeated when DST ends."""
+    today = when.astimezone(tz).date()
+    clock = [time(*hm) for hm in map(parse_clock, times) if hm is not None]  # validated
+    return [datetime.combine(today + timedelta(days=d), t, tz) for d in days for t in clock]
