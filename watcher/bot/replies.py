@@ -95,9 +95,12 @@ def ago(moment: datetime, now: datetime) -> str:
 
 
 def until_text(until: datetime, now: datetime, tz: ZoneInfo) -> str:
-    if until - now > timedelta(seconds=MAX_MUTE):
-        return "until /resume"
-    return f"until {when(until, tz)}"
+    return "until /resume" if _open_ended(until, now) else f"until {when(until, tz)}"
+
+
+def _open_ended(until: datetime, now: datetime) -> bool:
+    """A pause without a duration (PAUSE_FOREVER): longer than any mute one can ask for."""
+    return until - now > timedelta(seconds=MAX_MUTE)
 
 
 # --- mute targets and durations ---------------------------------------------------------
@@ -544,8 +547,8 @@ def hold_reasons(
 
 def _hold(key: str, until: datetime, now: datetime, tz: ZoneInfo) -> str:
     if key == "all":
-        when = until_text(until, now, tz)
-        return f"all alerts are paused {when}" + ("" if "/resume" in when else " (/resume)")
+        how = "" if _open_ended(until, now) else " (/resume)"  # else until_text says /resume
+        return f"all alerts are paused {until_text(until, now, tz)}{how}"
     return (
         f"{esc(Target(key).label)} is muted {until_text(until, now, tz)} "
         f"(<code>/unmute {esc(key)}</code>)"
