@@ -446,8 +446,12 @@ def _variants(names: list[str]) -> bool:
     return all(set(fold(n).split()) <= words for n in names)
 
 
+# Other sources a story's alert names (the rest are counted), edited or shown alone.
+SHOWN_SOURCES = 8
+
+
 def _sources(sources: Sequence[tuple[str, str]]) -> tuple[str, str]:
-    shown = sources[:8]
+    shown = sources[:SHOWN_SOURCES]
     more = f" and {len(sources) - len(shown)} more" if len(sources) > len(shown) else ""
     links = ", ".join(f'<a href="{_esc(url)}">{_esc(name)}</a>' for name, url in shown)
     names = ", ".join(name for name, _ in shown)

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.buttons import alert_buttons
-from watcher.alerts.compose import Extras, alert_subject, plural, render, render_digest
+from watcher.alerts.compose import (
+    SHOWN_SOURCES,
+    Extras,
+    alert_subject,
+    plural,
+    render,
+    render_digest,
+)
 from watcher.alerts.templates import Templates
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.channels.registry import spec_for
@@ -31,9 +38,6 @@ if TYPE_CHECKING:
     from watcher.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-# Links a story update lists on a channel that cannot edit the alert (the rest are counted).
-_UPDATE_LINKS = 8
 
 _FIRST_RETRY = 5.0
 # A drain call stops after this many rounds so one busy destination cannot hog the loop.
@@ -164,9 +168,9 @@ def _compose_update(
     # A channel that cannot edit the alert shows the update alone: name the new links (the
     # first few, as the edited alert does).
     links = [(s, u) for s, u in job.sources if u]
-    if len(links) > _UPDATE_LINKS:
-        more = len(links) - _UPDATE_LINKS
-        links = [*links[:_UPDATE_LINKS], (f"and {more} more", "")]
+    if len(links) > SHOWN_SOURCES:
+        more = len(links) - SHOWN_SOURCES
+        links = [*links[:SHOWN_SOURCES], (f"and {more} more", "")]
     text = "\n".join([head, *(f"  {s}: {u}" if u else f"  {s}" for s, u in links)])
     html = "\n".join(  # Telegram-flavoured HTML: line breaks, not <br>
         [
