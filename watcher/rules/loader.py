@@ -128,19 +128,21 @@ def _nested_rule_files(directory: Path) -> list[Path]:
 def _duplicate_names(rules: list[Rule]) -> list[str]:
     """Rule names used twice, ignoring case (/mute and the bot's commands find rules so). The
     problem goes to the copy in the file changed last, which is most likely the new one."""
-    first: dict[str, Rule] = {}
+    named: dict[str, list[Rule]] = {}
+    for rule in rules:
+        named.setdefault(rule.name.casefold(), []).append(rule)
     problems = []
-    for rule in sorted(rules, key=_age):
-        key = rule.name.casefold()
-        if key in first:
-            other = first[key]
+    for group in named.values():
+        if len(group) < 2:
+            continue  # the files' ages are read only for a name used twice
+        other, *later = sorted(group, key=_age)
+        for rule in later:
             same = "" if other.name == rule.name else f" as {other.name!r}"
             problems.append(
                 f"{rule.path}:{rule.line}:1: duplicate rule name {rule.name!r} (also defined"
                 f"{same} at {other.path}:{other.line}; rule names must be unique, ignoring "
                 "case: rename one)"
             )
-        first.setdefault(key, rule)
     return problems
 
 
