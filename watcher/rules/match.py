@@ -62,10 +62,13 @@ class Matcher:
         self.rules = rules
         self.analyzer = analyzer
 
-    def match(self, article: Article, *, now: datetime | None = None) -> list[Match]:
-        """The rules ``article`` matches. Without ``now``, max_age is not checked."""
+    def match(
+        self, article: Article, *, now: datetime | None = None, language: str | None = None
+    ) -> list[Match]:
+        """The rules ``article`` matches. Without ``now``, max_age is not checked; without
+        ``language`` (the caller's detection), it is detected here."""
         article, notes = prepare(article)
-        language = self.analyzer.language(article)
+        language = self.analyzer.language(article) if language is None else language
         scan = self.analyzer.scan(article, language)
         rules = [self.analyzer.prefilter.rules[i] for i in scan.candidates]
         rules = [r for r in rules if not filter_reason(r, article, language, now)]

@@ -189,10 +189,10 @@ def process_entry(job: EntryJob, rules: RuleSet, nlp: NlpSettings, now: datetime
         feed_author=job.feed_author,
     )
     matcher = matcher_for(rules, nlp)
-    if not article.language:  # stored for the web page's language filter and alerts.jsonl
-        detected = matcher.analyzer.language(article)
-        article = dataclasses.replace(article, language=detected) if detected else article
-    found = tuple(matcher.match(article, now=now))
+    language = matcher.analyzer.language(article)  # the declared one, else detected ("": unsure)
+    if language and not article.language:  # stored for the web page's filter and alerts.jsonl
+        article = dataclasses.replace(article, language=language)
+    found = tuple(matcher.match(article, now=now, language=language))
     sig = signature(article.title, article.text) if found else None
     return Processed(article, found, sig)
 
