@@ -58,7 +58,7 @@ from watcher.rules.backtest import compare, format_backtest
 from watcher.rules.explain import format_explanation
 from watcher.rules.match import Matcher
 from watcher.rules.nlp import Analyzer, spacy_problem
-from watcher.rules.reload import empty_warnings, feed_filter_warnings, routing_problems
+from watcher.rules.reload import routing_problems, rules_warnings
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
 from watcher.store.alerts import AlertRow, HeldMatch
@@ -278,7 +278,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     """Every problem with the config, the rules and the channels, then exit 1 if any."""
     config = _config(args)
     rules_dir = args.rules or config.watcher.rules_dir
-    rules, problems = _check_rules(rules_dir)
+    rules, problems = _check_rules(rules_dir, config)
     for check in (build_channels, webhook_mode):
         try:
             check(config)
@@ -331,13 +331,13 @@ def _valid_rules(directory: Path) -> tuple[Rule, ...]:
     return tuple(found)
 
 
-def _check_rules(rules_dir: Path) -> tuple[RuleSet, list[str]]:
-    """The rules, or their problems; warns about a folder without rules."""
+def _check_rules(rules_dir: Path, config: Config) -> tuple[RuleSet, list[str]]:
+    """The rules, or their problems; prints the warnings the daemon would log about them."""
     try:
         rules = load_rules(rules_dir)
     except RuleError as exc:
         return RuleSet(), list(exc.problems)
-    for warning in [*rules.warnings, *empty_warnings(rules_dir, rules)]:
+    for warning in rules_warnings(rules_dir, rules, config.feeds):
         print(f"watcher: warning: {warning}", file=sys.stderr)
     return rules, []
 
@@ -349,7 +349,6 @@ def _check_warnings(config: Config, rules: RuleSet) -> list[str]:
     return [
         *Analyzer(config.nlp, rules).warnings(),
         *filter(None, [unrouted, lease_warning(config, kinds)]),
-        *feed_filter_warnings(rules.rules, config.feeds),
         *_interval_warnings(config),
         *_alert_warnings(config, rules),
     ]

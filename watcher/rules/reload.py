@@ -68,21 +68,32 @@ class RulesSource:
         return None
 
     def _load(self) -> RuleSet:
-        rules = load_rules(self.directory)
-        if self.channels is not None and (problems := routing_problems(rules.rules, self.channels)):
-            raise RuleError(problems)
-        return rules
+        return load_checked(self.directory, self.channels)
 
     def _accept(self, rules: RuleSet) -> None:
         self.rules = rules
-        self.warnings = [
-            *rules.warnings,
-            *empty_warnings(self.directory, rules),
-            *feed_filter_warnings(rules.rules, self.feeds),
-        ]
+        self.warnings = rules_warnings(self.directory, rules, self.feeds)
 
     def _current_stamp(self) -> Stamp:
         return rules_stamp(self.directory)
+
+
+def load_checked(directory: Path, channels: Collection[str] | None = None) -> RuleSet:
+    """The rules as the daemon loads them: load_rules, and with ``channels`` (the kinds the
+    config turns on) no rule routing elsewhere; raises RuleError."""
+    rules = load_rules(directory)
+    if channels is not None and (problems := routing_problems(rules.rules, channels)):
+        raise RuleError(problems)
+    return rules
+
+
+def rules_warnings(directory: Path, rules: RuleSet, feeds: Sequence[FeedConfig]) -> list[str]:
+    """What the daemon logs and `watcher check` prints about rules that load."""
+    return [
+        *rules.warnings,
+        *empty_warnings(directory, rules),
+        *feed_filter_warnings(rules.rules, feeds),
+    ]
 
 
 def rules_stamp(directory: Path) -> Stamp:

@@ -29,8 +29,8 @@ from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
 from watcher.rules.explain import entity_words, format_explanation
-from watcher.rules.reload import routing_problems, rules_stamp
-from watcher.rules.schema import PRIORITIES, RuleSet, load_rules
+from watcher.rules.reload import load_checked, rules_stamp
+from watcher.rules.schema import PRIORITIES, RuleSet
 from watcher.store.base import Store
 from watcher.store.feeds import FeedRow
 from watcher.store.runner import StoreRunner
@@ -597,10 +597,10 @@ class WebApp:
         directory = self.b.config.watcher.rules_dir
         stamp = await asyncio.to_thread(rules_stamp, directory)
         if stamp != self._rules_check.stamp:
+            kinds = configured_kinds(self.b.config)
             try:
-                loaded = await asyncio.to_thread(load_rules, directory)
-                kinds = configured_kinds(self.b.config)
-                problems = routing_problems(loaded.rules, kinds)  # the daemon refuses those too
+                await asyncio.to_thread(load_checked, directory, kinds)
+                problems: list[str] = []
             except RuleError as exc:
                 problems = exc.problems
             self._rules_check = _RulesCheck(stamp, problems)
