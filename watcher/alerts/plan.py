@@ -78,9 +78,9 @@ def plan(matches: Sequence[Match], action: Action, reason: str, ctx: Context) ->
 
 
 def _outcome(match: Match, action: Action, reason: str, ctx: Context) -> Outcome:
-    muted = _muted_by(match, ctx.muted)
-    if muted:
-        return Outcome(match.rule, "muted", f"muted: {muted}")
+    holding = mutes_holding(match, ctx.muted)
+    if holding:
+        return Outcome(match.rule, "muted", f"muted: {_mute_label(holding[0])}")
     if action is Action.JOIN:
         return Outcome(match.rule, "join", reason)
     if match.priority == "low":
@@ -94,14 +94,13 @@ def _outcome(match: Match, action: Action, reason: str, ctx: Context) -> Outcome
     return Outcome(match.rule, "develop" if action is Action.DEVELOP else "alert", reason)
 
 
-def _muted_by(match: Match, muted: frozenset[str]) -> str:
-    """An actor mute applies when that actor weighs most in the match's evidence (mentions
-    times the actor's weight; a tie counts for each): context-only actors (weight 0, such as
-    "United States" in a Venezuela rule) never outweigh the one the article is about."""
-    if "all" in muted:
-        return "all alerts are paused"
-    if f"rule:{match.rule}" in muted:
-        return f"rule {match.rule}"
+def mutes_holding(match: Match, muted: frozenset[str]) -> tuple[str, ...]:
+    """The active mutes (store keys) that hold ``match``'s alert, the pause first, then the
+    rule's, then its actors'. An actor mute applies when that actor weighs most in the
+    match's evidence (mentions times the actor's weight; a tie counts for each):
+    context-only actors (weight 0, such as "United States" in a Venezuela rule) never
+    outweigh the one the article is about."""
+    keys = [k for k in ("all", f"rule:{match.rule}") if k in muted]
     weights: dict[str, float] = {}
     for e in match.evidence:
         if e.kind == "actor" and e.weight > 0:
@@ -109,8 +108,15 @@ def _muted_by(match: Match, muted: frozenset[str]) -> str:
     top = max(weights.values(), default=0.0)
     for name in sorted(weights):
         if math.isclose(weights[name], top) and f"actor:{name}" in muted:  # 3 x 0.1 == 0.3
-            return f"actor {name}"
-    return ""
+            keys.append(f"actor:{name}")
+    return tuple(keys)
+
+
+def _mute_label(key: str) -> str:
+    if key == "all":
+        return "all alerts are paused"
+    kind, _, name = key.partition(":")
+    return f"{kind} {name}"
 
 
 def _routes(matches: Sequence[Match], outcomes: Sequence[Outcome], ctx: Context) -> list[Route]:

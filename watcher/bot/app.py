@@ -42,7 +42,6 @@ from telegram.request import HTTPXRequest
 from watcher import __version__
 from watcher.alerts.buttons import Press, decode
 from watcher.alerts.compose import plural
-from watcher.alerts.plan import context_from_config
 from watcher.bot.access import Access, Caller, alert_chats, chat_key
 from watcher.bot.replies import (
     COMMANDS,
@@ -527,8 +526,7 @@ class TelegramBot:
         pipeline reads them when it decides an article."""
         now = self._clock.now()
         mutes = await self._db(self._db.store.active_mutes, now)
-        ctx = context_from_config(self._config, now, frozenset(mutes), {})
-        return hold_reasons(held_by_mutes(report, ctx), mutes, now, self._tz)
+        return hold_reasons(held_by_mutes(report, frozenset(mutes)), mutes, now, self._tz)
 
     async def _digest(self, update: Update, context: Context) -> None:
         held = await self._db(self._db.store.digest_counts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import html
 import re
@@ -14,13 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.alerts.compose import plural
-from watcher.alerts.plan import Context, plan
+from watcher.alerts.plan import mutes_holding
 from watcher.config import PollingSettings, parse_duration
 from watcher.feeds.schedule import feed_status
 from watcher.rules.schema import RuleSet
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow
-from watcher.stories.group import Action
 from watcher.types import Evidence, Match
 
 # Replies are cut well inside Telegram's 4,096 characters, between whole lines.
@@ -511,18 +509,13 @@ def _feed_line(feed: FeedRow, word: str, tz: ZoneInfo) -> str:
 _EVIDENCE_PER_RULE = 6
 
 
-def held_by_mutes(report: Mapping[str, Any], ctx: Context) -> dict[str, tuple[str, ...]]:
-    """Each matched rule of an explain() report whose alert the active mutes in ``ctx`` (the
-    pause among them) would hold, with those mutes. The pipeline's own decision (plan()),
-    asked once per mute: a match is held when any one mute holds it, so each is named."""
-    matches = [_report_match(v) for v in report["verdicts"] if v["matched"]]
-    held: dict[str, list[str]] = {}
-    for key in sorted(ctx.muted):
-        alone = plan(matches, Action.ALERT, "", dataclasses.replace(ctx, muted=frozenset({key})))
-        for outcome in alone.outcomes:
-            if outcome.outcome == "muted":
-                held.setdefault(outcome.rule, []).append(key)
-    return {rule: tuple(keys) for rule, keys in held.items()}
+def held_by_mutes(report: Mapping[str, Any], muted: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Each matched rule of an explain() report whose alert the active mutes (the pause
+    among them) would hold, with every mute that holds it, decided as the pipeline decides
+    (alerts.plan.mutes_holding)."""
+    matched = (v for v in report["verdicts"] if v["matched"])
+    held = {v["rule"]: mutes_holding(_report_match(v), muted) for v in matched}
+    return {rule: keys for rule, keys in held.items() if keys}
 
 
 def _report_match(verdict: Mapping[str, Any]) -> Match:
