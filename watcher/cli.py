@@ -445,8 +445,8 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
         return _feeds_discover(config, args.target)
     now = SystemClock().now()
     with _store(config) as store:
-        synced = store.feeds()
         stored = {r.url: r for r in store.feeds(configured_only=False)}
+        synced = [r for r in stored.values() if r.in_config]  # what the daemon last read
         cadences = {r.id: store.feed_cadence(r.id) for r in synced}
         shared = store.shared
     # The config's feeds: those it added since the daemon last read it are "new".

@@ -163,12 +163,7 @@ def open_store(
     refuses to upgrade an older one. Raises StoreError when the driver is missing (naming
     the extra to install), the database cannot be reached, or its schema is newer than this
     watcher (or older, without ``upgrade``)."""
-    if problem := url_problem(url):
-        raise StoreError(problem)
-    try:
-        engine = sa.create_engine(url, future=True, **engine_options(url))
-    except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(store_url_hint(url, exc)) from exc
+    engine = _engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     store = Store(engine, Holder.for_this_process(lease))
@@ -187,6 +182,17 @@ def open_store(
     return store
 
 
+def _engine(url: str) -> sa.Engine:
+    """The engine for ``url``; StoreError for a URL that cannot be used or a missing driver
+    (nothing connects yet)."""
+    if problem := url_problem(url):
+        raise StoreError(problem)
+    try:
+        return sa.create_engine(url, future=True, **engine_options(url))
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(store_url_hint(url, exc)) from exc
+
+
 def probe_store(url: str) -> str:
     """Connect to the store without changing it and say what is there, for ``watcher check``.
 
@@ -194,12 +200,7 @@ def probe_store(url: str) -> str:
     latest = MIGRATIONS[-1].version
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return f"store {url}: not created yet (made on first run)"
-    if problem := url_problem(url):
-        raise StoreError(problem)
-    try:
-        engine = sa.create_engine(url, future=True, **engine_options(url))
-    except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(store_url_hint(url, exc)) from exc
+    engine = _engine(url)
     store = Store(engine)
     try:
         with store.transaction() as conn:
