@@ -14,9 +14,11 @@ from watcher.config import HttpSettings
 from watcher.errors import FetchError
 from watcher.feeds.discover import (
     COMMON_FEED_PATHS,
+    Checked,
     candidate_urls,
     check_feeds,
     discover,
+    discover_checked,
     find_feed_links,
 )
 from watcher.http import HttpClient
@@ -176,6 +178,19 @@ async def test_check_feeds_fetches_each_and_says_why_one_does_not_work(
         ("not-a-feed.xml", "", True),
     ]
     assert "404" in checked[1].problem
+
+
+async def test_discover_checked_fetches_only_what_discover_did_not_parse(
+    http_server: HttpServer, client: HttpClient
+) -> None:
+    feed = http_server.route("/rss.xml", RSS, headers={"Content-Type": "application/rss+xml"})
+    assert await discover_checked(client, feed) == [Checked(feed, "Site")]
+    assert http_server.hits("/rss.xml") == 1  # the URL itself, parsed once
+    page = http_server.route("/", SITE, headers={"Content-Type": "text/html"})
+    http_server.route("/not-a-feed.xml", BARE_PAGE, headers={"Content-Type": "text/html"})
+    checked = await discover_checked(client, page)
+    assert checked == await check_feeds(client, await discover(client, page))
+    assert http_server.hits("/rss.xml") == 3  # a linked feed is fetched to be checked
 
 
 async def test_watcher_feeds_discover_prints_titles_problems_and_configured_feeds(

@@ -45,7 +45,7 @@ from watcher.config import (
 from watcher.daemon import RunOptions, run_daemon
 from watcher.errors import ConfigError, RuleError, StoreError, WatcherError
 from watcher.explain import Explainer
-from watcher.feeds.discover import Checked, candidate_urls, check_feeds, discover
+from watcher.feeds.discover import Checked, candidate_urls, discover_checked
 from watcher.feeds.identity import feed_url_key
 from watcher.feeds.opml import OpmlFeed, export_opml, parse_opml, seconds
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
@@ -547,7 +547,7 @@ def _feed_toml(feed: OpmlFeed) -> str:
 def _feeds_discover(config: Config, url: str) -> int:
     async def go() -> list[Checked]:
         async with HttpClient(config.http) as client:
-            return await check_feeds(client, await discover(client, url))
+            return await discover_checked(client, url)
 
     found = asyncio.run(go())
     if not found:

@@ -118,20 +118,35 @@ async def discover(client: Fetcher, url: str) -> list[str]:
     FetchError when ``url`` itself cannot be fetched; failing candidates are skipped.
     The linked feeds are not fetched (``check_feeds`` does that).
     """
+    return list(await _discover(client, url))
+
+
+async def discover_checked(client: Fetcher, url: str) -> list[Checked]:
+    """``discover``'s feeds, each with its title or why it does not work: the linked ones
+    are fetched; one discover parsed already (``url`` itself, a common path) is not."""
+    found = await _discover(client, url)
+    fetched = {
+        c.url: c for c in await check_feeds(client, [u for u, t in found.items() if t is None])
+    }
+    return [fetched[u] if t is None else Checked(u, t) for u, t in found.items()]
+
+
+async def _discover(client: Fetcher, url: str) -> dict[str, str | None]:
+    """Feed URL -> its title when it was parsed here, None for a link not fetched yet."""
     page = await client.get(url)
-    if _feed_title(page) is not None:
-        return [page.url]
+    if (title := _feed_title(page)) is not None:
+        return {page.url: title}
     linked = find_feed_links(page.content, page.url)
     if linked:
-        return linked
-    found: list[str] = []
+        return dict.fromkeys(linked)
+    found: dict[str, str | None] = {}
     for candidate in candidate_urls(page.url):
         try:
             response = await client.get(candidate)
         except FetchError:
             continue
-        if response.url not in found and _feed_title(response) is not None:
-            found.append(response.url)
+        if response.url not in found and (title := _feed_title(response)) is not None:
+            found[response.url] = title
     return found
 
 
