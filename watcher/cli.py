@@ -491,13 +491,7 @@ def _feeds_import(config: Config, path: Path) -> int:
     listed = parse_opml(data, source=str(path))
     # The same feed spelt another way ("feed.xml?", "HTTP://Host/feed.xml") is already there.
     known = {feed_url_key(f.url) for f in config.feeds}
-    fresh: dict[str, OpmlFeed] = {}
-    for feed in listed:
-        key = feed_url_key(feed.url)
-        if key in fresh:  # listed twice in the file: one feed, with the tags of both
-            tags = tuple(dict.fromkeys([*fresh[key].tags, *feed.tags]))
-            feed = dataclasses.replace(fresh[key], tags=tags)  # noqa: PLW2901
-        fresh[key] = feed
+    fresh = {feed_url_key(feed.url): feed for feed in listed}  # parse_opml merged repeats
     there = [key for key in fresh if key in known]
     taken = {feed_name(f) for f in config.feeds}
     new = _unique_names([f for key, f in fresh.items() if key not in known], taken)

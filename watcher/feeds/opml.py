@@ -11,6 +11,7 @@ from xml.parsers import expat
 
 from watcher.config import parse_duration
 from watcher.errors import ParseError
+from watcher.feeds.identity import feed_url_key
 
 _CATEGORY_SPLIT = re.compile(r"[,/]")
 
@@ -63,6 +64,7 @@ class _OpmlReader:
         self.parser: Any = None
         self.root = ""
         self.folders: list[str | None] = []  # one per open outline; None for a feed outline
+        # by feed_url_key: a feed listed twice, spelt alike or not, is one feed with both tags
         self.feeds: dict[str, OpmlFeed] = {}
         self.problems: list[str] = []
 
@@ -97,15 +99,16 @@ class _OpmlReader:
     def _add(self, url: str, title: str, category: str) -> None:
         tags = [folder for folder in self.folders if folder]
         tags += [part.strip() for part in _CATEGORY_SPLIT.split(category) if part.strip()]
-        known = self.feeds.get(url)
+        known = self.feeds.get(feed_url_key(url))
         if known is not None:
             tags = [*known.tags, *tags]
         new = OpmlFeed(url=url, name=title or url)
-        self.feeds[url] = replace(known or new, tags=tuple(dict.fromkeys(tags)))
+        self.feeds[feed_url_key(url)] = replace(known or new, tags=tuple(dict.fromkeys(tags)))
 
     def _settings(self, url: str, attrs: dict[str, str]) -> None:
         """watcher's ``enabled`` and ``interval`` outline attributes, when present."""
-        feed = self.feeds[url]
+        key = feed_url_key(url)
+        feed = self.feeds[key]
         enabled = attrs.get("enabled", "true").lower() not in ("false", "0", "no")
         interval = feed.interval
         if attrs.get("interval"):
@@ -113,7 +116,7 @@ class _OpmlReader:
                 interval = parse_duration(attrs["interval"])
             except ValueError as exc:
                 raise ParseError(f"{self._where()}: interval: {exc}; fix or remove it") from None
-        self.feeds[feed.url] = replace(feed, enabled=feed.enabled and enabled, interval=interval)
+        self.feeds[key] = replace(feed, enabled=feed.enabled and enabled, interval=interval)
 
     def _where(self) -> str:
         return f"{self.source}:{self.parser.CurrentLineNumber}"
