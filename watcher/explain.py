@@ -27,7 +27,7 @@ from watcher.http import HttpClient
 from watcher.rules.explain import Summarize, explain
 from watcher.rules.schema import RuleSet
 from watcher.rules.worker import matcher_for
-from watcher.types import Article, Match
+from watcher.types import Article, ArticleSource, Match
 from watcher.workers import CpuPool, InlinePool
 
 Report = dict[str, Any]
@@ -73,9 +73,9 @@ class Explainer:
             explain_article, str(path), article, self._rules(), **self._options()
         )
 
-    async def text(self, text: str, *, source: str = "pasted text") -> Report:
+    async def text(self, text: str, *, source: str = ArticleSource.PASTED.value) -> Report:
         """Pasted text: the first line is the title, the rest the body (as in a text file)."""
-        article = article_from_text(text)
+        article = article_from_text(text, source=ArticleSource.PASTED)
         rules = self._rules()
         return await self._cpu(explain_article, source, article, rules, **self._options())
 

@@ -24,6 +24,7 @@ class ArticleSource(StrEnum):
     FEED_CONTENT = "feed-content"  # the feed item's full content
     FEED_SUMMARY = "feed-summary"  # the feed item's summary or description
     FILE = "file"  # a local file given to `watcher explain`
+    PASTED = "pasted text"  # text pasted into the web page's tester
 
 
 @dataclass(frozen=True)

@@ -436,8 +436,10 @@ def _article_from_text(path: Path, data: bytes) -> Article:
     return article_from_text(text, url=path.resolve().as_uri())
 
 
-def article_from_text(text: str, *, url: str = "") -> Article:
+def article_from_text(
+    text: str, *, url: str = "", source: ArticleSource = ArticleSource.FILE
+) -> Article:
     """Plain text as an article: the first line is the title, the rest the body (a text file
-    given to `watcher explain`, or text pasted into the web tester)."""
+    given to `watcher explain`, or text pasted into the web tester: ``source`` says which)."""
     title, _, body = text.strip().partition("\n")
-    return Article(url=url, title=_clean(title), text=body.strip(), source=ArticleSource.FILE)
+    return Article(url=url, title=_clean(title), text=body.strip(), source=source)

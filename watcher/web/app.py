@@ -64,7 +64,6 @@ BACKTEST_DAYS = 90
 TEXT_LIMIT = 200_000
 # The tester fetches and runs NLP; past this the page says it timed out.
 TESTER_TIMEOUT = 120.0
-PASTED = "pasted text"  # where the tester's text came from, for its report
 FEEDBACK_KIND = "not_relevant"  # what the Telegram bot's button stores
 MUTE_HOURS = (1, 8, 24, 168)
 _STATIC = Path(__file__).parent / "static"
@@ -491,9 +490,7 @@ class WebApp:
     async def _explain(self, url: str, text: str) -> dict[str, Any]:
         if url:
             return await self.b.explainer.url(url)
-        report = await self.b.explainer.text(text)
-        # Explaining reads pasted text as it reads a text file (its source says "file").
-        return {**report, "text_source": PASTED}
+        return await self.b.explainer.text(text)
 
     async def backtest(self, request: web.Request) -> web.Response:
         form = await request.post()
