@@ -121,6 +121,28 @@ NOT_VENEZUELAN_POLITICS = {
         "Venezuelan chef opens a restaurant in Lisbon",
         "The chef, who left Caracas ten years ago, serves arepas and tequeños near the river.",
     ),
+    # Political prisoners and amnesty laws of other countries: these words count for
+    # Venezuela only beside a release ("excarcelación") or a Venezuelan name.
+    "Catalan prisoners (es)": (
+        "Miles de personas piden la libertad de los presos políticos catalanes",
+        "La manifestación recorrió Barcelona. Los organizadores exigieron una amnistía para "
+        "los presos políticos y el Gobierno respondió que respeta las sentencias.",
+    ),
+    "Spain's amnesty law (es)": (
+        "El Congreso aprueba la Ley de Amnistía",
+        "La Ley de Amnistía salió adelante con 178 votos. La oposición anunció un recurso ante "
+        "el Tribunal Constitucional y el presidente defendió la reconciliación.",
+    ),
+    "prisoners in Oaxaca (es)": (
+        "Denuncian presos políticos indígenas en un penal de Oaxaca",
+        "Activistas afirmaron que hay 50 presos políticos en el penal. El gobierno estatal "
+        "prometió revisar los expedientes.",
+    ),
+    "a cigar sold in the US (en)": (
+        "The best Maduro of the year",
+        "This Maduro is rolled in Nicaragua and sold across the U.S. for twelve dollars. "
+        "Maduro smokers in the United States will find it at most tobacconists.",
+    ),
 }
 
 
@@ -140,6 +162,12 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         "Ataque de EE. UU. contra un puerto de La Guaira deja daños en almacenes",
         "Cabello responde en Caracas a las críticas de la oposición",
         "La FANB niega divisiones internas",
+        # The 2026 stories: the releases of political prisoners and Maduro's trial name
+        # neither the country nor a Venezuelan institution.
+        "Excarcelan a tres dirigentes sindicales detenidos desde 2023",
+        "Familiares de presos políticos esperan nuevas excarcelaciones este domingo",
+        "Maduro llega a un tribunal de Manhattan para la audiencia de cargos",
+        "Maduro es trasladado a una cárcel federal en EE. UU.",
     ],
 )
 def test_headlines_that_name_venezuela_without_its_name_alert(
