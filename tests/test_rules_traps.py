@@ -208,6 +208,46 @@ def test_zelensky_spellings(shipped: Matcher, spelling: str) -> None:
     assert alerts(shipped, f"{spelling} open to ceasefire talks", text) == ["ukraine-peace"]
 
 
+@pytest.mark.parametrize(
+    "headline",
+    [
+        # Headlines of the talks that name no "peace": an envoy meeting a party, a round,
+        # a draft, a plan by its number, a counter-proposal, security guarantees.
+        "Witkoff and Kushner meet Putin in Moscow for five hours",
+        "Umerov heads to Miami for another round with US negotiators",
+        "Kyiv and Moscow to resume direct talks in Istanbul next week",
+        "Ukraine war: what is in the leaked draft accord?",
+        "Europeans draft counter-proposal to US framework for ending war in Ukraine",
+        "Coalition of the willing discusses security guarantees for Ukraine in Paris",
+        "Ucrania y Rusia reanudan las conversaciones directas en Ginebra",
+    ],
+)
+def test_headlines_of_the_talks_without_the_word_peace_alert(
+    shipped: Matcher, headline: str
+) -> None:
+    assert alerts(shipped, headline, "") == ["ukraine-peace"]
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        # Ukraine's other talks, the same envoys on Gaza, and look-alike names.
+        "Ukraine and Poland hold talks on grain imports",
+        "Ukraine's central bank in talks with IMF on new loan programme",
+        "Witkoff and Kushner in Cairo for Gaza ceasefire talks",
+        "Witkoff meets Netanyahu in Jerusalem",
+        "Kellogg's in talks to sell its snacks business",
+        "Russian figure skater Dmitriev wins gold in Moscow",
+        "Russia and China sign energy accord in Beijing",
+        "Ukraine extends moratorium on foreign debt payments",
+    ],
+)
+def test_other_talks_and_look_alikes_do_not_alert_ukraine_peace(
+    shipped: Matcher, headline: str
+) -> None:
+    assert "ukraine-peace" not in alerts(shipped, headline, "")
+
+
 def test_war_report_with_a_passing_mention_of_talks_does_not_alert(shipped: Matcher) -> None:
     war = (
         "Russian forces shelled Kharkiv overnight, killing four people, the regional governor "
