@@ -262,7 +262,8 @@ def test_docs_example_is_valid() -> None:
 # The terms each fragment of docs/rules.md names without declaring them, by its first line.
 DOCS_FRAGMENT_TERMS = {
     "match:": "actors: [A, B, C]\n",
-    "window: 1": "actors:\n  Ukraine:\n  envoys: [Witkoff]\nkeywords:\n  talks: [peace talks]\n",
+    "window: 1": "actors:\n  Ukraine:\n  envoys: [Witkoff]\n  negotiators: [Umerov]\n"
+    "keywords:\n  talks: [peace talks]\n  rounds: [direct talks]\n",
 }
 
 
