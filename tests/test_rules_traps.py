@@ -189,6 +189,72 @@ NOT_VENEZUELAN_POLITICS = {
         "would study the judgment before deciding on an appeal. The bank is the largest on "
         "the island.",
     ),
+    # Names of other people, places and firms; sports, culture and markets; other
+    # countries' releases.
+    "a US utility called PUD (en)": (
+        "Snohomish County PUD crews restore power to 40,000 after windstorm",
+        "Crews from Snohomish County PUD worked through the night after gusts of 60 mph "
+        "toppled trees across power lines. The utility said most customers in Everett and "
+        "Lynnwood should have power by Wednesday evening.",
+    ),
+    "an airport named after Diosdado Macapagal (en)": (
+        "Typhoon diverts Manila flights to Diosdado Macapagal airport",
+        "Several international flights bound for Manila were diverted to Clark's Diosdado "
+        "Macapagal International Airport on Sunday as Typhoon Kiko lashed the capital. "
+        "Airport officials said passengers were bused back to the city.",
+    ),
+    "a Honduran president named Maduro (en)": (
+        "Former Honduran president Ricardo Maduro hospitalised in Tegucigalpa",
+        "Ricardo Maduro, who governed Honduras from 2002 to 2006, was admitted to a private"
+        " hospital on Tuesday, his family said. The former president is in stable "
+        "condition, according to a statement.",
+    ),
+    "releases in Nicaragua (es)": (
+        "Ortega excarcela a 135 presos políticos y los envía a Guatemala",
+        "El régimen de Daniel Ortega y Rosario Murillo excarceló el jueves a 135 presos "
+        "políticos, que llegaron en un vuelo a Ciudad de Guatemala. Entre ellos hay "
+        "estudiantes, sacerdotes y campesinos, según organismos de derechos humanos.",
+    ),
+    "a journalist freed in Guatemala (es)": (
+        "Jueza ordena excarcelar al periodista José Rubén Zamora",
+        "Una jueza de Guatemala ordenó este viernes la excarcelación del periodista José "
+        "Rubén Zamora, fundador de elPeriódico, quien pasará a arresto domiciliario. Zamora"
+        " llevaba más de dos años en prisión preventiva.",
+    ),
+    "a football qualifier (es)": (
+        "Venezuela vence a Bolivia y sigue soñando con el Mundial",
+        "La Vinotinto ganó 2-0 en Maturín con goles de Rondón y Savarino. El equipo de "
+        "Batista queda a un punto del repechaje.",
+    ),
+    "a Venezuelan pitcher (en)": (
+        "Venezuelan ace Pablo López strikes out 12 as Twins top Royals",
+        "",
+    ),
+    "union members pardoned in Spain (es)": (
+        "Excarcelan a las seis sindicalistas de La Suiza tras el indulto parcial",
+        "Las seis sindicalistas de la CNT condenadas por las protestas frente a una "
+        "pastelería de Gijón salieron este viernes de prisión. El Consejo de Ministros "
+        "aprobó el martes un indulto parcial que rebaja sus penas.",
+    ),
+    "Miss Venezuela (en)": (
+        "Miss Venezuela Stephany Abasali places in top five at Miss Universe",
+        "The 24-year-old from Anzoátegui impressed judges in the evening gown round in "
+        "Bangkok. Mexico's Fátima Bosch took the crown.",
+    ),
+    "a Venezuelan pianist (en)": (
+        "Venezuelan pianist Gabriela Montero to open Proms season",
+        "The Caracas-born pianist will perform Rachmaninov's third concerto with the BBC "
+        "Symphony Orchestra on July 18. Montero, known for her improvisations, has lived in"
+        " Spain for over a decade.",
+    ),
+    "an OPEC survey (en)": (
+        "OPEC oil output rises in October, survey finds",
+        "OPEC's oil output rose by 200,000 barrels per day in October, a survey showed on "
+        "Monday, led by higher supply from Saudi Arabia and Iraq. Output in Venezuela edged"
+        " up, while Libyan supply fell. Iran's production was steady. Venezuela's oil "
+        "exports were little changed at around 900,000 bpd. Nigeria pumped slightly more, "
+        "the survey found, while Venezuela and Iran remain exempt from OPEC+ quotas.",
+    ),
     "a cigar sold in the US (en)": (
         "The best Maduro of the year",
         "This Maduro is rolled in Nicaragua and sold across the U.S. for twelve dollars. "
@@ -387,6 +453,70 @@ NOT_THE_PEACE_TALKS = {
         "officials and Orthodox clergy attended the ceremony. Yermak drowned in the river "
         "in 1585, according to the chronicles.",
     ),
+    "Hungary summons a Ukrainian envoy": (
+        "Hungary summons Ukrainian envoy over strikes on Druzhba pipeline",
+        "Hungary summoned Ukraine's ambassador on Monday after a drone attack halted oil "
+        "flows through the Druzhba pipeline. Budapest said the strikes threatened its "
+        "energy security. Kyiv said the pipeline fed the Russian war machine.",
+    ),
+    "EU accession negotiations": (
+        "Ukraine, Moldova open EU accession negotiations in Luxembourg",
+        "The European Union formally opened membership negotiations with Ukraine and "
+        "Moldova on Tuesday at an intergovernmental conference in Luxembourg. Ukrainian "
+        "Deputy Prime Minister Olha Stefanishyna called it a historic day. Hungary has "
+        "warned it could still block progress on individual chapters.",
+    ),
+    "an Olympic delegation": (
+        "Ukrainian delegation marches in Milan as Winter Olympics open",
+        "Ukraine's 46 athletes entered San Siro behind flag-bearer Oleksandr Abramenko. The"
+        " team is competing despite the war, with many athletes training abroad.",
+    ),
+    "a fighter-jet acuerdo (es)": (
+        "Ucrania y Suecia firman un acuerdo para la compra de hasta 150 cazas Gripen",
+        "El presidente ucraniano, Volodímir Zelenski, y el primer ministro sueco, Ulf "
+        "Kristersson, firmaron en Linköping una carta de intención para adquirir los "
+        "aviones de Saab. Las primeras entregas podrían llegar en tres años, según el "
+        "Gobierno sueco.",
+    ),
+    "a deal with bondholders": (
+        "Ukraine reaches deal with bondholders after months of negotiation over GDP warrants",
+        "Kyiv said on Monday it had agreed terms with holders of its GDP-linked warrants, "
+        "removing the last obstacle to its debt restructuring. The finance ministry said "
+        "the deal would save the budget billions of dollars over the next decade.",
+    ),
+    "a grain compromise": (
+        "Poland and Ukraine reach compromise on grain imports",
+        "Warsaw will allow Ukrainian grain to transit its territory under a licensing "
+        "system, the two agriculture ministers said on Thursday. Polish farmers had blocked"
+        " border crossings for weeks in protest at cheap imports.",
+    ),
+    "Witkoff in Tel Aviv": (
+        "Witkoff and Kushner land in Tel Aviv to shore up the truce",
+        "The two US envoys were due to meet Prime Minister Benjamin Netanyahu on Monday. "
+        "Hamas has handed over the remains of 15 of the 28 hostages who died in captivity.",
+    ),
+    "a ceasefire in Southeast Asia": (
+        "Trump claims credit as Thailand and Cambodia sign ceasefire in Kuala Lumpur",
+        "Thai and Cambodian leaders signed a ceasefire declaration on Sunday in the "
+        "presence of Donald Trump. The US president, who has struggled to end the war in "
+        "Ukraine, said he had ended eight wars in eight months. The truce follows five days"
+        " of border fighting in July that killed more than 40 people. Malaysia's prime "
+        "minister Anwar Ibrahim hosted the ceremony.",
+    ),
+    "an Armenia-Azerbaijan deal": (
+        "Armenia and Azerbaijan initial peace deal at White House",
+        "Armenian Prime Minister Nikol Pashinyan and Azerbaijani President Ilham Aliyev "
+        "initialled a peace agreement in Washington on Friday, ending nearly four decades "
+        "of conflict. The peace deal sidelines Russia, which is bogged down in its war in "
+        "Ukraine and has long been the region's power broker. It grants the United States "
+        "development rights to a transit corridor through southern Armenia.",
+    ),
+    "an IMF programme (es)": (
+        "Ucrania negocia con el FMI un nuevo programa de 8.000 millones",
+        "Una misión del Fondo Monetario Internacional llegó a Kiev para negociar un "
+        "programa de financiación de cuatro años. El Gobierno ucraniano espera cerrar un "
+        "acuerdo técnico antes de fin de mes.",
+    ),
 }
 
 
@@ -398,8 +528,10 @@ def test_other_offices_and_other_talks_do_not_alert_ukraine_peace(
     assert "ukraine-peace" not in alerts(shipped, title, text)
 
 
-TRICKY_POSITIVES = {
+# True stories in words the rules had to learn: each alerts on its rule.
+TRUE_STORIES = {
     "Delcy Rodríguez in Havana (es)": (
+        "venezuela",
         "Delcy Rodríguez viaja a Cuba para renegociar el suministro de petróleo",
         "La presidenta encargada llegó a La Habana este lunes acompañada por el ministro de"
         " Petróleo. En La Habana se reunirá con Miguel Díaz-Canel para revisar los envíos "
@@ -407,17 +539,73 @@ TRICKY_POSITIVES = {
         "barriles diarios en 2025.",
     ),
     "Dmitriev meets Witkoff (en)": (
+        "ukraine-peace",
         "Kirill Dmitriev meets Witkoff in Miami to discuss revised plan",
+        "",
+    ),
+    "Machado to lead the transition": (
+        "venezuela",
+        "Machado says she will return home to lead transition",
+        "",
+    ),
+    "Maduro's lawyers": (
+        "venezuela",
+        "Maduro's lawyers ask judge to toss drug charges",
+        "",
+    ),
+    "Cabello and the mercenaries (es)": (
+        "venezuela",
+        "Cabello anuncia captura de 'mercenarios' en la frontera",
+        "",
+    ),
+    "Essequibo": (
+        "venezuela",
+        "Guyana's Ali says army will defend Essequibo after border ambush",
+        "",
+    ),
+    "a boat strike off Venezuela": (
+        "venezuela",
+        "US strikes another alleged drug boat in Caribbean, killing three",
+        "The US military struck a vessel it said was carrying narcotics in international "
+        "waters on Tuesday, Defense Secretary Pete Hegseth said. It was the fifth such "
+        "strike since the Navy built up forces off the coast of Venezuela. Hegseth posted a"
+        " video of the boat exploding. Democrats in Congress have questioned the legal "
+        "basis for the attacks.",
+    ),
+    "officials meet in Istanbul": (
+        "ukraine-peace",
+        "Russian and Ukrainian officials meet in Istanbul, first face-to-face talks since 2022",
+        "",
+    ),
+    "the Alaska summit": (
+        "ukraine-peace",
+        "Alaska summit ends without deal on Ukraine",
+        "",
+    ),
+    "a 30-day ceasefire": (
+        "ukraine-peace",
+        "Kremlin rejects European call for 30-day ceasefire",
+        "",
+    ),
+    "the coalition of the willing": (
+        "ukraine-peace",
+        "Coalition of the willing agrees to deploy reassurance force after any peace deal",
+        "Leaders of 26 countries meeting in Paris pledged to send troops to Ukraine or "
+        "provide support once fighting stops, Emmanuel Macron said. The force would not be "
+        "deployed on the front line.",
+    ),
+    "Russia and Ukraine meet (es)": (
+        "ukraine-peace",
+        "Rusia y Ucrania se reúnen en Estambul por primera vez desde 2022",
         "",
     ),
 }
 
 
-@pytest.mark.parametrize("case", sorted(TRICKY_POSITIVES))
-def test_tricky_true_stories_alert(shipped: Matcher, case: str) -> None:
-    title, text = TRICKY_POSITIVES[case]
-    expected = "venezuela" if case.endswith("(es)") else "ukraine-peace"
-    assert expected in alerts(shipped, title, text)
+@pytest.mark.parametrize("case", sorted(TRUE_STORIES))
+def test_true_stories_alert(shipped: Matcher, case: str) -> None:
+    rule, title, text = TRUE_STORIES[case]
+    assert rule in alerts(shipped, title, text)
 
 
 def test_war_report_with_a_passing_mention_of_talks_does_not_alert(shipped: Matcher) -> None:
