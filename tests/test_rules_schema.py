@@ -570,6 +570,18 @@ def test_an_unquoted_text_with_commas_where_a_list_goes_is_a_warning(
     assert warning.startswith(f"r.yaml:{where}: ") and written in warning
 
 
+def test_an_ambiguous_name_without_a_capital_is_a_warning(tmp_path: Path) -> None:
+    """An ambiguous name counts only where the text capitalises it, so a lowercase one is
+    almost never counted: the rule loads, and a warning names the file, line and name."""
+    text = (
+        "actors:\n  Venezuela:\n  prisoners:\n    aliases: [excarcelación]\n"
+        "    ambiguous: [presos políticos, Foro Penal]\n"
+    )
+    warning = only_warning(tmp_path, text)
+    assert warning.startswith("r.yaml:5:16: ") and "'presos políticos'" in warning
+    assert "Foro Penal" not in warning
+
+
 @pytest.mark.parametrize(
     ("text", "where", "key"),
     [

@@ -391,6 +391,8 @@ class Checker:
         not_near = self.phrases(keys["not_near"], f"{what} not_near") if "not_near" in keys else ()
         weight = self.number(keys["weight"], f"{what} weight") if "weight" in keys else 1.0
         ambiguous = self.aliases(keys["ambiguous"], what) if "ambiguous" in keys else ()
+        if ambiguous:
+            self.lowercase_ambiguous(keys["ambiguous"], what, ambiguous)
         corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
         if name in corroborate:  # its own name would corroborate every ambiguous mention
             self.fail(keys["corroborate"], f"{what} corroborate: an actor cannot vouch for itself")
@@ -480,6 +482,19 @@ class Checker:
             if sum(c.isalnum() for c in alias) < 2:
                 self.fail(y, f"{what} aliases: {alias!r} is too short to match reliably")
         return aliases
+
+    def lowercase_ambiguous(self, y: Y, what: str, names: tuple[str, ...]) -> None:
+        """Warns about an ambiguous name written without a capital: an ambiguous name counts
+        only where the text capitalises it (a name that is also a word), so a lowercase one
+        such as "presos políticos" almost never counts. It loads, hence a warning."""
+        for name in names:
+            if not any(c.isupper() for c in name):
+                self.warnings.append(
+                    f"{self.path}:{y.line}:{y.column}: {what} ambiguous: {name!r} has no "
+                    "capital letter, and an ambiguous name counts only where the text "
+                    "capitalises it; to match the words, list them under aliases or in a "
+                    "keyword group (and use `near` or `none` for the context)"
+                )
 
     def entity_types(self, y: Y, what: str) -> tuple[str, ...]:
         types = self.texts(y, f"{what} types")
