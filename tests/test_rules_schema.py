@@ -578,8 +578,14 @@ def test_an_ambiguous_name_without_a_capital_is_a_warning(tmp_path: Path) -> Non
         "    ambiguous: [presos políticos, Foro Penal]\n"
     )
     warning = only_warning(tmp_path, text)
-    assert warning.startswith("r.yaml:5:16: ") and "'presos políticos'" in warning
+    assert warning.startswith("r.yaml:5:17: ") and "'presos políticos'" in warning
     assert "Foro Penal" not in warning
+    block = tmp_path / "block"
+    block.mkdir()
+    text = text.replace(
+        "[presos políticos, Foro Penal]", "\n      - Foro Penal\n      - presos políticos"
+    )
+    assert only_warning(block, text).startswith("r.yaml:7:9: ")  # the name's own line
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from watcher.rules.model import (
     never_met,
 )
 from watcher.rules.regex import regex_problem
+from watcher.rules.text import capitalised
 from watcher.rules.yamlpos import Y
 from watcher.types import Field
 
@@ -392,7 +393,7 @@ class Checker:
         weight = self.number(keys["weight"], f"{what} weight") if "weight" in keys else 1.0
         ambiguous = self.aliases(keys["ambiguous"], what) if "ambiguous" in keys else ()
         if ambiguous:
-            self.lowercase_ambiguous(keys["ambiguous"], what, ambiguous)
+            self.lowercase_ambiguous(keys["ambiguous"], what)
         corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
         if name in corroborate:  # its own name would corroborate every ambiguous mention
             self.fail(keys["corroborate"], f"{what} corroborate: an actor cannot vouch for itself")
@@ -483,15 +484,16 @@ class Checker:
                 self.fail(y, f"{what} aliases: {alias!r} is too short to match reliably")
         return aliases
 
-    def lowercase_ambiguous(self, y: Y, what: str, names: tuple[str, ...]) -> None:
+    def lowercase_ambiguous(self, y: Y, what: str) -> None:
         """Warns about an ambiguous name written without a capital: an ambiguous name counts
-        only where the text capitalises it (a name that is also a word), so a lowercase one
-        such as "presos políticos" almost never counts. It loads, hence a warning."""
-        for name in names:
-            if not any(c.isupper() for c in name):
+        only where the text capitalises it (``capitalised``, as matching asks), so a lowercase
+        one such as "presos políticos" almost never counts. It loads, hence a warning."""
+        for item in y.value if isinstance(y.value, list) else [y]:
+            name = item.raw.strip()
+            if isinstance(item.value, str) and not capitalised(name):
                 self.warnings.append(
-                    f"{self.path}:{y.line}:{y.column}: {what} ambiguous: {name!r} has no "
-                    "capital letter, and an ambiguous name counts only where the text "
+                    f"{self.path}:{item.line}:{item.column}: {what} ambiguous: {name!r} has "
+                    "no capital letter, and an ambiguous name counts only where the text "
                     "capitalises it; to match the words, list them under aliases or in a "
                     "keyword group (and use `near` or `none` for the context)"
                 )

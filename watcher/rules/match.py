@@ -35,7 +35,7 @@ from watcher.rules.model import (
 from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
 from watcher.rules.prefilter import fold
 from watcher.rules.regex import compile_regex
-from watcher.rules.text import blank_noise, cap, headings, repair
+from watcher.rules.text import blank_noise, cap, capitalised, headings, repair
 from watcher.types import Article, Evidence, Field, Match
 
 _SENTENCE_CHARS = 400
@@ -527,7 +527,7 @@ def _actor_problem(
     if section.folded[start:end] in senses.ambiguous:
         return _ambiguity(actor, section, start, end, senses=senses)
     sentence = section.sentence_at(start)
-    if actor.types and not (section.caseless or _capitalised(surface)):
+    if actor.types and not (section.caseless or capitalised(surface)):
         return f"{surface!r} is lowercase, not a name", None
     unread = senses.article.analyzed.statistical and sentence not in section.ner_sentences
     if actor.types and unread and senses.full_name_seen:
@@ -562,7 +562,7 @@ def _ambiguity(
     by a corroborating term nearby, or by NER's type when such a term is in the article or
     the name is capitalised in mid-sentence."""
     surface = section.text[start:end]
-    if not (section.caseless or _capitalised(surface)):
+    if not (section.caseless or capitalised(surface)):
         return f"{surface!r} is lowercase: the word, not the name", None
     full = senses.full_name_at
     sentence = section.sentence_at(start)
@@ -628,7 +628,7 @@ def _type_problem(
     overlapping = section.entities_at(start, end)
     if not actor.types:
         return "", overlapping[0].label if overlapping else None
-    if not (section.caseless or _capitalised(surface)):
+    if not (section.caseless or capitalised(surface)):
         return f"{surface!r} is lowercase, not a name", None
     good = next((e for e in overlapping if e.types & set(actor.types)), None)
     if good is not None:
@@ -637,11 +637,6 @@ def _type_problem(
         return "", None
     labels = ", ".join(sorted({e.label for e in overlapping}))
     return f"{surface!r} is {labels}, not {'/'.join(actor.types)}", overlapping[0].label
-
-
-def _capitalised(surface: str) -> bool:
-    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
-    return any(word[:1].isupper() for word in surface.split())
 
 
 def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:

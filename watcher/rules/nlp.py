@@ -26,7 +26,14 @@ from typing import Any
 from watcher.config import NlpSettings
 from watcher.rules.model import FIELDS, Actor, RuleSet, Term
 from watcher.rules.prefilter import Prefilter, Scan, fold, stem
-from watcher.rules.text import sentence_index, split_sentences, tokenize, windows, words_before
+from watcher.rules.text import (
+    capitalised,
+    sentence_index,
+    split_sentences,
+    tokenize,
+    windows,
+    words_before,
+)
 from watcher.types import Article, Field
 
 _LANGUAGE_NAMES = {
@@ -296,7 +303,7 @@ class Analyzer:
             for name, start, end in scan.spans(term_id):
                 if name != section.name or not actor.types:
                     continue
-                if caseless or _capitalised(section.text[start:end]):
+                if caseless or capitalised(section.text[start:end]):
                     found.append(Entity(start, end, actor.types[0], frozenset(actor.types)))
         return found
 
@@ -503,11 +510,6 @@ def _entity(span: Any, offset: int) -> Entity:
     label = span.label_
     types = _LABEL_TYPES.get(label, frozenset({label}))
     return Entity(span.start_char + offset, span.end_char + offset, label, types)
-
-
-def _capitalised(surface: str) -> bool:
-    """Whether a word of the mention starts with a capital ("presidente Maduro" does)."""
-    return any(word[:1].isupper() for word in surface.split())
 
 
 def _phrase_forms(text: str, lemma: Callable[[str], str]) -> tuple[frozenset[str], ...]:

@@ -145,6 +145,12 @@ def _add_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int)
         spans.append((start + left, start + right))
 
 
+def capitalised(surface: str) -> bool:
+    """Whether a word of ``surface`` starts with a capital ("presidente Maduro" does, "a
+    maduro look" does not): what an ambiguous or typed name needs to count as the name."""
+    return any(word[:1].isupper() for word in surface.split())
+
+
 def tokenize(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """(start, end) of each token (a run of word characters, or one other character)."""
     return [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
