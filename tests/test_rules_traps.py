@@ -345,29 +345,21 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
     assert alerts(shipped, headline, "") == ["ukraine-peace"]
 
 
-@pytest.mark.parametrize(
-    "headline",
-    [
-        # Ukraine's other talks, the same envoys on Gaza, and look-alike names.
-        "Ukraine and Poland hold talks on grain imports",
-        "Ukraine's central bank in talks with IMF on new loan programme",
-        "Witkoff and Kushner in Cairo for Gaza ceasefire talks",
-        "Witkoff meets Netanyahu in Jerusalem",
-        "Kellogg's in talks to sell its snacks business",
-        "Russian figure skater Dmitriev wins gold in Moscow",
-        "Russia and China sign energy accord in Beijing",
-        "Ukraine extends moratorium on foreign debt payments",
-    ],
-)
-def test_other_talks_and_look_alikes_do_not_alert_ukraine_peace(
-    shipped: Matcher, headline: str
-) -> None:
-    assert "ukraine-peace" not in alerts(shipped, headline, "")
-
-
 # The negotiators' other offices, the envoys' other talks, and Ukraine's or Russia's talks
 # with others: none is the peace process.
 NOT_THE_PEACE_TALKS = {
+    # Headlines alone: Ukraine's other talks, the same envoys on Gaza, look-alike names.
+    "grain talks with Poland": ("Ukraine and Poland hold talks on grain imports", ""),
+    "a central bank and the IMF": (
+        "Ukraine's central bank in talks with IMF on new loan programme",
+        "",
+    ),
+    "the envoys in Cairo for Gaza": ("Witkoff and Kushner in Cairo for Gaza ceasefire talks", ""),
+    "Witkoff and Netanyahu": ("Witkoff meets Netanyahu in Jerusalem", ""),
+    "Kellogg's in talks": ("Kellogg's in talks to sell its snacks business", ""),
+    "a skater named Dmitriev": ("Russian figure skater Dmitriev wins gold in Moscow", ""),
+    "a Russian-Chinese energy accord": ("Russia and China sign energy accord in Beijing", ""),
+    "a debt moratorium": ("Ukraine extends moratorium on foreign debt payments", ""),
     "a search of Yermak's home": (
         "Anti-corruption agents search Yermak's home in Kyiv",
         "Ukraine's National Anti-Corruption Bureau searched the apartment of Andriy Yermak,"
