@@ -255,6 +255,25 @@ NOT_VENEZUELAN_POLITICS = {
         "exports were little changed at around 900,000 bpd. Nigeria pumped slightly more, "
         "the survey found, while Venezuela and Iran remain exempt from OPEC+ quotas.",
     ),
+    # Political prisoners and amnesty laws of other countries, in headlines alone too
+    "Spain's amnesty law, the court (es)": (
+        "El Constitucional avala la ley de amnistía",
+        "El tribunal respaldó la norma que el Congreso aprobó para los condenados del procés.",
+    ),
+    "Spain's amnesty law, a headline (es)": ("Feijóo: «La ley de amnistía es una humillación»", ""),
+    "Peru's amnesty law (es)": ("Boluarte promulga la ley de amnistía para militares", ""),
+    "Nicaragua's prisoners, Venezuela in passing (es)": (
+        "Ortega destierra a otros 30 presos políticos nicaragüenses",
+        "Los opositores llegaron a Guatemala en un vuelo fletado. Organismos de derechos "
+        "humanos recordaron que Nicaragua, Cuba y Venezuela concentran la mayoría de los "
+        "presos políticos de la región.",
+    ),
+    "Belarus's prisoners (es)": ("Lukashenko indulta a 30 presos políticos", ""),
+    "Nicaragua's prisoners (es)": ("Ortega destierra a 135 presos políticos a Guatemala", ""),
+    "the ELN's prisoners (es)": (
+        "El ELN exige liberar a sus presos políticos antes de negociar",
+        "",
+    ),
     "a cigar sold in the US (en)": (
         "The best Maduro of the year",
         "This Maduro is rolled in Nicaragua and sold across the U.S. for twelve dollars. "
@@ -283,6 +302,8 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         # neither the country nor a Venezuelan institution.
         "Excarcelan a tres dirigentes sindicales detenidos desde 2023",
         "Familiares de presos políticos esperan nuevas excarcelaciones este domingo",
+        "Familiares de presos políticos cumplen cuatro días en huelga de hambre",
+        "La Asamblea Nacional aprueba en segunda discusión la ley de amnistía",
         "Maduro llega a un tribunal de Manhattan para la audiencia de cargos",
         "Maduro es trasladado a una cárcel federal en EE. UU.",
     ],
@@ -504,6 +525,17 @@ NOT_THE_PEACE_TALKS = {
         "of conflict. The peace deal sidelines Russia, which is bogged down in its war in "
         "Ukraine and has long been the region's power broker. It grants the United States "
         "development rights to a transit corridor through southern Armenia.",
+    ),
+    "the minerals deal": (
+        "U.S. and Ukraine sign minerals deal, set up reconstruction investment fund",
+        "The United States and Ukraine signed an agreement giving Washington access to new "
+        "Ukrainian minerals deals, after months of tense negotiations. The Treasury "
+        "Secretary said it signals to Russia that the US is committed to Ukraine.",
+    ),
+    "fighter jets (es)": (
+        "Ucrania y Suecia negocian la compra de hasta 150 cazas Gripen",
+        "El presidente ucraniano, Volodímir Zelenski, y el primer ministro sueco firmaron una "
+        "carta de intenciones que abre las negociaciones para la compra de los cazas.",
     ),
     "a US team in sport": (
         "US team beats Ukraine 3-1 to reach the Davis Cup finals",
