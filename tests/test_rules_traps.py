@@ -268,6 +268,29 @@ NOT_VENEZUELAN_POLITICS = {
         "humanos recordaron que Nicaragua, Cuba y Venezuela concentran la mayoría de los "
         "presos políticos de la región.",
     ),
+    "Cuba's prisoners, Caracas in passing (es)": (
+        "Madres de presos del 11J se concentran en La Habana",
+        "Pidieron la liberación de sus hijos, encarcelados tras las protestas de 2021. El "
+        "gobierno cubano, aliado del gobierno de Caracas, niega que haya presos políticos.",
+    ),
+    "an Argentine 'presa política' (es)": (
+        "Seguidores de Cristina Kirchner la llaman «presa política» frente a su casa",
+        "",
+    ),
+    "Colombia's amnesty bill, Caracas in passing (es)": (
+        "Petro presenta una ley de amnistía para los guerrilleros que firmen la paz",
+        "El proyecto llegó al Congreso. Las negociaciones con el ELN, celebradas en parte "
+        "en Caracas con el gobierno de Venezuela como garante, siguen suspendidas.",
+    ),
+    "Nicaragua's prisoners, a headline (es)": (
+        "Familiares de presos políticos marchan en Managua pese a la prohibición",
+        "",
+    ),
+    "a Venezuelan gang in Ecuador's prisons (es)": (
+        "Noboa traslada a 300 presos a una nueva cárcel de máxima seguridad",
+        "Entre ellos hay cabecillas de Los Lobos y miembros de la banda de origen "
+        "venezolano Tren de Aragua, dijo el presidente.",
+    ),
     "Belarus's prisoners (es)": ("Lukashenko indulta a 30 presos políticos", ""),
     "Nicaragua's prisoners (es)": ("Ortega destierra a 135 presos políticos a Guatemala", ""),
     "the ELN's prisoners (es)": (
