@@ -326,6 +326,7 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         "Excarcelan a tres dirigentes sindicales detenidos desde 2023",
         "Familiares de presos políticos esperan nuevas excarcelaciones este domingo",
         "Familiares de presos políticos cumplen cuatro días en huelga de hambre",
+        "Excarcelan a otros diez detenidos del penal de Tocorón",
         "La Asamblea Nacional aprueba en segunda discusión la ley de amnistía",
         "Maduro llega a un tribunal de Manhattan para la audiencia de cargos",
         "Maduro es trasladado a una cárcel federal en EE. UU.",
