@@ -406,6 +406,11 @@ NOT_THE_PEACE_TALKS = {
         "",
     ),
     "the envoys in Cairo for Gaza": ("Witkoff and Kushner in Cairo for Gaza ceasefire talks", ""),
+    "Russia on Gaza": (
+        "Russia backs Gaza ceasefire resolution at the UN",
+        "Russia's ambassador said the text was a step towards a lasting truce in Gaza. China "
+        "also voted in favour. The United States abstained.",
+    ),
     "Witkoff and Netanyahu": ("Witkoff meets Netanyahu in Jerusalem", ""),
     "Kellogg's in talks": ("Kellogg's in talks to sell its snacks business", ""),
     "a skater named Dmitriev": ("Russian figure skater Dmitriev wins gold in Moscow", ""),
@@ -652,6 +657,13 @@ TRUE_STORIES = {
         "Leaders of 26 countries meeting in Paris pledged to send troops to Ukraine or "
         "provide support once fighting stops, Emmanuel Macron said. The force would not be "
         "deployed on the front line.",
+    ),
+    "an envoy from the Gaza deal to Moscow (en)": (
+        "ukraine-peace",
+        "Witkoff, fresh from the Hamas hostage deal, heads to Moscow",
+        "Steve Witkoff will meet Vladimir Putin in the Kremlin on Thursday, Russian officials "
+        "said. Kyiv said it had not been shown the latest draft. The envoy spent the weekend "
+        "in Egypt.",
     ),
     "Russia and Ukraine meet (es)": (
         "ukraine-peace",
