@@ -608,6 +608,35 @@ def test_an_excluded_full_name_corroborates_nothing() -> None:
     assert verdict(m, article("Ford dies at 93", "Gerald Ford led the country.")).matched
 
 
+def test_an_article_naming_an_excluded_namesake_keeps_the_name_for_it() -> None:
+    """One sense per article: when the text names a thing ``exclude`` lists and never the
+    actor unambiguously, the bare name is that thing, whatever corroborates it nearby."""
+    m = matcher("""\
+        name: maduro
+        actors:
+          Nicolás Maduro:
+            ambiguous: [Maduro]
+            corroborate: [politics]
+            exclude: [George Maduro]
+        keywords:
+          politics: [military, government]
+        match:
+          all: [Nicolás Maduro]
+        """)
+    hero = (
+        "The museum honours George Maduro, a cavalry officer. Maduro led the military "
+        "assault on the hotel in 1940."
+    )
+    v = verdict(m, article("A museum for a hero", hero))
+    assert not v.matched
+    assert any("names 'George Maduro' (exclude)" in r for r in v.reasons)
+    # without the namesake, the nearby term corroborates the bare name
+    assert verdict(m, article("t", "Maduro sent the military to the border.")).matched
+    # the actor's full name anywhere settles it the other way
+    both = f"{hero} Nicolás Maduro spoke of the government."
+    assert verdict(m, article("t", both)).matched
+
+
 CHAD_RULE = """\
     name: chad
     actors:

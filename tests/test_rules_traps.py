@@ -65,6 +65,13 @@ MADURO_THE_WORD = {
         "Un hombre maduro sabe escuchar. Ser maduro no depende de la edad: una mujer madura y "
         "un hombre maduro hablan de sus problemas con calma.",
     ),
+    "a Dutch war hero": (
+        "A miniature city for a hero of 1940",
+        "The miniature park in The Hague is named after George Maduro, a cavalry officer from "
+        "Curaçao. In May 1940 Maduro led the assault that retook a hotel from the German "
+        "invasion force. He died in Dachau in 1945. The military later gave Maduro its "
+        "highest decoration, and a new pavilion tells his story.",
+    ),
 }
 
 

@@ -474,6 +474,15 @@ class _Senses:
         return None
 
     @functools.cached_property
+    def other_named(self) -> str:
+        """The first of the actor's ``exclude`` phrases the article holds ("George Maduro"),
+        or "": another thing or person with the actor's name."""
+        for phrase in self.actor.exclude:
+            if any(self.article.phrase_matches(phrase, where) for where in FIELDS):
+                return phrase
+        return ""
+
+    @functools.cached_property
     def full_name_seen(self) -> bool:
         """Whether a name of two or more capitalised words ("Gerald Ford", not "Ford") of
         the actor occurs: it tells the actor from a same-named thing without NER."""
@@ -571,6 +580,13 @@ def _ambiguity(
     before = full is not None and (full[0] == "title" or section.name == "title" or full[1] < start)
     if before:
         return "", None
+    if full is None and senses.other_named:
+        # One sense per article: a text about the Dutch war hero George Maduro calls him
+        # "Maduro" further on, beside "military" and "invasion".
+        return (
+            f"{surface!r} is ambiguous and the article names {senses.other_named!r} (exclude),"
+            f" never {actor.name!r} by an unambiguous name"
+        ), None
     if senses.context_near(section.name, sentence):
         senses.nearby_only[section.name, start] = section.folded[start:end]
         return "", None
