@@ -313,6 +313,12 @@ NOT_VENEZUELAN_POLITICS = {
         "This Maduro is rolled in Nicaragua and sold across the U.S. for twelve dollars. "
         "Maduro smokers in the United States will find it at most tobacconists.",
     ),
+    # A Venezuelan place in a crime or accident headline is not yet the country's story
+    # (docs/devset.md: crime blotter is `passing`), even where gasoline burns.
+    "an accident in a state": (
+        "Camión cisterna de gasolina vuelca en una autopista del Táchira",
+        "",
+    ),
 }
 
 
@@ -341,6 +347,10 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         "La Asamblea Nacional aprueba en segunda discusión la ley de amnistía",
         "Maduro llega a un tribunal de Manhattan para la audiencia de cargos",
         "Maduro es trasladado a una cárcel federal en EE. UU.",
+        # Institutions and prisons named bare; a state's public services.
+        "Estudiantes de la UCV marchan hasta la Defensoría del Pueblo",
+        "Excarcelan a dos oficiales recluidos en Ramo Verde",
+        "Gobernación del Zulia anuncia racionamiento eléctrico por bloques",
     ],
 )
 def test_headlines_that_name_venezuela_without_its_name_alert(
