@@ -598,6 +598,27 @@ NOT_THE_PEACE_TALKS = {
         "programa de financiación de cuatro años. El Gobierno ucraniano espera cerrar un "
         "acuerdo técnico antes de fin de mes.",
     ),
+    # The two presidents' other business: a call on something else, an oil market, a
+    # campaign.
+    "a hockey series floated in a call": (
+        "NHL cool on Putin's idea of games against the KHL",
+        "The league said on Wednesday it had no plans to play Russian teams, a day after the "
+        "Kremlin said Vladimir Putin had suggested the games to Donald Trump during a phone "
+        "call. Russian teams have been banned from international hockey since 2022. The "
+        "players' union said it had not been consulted.",
+    ),
+    "oil after a postponed summit (es)": (
+        "El crudo sube un 4 % tras las sanciones a las petroleras rusas",
+        "El barril de Brent subió este jueves en Londres después de que Washington sancionara "
+        "a dos grandes petroleras rusas. La medida llegó un día después de que Trump aplazara "
+        "la cumbre prevista con Putin. Los analistas esperan menos compras de la India.",
+    ),
+    "a campaign attack": (
+        "Harris says Trump 'admires dictators' like Putin",
+        "The vice-president told a rally in Wisconsin that her opponent would cut aid to "
+        "allies and praise strongmen. The Trump campaign called the remarks desperate. The "
+        "election is in three weeks.",
+    ),
 }
 
 
@@ -687,6 +708,25 @@ TRUE_STORIES = {
         "Rusia y Ucrania se reúnen en Estambul por primera vez desde 2022",
         "",
     ),
+    # Since 2025 the two presidents' calls and summits are the talks, named or not.
+    "a call to stop the bloodbath": (
+        "ukraine-peace",
+        "Trump says he will speak to Putin on Monday to stop the 'bloodbath'",
+        "The US president said he would then talk to Volodymyr Zelensky and to several NATO "
+        "leaders. He said he hoped for a productive day. The Kremlin confirmed the call.",
+    ),
+    "disappointed after a call": (
+        "ukraine-peace",
+        "Trump 'very disappointed' after call with Putin",
+        "President Donald Trump said on Thursday that his call with Vladimir Putin had made "
+        "no progress and that the Russian leader did not want to stop the war. The call "
+        "lasted nearly an hour, the Kremlin said.",
+    ),
+    "a summit in Budapest (es)": (
+        "ukraine-peace",
+        "Trump y Putin se reunirán en Budapest para buscar el fin de la guerra",
+        "",
+    ),
 }
 
 
@@ -729,57 +769,3 @@ def test_mojibake_is_repaired_before_matching(shipped: Matcher) -> None:
 def test_a_lowercase_word_in_a_written_alias_is_not_lowercase_text(shipped: Matcher) -> None:
     text = "El presidente Maduro dijo que el gobierno no cederá ante las sanciones. " * 3
     assert alerts(shipped, "El presidente Maduro no cederá", text) == ["venezuela"]
-
-
-# Since 2025 the two presidents' calls and summits are the talks, named or not; their other
-# business is not (the fifth review's kinds of text, rewritten here).
-TRUMP_AND_PUTIN = {
-    "a call to stop the bloodbath": (
-        True,
-        "Trump says he will speak to Putin on Monday to stop the 'bloodbath'",
-        "The US president said he would then talk to Volodymyr Zelensky and to several NATO "
-        "leaders. He said he hoped for a productive day. The Kremlin confirmed the call.",
-    ),
-    "disappointed after a call": (
-        True,
-        "Trump 'very disappointed' after call with Putin",
-        "President Donald Trump said on Thursday that his call with Vladimir Putin had made "
-        "no progress and that the Russian leader did not want to stop the war. The call "
-        "lasted nearly an hour, the Kremlin said.",
-    ),
-    "a summit in Budapest (es)": (
-        True,
-        "Trump y Putin se reunirán en Budapest para buscar el fin de la guerra",
-        "",
-    ),
-    "a hockey series floated in a call": (
-        False,
-        "NHL cool on Putin's idea of games against the KHL",
-        "The league said on Wednesday it had no plans to play Russian teams, a day after the "
-        "Kremlin said Vladimir Putin had suggested the games to Donald Trump during a phone "
-        "call. Russian teams have been banned from international hockey since 2022. The "
-        "players' union said it had not been consulted.",
-    ),
-    "oil after a postponed summit (es)": (
-        False,
-        "El crudo sube un 4 % tras las sanciones a las petroleras rusas",
-        "El barril de Brent subió este jueves en Londres después de que Washington sancionara "
-        "a dos grandes petroleras rusas. La medida llegó un día después de que Trump aplazara "
-        "la cumbre prevista con Putin. Los analistas esperan menos compras de la India.",
-    ),
-    "a campaign attack": (
-        False,
-        "Harris says Trump 'admires dictators' like Putin",
-        "The vice-president told a rally in Wisconsin that her opponent would cut aid to "
-        "allies and praise strongmen. The Trump campaign called the remarks desperate. The "
-        "election is in three weeks.",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", sorted(TRUMP_AND_PUTIN))
-def test_the_two_presidents_calls_are_the_talks_and_nothing_else_is(
-    shipped: Matcher, case: str
-) -> None:
-    expected, title, text = TRUMP_AND_PUTIN[case]
-    assert ("ukraine-peace" in alerts(shipped, title, text)) is expected
