@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import json
 import logging
+import socket
 import sys
 import textwrap
 import tomllib
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
+from watcher.alerts import probe
 from watcher.alerts.blocklist import Blocklist, load_blocklist
 from watcher.alerts.compose import plural
 from watcher.alerts.templates import Templates, check_templates, templates_folder
@@ -107,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = _add(sub, "check", _cmd_check, "validate the config and rules; list every problem")
     check.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
+    test = _add(
+        sub, "send-test", _cmd_send_test, "send a test message to each destination alerts go to"
+    )
+    test.add_argument(
+        "destinations",
+        nargs="*",
+        metavar="DESTINATION",
+        help="only these (e.g. telegram:-1001234567890, email:desk@example.org, webhook:desk)",
+    )
     health = _add(sub, "health", _cmd_health, "exit 0 if the daemon's heartbeat is fresh")
     health.add_argument(
         "--max-age",
@@ -316,6 +327,54 @@ def _cmd_check(args: argparse.Namespace) -> int:
         + ")"
     )
     return 0
+
+
+def _cmd_send_test(args: argparse.Namespace) -> int:
+    """A test message to every destination the rules send to (or those named): one line
+    each, delivered or why not; exit 1 if any was not delivered."""
+    config = _config(args)
+    rules = _valid_rules(config.watcher.rules_dir)
+    routed = probe.routes(config, rules)
+    named = list(dict.fromkeys(args.destinations)) or list(routed)
+    if not named:
+        print(
+            "watcher: no destination to test: no remote channel has a destination (list "
+            "[telegram] chats, [email] recipients or [webhook] endpoints, or a rule's "
+            "destinations)",
+            file=sys.stderr,
+        )
+        return 1
+    problems = probe.problems(named, configured_kinds(config))
+    for problem in problems:
+        print(f"watcher: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    now = SystemClock().now().astimezone(ZoneInfo(config.watcher.timezone))
+    host = socket.gethostname()
+    messages = {d: probe.message(routed.get(d, ()), host=host, now=now) for d in named}
+
+    async def send() -> list[probe.Probe]:
+        channels = build_channels(config)
+        try:
+            return await probe.send_each(channels, messages)
+        finally:
+            for channel in channels.values():
+                await channel.aclose()
+
+    results = asyncio.run(send())
+    for result in results:
+        if result.delivered:
+            print(
+                f"{result.destination}: delivered"
+                + (f" ({result.detail})" if result.detail else "")
+            )
+        else:
+            again = " (may pass by itself: try again later)" if result.retryable else ""
+            print(
+                f"watcher: {result.destination}: not delivered: {result.detail}{again}",
+                file=sys.stderr,
+            )
+    return 0 if all(r.delivered for r in results) else 1
 
 
 def _entries(count: int) -> str:

@@ -30,9 +30,10 @@ _RETRYABLE = {408, 425, 429}
 
 
 def event_of(message: OutgoingMessage) -> str:
-    """The event a post carries: a digest, or an alert (webhooks cannot edit, so they get
-    no story updates)."""
-    return "digest" if (message.data or {}).get("kind") == "digest" else "alert"
+    """The event a post carries: a digest, a test (`watcher send-test`), or an alert
+    (webhooks cannot edit, so they get no story updates)."""
+    kind = (message.data or {}).get("kind")
+    return kind if kind in ("digest", "test") else "alert"
 
 
 def webhook_body(message: OutgoingMessage, *, endpoint: str, now: datetime) -> bytes:
