@@ -9,4 +9,6 @@ python3 -m venv .venv
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports
-.venv/bin/pytest "$@"
+# Two worker processes (the 2-core target machine; WATCHER_TEST_WORKERS to change), each
+# running whole test files, so a file's fixtures are set up once and its tests keep their order.
+.venv/bin/pytest -n "${WATCHER_TEST_WORKERS:-2}" --dist loadfile "$@"
