@@ -1,5 +1,5 @@
 """Per-rule Jinja2 templates: discovery by rule name, escaping, the sandbox, errors naming
-the file and line, `watcher check`, and the fallback to the built-in layout."""
+the file and line, `watcher check`, the fallback to the built-in layout, and hot reload."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from botapi import BotApiServer
+from daemonproc import DaemonProcess, stream_config, wait_for
+from feedstream import FeedStream, Story
+from httpserver import HttpServer
 
 from watcher.alerts.compose import TELEGRAM_LIMIT, build_payload, render
 from watcher.alerts.outbox import compose
-from watcher.alerts.templates import Templates, check_templates, templates_folder
+from watcher.alerts.templates import (
+    Templates,
+    TemplatesSource,
+    check_templates,
+    templates_folder,
+)
 from watcher.channels.telegram import TelegramChannel
 from watcher.cli import main
 from watcher.config import Secret
@@ -185,3 +193,87 @@ def test_watcher_check_reports_templates_senders_and_webhooks(
     broken = write(tmp_path / "templates", "venezuela", "<b>{{ title }}</b>\n{{ oops(1) }}\n")
     assert main(["check", "--config", str(config)]) == 1
     assert f"{broken}:2:" in capsys.readouterr().err
+
+
+# --- reload -------------------------------------------------------------------------------
+
+
+def test_an_edit_is_picked_up_and_a_bad_one_keeps_the_previous_templates(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    write(folder, "venezuela", "FIRST {{ title }}")
+    source = TemplatesSource(folder)
+    assert source.load().names() == ["venezuela"]
+    assert source.reload() is None  # nothing changed
+    first = source.templates
+
+    write(folder, "venezuela", "SECOND VERSION {{ title }}")
+    assert source.reload() is None
+    assert source.templates is not first
+    assert source.templates.render("venezuela", {"title": "t"}) == "SECOND VERSION t"
+
+    # A syntax error, then a template that compiles but fails on a sample alert (an unknown
+    # variable): both refused with file and line, the working templates stay.
+    second = source.templates
+    for broken in ("{% if %}", "ok\n{{ no_such_thing.at_all }}"):
+        path = write(folder, "venezuela", broken)
+        error = source.reload()
+        assert isinstance(error, ConfigError), broken
+        assert any(p.startswith(f"{path}:") for p in error.problems), error.problems
+        assert source.templates is second
+        assert source.reload() is None  # the same bad edit is reported once
+
+    write(folder, "ukraine-peace", "PEACE {{ title }}")
+    (folder / "venezuela.html.j2").unlink()
+    assert source.reload() is None
+    assert source.templates.names() == ["ukraine-peace"]
+    (folder / "ukraine-peace.html.j2").unlink()
+    assert source.reload() is None
+    assert source.templates.names() == []  # the built-in layout again
+
+
+def test_without_a_folder_there_is_nothing_to_reload() -> None:
+    source = TemplatesSource(None)
+    assert source.load().names() == []
+    assert source.reload() is None
+
+
+def test_a_running_daemon_sends_with_the_edited_template_and_keeps_it_on_a_bad_edit(
+    tmp_path: Path, http_server: HttpServer, bot_api: BotApiServer
+) -> None:
+    stream = FeedStream(http_server, seed=11, total=3)
+    stream.auto = False
+    folder = tmp_path / "templates"
+    write(folder, "lighthouses", '<a href="{{ url }}">FIRST</a> {{ title }}')
+    config = stream_config(tmp_path, stream, bot_api, data_dir=tmp_path / "data")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[alerts]\n", f'[alerts]\ntemplates_dir = "{folder}"\n'
+        ),
+        encoding="utf-8",
+    )
+
+    def alert_of(story: Story, daemon: DaemonProcess) -> str:
+        def sent() -> list[str]:
+            return [
+                r.text or ""
+                for r in bot_api.sent("1001")
+                if stream.numbers_in([r.text]) == [story.number]
+            ]
+
+        wait_for(lambda: bool(sent()), 60, f"the alert of story {story.number}", daemon)
+        return sent()[0]
+
+    data = tmp_path / "data"
+    with DaemonProcess.start(
+        config, token=bot_api.token, log=tmp_path / "log", data_dir=data
+    ) as daemon:
+        daemon.wait_running()
+        assert "FIRST" in alert_of(stream.publish(), daemon)
+        write(folder, "lighthouses", '<a href="{{ url }}">SECOND</a> {{ title }}')
+        wait_for(lambda: "templates reloaded" in daemon.output(), 60, "the reload", daemon)
+        assert "SECOND" in alert_of(stream.publish(), daemon)
+        broken = write(folder, "lighthouses", "{{ title }} {{ no_such_thing.at_all }}")
+        wait_for(lambda: "templates not reloaded" in daemon.output(), 60, "the refusal", daemon)
+        assert f"{broken}:1" in daemon.output()
+        assert "SECOND" in alert_of(stream.publish(), daemon)
+        assert daemon.stop() == 0, daemon.tail()

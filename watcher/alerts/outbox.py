@@ -25,7 +25,7 @@ from watcher.alerts.compose import (
     render,
     render_digest,
 )
-from watcher.alerts.templates import Templates
+from watcher.alerts.templates import Templates, TemplatesSource
 from watcher.channels.base import Channel, OutgoingMessage
 from watcher.channels.registry import spec_for
 from watcher.channels.spec import split_destination
@@ -211,10 +211,10 @@ class Sender:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         bot_buttons: bool = False,
-        templates: Templates | None = None,
+        templates: TemplatesSource | None = None,
     ) -> None:
         self._db = db
-        self._templates = templates
+        self._templates = templates  # read at each message: a reload takes effect at once
         self._channels = channels
         self._bot_buttons = bot_buttons
         self._metrics = metrics
@@ -268,7 +268,11 @@ class Sender:
         kind, target = split_destination(job.destination)
         try:
             message = compose(
-                job, self._tz, now, bot_buttons=self._bot_buttons, templates=self._templates
+                job,
+                self._tz,
+                now,
+                bot_buttons=self._bot_buttons,
+                templates=self._templates.templates if self._templates else None,
             )
             if message is None:
                 await self._record_sent(job, None, now)

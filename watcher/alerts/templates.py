@@ -15,6 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from watcher.alerts.compose import Extras, render
 from watcher.config import config_path
 from watcher.errors import ConfigError
+from watcher.rules.reload import Stamp, files_stamp
 
 SUFFIX = ".html.j2"
 
@@ -88,6 +89,43 @@ class Templates:
             if f.filename and Path(f.filename).name == Path(path).name
         ]
         return f"{path}:{lines[-1]}: " if lines else f"{path}: "
+
+
+class TemplatesSource:
+    """The templates in force: reloaded when a template file changes (checked as `watcher
+    check` checks them, a sample alert rendered); an edit that fails keeps the previous ones."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.templates = Templates(folder)
+        self._stamp: Stamp | None = None
+
+    def load(self) -> Templates:
+        """Load at start-up; raises ConfigError naming each broken file and line."""
+        self._stamp = self._current_stamp()
+        self.templates = Templates.load(self.folder)
+        return self.templates
+
+    def reload(self) -> ConfigError | None:
+        """Load again if a template was added, edited or removed; on a problem keep the
+        previous templates and return it (once per edit, not at every check)."""
+        stamp = self._current_stamp()
+        if self.folder is None or stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        problems = check_templates(self.folder)
+        if problems:
+            return ConfigError(problems)
+        try:
+            self.templates = Templates.load(self.folder)
+        except ConfigError as exc:  # changed again between the check and the load
+            return exc
+        return None
+
+    def _current_stamp(self) -> Stamp | None:
+        if self.folder is None:
+            return None
+        return files_stamp(self.folder, lambda path: path.name.endswith(SUFFIX))
 
 
 def templates_folder(value: str, config_source: Path | None) -> Path | None:

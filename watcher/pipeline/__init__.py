@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from watcher import __version__, pools
 from watcher.alerts.blocklist import BlocklistSource
 from watcher.alerts.outbox import Sender
-from watcher.alerts.templates import Templates, templates_folder
+from watcher.alerts.templates import TemplatesSource, templates_folder
 from watcher.channels.base import Channel
 from watcher.channels.registry import build_channels, configured_kinds
 from watcher.clock import Clock
@@ -141,6 +141,10 @@ class Pipeline:
         self.blocklist = blocklist or BlocklistSource(config)
         self._channels = channels or {}
         self._tz = ZoneInfo(config.watcher.timezone)
+        self.templates = TemplatesSource(
+            templates_folder(config.alerts.templates_dir, config.source)
+        )
+        self.templates.load()  # ConfigError if one does not compile
         self._reports = Reports()
         self.store_trouble = self._reports.store_trouble
         self._delivery = self._delivery_stage(db, clock)
@@ -158,7 +162,7 @@ class Pipeline:
             trouble=self.store_trouble, report=self._reports.report,
             arrived=self._articles.arrived,
         )  # fmt: skip
-        self._reloader = Reloader(self.rules, self.blocklist, self._reports.report)
+        self._reloader = Reloader(self.rules, self.blocklist, self.templates, self._reports.report)
         self.explainer = Explainer(
             config,
             client=client,
@@ -178,7 +182,7 @@ class Pipeline:
             retry_cap=config.alerts.retry_cap,
             metrics=self.metrics,
             bot_buttons=config.telegram.bot,
-            templates=Templates.load(templates_folder(config.alerts.templates_dir, config.source)),
+            templates=self.templates,
         )
         return DeliveryStage(
             config, db, clock=clock, tz=self._tz, sender=sender,

@@ -1,18 +1,27 @@
-"""Hot reload of the rule files and the blocklist; a rejected edit keeps the previous one."""
+"""Hot reload of the rule files, the blocklist and the alert templates; a rejected edit
+keeps the previous one."""
 
 from __future__ import annotations
 
 import asyncio
 
 from watcher.alerts.blocklist import BlocklistSource
+from watcher.alerts.templates import TemplatesSource
 from watcher.pipeline.reports import Report, log
 from watcher.rules.reload import RulesSource
 
 
 class Reloader:
-    def __init__(self, rules: RulesSource, blocklist: BlocklistSource, report: Report) -> None:
+    def __init__(
+        self,
+        rules: RulesSource,
+        blocklist: BlocklistSource,
+        templates: TemplatesSource,
+        report: Report,
+    ) -> None:
         self._rules = rules
         self._blocklist = blocklist
+        self._templates = templates
         self._report = report
 
     async def reload(self) -> None:
@@ -35,6 +44,7 @@ class Reloader:
                 for warning in self._rules.warnings:
                     log.warning("%s", warning)
         await self._reload_blocklist()
+        await self._reload_templates()
 
     async def _reload_blocklist(self) -> None:
         before = self._blocklist.blocklist
@@ -49,3 +59,17 @@ class Reloader:
             log.info("blocklist reloaded: %d entries", len(self._blocklist.blocklist))
             for warning in self._blocklist.blocklist.warnings:
                 log.warning("blocklist: %s", warning)
+
+    async def _reload_templates(self) -> None:
+        before = self._templates.templates
+        error = await asyncio.to_thread(self._templates.reload)
+        if error is not None:
+            for problem in error.problems:
+                log.error("templates not reloaded, the previous ones stay active: %s", problem)
+            await self._report(
+                "Alert templates rejected; the previous ones stay active:\n"
+                + "\n".join(error.problems)
+            )
+        elif self._templates.templates is not before:
+            names = ", ".join(self._templates.templates.names()) or "none: built-in layout"
+            log.info("templates reloaded: %s", names)

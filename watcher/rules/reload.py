@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from watcher.config import FeedConfig, feed_name
@@ -98,8 +98,14 @@ def rules_warnings(directory: Path, rules: RuleSet, feeds: Sequence[FeedConfig])
 
 def rules_stamp(directory: Path) -> Stamp:
     """The rule files' names, modification times and sizes: a change means a reload."""
+    return files_stamp(directory, lambda path: path.suffix in SUFFIXES)
+
+
+def files_stamp(directory: Path, wanted: Callable[[Path], bool]) -> Stamp:
+    """Names, modification times and sizes of the ``wanted`` files directly in ``directory``
+    (rules, alert templates): a change means a reload; () if it cannot be read."""
     try:
-        files = sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES)
+        files = sorted(p for p in directory.iterdir() if wanted(p))
     except OSError:
         return ()
     stamps = []
