@@ -130,7 +130,7 @@ class Outbox:
 
     async def states(self, destination: str) -> list[str]:
         rows = await self.db(self.store.recent_alerts, 100)
-        return [s for r in reversed(rows) for d, s, _ in r.deliveries if d == destination]
+        return [s for r in reversed(rows) for d, s, *_ in r.deliveries if d == destination]
 
     async def destination(self, name: str) -> dict[str, Any]:
         rows = await self.db(self.store.destination_rows)
@@ -257,7 +257,7 @@ async def test_a_blocked_chat_fails_for_good_while_the_others_go_on(outbox: Outb
     assert outbox.telegram_titles(OTHER_CHAT) == ["Alert 1", "Alert 2"]
     assert await outbox.states(TG) == ["failed", "failed"]  # the second was still tried
     rows = await outbox.db(outbox.store.recent_alerts, 10)
-    errors = [e for r in rows for d, _, e in r.deliveries if d == TG]
+    errors = [e for r in rows for d, _, e, _ in r.deliveries if d == TG]
     assert all("bot was blocked" in (e or "") and "unblock" in (e or "") for e in errors)
     failing = await outbox.destination(TG)
     assert failing["failures"] == 2 and failing["failing_since"] == START
@@ -364,7 +364,8 @@ async def test_a_destination_without_a_channel_fails_for_good(outbox: Outbox) ->
     await outbox.alert(["apprise:team", TG])
     assert await outbox.drain() == SendResult(sent=1, failed=1)
     rows = await outbox.db(outbox.store.recent_alerts, 1)
-    assert ("apprise:team", "failed", "no apprise channel is configured") in rows[0].deliveries
+    failed = ("apprise:team", "failed", "no apprise channel is configured", None)
+    assert failed in rows[0].deliveries
 
 
 async def test_at_a_stop_the_local_sinks_get_what_is_queued_and_remote_ones_wait(

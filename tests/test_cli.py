@@ -384,7 +384,7 @@ def test_alerts_table_cuts_long_titles_and_reasons_at_a_word_with_an_ellipsis() 
     from zoneinfo import ZoneInfo
 
     from watcher.cli import format_alerts
-    from watcher.store.alerts import AlertRow
+    from watcher.store.alerts import AlertRow, DeliveryState
 
     long = "Maduro faces new sanctions from the US as the government tightens its grip"
     rows = [
@@ -401,7 +401,7 @@ def test_alerts_table_cuts_long_titles_and_reasons_at_a_word_with_an_ellipsis() 
             datetime.now(UTC),
             "Kicked",
             ("venezuela",),
-            deliveries=(("telegram:-1001", "failed", reason),),
+            deliveries=(DeliveryState("telegram:-1001", "failed", reason),),
         )
     )
     table = format_alerts(rows, ZoneInfo("UTC"))

@@ -268,7 +268,7 @@ def test_failures_and_success_are_tracked_per_destination(store: Store) -> None:
     store.delivery_sent(third, TG, "77", later)
     (row,) = store.destination_rows()
     assert (row["failures"], row["failing_since"], row["last_success_at"]) == (0, None, later)
-    states = [d for r in reversed(store.recent_alerts()) for d in r.deliveries]
+    states = [d[:3] for r in reversed(store.recent_alerts()) for d in r.deliveries]
     assert states == [
         (TG, "failed", "blocked"),
         (TG, "failed", "blocked again"),
@@ -332,7 +332,7 @@ def test_recent_alerts_list_newest_first_with_each_delivery(store: Store) -> Non
     rows = store.recent_alerts(2)
     assert [r.title for r in rows] == ["Alert 2: Maduro speaks", "Alert 1: Maduro speaks"]
     assert rows[0].rules == ("venezuela",) and rows[0].priority == "normal"
-    assert rows[0].deliveries == ((TG, "pending", None), (MAIL, "digest", None))
+    assert rows[0].deliveries == ((TG, "pending", None, None), (MAIL, "digest", None, None))
 
 
 def test_mutes_expire_and_can_be_lifted(store: Store) -> None:
@@ -348,6 +348,30 @@ def test_mutes_expire_and_can_be_lifted(store: Store) -> None:
     assert store.active_mutes(NOW + timedelta(seconds=1)) == {
         "actor:Nicolás Maduro": NOW + timedelta(minutes=1)
     }
+
+
+def test_a_delivery_held_by_quiet_hours_is_listed_with_the_time_it_waits_for(
+    store: Store,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from watcher.cli import format_alerts
+
+    morning = NOW + timedelta(hours=8)
+    store.record_article(record(1, [Route(TG, False, morning), Route(MAIL, False, None)]))
+    (row,) = store.recent_alerts()
+    assert [(d.destination, d.state, d.held_until) for d in row.deliveries] == [
+        (TG, "pending", morning),
+        (MAIL, "pending", None),
+    ]
+    madrid = ZoneInfo("Europe/Madrid")
+    local = morning.astimezone(madrid)
+    table = format_alerts([row], madrid, now=NOW)
+    day = "" if local.date() == NOW.astimezone(madrid).date() else local.strftime("%a ")
+    assert f"{TG}=pending (held until {day}{local:%H:%M})" in table
+    assert f"{MAIL}=pending" in table and f"{MAIL}=pending (" not in table
+    # Once that time has passed, it is just pending (due: the sender takes it next).
+    assert "held until" not in format_alerts([row], madrid, now=morning + timedelta(minutes=1))
 
 
 def test_a_digest_queued_in_quiet_hours_waits_for_them_to_end(store: Store) -> None:

@@ -63,7 +63,7 @@ from watcher.rules.nlp import Analyzer, spacy_problem
 from watcher.rules.reload import routing_problems, rules_warnings
 from watcher.rules.schema import Rule, RuleSet, load_rule_file, load_rules
 from watcher.store import Store, open_store, probe_store
-from watcher.store.alerts import AlertRow, HeldMatch
+from watcher.store.alerts import AlertRow, DeliveryState, HeldMatch
 from watcher.store.copy import copy_store
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow, alive_since
@@ -849,9 +849,12 @@ def format_alerts(
     held: Sequence[HeldMatch] = (),
     *,
     limit: int | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """Alerts, story updates and held (muted or blocked) matches, newest first."""
-    dated = [(r.created_at, _alert_line(r, tz)) for r in rows]
+    """Alerts, story updates and held (muted or blocked) matches, newest first; a delivery
+    held by quiet hours says until when (after ``now``)."""
+    now = now or datetime.now(tz)
+    dated = [(r.created_at, _alert_line(r, tz, now)) for r in rows]
     dated += [(h.created_at, _held_line(h, tz)) for h in held]
     dated.sort(key=lambda pair: pair[0], reverse=True)
     lines = [line for _, line in dated[:limit]]
@@ -860,7 +863,7 @@ def format_alerts(
     return out if lines else out + "\n(no alerts yet)"
 
 
-def _alert_line(r: AlertRow, tz: ZoneInfo) -> tuple[str, ...]:
+def _alert_line(r: AlertRow, tz: ZoneInfo, now: datetime) -> tuple[str, ...]:
     update = r.kind == "sources"
     title = f"story {r.story_id}: {r.title}" if update else r.title
     return (
@@ -870,11 +873,20 @@ def _alert_line(r: AlertRow, tz: ZoneInfo) -> tuple[str, ...]:
         r.priority,
         ",".join(r.rules) or "-",
         _clip(title, 50),
-        " ".join(
-            f"{d}={s}" + (f" ({_clip(e, 60)})" if e and s != "sent" else "")
-            for d, s, e in r.deliveries
-        ),
+        " ".join(_delivery(d, tz, now) for d in r.deliveries),
     )
+
+
+def _delivery(d: DeliveryState, tz: ZoneInfo, now: datetime) -> str:
+    """``telegram:-1001=pending (held until 07:00: quiet hours)``, or with the last error."""
+    said = f"{d.destination}={d.state}"
+    if d.state == "pending" and d.held_until is not None and d.held_until > now:
+        local = d.held_until.astimezone(tz)
+        day = "" if local.date() == now.astimezone(tz).date() else local.strftime("%a ")
+        said += f" (held until {day}{local:%H:%M})"
+    if d.error and d.state != "sent":
+        said += f" ({_clip(d.error, 60)})"
+    return said
 
 
 def _held_line(h: HeldMatch, tz: ZoneInfo) -> tuple[str, ...]:

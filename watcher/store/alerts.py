@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -53,6 +53,15 @@ class ArticleRecord:
     updatable_kinds: frozenset[str] = frozenset()
 
 
+class DeliveryState(NamedTuple):
+    """An alert's delivery to one destination, as `watcher alerts` lists it."""
+
+    destination: str
+    state: str  # pending, sent, failed, digest
+    error: str | None  # the last attempt's, if it failed
+    held_until: datetime | None = None  # quiet hours (or an update's throttle) hold it till then
+
+
 @dataclass(frozen=True)
 class AlertRow:
     id: int
@@ -61,7 +70,7 @@ class AlertRow:
     created_at: datetime
     title: str
     rules: tuple[str, ...]
-    deliveries: tuple[tuple[str, str, str | None], ...] = field(default=())  # dest, state, error
+    deliveries: tuple[DeliveryState, ...] = field(default=())
     story_id: int | None = None
 
 
@@ -156,7 +165,12 @@ class AlertsMixin:
             out = []
             for r in rows:
                 ds = conn.execute(
-                    sa.select(deliveries.c.destination, deliveries.c.state, deliveries.c.last_error)
+                    sa.select(
+                        deliveries.c.destination,
+                        deliveries.c.state,
+                        deliveries.c.last_error,
+                        deliveries.c.not_before,
+                    )
                     .where(deliveries.c.alert_id == r.id)
                     .order_by(deliveries.c.id)
                 )
@@ -180,7 +194,7 @@ class AlertsMixin:
                         r.created_at,
                         title,
                         tuple(x["name"] for x in payload.get("rules", [])),
-                        tuple((d.destination, d.state, d.last_error) for d in ds),
+                        tuple(DeliveryState(*d) for d in ds),
                         r.story_id,
                     )
                 )
