@@ -300,6 +300,50 @@ async def test_an_outage_is_retried_with_backoff_and_delivered_in_order(
     assert (await outbox.destination(TG))["failures"] == 0
 
 
+async def _back_off(outbox: Outbox, destination: str, failures: int) -> timedelta:
+    """Fail ``destination``'s head ``failures`` times (the clock follows its backoff);
+    returns how long it then waits."""
+    await outbox.drain()
+    for _ in range(failures - 1):
+        outbox.clock.set((await outbox.destination(destination))["next_attempt_at"])
+        await outbox.drain()
+    wait: timedelta = (await outbox.destination(destination))["next_attempt_at"] - outbox.now()
+    return wait
+
+
+async def test_a_delivery_through_telegram_wakes_the_chats_waiting_out_a_backoff(
+    outbox: Outbox,
+) -> None:
+    """After an outage, the chats that failed most wait longest (up to retry_cap): once one
+    message goes through, the Bot API works, and they are tried at once."""
+    outbox.bot.outage()
+    await outbox.alert([TG2])
+    wait = await _back_off(outbox, TG2, failures=5)
+    assert wait > timedelta(seconds=40)
+    outbox.bot.end_outage()
+    await outbox.alert([TG])  # a fresh alert to the other chat goes through
+    assert await outbox.drain() == SendResult(sent=2)
+    assert outbox.telegram_titles(OTHER_CHAT) == ["Alert 1"]  # not 40 s later
+    assert (await outbox.destination(TG2))["failures"] == 0
+
+
+async def test_a_chat_told_to_wait_and_other_services_are_not_woken(outbox: Outbox) -> None:
+    # Flood control on one chat: Telegram said how long to wait, and that stands.
+    outbox.bot.fail_next("sendMessage", 429, retry_after=300)
+    await outbox.alert([TG2])
+    assert await outbox.drain() == SendResult(retrying=1)
+    # SMTP down: email waits out its own backoff; Telegram working says nothing of it.
+    outbox.smtp.stop()
+    await outbox.alert([MAIL])
+    await _back_off(outbox, MAIL, failures=3)
+    outbox.smtp.start()
+    await outbox.alert([TG])
+    assert await outbox.drain() == SendResult(sent=1)
+    assert outbox.telegram_titles(OTHER_CHAT) == [] and outbox.mail_subjects() == []
+    assert (await outbox.destination(TG2))["next_attempt_at"] > outbox.now()
+    assert (await outbox.destination(MAIL))["next_attempt_at"] > outbox.now()
+
+
 async def test_a_hanging_bot_api_times_out_and_is_retried(outbox: Outbox) -> None:
     outbox.bot.hang_next("sendMessage", 4.0)  # the channel waits 2 s
     await outbox.alert([TG])

@@ -256,6 +256,21 @@ def test_a_destination_in_backoff_has_no_head_until_its_retry_time(store: Store)
     assert again.id == job.id and again.attempts == 1
 
 
+def test_waking_a_kind_lets_its_destinations_in_backoff_be_tried_now(store: Store) -> None:
+    tg2, tg3, look_alike = "telegram:-1002", "telegram:-1003", "telegramx:-1001"
+    routes = [Route(d, False, None) for d in (TG, tg2, tg3, look_alike, MAIL)]
+    store.record_article(record(0, routes))
+    later = NOW + timedelta(minutes=5)
+    for job in store.outbox_heads(NOW):
+        store.delivery_failed(job.id, job.destination, "502", NOW, retry_at=later)
+    assert heads(store) == []
+    assert store.wake_destinations("telegram", NOW, keep={tg3}) == [TG, tg2]
+    assert sorted(d for d, _, _ in heads(store)) == [TG, tg2]  # due now, in their order
+    assert store.wake_destinations("telegram", NOW) == [tg3]  # the rest, when asked
+    assert store.wake_destinations("telegram", NOW) == []  # nothing waits any more
+    assert sorted(d for d, _, _ in heads(store)) == [TG, tg2, tg3]  # not email, not look-alike
+
+
 def test_failures_and_success_are_tracked_per_destination(store: Store) -> None:
     for i in range(3):
         store.record_article(record(i, [Route(TG, False, None)]))

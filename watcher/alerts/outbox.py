@@ -223,6 +223,10 @@ class Sender:
         self._retry_cap = retry_cap
         self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        # Destinations in a backoff after a retryable failure, and those of them the service
+        # told to wait (retry_after): a delivery through the same service wakes the rest.
+        self._backing_off: set[str] = set()
+        self._told_to_wait: set[str] = set()
         # Sent, but the store failed to record it (disk full, read-only): job id -> (remote
         # id, when sent). Only the recording is retried, so a store outage does not send the
         # same message again every round; a crash meanwhile sends it once more at most.
@@ -289,7 +293,30 @@ class Sender:
             reason = f"internal error: {exc.__class__.__name__}: {exc}"
             return await self._failed(job, DeliveryError(reason, permanent=True))
         self._unrecorded[job.id] = (job, delivered.remote_id, self._clock.now())
-        return await self._record_sent(*self._unrecorded[job.id])
+        sent = await self._record_sent(*self._unrecorded[job.id])
+        await self._wake_others(job)
+        return sent
+
+    async def _wake_others(self, job: DeliveryJob) -> None:
+        """A delivery through a shared service (every Telegram chat goes through one Bot
+        API) shows the service works: the other destinations waiting out a backoff (up to
+        retry_cap) are tried now, except those the service itself asked to wait."""
+        destination = job.destination
+        recovered = job.attempts > 0 or destination in self._backing_off
+        self._backing_off.discard(destination)
+        self._told_to_wait.discard(destination)
+        spec = spec_for(destination)
+        if spec is None or not spec.shared:
+            return
+        prefix = f"{spec.kind}:"
+        if not recovered and not any(d.startswith(prefix) for d in self._backing_off):
+            return  # nothing of this service known to wait: no store call per delivery
+        woken = await self._db(
+            self._db.store.wake_destinations, spec.kind, self._clock.now(), self._told_to_wait
+        )
+        self._backing_off.difference_update(woken)
+        if woken:
+            log.info("%s works: retrying %s now", destination, ", ".join(woken))
 
     async def record_unrecorded(self) -> list[int]:
         """Record the sends the store refused earlier (at a stop, so a restart does not send
@@ -323,6 +350,7 @@ class Sender:
         if self._metrics is not None:
             self._metrics.delivery_failed(job.destination, final=exc.permanent)
         if exc.permanent:
+            self._backing_off.discard(job.destination)
             await self._db(
                 self._db.store.delivery_failed,
                 job.id,
@@ -339,6 +367,9 @@ class Sender:
             )
             return Delivery.FAILED
         failures = job.attempts + 1
+        self._backing_off.add(job.destination)
+        if exc.retry_after is not None:  # flood control: the service told this one to wait
+            self._told_to_wait.add(job.destination)
         delay = retry_delay(failures, exc.retry_after, self._retry_cap, self._rng)
         retry_at = now + timedelta(seconds=delay)
         await self._db(

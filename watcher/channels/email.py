@@ -299,4 +299,5 @@ SPEC = ChannelSpec(
     accepts=is_address,
     example="email:desk@example.org",
     defaults=_defaults,
+    shared=True,
 )

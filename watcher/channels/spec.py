@@ -39,6 +39,9 @@ class ChannelSpec:
     bare: bool = False  # the destination is the kind alone ("console"), with no target
     fallback: bool = False  # gets every alert when no other channel has a destination
     routable: bool = True  # rules may name it in `destinations`
+    # Every destination goes through one service (a Bot API, an SMTP server): one delivered
+    # after failures means the service is back, so the others stop waiting out a backoff.
+    shared: bool = False
 
     def check(self, destination: str) -> bool:
         """Whether ``destination`` (with its "kind:" prefix) is one this channel accepts."""

@@ -571,5 +571,6 @@ SPEC = ChannelSpec(
     example="telegram:-1001234567890, telegram:@channel, optionally /TOPIC",
     can_edit=True,
     buttons=True,
+    shared=True,
     defaults=lambda config: tuple(f"telegram:{c}" for c in config.telegram.chats),
 )

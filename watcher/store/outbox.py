@@ -161,6 +161,27 @@ class OutboxMixin:
             conn.execute(destinations.update().values(next_attempt_at=None))
             return result.rowcount
 
+    def wake_destinations(self, kind: str, now: datetime, keep: Collection[str] = ()) -> list[str]:
+        """Let the destinations of ``kind`` ("telegram") that wait out a backoff be tried
+        now, except those in ``keep``; returns the ones woken."""
+        waiting = sa.and_(
+            destinations.c.name.startswith(f"{kind}:", autoescape=True),
+            destinations.c.next_attempt_at > now,
+        )
+        with self.transaction() as conn:
+            names = [
+                n
+                for (n,) in conn.execute(sa.select(destinations.c.name).where(waiting))
+                if n not in keep
+            ]
+            if names:
+                conn.execute(
+                    destinations.update()
+                    .where(destinations.c.name.in_(names))
+                    .values(next_attempt_at=None)
+                )
+            return sorted(names)
+
     def oldest_digest_held(self) -> datetime | None:
         """When the oldest alert held for a digest was queued (None when none is held)."""
         query = sa.select(sa.func.min(deliveries.c.created_at)).where(
