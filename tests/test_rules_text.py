@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.rules.about import Part, aboutness, longest_run, topic_sentences
+from watcher.rules.about import Part, aboutness, lead_sentences, longest_run, topic_sentences
 from watcher.rules.model import About
 from watcher.rules.text import (
     _abbreviation_before,
@@ -179,6 +179,23 @@ def test_aboutness_features_and_score() -> None:
     strict = About(min_score=0, require=(("share", 0.5),))
     failed = aboutness(strict, parts, window=0, sentences=10, words=200)
     assert not failed.ok and failed.failed == ("share 0.20 < required 0.5",)
+
+
+def test_the_lead_is_at_most_half_of_a_short_text() -> None:
+    """In a brief of three sentences the third is its end: a topic sentence there is not in
+    the lead. From five sentences on, the lead is ``lead`` (3) sentences."""
+    about = About(min_score=0, lead=3)
+    assert [lead_sentences(3, n) for n in range(1, 8)] == [1, 1, 2, 2, 3, 3, 3]
+    last = [Part(False, (2,)), Part(False, (2,))]
+    brief = {
+        f.name: f.value for f in aboutness(about, last, window=0, sentences=3, words=60).features
+    }
+    assert brief["lead"] == 0.0
+    longer = aboutness(about, last, window=0, sentences=6, words=120)
+    assert {f.name: f.value for f in longer.features}["lead"] == 1.0
+    first = [Part(False, (0,)), Part(False, (0,))]
+    opening = aboutness(about, first, window=0, sentences=3, words=60)
+    assert {f.name: f.value for f in opening.features}["lead"] == 1.0
 
 
 def test_words_before_sums_the_words_of_each_sentence() -> None:

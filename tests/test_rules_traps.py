@@ -613,6 +613,21 @@ NOT_THE_PEACE_TALKS = {
         "a dos grandes petroleras rusas. La medida llegó un día después de que Trump aplazara "
         "la cumbre prevista con Putin. Los analistas esperan menos compras de la India.",
     ),
+    # Briefs of three sentences: the talks are the last line, the context of a strike.
+    "a strike brief ending on the talks": (
+        "Three killed as Russian missiles hit Zaporizhzhia apartment block",
+        "Three people were killed and twelve wounded when two missiles struck a nine-storey "
+        "building in Zaporizhzhia overnight, the regional governor said. Rescuers were still "
+        "searching the rubble on Tuesday morning. The strike came as Ukrainian and American "
+        "negotiators prepared for another round of talks in Geneva.",
+    ),
+    "a strike brief ending on the talks (es)": (
+        "Un muerto en un ataque con drones rusos contra Járkov",
+        "Una mujer murió y cuatro personas resultaron heridas en un ataque nocturno con "
+        "drones rusos contra un barrio residencial de Járkov, informó el alcalde. Los "
+        "bomberos sofocaron varios incendios. El ataque coincide con los preparativos de una "
+        "nueva ronda de negociaciones entre Ucrania y Rusia en Estambul.",
+    ),
     "a campaign attack": (
         "Harris says Trump 'admires dictators' like Putin",
         "The vice-president told a rally in Wisconsin that her opponent would cut aid to "
@@ -632,6 +647,14 @@ def test_other_offices_and_other_talks_do_not_alert_ukraine_peace(
 
 # True stories in words the rules had to learn: each alerts on its rule.
 TRUE_STORIES = {
+    # A brief whose lead is the talks still alerts however short it is.
+    "a brief on the next round": (
+        "ukraine-peace",
+        "Kremlin says no date yet for next round with Ukraine",
+        "Russian and Ukrainian negotiators have not agreed when to meet again in Istanbul, "
+        "Kremlin spokesman Dmitry Peskov said. Kyiv wants the prisoner exchanges to go on. "
+        "Officials in Moscow gave no further detail.",
+    ),
     "Delcy Rodríguez in Havana (es)": (
         "venezuela",
         "Delcy Rodríguez viaja a Cuba para renegociar el suministro de petróleo",

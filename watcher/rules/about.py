@@ -6,7 +6,7 @@ every other part within ``window`` sentences. The features, each from 0 up:
 * ``title``: 1.0 when the title mentions every part of the topic, else half the share of
   the parts it mentions (a title naming Ukraine but not the talks: 0.25);
 * ``lead``: 1.0 when a topic sentence is in the lead (the first ``lead`` sentences of the
-  text), else half the share of the parts the lead mentions;
+  text, at most half of it), else half the share of the parts the lead mentions;
 * ``share``: topic sentences / sentences of the text;
 * ``density``: mentions of the first part in topic sentences per 1,000 words (a text
   under 100 words counts as 100; at most 20);
@@ -98,8 +98,9 @@ def aboutness(
     topic = topic_sentences(parts, window)
     count = max(1, len(parts))
     in_title = sum(p.in_title for p in parts)
-    in_lead = sum(any(s < about.lead for s in p.sentences) for p in parts)
-    lead_topic = bool(topic) and topic[0] < about.lead
+    lead = lead_sentences(about.lead, sentences)
+    in_lead = sum(any(s < lead for s in p.sentences) for p in parts)
+    lead_topic = bool(topic) and topic[0] < lead
     mentions = sum(1 for s in parts[0].sentences if s in set(topic)) if parts else 0
     # a short text counts as 100 words: one mention in a 20-word brief is not density 50
     density = min(DENSITY_CAP, mentions * 1000 / max(words, MIN_WORDS))
@@ -113,7 +114,7 @@ def aboutness(
             1.0 if lead_topic else _partial(in_lead, count),
             "a topic sentence in the lead"
             if lead_topic
-            else f"{in_lead} of {count} parts in the first {about.lead} sentences",
+            else f"{in_lead} of {count} parts in the first {lead} sentence{'s' * (lead != 1)}",
         ),
         "share": (len(topic) / max(1, sentences), f"{len(topic)} of {sentences} sentences"),
         "density": (density, _density_note(mentions, words)),
@@ -139,6 +140,13 @@ def aboutness(
     )
     score = sum(f.contribution for f in features)
     return Aboutness(score, about.min_score, features, failed, tuple(topic))
+
+
+def lead_sentences(lead: int, sentences: int) -> int:
+    """The sentences that make the lead: ``lead``, but at most half the text (rounded up).
+    In a brief of three sentences the third is its end, not its lead: a strike report whose
+    last line says "the attack comes as negotiators prepare a new round" is not about talks."""
+    return max(1, min(lead, (sentences + 1) // 2))
 
 
 def _partial(found: int, count: int) -> float:
