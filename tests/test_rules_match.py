@@ -292,6 +292,28 @@ def test_keywords_per_language() -> None:
     assert matched(verdict(m, quoted)) == ["Ceasefire", "ceasefire"]
 
 
+def test_a_keyword_inside_an_exclude_phrase_is_not_counted() -> None:
+    m = matcher(
+        """\
+        keywords:
+          deal:
+            en: [agreement]
+            es: [acuerdo]
+            exclude: [de acuerdo con, in agreement with]
+        """
+    )
+    spanish = article(
+        "Rusia y Ucrania firman un acuerdo",
+        "Murieron cuatro personas, de acuerdo con el alcalde. El acuerdo llegó después. "
+        "De acuerdo con la policía, nadie más resultó herido.",
+    )
+    v = verdict(m, spanish)
+    assert matched(v) == ["acuerdo", "acuerdo"]  # the title's and "El acuerdo", not the others
+    assert any("'acuerdo' is part of 'de acuerdo con' (exclude)" in r for r in v.reasons)
+    english = article("Talks", "The envoy was in agreement with the minister. No agreement yet.")
+    assert matched(verdict(m, english)) == ["agreement"]
+
+
 def test_longest_phrase_wins_within_a_group() -> None:
     m = matcher("keywords: [peace, peace talks]\n")
     assert matched(verdict(m, article("x", "The peace talks resumed in peace."))) == [

@@ -325,6 +325,14 @@ def test_the_docs_full_rule_passes_check_with_the_channels_it_names(
             "r.yaml:2:8: actor 'Aa': unknown key 'aliass'; did you mean 'aliases'?",
         ),
         (
+            "keywords:\n  deal:\n    es: [acuerdo]\n    exlude: [de acuerdo con]\n",
+            "r.yaml:4:5: keywords 'deal': unknown key 'exlude'; did you mean 'exclude'?",
+        ),
+        (
+            "keywords:\n  deal:\n    es: [acuerdo]\n    exclude: {a: b}\n",
+            "r.yaml:4:14: keywords 'deal' exclude: expected a list of texts, got a mapping",
+        ),
+        (
             "actors: [Aa]\nthreshold: high\n",
             "r.yaml:2:12: threshold: expected a number of at least 0, got text ('high')",
         ),

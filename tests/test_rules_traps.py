@@ -628,6 +628,17 @@ NOT_THE_PEACE_TALKS = {
         "bomberos sofocaron varios incendios. El ataque coincide con los preparativos de una "
         "nueva ronda de negociaciones entre Ucrania y Rusia en Estambul.",
     ),
+    # "de acuerdo con" is "according to": the casualty figures of a war report are no deal.
+    "a strike report quoting officials (es)": (
+        "Rusia lanza un ataque masivo con drones contra Ucrania y deja cortes de luz en Leópolis",
+        "Rusia atacó Ucrania durante la noche con más de 400 drones y 30 misiles, de acuerdo "
+        "con la Fuerza Aérea ucraniana. En Leópolis, dos personas murieron y 15 resultaron "
+        "heridas, de acuerdo con el alcalde Andrí Sadovi. Las defensas antiaéreas derribaron "
+        "la mayoría de los drones. Varias subestaciones eléctricas quedaron dañadas y miles de "
+        "hogares se quedaron sin luz. De acuerdo a la compañía Ukrenergo, el suministro se "
+        "restablecerá en las próximas horas. Polonia activó sus aviones de combate como "
+        "medida de precaución.",
+    ),
     "a campaign attack": (
         "Harris says Trump 'admires dictators' like Putin",
         "The vice-president told a rally in Wisconsin that her opponent would cut aid to "

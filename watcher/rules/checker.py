@@ -519,30 +519,37 @@ class Checker:
     def keyword_group(self, y: Y, name: str) -> Keywords | None:
         what = f"keywords {name!r}"
         before = len(self.problems)
+        exclude: tuple[str, ...] = ()
         if not isinstance(y.value, dict):
             phrases = tuple(("", p) for p in self.phrases(y, what))
             weight: float | None = 1.0
         else:
-            phrases, weight = self.language_phrases(y, what)
+            phrases, weight, exclude = self.language_phrases(y, what)
         if not phrases:
             if len(self.problems) == before:
                 self.fail(y, f"{what}: no phrases")
             return None
-        return Keywords(name, phrases, 1.0 if weight is None else weight)
+        return Keywords(name, phrases, 1.0 if weight is None else weight, exclude)
 
-    def language_phrases(self, y: Y, what: str) -> tuple[tuple[tuple[str, str], ...], float | None]:
+    def language_phrases(
+        self, y: Y, what: str
+    ) -> tuple[tuple[tuple[str, str], ...], float | None, tuple[str, ...]]:
+        """A group's phrases per language, its weight and its exclude phrases."""
         phrases: list[tuple[str, str]] = []
         weight: float | None = 1.0
+        exclude: tuple[str, ...] = ()
         for key, value in y.value.items():
             if key == "weight":
                 weight = self.number(value, f"{what} weight")
-            elif difflib.get_close_matches(key, ["weight"], cutoff=0.6):
-                self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean 'weight'?")
+            elif key == "exclude":
+                exclude = self.phrases(value, f"{what} exclude")
+            elif close := difflib.get_close_matches(key, _GROUP_KEYS, n=1, cutoff=0.6):
+                self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean {close[0]!r}?")
             elif problem := language_problem(key):
-                self.fail(y.keys[key], f"{what}: {problem}, nor 'weight'")
+                self.fail(y.keys[key], f"{what}: {problem}, nor 'weight' or 'exclude'")
             else:
                 phrases += [(key, p) for p in self.phrases(value, f"{what} {key}")]
-        return tuple(phrases), weight
+        return tuple(phrases), weight, exclude
 
     def regexes(self, y: Y) -> tuple[Pattern, ...]:
         if not isinstance(y.value, dict):
@@ -726,6 +733,9 @@ def _split_destination(y: Y) -> str:
     return f"'{kind}:' needs a target after the colon, with no space ({example}), or quote it"
 
 
+_GROUP_KEYS = ["weight", "exclude"]  # a keyword group's keys besides its languages
+
+
 def _is_language_map(y: Y) -> bool:
-    keys = set(y.value) - {"weight"} if isinstance(y.value, dict) else set()
+    keys = set(y.value) - set(_GROUP_KEYS) if isinstance(y.value, dict) else set()
     return bool(keys) and keys <= SHORT_FORM_LANGUAGES

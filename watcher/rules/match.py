@@ -371,7 +371,7 @@ def _find(term: Term, article: _Article) -> tuple[list[_Found], list[str]]:
     if isinstance(term, Actor):
         return _actor_mentions(term, article)
     if isinstance(term, Keywords):
-        return _keyword_mentions(term, article), []
+        return _keyword_mentions(term, article)
     return _regex_mentions(term, article), []
 
 
@@ -655,9 +655,12 @@ def _type_problem(
     return f"{surface!r} is {labels}, not {'/'.join(actor.types)}", overlapping[0].label
 
 
-def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:
+def _keyword_mentions(group: Keywords, article: _Article) -> tuple[list[_Found], list[str]]:
+    """The group's mentions (the longest phrase where two overlap), and notes on those
+    inside one of its ``exclude`` phrases ("acuerdo" in "de acuerdo con")."""
     analyzed = article.analyzed
     found: list[_Found] = []
+    notes: list[str] = []
     for name in FIELDS:
         section = analyzed.section(name)
         spans = [
@@ -665,13 +668,20 @@ def _keyword_mentions(group: Keywords, article: _Article) -> list[_Found]:
             for p in group.for_language(analyzed.language)
             for a, b in article.phrase_matches(p, name)
         ]
+        excluded = [(a, b, p) for p in group.exclude for a, b in article.phrase_matches(p, name)]
         taken: set[int] = set()
         for a, b, phrase in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
-            if taken.isdisjoint(range(a, b + 1)) and _after_echo(analyzed, name, section, a):
-                taken.update(range(a, b + 1))
-                start, end = section.starts[a], section.ends[b]
+            if not taken.isdisjoint(range(a, b + 1)) or not _after_echo(analyzed, name, section, a):
+                continue
+            taken.update(range(a, b + 1))
+            start, end = section.starts[a], section.ends[b]
+            inside = next((p for ea, eb, p in excluded if ea <= a and b <= eb), None)
+            if inside is None:
                 found.append(_found(article, section, group, phrase, (start, end)))
-    return sorted(found, key=_order)
+            else:
+                surface = section.text[start:end]
+                notes.append(f"not counted: {surface!r} is part of {inside!r} (exclude)")
+    return sorted(found, key=_order), notes
 
 
 def _after_echo(analyzed: AnalyzedArticle, name: Field, section: Section, token: int) -> bool:

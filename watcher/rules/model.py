@@ -55,6 +55,9 @@ class Keywords:
     name: str
     phrases: tuple[tuple[str, str], ...]
     weight: float = 1.0
+    # phrases, in any language, that contain a keyword without being it ("de acuerdo con",
+    # "according to", for the keyword "acuerdo", an agreement)
+    exclude: tuple[str, ...] = ()
 
     def for_language(self, language: str) -> tuple[str, ...]:
         """The phrases that apply to an article in ``language`` ("" = unknown: all of them)."""
