@@ -661,11 +661,15 @@ def _keyword_mentions(group: Keywords, article: _Article) -> tuple[list[_Found],
     analyzed = article.analyzed
     found: list[_Found] = []
     notes: list[str] = []
+    forms = analyzed.phrases
     for name in FIELDS:
         section = analyzed.section(name)
+        index = article.index(name)
+        # most of a group's phrases are not in an article: their first word says so at once
         spans = [
             (a, b, p)
             for p in group.for_language(analyzed.language)
+            if (first := forms.get(p)) and not index.keys().isdisjoint(first[0])
             for a, b in article.phrase_matches(p, name)
         ]
         excluded = [(a, b, p) for p in group.exclude for a, b in article.phrase_matches(p, name)]
