@@ -311,9 +311,13 @@ class Sender:
         prefix = f"{spec.kind}:"
         if not recovered and not any(d.startswith(prefix) for d in self._backing_off):
             return  # nothing of this service known to wait: no store call per delivery
-        woken = await self._db(
-            self._db.store.wake_destinations, spec.kind, self._clock.now(), self._told_to_wait
-        )
+        woken: list[str] = []
+        # Only a shortcut: the message is sent and recorded, and a store that fails now is
+        # reported by the next call that needs it; the others then wait out their backoff.
+        with contextlib.suppress(StoreError):
+            woken = await self._db(
+                self._db.store.wake_destinations, spec.kind, self._clock.now(), self._told_to_wait
+            )
         self._backing_off.difference_update(woken)
         if woken:
             log.info("%s works: retrying %s now", destination, ", ".join(woken))
