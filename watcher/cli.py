@@ -366,7 +366,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
         if result.delivered:
             print(
                 f"{result.destination}: delivered"
-                + (f" ({result.detail})" if result.detail else "")
+                + (f" (id {result.detail})" if result.detail else "")
             )
         else:
             again = " (may pass by itself: try again later)" if result.retryable else ""
