@@ -23,6 +23,7 @@ from watcher.rules.text import (
     looks_bad,
     repair,
     split_sentences,
+    title_lines,
     tokenize,
     windows,
     words_before,
@@ -196,6 +197,31 @@ def test_the_lead_is_at_most_half_of_a_short_text() -> None:
     first = [Part(False, (0,)), Part(False, (0,))]
     opening = aboutness(about, first, window=0, sentences=3, words=60)
     assert {f.name: f.value for f in opening.features}["lead"] == 1.0
+
+
+def test_the_lead_is_read_in_the_body_after_headings_and_the_title_again() -> None:
+    """A scraped page opens with a section name, the title again, a byline and a dateline:
+    the lead is the body's first sentences, and ``first`` counts body sentences."""
+    about = About(min_score=0, lead=3)
+    parts = [Part(False, (5,)), Part(False, (5,))]
+    values = {
+        f.name: f.value
+        for f in aboutness(
+            about, parts, window=0, sentences=20, words=400,
+            headings=frozenset({0, 2, 3}), preamble=frozenset({1, 4}),
+        ).features
+    }  # fmt: skip
+    assert values["lead"] == 1.0 and values["first"] == 1.0
+    bare = aboutness(about, parts, window=0, sentences=20, words=400)
+    assert {f.name: f.value for f in bare.features}["lead"] == 0.0
+
+
+def test_title_lines_finds_the_title_again_on_a_line_of_its_own() -> None:
+    text = "World\n# Kremlin says talks go on\nBy Staff\nThe Kremlin says talks go on, he said."
+    sentences = split_sentences(text)
+    found = title_lines(text, sentences, "Kremlin Says Talks Go On")
+    assert [text[slice(*sentences[i])] for i in found] == ["# Kremlin says talks go on"]
+    assert title_lines(text, sentences, "") == frozenset()
 
 
 def test_words_before_sums_the_words_of_each_sentence() -> None:

@@ -639,6 +639,13 @@ NOT_THE_PEACE_TALKS = {
         "restablecerá en las próximas horas. Polonia activó sus aviones de combate como "
         "medida de precaución.",
     ),
+    "EU accession jargon in the headline": (
+        "Hungary again blocks opening of Ukraine's first negotiating cluster",
+        "Budapest refused on Tuesday to let the EU open the first negotiating cluster with "
+        "Ukraine, citing the rights of the Hungarian minority. Kyiv has completed the "
+        "screening of its laws. Officials in Brussels noted that a US draft peace plan "
+        "mentions Ukraine's EU membership. Moldova is waiting too.",
+    ),
     "a campaign attack": (
         "Harris says Trump 'admires dictators' like Putin",
         "The vice-president told a rally in Wisconsin that her opponent would cut aid to "
@@ -658,6 +665,38 @@ def test_other_offices_and_other_talks_do_not_alert_ukraine_peace(
 
 # True stories in words the rules had to learn: each alerts on its rule.
 TRUE_STORIES = {
+    # A scraped page: a section name, the title again, a byline and a dateline before the
+    # lead, which is the body's first sentence.
+    "a scraped page's lead after its byline": (
+        "ukraine-peace",
+        "Kremlin says it is still talking to Washington, gives no date for envoys' visit",
+        "\n\n".join(
+            [
+                "World | Europe",
+                "# Kremlin says it is still talking to Washington, gives no date for envoys' visit",
+                "By Staff Reporter",
+                "March 3, 2026 9:40 AM GMT · Updated an hour ago",
+                "MOSCOW (Wire) - The Kremlin said on Tuesday it remained in contact with "
+                "Washington about a settlement of the war in Ukraine, but that no date had been "
+                "fixed for another visit by U.S. envoys Steve Witkoff and Jared Kushner.",
+                '"The dialogue goes on, quietly, as it should," spokesman Dmitry Peskov told '
+                "reporters.",
+                "He declined to say whether President Vladimir Putin would receive the two men "
+                "again this month.",
+                "Peskov said Moscow had studied the latest proposals carefully and that some "
+                "points still needed serious work.",
+                "The Russian president's aide Yuri Ushakov said Moscow's demands on territory had "
+                "not changed.",
+                "Ukraine says it will not give up land it still holds.",
+                "European capitals have said they are ready to help secure any future truce.",
+                "Air raid alerts sounded across eastern Ukraine overnight.",
+                "Officials in Kharkiv said a drone damaged a warehouse.",
+                "Rail traffic resumed in the south after repairs.",
+                "Reporting by Wire staff; editing by the desk",
+                "Our standards: the Wire trust principles",
+            ]
+        ),
+    ),
     # A brief whose lead is the talks still alerts however short it is.
     "a brief on the next round": (
         "ukraine-peace",

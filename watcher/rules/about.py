@@ -6,11 +6,13 @@ every other part within ``window`` sentences. The features, each from 0 up:
 * ``title``: 1.0 when the title mentions every part of the topic, else half the share of
   the parts it mentions (a title naming Ukraine but not the talks: 0.25);
 * ``lead``: 1.0 when a topic sentence is in the lead (the first ``lead`` sentences of the
-  text, at most half of it), else half the share of the parts the lead mentions;
+  text's body, at most half of it: headings and the lines before the body do not count),
+  else half the share of the parts the lead mentions;
 * ``share``: topic sentences / sentences of the text;
 * ``density``: mentions of the first part in topic sentences per 1,000 words (a text
   under 100 words counts as 100; at most 20);
-* ``first``: 1 - (index of the first topic sentence) / sentences (0 without one);
+* ``first``: 1 - (position of the first topic sentence in the body) / body sentences (0
+  without one);
 * ``section``: the longest run of topic sentences in a row (a gap of one sentence allowed),
   over 5 (1.0: a section of five or more sentences about the topic);
 * ``heading``: 1.0 when a heading of the text (a short line without final punctuation)
@@ -22,6 +24,7 @@ reaches ``min_score`` and every ``require``d feature reaches its minimum.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,18 +96,26 @@ def aboutness(
     sentences: int,
     words: int,
     headings: frozenset[int] = frozenset(),
+    preamble: frozenset[int] = frozenset(),
 ) -> Aboutness:
-    """The features and score of the topic whose parts are mentioned as ``parts``."""
+    """The features and score of the topic whose parts are mentioned as ``parts``;
+    ``headings`` and ``preamble`` (the title repeated, a byline: lines before the body) are
+    no part of the lead."""
     topic = topic_sentences(parts, window)
     count = max(1, len(parts))
     in_title = sum(p.in_title for p in parts)
-    lead = lead_sentences(about.lead, sentences)
-    in_lead = sum(any(s < lead for s in p.sentences) for p in parts)
-    lead_topic = bool(topic) and topic[0] < lead
+    # The lead and the first topic sentence are read in the body: a scraped page opens with
+    # lines that are no sentences (a byline, a dateline, a section name, the title again).
+    body = [i for i in range(sentences) if i not in headings and i not in preamble] or list(
+        range(sentences)
+    )
+    lead = set(body[: lead_sentences(about.lead, len(body))])
+    in_lead = sum(any(s in lead for s in p.sentences) for p in parts)
+    lead_topic = any(s in lead for s in topic)
     mentions = sum(1 for s in parts[0].sentences if s in set(topic)) if parts else 0
     # a short text counts as 100 words: one mention in a 20-word brief is not density 50
     density = min(DENSITY_CAP, mentions * 1000 / max(words, MIN_WORDS))
-    first = 1 - topic[0] / max(1, sentences) if topic else 0.0
+    first = 1 - bisect.bisect_left(body, topic[0]) / max(1, len(body)) if topic else 0.0
     values = {
         "title": (
             _partial(in_title, count),
@@ -114,7 +125,8 @@ def aboutness(
             1.0 if lead_topic else _partial(in_lead, count),
             "a topic sentence in the lead"
             if lead_topic
-            else f"{in_lead} of {count} parts in the first {lead} sentence{'s' * (lead != 1)}",
+            else f"{in_lead} of {count} parts in the first {len(lead)} sentence"
+            + "s" * (len(lead) != 1),
         ),
         "share": (len(topic) / max(1, sentences), f"{len(topic)} of {sentences} sentences"),
         "density": (density, _density_note(mentions, words)),

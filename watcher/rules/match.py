@@ -35,7 +35,7 @@ from watcher.rules.model import (
 from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
 from watcher.rules.prefilter import fold
 from watcher.rules.regex import compile_regex
-from watcher.rules.text import blank_noise, cap, capitalised, headings, repair
+from watcher.rules.text import blank_noise, cap, capitalised, headings, repair, title_lines
 from watcher.types import Article, Evidence, Field, Match
 
 _SENTENCE_CHARS = 400
@@ -850,6 +850,7 @@ def _aboutness(rule: Rule, article: _Article) -> Aboutness:
         sentences=len(section.sentences),
         words=section.words,
         headings=headings(section.text, section.sentences),
+        preamble=title_lines(section.text, section.sentences, article.analyzed.article.title),
     )
 
 

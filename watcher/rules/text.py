@@ -188,6 +188,27 @@ def windows(hits: Iterable[int], radius: int, count: int) -> list[tuple[int, int
     return merged
 
 
+def title_lines(
+    text: str, sentences: list[tuple[int, int]], title: str, look: int = 10
+) -> frozenset[int]:
+    """Among the first ``look`` sentences, those that are the title again on a line of
+    their own ("# Kremlin says ..." on a scraped page), whatever the case or punctuation."""
+    words = [w.casefold() for w in _WORD_RE.findall(title)]
+    if not words:
+        return frozenset()
+    found = set()
+    for index, (start, end) in enumerate(sentences[:look]):
+        line_start = start == 0 or text[start - 1] == "\n"
+        line_end = end == len(text) or text[end] == "\n"
+        if (
+            line_start
+            and line_end
+            and [w.casefold() for w in _WORD_RE.findall(text, start, end)] == words
+        ):
+            found.add(index)
+    return frozenset(found)
+
+
 def headings(text: str, sentences: list[tuple[int, int]], max_words: int = 12) -> frozenset[int]:
     """The sentences that are headings: a line of its own, short, without final punctuation."""
     found = set()
