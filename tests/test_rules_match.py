@@ -93,7 +93,7 @@ def test_seed_article_matches_both_rules_with_evidence(shipped: Matcher) -> None
 
     # docs/rules.md, "Worked example 3": the talks are a headed section at the end
     about = next(v for v in shipped.explain(seed_article()) if v.rule == "ukraine-peace").reasons
-    assert any(r.startswith("✓ about") and "score 2.15" in r for r in about)
+    assert any(r.startswith("✓ about") and "score 2.18" in r for r in about)
     assert any("(5 of 26 sentences)" in r for r in about)
     assert any("is a heading" in r and r.lstrip().startswith("heading") for r in about)
 
