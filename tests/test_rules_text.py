@@ -56,6 +56,34 @@ def test_blank_noise_e_mail_before_a_url_inside_it() -> None:
     assert blank_noise("no links < here & there") == "no links < here & there"
 
 
+def test_blank_noise_blanks_the_lines_around_an_article() -> None:
+    """Related headlines, "Read also" lines and tag lists name other stories: blanked, line
+    by line, keeping offsets. A sentence that starts with "Related" and an inline link stay."""
+    text = (
+        "Colombia votes on Sunday.\n"
+        "## Related Coverage\n"
+        "* [Maduro trial date set](https://example.com/a)\n"
+        "- [Venezuelan oil exports rise](https://example.com/b)\n"
+        "Read also: Machado says the opposition is ready\n"
+        "Lee también: Delcy Rodríguez viaja a Cuba\n"
+        "Tags: Colombia, Elections, Venezuela\n"
+        "Related talks were held in Bogotá, officials said.\n"
+        "[Petro](https://example.com/p) spoke on Monday."
+    )
+    cleaned = blank_noise(text)
+    assert len(cleaned) == len(text)
+    kept = [" ".join(line.split()) for line in cleaned.splitlines() if line.strip()]
+    assert kept == [
+        "Colombia votes on Sunday.",
+        "Related talks were held in Bogotá, officials said.",
+        "[Petro]( spoke on Monday.",  # the link's text stays, its URL is blanked
+    ]
+    assert (
+        blank_noise("Tags: a title has no line of its own")
+        == "Tags: a title has no line of its own"
+    )
+
+
 def test_blank_noise_keeps_offsets() -> None:
     text = "See https://x.org/maduro and www.example.com, mail a@b.org; <b>bold</b> &amp; done"
     cleaned = blank_noise(text)

@@ -830,6 +830,31 @@ def test_links_and_addresses_are_not_matched(shipped: Matcher) -> None:
     assert alerts(shipped, "Gardening in spring", text) == []
 
 
+def test_related_headlines_and_tags_of_a_page_are_not_its_story(shipped: Matcher) -> None:
+    """A scraped page keeps the links around the article: about Venezuela, on a page about
+    Colombia's election."""
+    text = "\n\n".join(
+        [
+            "BOGOTA (Wire) - Colombia's presidential race enters its final week with the two "
+            "front-runners level in the polls, and a fifth of voters still undecided.",
+            "Security has dominated the campaign after attacks by armed groups in Cauca. Both "
+            "candidates promise to retake territory from guerrilla dissidents.",
+            "The economy is the other worry: the deficit is near 7 % of GDP and the next "
+            "president must cut spending. Candidates have said little about neighbouring "
+            "Venezuela.",
+            "If no one wins half the vote, a runoff will be held on June 21.",
+            "## Related coverage",
+            "* [Maduro trial date set for early 2027](https://example.com/1)",
+            "* [Venezuela's Rodríguez meets US envoy in Caracas](https://example.com/2)",
+            "* [Venezuelan oil exports hit highest since 2019](https://example.com/3)",
+            "* [Machado says Venezuela's opposition is ready to vote](https://example.com/4)",
+            "Read also: Caracas and Bogotá reopen border crossings",
+            "Tags: Colombia, Elections, Venezuela, Maduro, Caracas",
+        ]
+    )
+    assert alerts(shipped, "Colombia's race tightens in final week", text) == []
+
+
 def test_mojibake_is_repaired_before_matching(shipped: Matcher) -> None:
     """Unrepaired, "Venezuelaâ" is no whole word and nothing here would match."""
     text = (

@@ -27,6 +27,19 @@ _URL_ONLY_RE = re.compile(_URL_ONLY)
 _MARKUP_RE = re.compile(
     r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,300})?/?>|&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-z]{2,8});"
 )
+# Lines of the page around an article, which scraped pages and feed content keep: a link
+# alone on its line (a related headline, "* [Maduro trial date set](https://...)"), a
+# "Read also: ..." or "Related coverage" line, a tag list ("Tags: Colombia, Venezuela").
+# They name other stories' actors, so they are blanked as markup is.
+_AROUND_RE = re.compile(
+    r"^[ \t]*(?:[*+•-][ \t]*)?\[[^\]\n]{1,400}\]\([^)\n]*\)[ \t]*$"
+    r"|^[ \t]*(?:#{1,6}[ \t]*)?(?:read (?:also|more)|see also|related(?: coverage| stories| "
+    r"articles| news| content)?|more (?:on this|from \w+)|lee también|lea también|leer más|"
+    r"te puede interesar|también te puede interesar|ver también|más noticias|noticias "
+    r"relacionadas|relacionad[oa]s?)\b[ \t]*(?:[:|>»–—-][^\n]*)?$"
+    r"|^[ \t]*(?:tags?|topics|etiquetas|temas|filed under)[ \t]*:[^\n]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 # A sentence ends at . ! ? … (closing quotes and brackets may follow) before a capital, or
 # at a line break. Each branch starts with a character, not a lookbehind or a bare \s*, so
 # the engine jumps between candidate characters instead of trying every position: 2.3x
@@ -76,7 +89,10 @@ def looks_bad(text: str) -> bool:
 
 
 def blank_noise(text: str) -> str:
-    """URLs, e-mail addresses and markup leftovers replaced by spaces (same length)."""
+    """URLs, e-mail addresses, markup leftovers and the lines of the page around the
+    article (related links, "Read also", tags) replaced by spaces (same length)."""
+    if "\n" in text:  # those lines need a line of their own: a title has none
+        text = _AROUND_RE.sub(_spaces, text)
     if "@" in text:
         text = _URL_RE.sub(_spaces, text)
     elif "://" in text or "www." in text:  # without "@", only the URL branch can match
