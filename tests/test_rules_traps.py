@@ -665,6 +665,21 @@ def test_other_offices_and_other_talks_do_not_alert_ukraine_peace(
 
 # True stories in words the rules had to learn: each alerts on its rule.
 TRUE_STORIES = {
+    "a boat strike briefing (en)": (
+        "venezuela",
+        "Hegseth defends second boat strike as lawmakers demand the video",
+        "",
+    ),
+    # A market headline that names Venezuela itself is Venezuela's oil story (an OPEC
+    # survey naming no Venezuelan thing in its headline is not: "an OPEC survey" above).
+    "Venezuela's oil in an energy brief (en)": (
+        "venezuela",
+        "Energy brief: Venezuela's output stalls as OPEC+ keeps quotas",
+        "Venezuela's crude production has stalled at about 950,000 barrels a day, PDVSA "
+        "officials said, as power cuts in Zulia idle upgraders and Chevron waits for the "
+        "terms of its new licence. The interim government of Delcy Rodríguez had promised a "
+        "million barrels by March. Elsewhere, OPEC+ kept its quotas unchanged.",
+    ),
     # A scraped page: a section name, the title again, a byline and a dateline before the
     # lead, which is the body's first sentence.
     "a scraped page's lead after its byline": (
