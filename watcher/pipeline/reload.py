@@ -29,10 +29,10 @@ class Reloader:
         before = self._rules.rules
         error = await asyncio.to_thread(self._rules.reload)
         if error is not None:
-            for problem in error.problems:
-                log.error("rules not reloaded, previous rules stay active: %s", problem)
-            await self._report(
-                "Rule files rejected; the previous rules stay active:\n" + "\n".join(error.problems)
+            await self._refused(
+                error.problems,
+                "rules not reloaded, previous rules stay active",
+                "Rule files rejected; the previous rules stay active",
             )
         elif self._rules.rules is not before or self._rules.fixed:
             names = ", ".join(self._rules.rules.names())
@@ -50,10 +50,10 @@ class Reloader:
         before = self._blocklist.blocklist
         error = await asyncio.to_thread(self._blocklist.reload)
         if error is not None:
-            for problem in error.problems:
-                log.error("blocklist not reloaded, the previous one stays active: %s", problem)
-            await self._report(
-                "Blocklist rejected; the previous one stays active:\n" + "\n".join(error.problems)
+            await self._refused(
+                error.problems,
+                "blocklist not reloaded, the previous one stays active",
+                "Blocklist rejected; the previous one stays active",
             )
         elif self._blocklist.blocklist is not before:
             log.info("blocklist reloaded: %d entries", len(self._blocklist.blocklist))
@@ -64,12 +64,17 @@ class Reloader:
         before = self._templates.templates
         error = await asyncio.to_thread(self._templates.reload)
         if error is not None:
-            for problem in error.problems:
-                log.error("templates not reloaded, the previous ones stay active: %s", problem)
-            await self._report(
-                "Alert templates rejected; the previous ones stay active:\n"
-                + "\n".join(error.problems)
+            await self._refused(
+                error.problems,
+                "templates not reloaded, the previous ones stay active",
+                "Alert templates rejected; the previous ones stay active",
             )
         elif self._templates.templates is not before:
             names = ", ".join(self._templates.templates.names()) or "none: built-in layout"
             log.info("templates reloaded: %s", names)
+
+    async def _refused(self, problems: list[str], logged: str, reported: str) -> None:
+        """An edit refused: each problem logged, and all of them in one admin report."""
+        for problem in problems:
+            log.error("%s: %s", logged, problem)
+        await self._report(f"{reported}:\n" + "\n".join(problems))
