@@ -285,7 +285,7 @@ def test_mute_targets_resolve_rules_actors_and_suggest(tmp_path: Path) -> None:
     putin = resolve_target("putin", rules)
     assert isinstance(putin, Target) and putin.key == "actor:Russia"
     assert putin.note == (
-        " The mute covers its other names too: Putin, Moscow, Kremlin, Vladimir Putin and 10 more."
+        " The mute covers its other names too: Putin, Moscow, Kremlin, Vladimir Putin and 12 more."
     )
     reply = resolve_target("venezuella", rules)
     assert isinstance(reply, str) and "Did you mean venezuela" in reply
