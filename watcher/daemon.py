@@ -155,11 +155,12 @@ class Daemon:
         scheduler = AsyncIOScheduler(timezone="UTC")
         now = self.clock.now()
         scheduler.add_job(
-            self._beat,
+            self._guard(self._beat_running, "heartbeat"),
             "interval",
-            args=["running"],
             seconds=self.config.watcher.heartbeat_interval,
             next_run_time=now,
+            max_instances=1,
+            coalesce=True,
         )
         scheduler.add_job(
             self._guard(pipeline.tick, "poll tick"),
@@ -295,6 +296,12 @@ class Daemon:
                 self._jobs.discard(task)
 
         return guarded
+
+    async def _beat_running(self) -> None:
+        """The periodic heartbeat: written in a thread (a slow disk must not hold the loop)
+        by a job of the loop, which a stop lets end. As a plain function the scheduler ran
+        it in its thread pool, and a stop cancelling one not yet started logged a traceback."""
+        await asyncio.to_thread(self._beat, "running")
 
     def _beat(self, state: str) -> None:
         beat = Heartbeat(
