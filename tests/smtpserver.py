@@ -75,6 +75,19 @@ class SmtpServer:
         self._cond = threading.Condition()
         self._controller: _Controller | None = None
 
+    def email_config(self, recipient: str) -> str:
+        """An `[email]` config section sending to ``recipient`` through this server (plain
+        SMTP, no AUTH), as a daemon under test uses it."""
+        return f"""
+[email]
+host = "{self.host}"
+port = {self.port}
+security = "none"
+sender = "watcher@example.org"
+recipients = ["{recipient}"]
+timeout = "5s"
+"""
+
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> SmtpServer:

@@ -73,14 +73,7 @@ chats = ["{CHAT}"]
 api_base_url = "{bot_api.base_url}"
 timeout = "5s"
 
-[email]
-host = "{smtp.host}"
-port = {smtp.port}
-security = "none"
-sender = "watcher@example.org"
-recipients = ["{MAILBOX}"]
-timeout = "5s"
-
+{smtp.email_config(MAILBOX)}
 [webhook]
 endpoints = {{ desk = "{hook.url}" }}
 timeout = "5s"

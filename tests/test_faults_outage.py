@@ -23,24 +23,13 @@ CHAT = "1001"
 MAILBOX = "desk@example.org"
 
 
-def _email(smtp: SmtpServer) -> str:
-    return f"""
-[email]
-host = "{smtp.host}"
-port = {smtp.port}
-security = "none"
-sender = "watcher@example.org"
-recipients = ["{MAILBOX}"]
-timeout = "5s"
-"""
-
-
 def test_queued_alerts_survive_outages_and_a_restart_and_arrive_in_order(
     tmp_path: Path, http_server: HttpServer, bot_api: BotApiServer, smtp_server: SmtpServer
 ) -> None:
     stream = FeedStream(http_server, seed=SEED, total=STORIES)
     data = tmp_path / "data"
-    config = stream_config(tmp_path, stream, bot_api, extra=_email(smtp_server), data_dir=data)
+    email = smtp_server.email_config(MAILBOX)
+    config = stream_config(tmp_path, stream, bot_api, extra=email, data_dir=data)
     db = data / "watcher.db"
 
     def start(name: str) -> DaemonProcess:

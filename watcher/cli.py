@@ -878,7 +878,7 @@ def _alert_line(r: AlertRow, tz: ZoneInfo, now: datetime) -> tuple[str, ...]:
 
 
 def _delivery(d: DeliveryState, tz: ZoneInfo, now: datetime) -> str:
-    """``telegram:-1001=pending (held until 07:00: quiet hours)``, or with the last error."""
+    """``telegram:-1001=pending (held until 07:00)`` (quiet hours), or with the last error."""
     said = f"{d.destination}={d.state}"
     if d.state == "pending" and d.held_until is not None and d.held_until > now:
         local = d.held_until.astimezone(tz)

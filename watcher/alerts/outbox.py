@@ -316,7 +316,10 @@ class Sender:
         # reported by the next call that needs it; the others then wait out their backoff.
         with contextlib.suppress(StoreError):
             woken = await self._db(
-                self._db.store.wake_destinations, spec.kind, self._clock.now(), self._told_to_wait
+                self._db.store.wake_destinations,
+                spec.kind,
+                self._clock.now(),
+                frozenset(self._told_to_wait),  # read in the store thread: not the live set
             )
         self._backing_off.difference_update(woken)
         if woken:

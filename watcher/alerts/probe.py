@@ -32,9 +32,10 @@ def routes(config: Config, rules: Iterable[Rule]) -> dict[str, tuple[str, ...]]:
     config and rules name them. A rule without ``destinations`` sends to the defaults; the
     local sinks (console, alerts.jsonl) are left out: a test line there would read as an
     alert to whatever consumes the file."""
-    found: dict[str, list[str]] = {d: [] for d in default_destinations(config)}
+    defaults = default_destinations(config)
+    found: dict[str, list[str]] = {d: [] for d in defaults}
     for rule in rules:
-        for destination in rule.destinations or default_destinations(config):
+        for destination in rule.destinations or defaults:
             spec = spec_for(destination)
             if spec is not None and not spec.local:
                 found.setdefault(destination, []).append(rule.name)

@@ -92,8 +92,8 @@ class Templates:
 
 
 class TemplatesSource:
-    """The templates in force: reloaded when a template file changes (checked as `watcher
-    check` checks them, a sample alert rendered); an edit that fails keeps the previous ones."""
+    """The templates in force: reloaded when a template file changes (compiled and a sample
+    alert rendered, as `watcher check` does); an edit that fails keeps the previous ones."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
@@ -113,13 +113,14 @@ class TemplatesSource:
         if self.folder is None or stamp == self._stamp:
             return None
         self._stamp = stamp
-        problems = check_templates(self.folder)
+        try:
+            templates = Templates.load(self.folder)
+        except ConfigError as exc:
+            return exc
+        problems = sample_problems(templates)
         if problems:
             return ConfigError(problems)
-        try:
-            self.templates = Templates.load(self.folder)
-        except ConfigError as exc:  # changed again between the check and the load
-            return exc
+        self.templates = templates
         return None
 
     def _current_stamp(self) -> Stamp | None:
@@ -161,6 +162,11 @@ def check_templates(folder: Path | None) -> list[str]:
         templates = Templates.load(folder)
     except ConfigError as exc:
         return exc.problems
+    return sample_problems(templates)
+
+
+def sample_problems(templates: Templates) -> list[str]:
+    """Errors of compiled ``templates`` when rendering a sample alert, ``file:line: message``."""
     problems: list[str] = []
     # A new alert (no other sources, no headline) and a story's update (both): a template
     # reading sources[0] passed the check and then failed on every new alert.
