@@ -101,6 +101,19 @@ def test_scan_counts_whole_words_and_case_checked_acronyms() -> None:
     assert scan.candidates == (0,)
 
 
+def test_a_long_acronym_also_matches_written_as_a_word_but_never_in_lower_case() -> None:
+    p = prefilter("""
+    name: oil
+    actors: {PDVSA: {}, US: {}}
+    match: {any: [PDVSA]}
+    """)
+    pdvsa = p.term_id(p.rules[0].actors[0])
+    us = p.term_id(p.rules[0].actors[1])
+    scan = p.scan("Pdvsa signs", "PDVSA and Pdvsa, not pdvsa or PDVsa. Us, US, Us.", "es")
+    assert scan.field_counts(pdvsa) == (1, 2)
+    assert scan.field_counts(us) == (0, 1)  # two letters: only in capitals
+
+
 def test_scan_bounds_the_score() -> None:
     p = prefilter(RULES)
     assert p.scan("Maduro speaks", "Nothing else.", "en").candidates == ()  # 2 < 3

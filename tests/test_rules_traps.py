@@ -326,6 +326,12 @@ NOT_VENEZUELAN_POLITICS = {
         "This Maduro is rolled in Nicaragua and sold across the U.S. for twelve dollars. "
         "Maduro smokers in the United States will find it at most tobacconists.",
     ),
+    # A title cut short in a feed: "fanb" in lower case is not the FANB
+    "a title cut short (en)": (
+        "The director behind this year's hit film has a devoted fanb",
+        "The director behind this year's hit film has a devoted fanbase of his own, and his "
+        "next picture opens in cinemas across the country on Friday.",
+    ),
     # A Venezuelan place in a crime or accident headline is not yet the country's story
     # (docs/devset.md: crime blotter is `passing`), even where gasoline burns.
     "an accident in a state": (
@@ -364,6 +370,19 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         "Estudiantes de la UCV marchan hasta la Defensoría del Pueblo",
         "Excarcelan a dos oficiales recluidos en Ramo Verde",
         "Gobernación del Zulia anuncia racionamiento eléctrico por bloques",
+        # An acronym read as a word, written as one ("Pdvsa", "Fanb"); the currency and the
+        # state's payment system; the political prisoners named alone; Southern Command's
+        # strikes on boats; a release that Cabello speaks of.
+        "Pdvsa firma dos contratos de servicios con empresas privadas",
+        "La Fanb desmantela un campamento de minería ilegal en el sur del país",
+        "El dólar oficial cierra la semana en 410 bolívares",
+        "El Sistema Patria abre el registro para un nuevo bono de alimentación",
+        "Perkins Rocha recibe la visita de su familia tras meses de aislamiento",
+        "Comando Sur reporta dos ataques contra embarcaciones en el Caribe",
+        "Cabello dice que habrá más excarcelaciones antes de fin de mes",
+        # "procesos" (processes) is not Catalonia's "procés"
+        "Alertan de que presos políticos excarcelados siguen bajo medidas cautelares y procesos "
+        "pendientes",
     ],
 )
 def test_headlines_that_name_venezuela_without_its_name_alert(

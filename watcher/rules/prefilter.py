@@ -76,8 +76,13 @@ def _fold_ascii(text: str) -> str:
     return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii")
 
 
+# Letters from which an acronym may also be written with one capital (see _capitals).
+_WORDLIKE = 4
+
+
 def is_acronym(alias: str) -> bool:
-    """Aliases written in capitals (US, EEUU, U.S.) match only in capitals."""
+    """Aliases written in capitals (US, EEUU, U.S.) match only in capitals (or, from four
+    letters on, with one capital: "Pdvsa")."""
     letters = [c for c in alias if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
@@ -383,7 +388,13 @@ def _possible(node: Node, count: Any) -> bool:
 
 
 def _capitals(original: str, start: int, end: int) -> bool:
-    return all(c.isupper() for c in original[start:end] if c.isalpha())
+    """Whether an acronym's match is written as one: in capitals, or, from four letters on,
+    with only its first letter capitalised, as Spanish and British style write an acronym
+    read as a word ("Pdvsa", "Fanb", "Nato"); never in lower case ("fanb", a word cut short)."""
+    letters = [c for c in original[start:end] if c.isalpha()]
+    if all(c.isupper() for c in letters):
+        return True
+    return len(letters) >= _WORDLIKE and letters[0].isupper() and "".join(letters[1:]).islower()
 
 
 def _dedupe(spans: list[tuple[Field, int, int]]) -> list[tuple[Field, int, int]]:
