@@ -326,6 +326,15 @@ NOT_VENEZUELAN_POLITICS = {
         "This Maduro is rolled in Nicaragua and sold across the U.S. for twelve dollars. "
         "Maduro smokers in the United States will find it at most tobacconists.",
     ),
+    # "Machado" beside Washington or the US is a ballplayer or the poet, not María Corina
+    "a ballplayer in Washington (en)": (
+        "Machado homers twice as Padres beat Washington",
+        "",
+    ),
+    "the poet honoured in the US (es)": (
+        "Un homenaje a Machado en Estados Unidos reúne a poetas españoles",
+        "",
+    ),
     # A title cut short in a feed: "fanb" in lower case is not the FANB
     "a title cut short (en)": (
         "The director behind this year's hit film has a devoted fanb",
@@ -383,6 +392,12 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         # "procesos" (processes) is not Catalonia's "procés"
         "Alertan de que presos políticos excarcelados siguen bajo medidas cautelares y procesos "
         "pendientes",
+        # Machado beside Trump or Rubio; a former political prisoner; the acting president;
+        # the government's complaints app
+        "Machado recibe en la Casa Blanca el apoyo de Trump",
+        "Murió la madre de un expreso político tras la audiencia de su hijo",
+        "La presidenta encargada viajará a Washington la próxima semana",
+        "Condenan a un vecino que denunció una fuga de aguas negras por VenApp",
     ],
 )
 def test_headlines_that_name_venezuela_without_its_name_alert(
