@@ -391,10 +391,10 @@ def _capitals(original: str, start: int, end: int) -> bool:
     """Whether an acronym's match is written as one: in capitals, or, from four letters on,
     with only its first letter capitalised, as Spanish and British style write an acronym
     read as a word ("Pdvsa", "Fanb", "Nato"); never in lower case ("fanb", a word cut short)."""
-    letters = [c for c in original[start:end] if c.isalpha()]
-    if all(c.isupper() for c in letters):
+    word = original[start:end]
+    if word.isupper():
         return True
-    return len(letters) >= _WORDLIKE and letters[0].isupper() and "".join(letters[1:]).islower()
+    return word[:1].isupper() and word[1:].islower() and sum(c.isalpha() for c in word) >= _WORDLIKE
 
 
 def _dedupe(spans: list[tuple[Field, int, int]]) -> list[tuple[Field, int, int]]:
