@@ -16,6 +16,7 @@ from pgserver import PgServer
 
 from watcher.cli import main
 from watcher.config import FeedConfig
+from watcher.errors import StoreError
 from watcher.store import Store, open_store
 from watcher.store.alerts import ArticleRecord
 from watcher.store.feeds import PollSuccess
@@ -298,6 +299,25 @@ def test_one_replica_decides_at_a_time(pair: tuple[Store, Store]) -> None:
     a.unlock_decisions()
     assert inside.wait(60)
     thread.join(60)
+
+
+def test_a_lost_decision_connection_is_a_one_line_store_error_naming_the_store(
+    pair: tuple[Store, Store],
+) -> None:
+    a, b = pair
+    a.lock_decisions()
+    a.unlock_decisions()
+    assert a._decide_conn is not None
+    pid = a._decide_conn.execute(sa.select(sa.func.pg_backend_pid())).scalar()
+    a._decide_conn.commit()
+    with b.transaction() as conn:  # the server ends a's session, as a restart would
+        conn.execute(sa.select(sa.func.pg_terminate_backend(pid)))
+    with pytest.raises(StoreError) as raised:
+        a.lock_decisions()
+    message = str(raised.value)
+    assert message.startswith(a.url) and "\n" not in message  # psycopg's lines joined
+    a.lock_decisions()  # a new connection
+    a.unlock_decisions()
 
 
 def test_a_replica_claims_its_new_entries_by_id_past_any_backlog(pair: tuple[Store, Store]) -> None:

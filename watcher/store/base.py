@@ -15,7 +15,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.errors import StoreError
 from watcher.store.alerts import AlertsMixin
 from watcher.store.botstate import BotStateMixin
-from watcher.store.dialect import engine_options, redact_url, store_url_hint, url_problem
+from watcher.store.dialect import (
+    engine_options,
+    error_reason,
+    redact_url,
+    store_url_hint,
+    url_problem,
+)
 from watcher.store.feeds import FeedsMixin
 from watcher.store.leases import Holder
 from watcher.store.migrations import MIGRATIONS, Migration
@@ -60,7 +66,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
             with self._engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"{self.url}: {_reason(exc)}") from exc
+            raise StoreError(f"{self.url}: {error_reason(exc)}") from exc
 
     def schema_version(self) -> int:
         with self.transaction() as conn:
@@ -111,7 +117,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                     conn.commit()
         except SQLAlchemyError as exc:
-            raise StoreError(f"{self.url}: {_reason(exc)}") from exc
+            raise StoreError(f"{self.url}: {error_reason(exc)}") from exc
 
     def _apply(self, migration: Migration) -> None:
         log.info("store: applying migration %d (%s)", migration.version, migration.name)
@@ -142,7 +148,7 @@ class Store(RunsMixin, FeedsMixin, AlertsMixin, OutboxMixin, BotStateMixin, Repl
                 with self._engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             except SQLAlchemyError as exc:
-                log.warning("store: checkpoint on close failed: %s", _reason(exc))
+                log.warning("store: checkpoint on close failed: %s", error_reason(exc))
         self._engine.dispose()
 
 
@@ -250,22 +256,3 @@ def _ensure_version_table(conn: Connection) -> None:
 def _current_version(conn: Connection) -> int:
     row = conn.execute(sa.text(f"SELECT max(version) FROM {_VERSION_TABLE}")).first()
     return int(row[0]) if row and row[0] is not None else 0
-
-
-# SQLite's words for a failing disk ("disk I/O error") do not say what to do about it.
-_DISK_HINTS = {
-    "SQLITE_FULL": "the disk holding the data directory is full; free some space",
-    "SQLITE_IOERR": "the data directory cannot be written (read-only or failing disk?)",
-    "SQLITE_READONLY": "the database or its data directory is read-only; make them writable",
-}
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    if orig is None:
-        return str(exc).splitlines()[0]
-    code = str(getattr(orig, "sqlite_errorname", ""))
-    hint = next((h for prefix, h in _DISK_HINTS.items() if code.startswith(prefix)), "")
-    # One line: psycopg adds a tab-indented second line ("Is the server running ...?").
-    said = "; ".join(line.strip() for line in str(orig).splitlines() if line.strip())
-    return f"{said} ({code}): {hint}" if hint else said

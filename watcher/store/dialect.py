@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import SQLAlchemyError
 
 
 class _Json(sa.types.TypeDecorator[Any]):
@@ -129,3 +130,23 @@ def url_problem(url: str) -> str:
             "(%40 for @), or left out of the URL (PGPASSWORD or ~/.pgpass: README, Scaling out)"
         )
     return ""
+
+
+# SQLite's words for a failing disk ("disk I/O error") do not say what to do about it.
+_DISK_HINTS = {
+    "SQLITE_FULL": "the disk holding the data directory is full; free some space",
+    "SQLITE_IOERR": "the data directory cannot be written (read-only or failing disk?)",
+    "SQLITE_READONLY": "the database or its data directory is read-only; make them writable",
+}
+
+
+def error_reason(exc: SQLAlchemyError) -> str:
+    """What the database said, on one line, with what to do about a failing disk."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return str(exc).splitlines()[0]
+    code = str(getattr(orig, "sqlite_errorname", ""))
+    hint = next((h for prefix, h in _DISK_HINTS.items() if code.startswith(prefix)), "")
+    # One line: psycopg adds a tab-indented second line ("Is the server running ...?").
+    said = "; ".join(line.strip() for line in str(orig).splitlines() if line.strip())
+    return f"{said} ({code}): {hint}" if hint else said

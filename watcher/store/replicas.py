@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.errors import StoreError
-from watcher.store.dialect import insert, redact_url
+from watcher.store.dialect import error_reason, insert
 from watcher.store.leases import Holder, release
 from watcher.store.tables import destinations, entries, feeds, replicas
 
@@ -64,6 +64,10 @@ class ReplicasMixin:
         raise NotImplementedError
 
     @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
     def shared(self) -> bool:
         """Whether replicas may share this store (PostgreSQL); SQLite has exactly one."""
         return self._engine.dialect.name == "postgresql"
@@ -110,7 +114,7 @@ class ReplicasMixin:
         if self._election_failing:
             return
         self._election_failing = True
-        reason = " ".join(str(exc).split("\n")[0].split())
+        reason = error_reason(exc)
         gave_up = "; this replica is no longer the elected one" if leading else ""
         log.warning("store: election connection lost: %s%s; retrying quietly", reason, gave_up)
 
@@ -137,8 +141,8 @@ class ReplicasMixin:
             self._decide_conn.commit()
         except SQLAlchemyError as exc:
             self._drop_decisions()
-            where = redact_url(self._engine.url.render_as_string(hide_password=True))
-            raise StoreError(f"{where}: cannot take the decision lock: {exc}") from exc
+            reason = error_reason(exc)
+            raise StoreError(f"{self.url}: cannot take the decision lock: {reason}") from exc
 
     def unlock_decisions(self) -> None:
         if self._decide_conn is None:
