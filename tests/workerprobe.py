@@ -10,6 +10,14 @@ def loaded_modules() -> list[str]:
     return sorted(name for name in sys.modules if name != __name__)
 
 
+def sleep_then_pid(seconds: float) -> int:
+    import os
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()
+
+
 def hold_the_gil() -> bool:
     """Hours of regular-expression backtracking, in C code that never lets the GIL go."""
     import re
