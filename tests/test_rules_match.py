@@ -718,3 +718,23 @@ def test_window_widens_corroboration_and_group_labels_do_not_match() -> None:
     assert not [e for e in v.evidence if e.term == "envoys"]  # "Envoys" is the word
     v = verdict(m, article("t", "Witkoff and Kushner flew in."))
     assert [e.matched for e in v.evidence if e.term == "envoys"] == ["Witkoff", "Kushner"]
+
+
+def test_a_group_labels_ambiguous_names_match_when_corroborated() -> None:
+    m = matcher(
+        """
+        name: talks
+        actors:
+          envoys: {aliases: [Witkoff]}
+          negotiators:
+            aliases: [Kirill Dmitriev]
+            ambiguous: [Dmitriev]
+            corroborate: [envoys]
+        match: {any: [negotiators]}
+        threshold: 1
+        """
+    )
+    v = verdict(m, article("t", "Dmitriev met Witkoff in Miami."))
+    assert [e.matched for e in v.evidence if e.term == "negotiators"] == ["Dmitriev"]
+    v = verdict(m, article("t", "Dmitriev won the chess championship."))
+    assert not v.matched  # nothing corroborates the surname

@@ -452,6 +452,9 @@ def test_zelensky_spellings(shipped: Matcher, spelling: str) -> None:
         "Kremlin rejects European changes to the 28-point plan for Ukraine",
         # frozen Russian assets in a headline that names this war's talks too
         "Zelensky urges EU to use frozen Russian assets as talks with Witkoff resume",
+        # Putin's envoy by his surname alone, beside an envoy or Russia's name
+        "Dmítriev llega a Miami para reunirse con Witkoff",
+        "Dmitriev, the Kremlin's envoy, arrives in Washington",
         "Umerov briefs Zelensky after meeting the US team in Florida",
         "Ucrania entrega a Washington su contrapropuesta al plan estadounidense",
     ],
@@ -465,6 +468,12 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
 # The negotiators' other offices, the envoys' other talks, and Ukraine's or Russia's talks
 # with others: none is the peace process.
 NOT_THE_PEACE_TALKS = {
+    # the surname of Putin's envoy, borne by a footballer and a chess player
+    "a footballer named Dmitriev": ("Dmitriev scores twice as Zenit beat Spartak", ""),
+    "a chess player named Dmitriev": (
+        "Dmitriev leads the Russian team after round five of the chess olympiad",
+        "",
+    ),
     # The EU's own talks on lending Ukraine the frozen Russian assets, with a paragraph on
     # the US plan further down (docs/devset.md: passing at most)
     "an EU summit on the assets loan": (

@@ -44,7 +44,7 @@ class Actor:
     def names(self) -> tuple[str, ...]:
         """The names matched: a lowercase name with aliases ("envoys") is a group label."""
         if self.aliases and not self.name[:1].isupper():
-            return tuple(dict.fromkeys(self.aliases))
+            return tuple(dict.fromkeys((*self.aliases, *self.ambiguous)))
         return tuple(dict.fromkeys((self.name, *self.aliases, *self.ambiguous)))
 
 
