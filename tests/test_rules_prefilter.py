@@ -112,6 +112,13 @@ def test_a_long_acronym_also_matches_written_as_a_word_but_never_in_lower_case()
     scan = p.scan("Pdvsa signs", "PDVSA and Pdvsa, not pdvsa or PDVsa. Us, US, Us.", "es")
     assert scan.field_counts(pdvsa) == (1, 2)
     assert scan.field_counts(us) == (0, 1)  # two letters: only in capitals
+    three = prefilter("""
+    name: usa
+    actors: {USA: {}}
+    match: {any: [USA]}
+    """)
+    usa = three.term_id(three.rules[0].actors[0])
+    assert three.scan("", "Usa, usa, USA.", "en").field_counts(usa) == (0, 1)  # three: likewise
 
 
 def test_scan_bounds_the_score() -> None:

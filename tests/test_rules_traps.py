@@ -331,6 +331,11 @@ NOT_VENEZUELAN_POLITICS = {
         "Machado homers twice as Padres beat Washington",
         "",
     ),
+    "a footballer named Rubio (es)": ("Machado y Rubio, los goleadores del Sevilla Atlético", ""),
+    "another country's acting president (es)": (
+        "La presidenta encargada del Congreso de Perú convoca a sesión extraordinaria",
+        "",
+    ),
     "the poet honoured in the US (es)": (
         "Un homenaje a Machado en Estados Unidos reúne a poetas españoles",
         "",
@@ -396,7 +401,7 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         # the government's complaints app
         "Machado recibe en la Casa Blanca el apoyo de Trump",
         "Murió la madre de un expreso político tras la audiencia de su hijo",
-        "La presidenta encargada viajará a Washington la próxima semana",
+        "La presidenta encargada recibe a familiares de presos políticos",
         "Condenan a un vecino que denunció una fuga de aguas negras por VenApp",
     ],
 )

@@ -178,7 +178,8 @@ class Scan:
 
 
 # How a pattern must sit in the text: at a word start (a keyword stem, any ending), as a
-# whole word (an actor's name), or as a whole word written in capitals (an acronym).
+# whole word (an actor's name), or as a whole word written in capitals (an acronym; from
+# four letters on, also with one capital: see _capitals).
 _STEM, _WORD, _CAPITALS = 0, 1, 2
 
 

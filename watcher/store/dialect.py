@@ -1,4 +1,4 @@
-"""What differs between SQLite and PostgreSQL: JSON types, upserts, engine options, URLs."""
+"""What differs between SQLite and PostgreSQL: JSON types, upserts, engine options, URLs, errors."""
 
 from __future__ import annotations
 
