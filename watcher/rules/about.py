@@ -111,8 +111,9 @@ def aboutness(
     )
     lead = set(body[: lead_sentences(about.lead, len(body))])
     in_lead = sum(any(s in lead for s in p.sentences) for p in parts)
-    lead_topic = any(s in lead for s in topic)
-    mentions = sum(1 for s in parts[0].sentences if s in set(topic)) if parts else 0
+    lead_topic = not lead.isdisjoint(topic)
+    in_topic = set(topic)
+    mentions = sum(1 for s in parts[0].sentences if s in in_topic) if parts else 0
     # a short text counts as 100 words: one mention in a 20-word brief is not density 50
     density = min(DENSITY_CAP, mentions * 1000 / max(words, MIN_WORDS))
     first = 1 - bisect.bisect_left(body, topic[0]) / max(1, len(body)) if topic else 0.0
