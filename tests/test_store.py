@@ -7,13 +7,16 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
 from pgserver import PgServer
-from test_store_alerts import pending_entries
+from test_store_alerts import pending_entries, record
 
 from watcher.cli import main
 from watcher.config import FeedConfig
@@ -22,9 +25,10 @@ from watcher.store import Store, open_store, probe_store
 from watcher.store.copy import copy_store
 from watcher.store.dialect import redact_url, url_problem
 from watcher.store.migrations import MIGRATIONS
-from watcher.store.tables import metadata
+from watcher.store.tables import metadata, mutes
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def _url(tmp_path: Path) -> str:
@@ -296,3 +300,73 @@ def test_pending_entries_by_id_reads_only_those_still_pending(store_url: str) ->
         assert store.pending_entries(10, ids=[]) == []
     finally:
         store.close()
+
+
+def _race(calls: list[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` at once, one thread each, released together; their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, T] = {}
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=60)
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return [results[i] for i in range(len(calls))]
+
+
+def _active_rows(store: Store, target: str) -> int:
+    query = sa.select(sa.func.count()).select_from(mutes)
+    query = query.where(mutes.c.target == target, mutes.c.until > NOW)
+    with store.transaction() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def test_mutes_set_at_once_by_two_replicas_leave_one_active(store_url: str) -> None:
+    """Two replicas' bots re-mute a rule at the same moment: one mute stays active, never
+    both (of two active rows the longer would win, whoever pressed last)."""
+    a, b = open_store(store_url), open_store(store_url)
+    try:
+        for round_ in range(25):
+            target = f"rule:r{round_}"
+            ends = [NOW + timedelta(hours=1), NOW + timedelta(hours=2)]
+            stores = zip((a, b), ends, strict=True)
+            _race([partial(s.set_mute, target, end, NOW) for s, end in stores])
+            assert _active_rows(a, target) == 1, round_
+            assert a.active_mutes(NOW)[target] in ends
+    finally:
+        a.close()
+        b.close()
+
+
+def test_mute_button_pressed_at_once_on_two_replicas_mutes_once(store_url: str) -> None:
+    a, b = open_store(store_url), open_store(store_url)
+    until = NOW + timedelta(hours=1)
+    try:
+        for round_ in range(25):
+            target = f"rule:b{round_}"
+            results = _race([partial(s.add_mute_once, target, until, NOW) for s in (a, b)])
+            assert sorted(muted for _, muted in results) == [False, True], round_
+            assert _active_rows(a, target) == 1, round_
+    finally:
+        a.close()
+        b.close()
+
+
+def test_feedback_pressed_at_once_on_two_replicas_counts_once(store_url: str) -> None:
+    a, b = open_store(store_url), open_store(store_url)
+    try:
+        for round_ in range(25):
+            a.record_article(record(round_))
+            alert_id = a.recent_alerts(limit=1)[0].id
+            press = "not_relevant", "telegram:1", NOW
+            presses = [partial(s.add_feedback_once, alert_id, *press) for s in (a, b)]
+            assert sorted(map(len, _race(presses))) == [0, 1], round_
+        assert a.feedback_counts() == {"venezuela": 25}
+    finally:
+        a.close()
+        b.close()

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from watcher.store.dialect import is_postgres
 from watcher.store.tables import alerts, deliveries, feedback, mutes
 
 
@@ -40,6 +41,7 @@ class BotStateMixin:
         """Mute ``target`` until ``until``, replacing the end of a mute it already has (one
         re-mutes to shorten or to extend); returns the end stored, which is ``until``."""
         with self.transaction() as conn:
+            _hold(conn, f"mute:{target}")
             _end_mutes(conn, target, now)
             conn.execute(mutes.insert().values(target=target, until=until, created_at=now, by=by))
         return until
@@ -50,6 +52,7 @@ class BotStateMixin:
         """Mute ``target`` unless it is muted already: (the end stored, whether this call
         muted it). A second press of a mute button changes nothing."""
         with self.transaction() as conn:
+            _hold(conn, f"mute:{target}")
             current = _mute_end(conn, target, now)
             if current is not None:
                 return current, False
@@ -63,17 +66,7 @@ class BotStateMixin:
     def add_feedback(self, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
         """Record feedback on every rule of an alert; returns those rules."""
         with self.transaction() as conn:
-            payload = conn.execute(
-                sa.select(alerts.c.payload).where(alerts.c.id == alert_id)
-            ).scalar()
-            rules = [r["name"] for r in (payload or {}).get("rules", [])]
-            for rule in rules:
-                conn.execute(
-                    feedback.insert().values(
-                        alert_id=alert_id, rule=rule, kind=kind, by=by, created_at=now
-                    )
-                )
-            return rules
+            return _add_feedback(conn, alert_id, kind, by, now)
 
     def feedback_counts(self, since: datetime | None = None) -> dict[str, int]:
         query = sa.select(feedback.c.rule, sa.func.count()).group_by(feedback.c.rule)
@@ -103,12 +96,37 @@ class BotStateMixin:
         """Like add_feedback, but a second press by the same person records nothing (returns
         [])."""
         with self.transaction() as conn:
+            _hold(conn, f"feedback:{alert_id}:{kind}:{by}")
             seen = conn.execute(
                 sa.select(feedback.c.id).where(
                     feedback.c.alert_id == alert_id, feedback.c.kind == kind, feedback.c.by == by
                 )
             ).first()
-        return [] if seen else self.add_feedback(alert_id, kind, by, now)
+            return [] if seen else _add_feedback(conn, alert_id, kind, by, now)
+
+
+def _add_feedback(conn: Connection, alert_id: int, kind: str, by: str, now: datetime) -> list[str]:
+    payload = conn.execute(sa.select(alerts.c.payload).where(alerts.c.id == alert_id)).scalar()
+    rules = [r["name"] for r in (payload or {}).get("rules", [])]
+    for rule in rules:
+        conn.execute(
+            feedback.insert().values(alert_id=alert_id, rule=rule, kind=kind, by=by, created_at=now)
+        )
+    return rules
+
+
+# pg_advisory_xact_lock(namespace, hashtext(key)): the bot state's namespace ("bot").
+_BOT_LOCK = 0x626F74
+
+
+def _hold(conn: Connection, key: str) -> None:
+    """Hold ``key`` until the transaction ends, so that two replicas (or two presses) that
+    read then write the same thing take turns: otherwise another writer can come between
+    the read and the write (two active mutes for one rule, a press counted twice)."""
+    if is_postgres(conn):
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_BOT_LOCK, sa.func.hashtext(key))))
+    else:  # SQLite has one writer at a time: write (nothing) first to be that writer
+        conn.execute(mutes.update().where(mutes.c.id == -1).values(by=mutes.c.by))
 
 
 def _end_mutes(conn: Connection, target: str, now: datetime) -> int:
