@@ -389,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sample",
         help=f"only the records of one sample: {PICKED!r} or a random draw's name "
-        "(random-2026-12, random-2026-12b to random-2026-12e); default: all",
+        "(random-2026-12, random-2026-12b to random-2026-12f); default: all",
     )
     args = parser.parse_args(argv)
     labels = load_labels(first_reading=args.first_reading)

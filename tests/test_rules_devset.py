@@ -43,13 +43,14 @@ def test_devset_labels_are_well_formed() -> None:
         assert len(main) >= 20 and len(passing) >= 20, rule  # both kinds of case are covered
     samples = {label.sample for label in labels}
     # docs/devset.md names each sample and its size
-    draws = {f"random-2026-12{suffix}" for suffix in ("", "b", "c", "d", "e")}
+    draws = {f"random-2026-12{suffix}" for suffix in ("", "b", "c", "d", "e", "f")}
     assert samples == {quality.PICKED, *draws}
     assert sum(label.sample == "random-2026-12" for label in labels) == 251
     assert sum(label.sample == "random-2026-12b" for label in labels) == 190
     assert sum(label.sample == "random-2026-12c" for label in labels) == 189
     assert sum(label.sample == "random-2026-12d" for label in labels) == 197
     assert sum(label.sample == "random-2026-12e" for label in labels) == 189
+    assert sum(label.sample == "random-2026-12f" for label in labels) == 197
 
 
 def test_quality_scores_one_sample_and_refuses_an_unknown_one(
@@ -158,7 +159,7 @@ def test_engine_meets_the_quality_targets(engine_scores: dict[str, Any], rule: s
     print(f"{rule}: {scores.figures()}")
     assert scores.recall >= 0.87
     assert scores.lenient_f1 >= 0.93
-    # venezuela: 0.898, below the 0.90 target (81 solidarity-campaign pages about the
-    # campaign's own business, labelled passing; docs/rules.md), above it minus the margin
-    # since the random draws of headlines joined the set
+    # venezuela: 0.909 on the whole set, because six random draws of headlines (where the
+    # rule is precise) are most of it; 0.79 on the picked records alone (81 solidarity-campaign
+    # pages about the campaign's own business, labelled passing; docs/rules.md)
     assert scores.strict_precision >= 0.87
