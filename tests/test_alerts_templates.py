@@ -231,6 +231,17 @@ def test_an_edit_is_picked_up_and_a_bad_one_keeps_the_previous_templates(tmp_pat
     assert source.templates.names() == []  # the built-in layout again
 
 
+def test_start_up_keeps_a_template_failing_the_sample_and_names_it(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    write(folder, "ukraine-peace", "PEACE {{ title }}")
+    broken = write(folder, "venezuela", "ok\n{{ sources[0] }}")  # no sources on a new alert
+    source = TemplatesSource(folder)
+    assert source.load().names() == ["ukraine-peace", "venezuela"]  # it still starts
+    assert [p.partition(" ")[0] for p in source.problems] == [f"{broken}:2:"]
+    write(folder, "venezuela", "VENEZUELA {{ title }}")
+    assert source.load() and source.problems == []
+
+
 def test_without_a_folder_there_is_nothing_to_reload() -> None:
     source = TemplatesSource(None)
     assert source.load().names() == []
@@ -276,4 +287,11 @@ def test_a_running_daemon_sends_with_the_edited_template_and_keeps_it_on_a_bad_e
         wait_for(lambda: "templates not reloaded" in daemon.output(), 60, "the refusal", daemon)
         assert f"{broken}:1" in daemon.output()
         assert "SECOND" in alert_of(stream.publish(), daemon)
+        assert daemon.stop() == 0, daemon.tail()
+    # Started with that template, the daemon names it at once, and runs.
+    with DaemonProcess.start(
+        config, token=bot_api.token, log=tmp_path / "log2", data_dir=data
+    ) as daemon:
+        daemon.wait_running()
+        assert f"{broken}:1" in daemon.output()
         assert daemon.stop() == 0, daemon.tail()

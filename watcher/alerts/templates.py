@@ -99,11 +99,17 @@ class TemplatesSource:
         self.folder = folder
         self.templates = Templates(folder)
         self._stamp: Stamp | None = None
+        # What the start-up templates get wrong on a sample alert, ``file:line: message``.
+        self.problems: list[str] = []
 
     def load(self) -> Templates:
-        """Load at start-up; raises ConfigError naming each broken file and line."""
+        """Load at start-up; raises ConfigError naming each file and line that does not
+        compile. A template that compiles but fails on the sample alert is kept (its alerts
+        go out in the built-in layout, a daemon that runs today still starts) and named in
+        ``problems``, for the daemon to say at once rather than at the first alert."""
         self._stamp = self._current_stamp()
         self.templates = Templates.load(self.folder)
+        self.problems = sample_problems(self.templates)
         return self.templates
 
     def reload(self) -> ConfigError | None:

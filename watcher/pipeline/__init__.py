@@ -145,6 +145,10 @@ class Pipeline:
             templates_folder(config.alerts.templates_dir, config.source)
         )
         self.templates.load()  # ConfigError if one does not compile
+        for problem in self.templates.problems:
+            log.error(
+                "%s; alerts of this rule go out in the built-in layout until it is fixed", problem
+            )
         self._reports = Reports()
         self.store_trouble = self._reports.store_trouble
         self._delivery = self._delivery_stage(db, clock)
