@@ -471,6 +471,8 @@ def test_zelensky_spellings(shipped: Matcher, spelling: str) -> None:
         # Putin's envoy by his surname alone, beside an envoy or Russia's name
         "Dmítriev llega a Miami para reunirse con Witkoff",
         "Dmitriev, the Kremlin's envoy, arrives in Washington",
+        # as TASS spells him
+        "Dmitriyev arrives in Miami for talks with the US team",
         "Umerov briefs Zelensky after meeting the US team in Florida",
         "Ucrania entrega a Washington su contrapropuesta al plan estadounidense",
     ],
@@ -486,6 +488,7 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
 NOT_THE_PEACE_TALKS = {
     # the surname of Putin's envoy, borne by a footballer and a chess player
     "a footballer named Dmitriev": ("Dmitriev scores twice as Zenit beat Spartak", ""),
+    "a footballer named Dmitriyev": ("Dmitriyev scores twice as Zenit beat Spartak", ""),
     "a chess player named Dmitriev": (
         "Dmitriev leads the Russian team after round five of the chess olympiad",
         "",
