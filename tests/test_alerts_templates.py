@@ -239,7 +239,7 @@ def test_start_up_keeps_a_template_failing_the_sample_and_names_it(tmp_path: Pat
     assert source.load().names() == ["ukraine-peace", "venezuela"]  # it still starts
     assert [p.partition(" ")[0] for p in source.problems] == [f"{broken}:2:"]
     write(folder, "venezuela", "VENEZUELA {{ title }}")
-    assert source.load() and source.problems == []
+    assert source.load().names() == ["ukraine-peace", "venezuela"] and source.problems == []
 
 
 def test_without_a_folder_there_is_nothing_to_reload() -> None:

@@ -125,7 +125,7 @@ def _hold(conn: Connection, key: str) -> None:
     the read and the write (two active mutes for one rule, a press counted twice)."""
     if is_postgres(conn):
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_BOT_LOCK, sa.func.hashtext(key))))
-    else:  # SQLite has one writer at a time: write (nothing) first to be that writer
+    else:  # SQLite has one writer at a time: write (nothing, in any table) first to be it
         conn.execute(mutes.update().where(mutes.c.id == -1).values(by=mutes.c.by))
 
 
