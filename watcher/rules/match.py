@@ -843,14 +843,21 @@ def _aboutness(rule: Rule, article: _Article) -> Aboutness:
         text = tuple(sorted(f.sentence for f in found if f.where == "text"))
         parts.append(Part(any(f.where == "title" for f in found), text))
     section = article.analyzed.text
+    memo = article.analyzed.memo
+    if ("layout",) not in memo:  # the same for every rule: worked out once per article
+        memo[("layout",)] = (
+            headings(section.text, section.sentences),
+            title_lines(section.text, section.sentences, article.analyzed.article.title),
+        )
+    heads, preamble = memo[("layout",)]
     return aboutness(
         rule.about,
         parts,
         window=rule.window,
         sentences=len(section.sentences),
         words=section.words,
-        headings=headings(section.text, section.sentences),
-        preamble=title_lines(section.text, section.sentences, article.analyzed.article.title),
+        headings=heads,
+        preamble=preamble,
     )
 
 
