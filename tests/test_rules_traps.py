@@ -504,6 +504,14 @@ NOT_THE_PEACE_TALKS = {
         "pressed Kyiv and Moscow to accept a plan to end the war, which European leaders "
         "said must not reward Russia's aggression.",
     ),
+    # The EU's negotiations on its own EUR 90bn loan, agreed instead of the assets loan
+    "the EU's talks on its Ukraine loan": (
+        "MEPs push to fast-track €90bn Ukraine loan as capitals argue over conditions",
+        "The European Parliament wants to wrap up negotiations on the EU's €90bn loan to "
+        "Ukraine before the end of February, but member states remain split over how much "
+        "of it must be spent on European-made weapons. Kyiv needs the first tranche by "
+        "April. A lead negotiator for Parliament said talks with the Council were tough.",
+    ),
     # Headlines alone: Ukraine's other talks, the same envoys on Gaza, look-alike names.
     "grain talks with Poland": ("Ukraine and Poland hold talks on grain imports", ""),
     "a central bank and the IMF": (
@@ -967,6 +975,16 @@ TRUE_STORIES = {
         "ukraine-peace",
         "Trump y Putin se reunirán en Budapest para buscar el fin de la guerra",
         "",
+    ),
+    # A local truce for repairs at the nuclear plant, worded as a halt in fighting
+    "a local halt in fighting for repairs": (
+        "ukraine-peace",
+        "Crews reconnect backup line to Zaporizhzhia nuclear plant under local truce",
+        "Repair crews on Saturday reconnected a backup power line to the Zaporizhzhia "
+        "nuclear power plant after Russia and Ukraine agreed to a localised halt in fighting "
+        "brokered by the UN nuclear watchdog. The IAEA said the work took four days. The "
+        "plant's six reactors are in cold shutdown. It was the agency's fourth such "
+        "arrangement since October.",
     ),
 }
 
