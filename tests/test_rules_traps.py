@@ -275,6 +275,15 @@ NOT_VENEZUELAN_POLITICS = {
         "exports were little changed at around 900,000 bpd. Nigeria pumped slightly more, "
         "the survey found, while Venezuela and Iran remain exempt from OPEC+ quotas.",
     ),
+    # the market's own headline words, over a line on Venezuela's politics
+    "an oil market record (en)": (
+        "Oil hits record on supply fears",
+        "Oil prices have hit fresh record highs as worries about supplies from Russia, Iraq, "
+        "Nigeria and Venezuela kept traders on edge. US light crude rose 78 cents to $46.58 a "
+        "barrel. In Iraq, saboteurs attacked a southern pipeline. Analysts said Yukos's "
+        "troubles in Russia could cut exports. And Venezuela holds a referendum on Sunday on "
+        "whether President Hugo Chavez should be removed from office.",
+    ),
     # Political prisoners and amnesty laws of other countries, in headlines alone too
     "Spain's amnesty law, the court (es)": (
         "El Constitucional avala la ley de amnistía",
@@ -483,6 +492,21 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
     assert alerts(shipped, headline, "") == ["ukraine-peace"]
 
 
+@pytest.mark.parametrize(
+    "headline",
+    [
+        # The talks in the words of 2024-25: Zelensky's peace formula and the Swiss
+        # conference, Orbán's "peace mission", ending "the Ukraine war", freezing the front
+        "Zelensky's peace formula gains backing at Swiss summit",
+        "Orbán arrives in Moscow on 'peace mission' after Kyiv visit",
+        "China and Brazil float six-point plan to end Ukraine war",
+        "Kellogg plan would freeze the front lines in Ukraine",
+    ],
+)
+def test_headlines_of_the_talks_of_2024_and_2025_alert(shipped: Matcher, headline: str) -> None:
+    assert alerts(shipped, headline, "") == ["ukraine-peace"]
+
+
 # The negotiators' other offices, the envoys' other talks, and Ukraine's or Russia's talks
 # with others: none is the peace process.
 NOT_THE_PEACE_TALKS = {
@@ -511,6 +535,15 @@ NOT_THE_PEACE_TALKS = {
         "Ukraine before the end of February, but member states remain split over how much "
         "of it must be spent on European-made weapons. Kyiv needs the first tranche by "
         "April. A lead negotiator for Parliament said talks with the Council were tough.",
+    ),
+    # North Korea's troops in Kursk, in a war report: its armistice is the Korean War's
+    "the Korean War armistice": (
+        "North Korean troops now fighting alongside Russians in Kursk",
+        "Thousands of North Korean soldiers have begun combat operations against Ukrainian "
+        "forces in Russia's Kursk region, marking the first time Pyongyang's troops have "
+        "fought in a major war since the Korean War armistice in 1953. Ukraine's military "
+        "intelligence said the units had suffered heavy losses. Russian forces pressed on "
+        "near Pokrovsk. Air defences shot down 30 drones over Kyiv overnight.",
     ),
     # Headlines alone: Ukraine's other talks, the same envoys on Gaza, look-alike names.
     "grain talks with Poland": ("Ukraine and Poland hold talks on grain imports", ""),
