@@ -528,23 +528,6 @@ NOT_THE_PEACE_TALKS = {
         "pressed Kyiv and Moscow to accept a plan to end the war, which European leaders "
         "said must not reward Russia's aggression.",
     ),
-    # The EU's negotiations on its own EUR 90bn loan, agreed instead of the assets loan
-    "the EU's talks on its Ukraine loan": (
-        "MEPs push to fast-track €90bn Ukraine loan as capitals argue over conditions",
-        "The European Parliament wants to wrap up negotiations on the EU's €90bn loan to "
-        "Ukraine before the end of February, but member states remain split over how much "
-        "of it must be spent on European-made weapons. Kyiv needs the first tranche by "
-        "April. A lead negotiator for Parliament said talks with the Council were tough.",
-    ),
-    # North Korea's troops in Kursk, in a war report: its armistice is the Korean War's
-    "the Korean War armistice": (
-        "North Korean troops now fighting alongside Russians in Kursk",
-        "Thousands of North Korean soldiers have begun combat operations against Ukrainian "
-        "forces in Russia's Kursk region, marking the first time Pyongyang's troops have "
-        "fought in a major war since the Korean War armistice in 1953. Ukraine's military "
-        "intelligence said the units had suffered heavy losses. Russian forces pressed on "
-        "near Pokrovsk. Air defences shot down 30 drones over Kyiv overnight.",
-    ),
     # Headlines alone: Ukraine's other talks, the same envoys on Gaza, look-alike names.
     "grain talks with Poland": ("Ukraine and Poland hold talks on grain imports", ""),
     "a central bank and the IMF": (
@@ -1007,6 +990,18 @@ TRUE_STORIES = {
     "a summit in Budapest (es)": (
         "ukraine-peace",
         "Trump y Putin se reunirán en Budapest para buscar el fin de la guerra",
+        "",
+    ),
+    # The market's words in a headline on Venezuela's own crude
+    "Venezuelan crude seized (en)": (
+        "venezuela",
+        "US seizes tanker carrying Venezuelan crude oil",
+        "",
+    ),
+    # The EU's own loan beside this war's talks in one headline: the talks are news
+    "the EU loan and the next round": (
+        "ukraine-peace",
+        "Putin says EU loan to Ukraine is theft as Abu Dhabi talks near",
         "",
     ),
     # A local truce for repairs at the nuclear plant, worded as a halt in fighting
