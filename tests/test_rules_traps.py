@@ -528,6 +528,23 @@ NOT_THE_PEACE_TALKS = {
         "pressed Kyiv and Moscow to accept a plan to end the war, which European leaders "
         "said must not reward Russia's aggression.",
     ),
+    # A war report saying the fighting never paused: no truce in it
+    "no pause in the fighting": (
+        "Russia presses assault on Pokrovsk",
+        "Russian forces kept up their assault on Pokrovsk overnight. Ukraine's General Staff "
+        "said there was no pause in the fighting along the eastern front. Drones struck "
+        "Kharkiv, injuring four people. Air defences downed 40 drones over Kyiv. Russia "
+        "claimed another village near Kupiansk; Ukrainian officials did not confirm it.",
+    ),
+    # North Korea's troops in Kursk, in a war report: its armistice is the Korean War's
+    "the Korean War armistice": (
+        "North Korean troops now fighting alongside Russians in Kursk",
+        "Thousands of North Korean soldiers have begun combat operations against Ukrainian "
+        "forces in Russia's Kursk region, marking the first time Pyongyang's troops have "
+        "fought in a major war since the Korean War armistice in 1953. Ukraine's military "
+        "intelligence said the units had suffered heavy losses. Russian forces pressed on "
+        "near Pokrovsk. Air defences shot down 30 drones over Kyiv overnight.",
+    ),
     # Headlines alone: Ukraine's other talks, the same envoys on Gaza, look-alike names.
     "grain talks with Poland": ("Ukraine and Poland hold talks on grain imports", ""),
     "a central bank and the IMF": (
