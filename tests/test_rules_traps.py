@@ -536,6 +536,12 @@ NOT_THE_PEACE_TALKS = {
         "Kharkiv, injuring four people. Air defences downed 40 drones over Kyiv. Russia "
         "claimed another village near Kupiansk; Ukrainian officials did not confirm it.",
     ),
+    "no pause in the fighting (es)": (
+        "Rusia intensifica su ofensiva en Pokrovsk",
+        "Las fuerzas rusas mantuvieron el asalto durante la noche. El Estado Mayor de Ucrania "
+        "dijo que no hubo pausa en los combates en el frente oriental. Los drones golpearon "
+        "Járkov y dejaron cuatro heridos.",
+    ),
     # North Korea's troops in Kursk, in a war report: its armistice is the Korean War's
     "the Korean War armistice": (
         "North Korean troops now fighting alongside Russians in Kursk",
