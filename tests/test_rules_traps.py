@@ -423,6 +423,10 @@ def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str
         "Provea registra 40 detenciones arbitrarias en enero",
         "Capriles propone un bono financiado con ingresos petroleros",
         "Aprueban en segunda discusión la reforma de la Ley Orgánica de Hidrocarburos",
+        # "junto a" is no Catalan party (Junts), and Venezuela's own supreme court (the
+        # TSJ) is not Spain's Tribunal Supremo
+        "Madres de presos políticos protestan junto a la sede del Ministerio Público",
+        "Tribunal Supremo de Justicia ordena la excarcelación de 40 presos políticos",
     ],
 )
 def test_headlines_that_name_venezuela_without_its_name_alert(
@@ -541,6 +545,14 @@ NOT_THE_PEACE_TALKS = {
         "Las fuerzas rusas mantuvieron el asalto durante la noche. El Estado Mayor de Ucrania "
         "dijo que no hubo pausa en los combates en el frente oriental. Los drones golpearon "
         "Járkov y dejaron cuatro heridos.",
+    ),
+    # A strike report by the Spanish press's special correspondent ("enviada especial")
+    "a special correspondent's byline (es)": (
+        "Un misil ruso mata a 12 personas en Kryvyi Rih",
+        "MARÍA R. SAHUQUILLO\nEnviada especial a Kiev\nUn ataque con misiles rusos contra un "
+        "barrio residencial de Kryvyi Rih, la ciudad natal de Zelenski, mató este viernes a 12 "
+        "personas, entre ellas seis niños. Las autoridades regionales declararon tres días de "
+        "luto. Los equipos de rescate siguen buscando supervivientes entre los escombros.",
     ),
     # North Korea's troops in Kursk, in a war report: its armistice is the Korean War's
     "the Korean War armistice": (
@@ -1019,6 +1031,12 @@ TRUE_STORIES = {
     "Venezuelan crude seized (en)": (
         "venezuela",
         "US seizes tanker carrying Venezuelan crude oil",
+        "",
+    ),
+    # The Latin American press's "alto al fuego"
+    "an Easter ceasefire (es)": (
+        "ukraine-peace",
+        "Putin anuncia un alto al fuego por Pascua en Ucrania",
         "",
     ),
     # The EU's own loan beside this war's talks in one headline: the talks are news
