@@ -511,6 +511,33 @@ def test_headlines_of_the_talks_of_2024_and_2025_alert(shipped: Matcher, headlin
     assert alerts(shipped, headline, "") == ["ukraine-peace"]
 
 
+@pytest.mark.parametrize(
+    "headline",
+    [
+        # What the peace plan holds, in words that are also Ukraine's other negotiations:
+        # the headline names the plan, so the `other talks` veto spares it
+        "US peace plan would bar Ukraine's NATO accession, cap its army",
+        "Zelensky says US peace framework envisions EU membership for Ukraine by 2027",
+        "Peace plan proposes US-led investment fund for Ukraine's reconstruction",
+    ],
+)
+def test_headlines_on_the_peace_plans_terms_alert(shipped: Matcher, headline: str) -> None:
+    assert alerts(shipped, headline, "") == ["ukraine-peace"]
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        # ... but the verbs of talks are no peace plan: these stay vetoed
+        "Ukraine and US negotiate minerals deal",
+        "Ucrania y EE.UU. negocian el acuerdo de minerales",
+        "Ukraine begins EU accession negotiations",
+    ],
+)
+def test_ukraines_other_negotiations_stay_vetoed(shipped: Matcher, headline: str) -> None:
+    assert alerts(shipped, headline, "") == []
+
+
 # The negotiators' other offices, the envoys' other talks, and Ukraine's or Russia's talks
 # with others: none is the peace process.
 NOT_THE_PEACE_TALKS = {
