@@ -1065,6 +1065,13 @@ TRUE_STORIES = {
         "Putin anuncia un alto al fuego por Pascua en Ucrania",
         "",
     ),
+    # The two sides negotiating, beside the EU's assets in one headline: the verbs of talks
+    # spare a headline from the EU-financing veto as the peace words do
+    "the two sides negotiate beside the assets": (
+        "ukraine-peace",
+        "Kyiv and Moscow negotiate as EU debates frozen Russian assets",
+        "",
+    ),
     # The EU's own loan beside this war's talks in one headline: the talks are news
     "the EU loan and the next round": (
         "ukraine-peace",

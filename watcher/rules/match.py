@@ -325,6 +325,19 @@ class _Article:
         starts = sorted({i for form in forms[0] for i in index.get(form, ())})
         return [(i, i + len(forms) - 1) for i in starts if _phrase_at(keys, forms, i)]
 
+    def layout(self) -> tuple[frozenset[int], frozenset[int]]:
+        """The text's headings and the lines that repeat the title, for aboutness (the
+        same for every rule)."""
+        key = ("layout",)
+        memo = self.analyzed.memo
+        if key not in memo:
+            text = self.analyzed.text
+            memo[key] = (
+                headings(text.text, text.sentences),
+                title_lines(text.text, text.sentences, self.analyzed.article.title),
+            )
+        return memo[key]  # type: ignore[no-any-return]
+
     def phrase_sentences(self, phrase: str, name: Field) -> set[int]:
         key = ("phrase-sentences", phrase, name)
         memo = self.analyzed.memo
@@ -843,13 +856,7 @@ def _aboutness(rule: Rule, article: _Article) -> Aboutness:
         text = tuple(sorted(f.sentence for f in found if f.where == "text"))
         parts.append(Part(any(f.where == "title" for f in found), text))
     section = article.analyzed.text
-    memo = article.analyzed.memo
-    if ("layout",) not in memo:  # the same for every rule: worked out once per article
-        memo[("layout",)] = (
-            headings(section.text, section.sentences),
-            title_lines(section.text, section.sentences, article.analyzed.article.title),
-        )
-    heads, preamble = memo[("layout",)]
+    heads, preamble = article.layout()
     return aboutness(
         rule.about,
         parts,
