@@ -316,6 +316,44 @@ def test_a_keyword_inside_an_exclude_phrase_is_not_counted() -> None:
     assert matched(verdict(m, english)) == ["agreement"]
 
 
+def test_a_keyword_in_a_sentence_with_a_not_near_phrase_is_not_counted() -> None:
+    """``not_near`` rules out the group's mentions in a sentence that says they are about
+    something else; other sentences, and other groups in that sentence, still count."""
+    m = matcher(
+        """\
+        actors: [Ukraine]
+        keywords:
+          negotiating:
+            en: [negotiate]
+            not_near: [Patriot systems, grain import]
+          talks:
+            en: [ceasefire]
+        match:
+          near: [Ukraine, [negotiating, talks]]
+        """
+    )
+    purchase = article(
+        "Arms",
+        "Ukraine negotiates the purchase of Patriot systems. "
+        "Ukraine and Poland negotiated over grain imports.",
+    )
+    v = verdict(m, purchase)
+    assert not v.matched
+    assert matched(v) == ["Ukraine", "Ukraine"]
+    assert any("'negotiates' is in a sentence with 'Patriot systems' (not_near)" in r
+               for r in v.reasons)  # fmt: skip
+    assert any("'grain import'" in r and "(not_near)" in r for r in v.reasons)  # lemma: imports
+    talks = article(
+        "Talks",
+        "Ukraine negotiates a ceasefire and the purchase of Patriot systems. "
+        "Ukraine will negotiate again next week.",
+    )
+    v = verdict(m, talks)
+    assert v.matched
+    # the first sentence's ceasefire counts; its "negotiates" does not; the second's does
+    assert matched(v) == ["Ukraine", "ceasefire", "Ukraine", "negotiate"]
+
+
 def test_longest_phrase_wins_within_a_group() -> None:
     m = matcher("keywords: [peace, peace talks]\n")
     assert matched(verdict(m, article("x", "The peace talks resumed in peace."))) == [

@@ -333,6 +333,14 @@ def test_the_docs_full_rule_passes_check_with_the_channels_it_names(
             "r.yaml:4:14: keywords 'deal' exclude: expected a list of texts, got a mapping",
         ),
         (
+            "keywords:\n  deal:\n    es: [acuerdo]\n    not_nearr: [FMI]\n",
+            "r.yaml:4:5: keywords 'deal': unknown key 'not_nearr'; did you mean 'not_near'?",
+        ),
+        (
+            "keywords:\n  deal:\n    es: [acuerdo]\n    not_near: {a: b}\n",
+            "r.yaml:4:15: keywords 'deal' not_near: expected a list of texts, got a mapping",
+        ),
+        (
             "actors: [Aa]\nthreshold: high\n",
             "r.yaml:2:12: threshold: expected a number of at least 0, got text ('high')",
         ),

@@ -819,6 +819,55 @@ NOT_THE_PEACE_TALKS = {
         "screening of its laws. Officials in Brussels noted that a US draft peace plan "
         "mentions Ukraine's EU membership. Moldova is waiting too.",
     ),
+    # Ukraine's other negotiations, which a sentence names beside the bare verb of talks
+    # (`negotiating`'s not_near) or beside a word of talks between both sides (`rounds`')
+    "a drone export deal": (
+        "Ukraine and US negotiating drone deal, Zelensky says",
+        "Ukraine is negotiating a drone deal under which American forces would buy "
+        "Ukrainian interceptors, President Volodymyr Zelensky said in his evening address. "
+        "He said the first contracts could be signed next month.",
+    ),
+    "a debt restructuring": (
+        "Ukraine opens negotiations with bondholders on $2.6bn of GDP warrants",
+        "Ukraine's finance ministry said it had started negotiations with holders of its "
+        "GDP warrants, the last piece of its debt restructuring. A committee of investors "
+        "said it was ready to talk.",
+    ),
+    "a Hungarian minority's schools": (
+        "Kyiv and Budapest resume negotiations on Hungarian minority's schools",
+        "Ukraine and Hungary resumed negotiations on Monday over teaching in Hungarian in "
+        "the schools of Transcarpathia, the Hungarian minority's main demand.",
+    ),
+    "a football transfer (es)": (
+        "El Girona negocia el fichaje del delantero ucraniano Dovbyk",
+        "El club catalán negocia con el Dnipro el fichaje del delantero ucraniano Artem "
+        "Dovbyk, según la prensa local. El jugador tiene contrato hasta 2026.",
+    ),
+    "a boxing rematch": (
+        "Usyk's promoters open negotiations for a rematch in Riyadh",
+        "The Ukrainian heavyweight champion's promoters said on Monday they had opened "
+        "negotiations for a rematch in Riyadh in the spring.",
+    ),
+    "gas transit talks with Slovakia": (
+        "Fico and Zelensky hold talks on the transit of Russian gas",
+        "Slovakia's prime minister met Ukraine's president on Friday for talks on the "
+        "transit of Russian gas through Ukraine, which stopped on January 1.",
+    ),
+    "an Olympic delegation beside Russian athletes": (
+        "Ukraine's Olympic delegation protests as Russian athletes cleared to compete",
+        "The Ukrainian delegation at the Winter Games lodged a protest on Saturday after the "
+        "IOC cleared 13 Russian athletes to compete as neutrals.",
+    ),
+    "UN ambassadors after a strike": (
+        "Russia's UN envoy accuses Ukraine over Sumy strike",
+        "Russia's envoy to the United Nations told the Security Council that Ukraine had "
+        "used civilians as shields in Sumy, a claim Kyiv's ambassador called cynical.",
+    ),
+    "hacked accounts": (
+        "Russian hackers compromise Ukrainian officers' messenger accounts",
+        "Hackers working for Russian military intelligence have compromised the messenger "
+        "accounts of Ukrainian officers with fake QR codes, researchers said on Wednesday.",
+    ),
     # Zelensky and Putin in one sentence is the war, not the talks
     "Zelensky on Putin's offensive (en)": (
         "Zelensky says Putin will never take Kharkiv",
@@ -844,6 +893,27 @@ def test_other_offices_and_other_talks_do_not_alert_ukraine_peace(
 
 # True stories in words the rules had to learn: each alerts on its rule.
 TRUE_STORIES = {
+    # The verbs of talks beside words Ukraine's other negotiations use too: `negotiating`'s
+    # not_near must not list them (counter-probes found each of these silenced)
+    "the Senate on the negotiations": (
+        "ukraine-peace",
+        "Senate hawks warn Trump against pressuring Kyiv in negotiations with Moscow",
+        "Leaders of both parties in the Senate told the White House on Tuesday that Ukraine "
+        "must not be pushed into negotiations on Russia's terms. A vote on new sanctions "
+        "could come next week.",
+    ),
+    "Patriots on the negotiators' list": (
+        "ukraine-peace",
+        "Ukrainian negotiators press US for more Patriots as part of any settlement",
+        "Ukraine's negotiators asked the American side for more Patriot systems to be part of "
+        "any settlement with Russia, two officials said after the meeting in Miami.",
+    ),
+    "debt in the negotiations": (
+        "ukraine-peace",
+        "Russia wants Ukraine's debt to Moscow on the table in negotiations, Kremlin says",
+        "The Kremlin said on Thursday that the $3bn debt Ukraine has owed Russia since 2013 "
+        "must be settled in the negotiations with Kyiv.",
+    ),
     # The negotiators as the Spanish press spells them
     "Medinski leads the delegation (es)": (
         "ukraine-peace",

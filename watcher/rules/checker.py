@@ -519,37 +519,38 @@ class Checker:
     def keyword_group(self, y: Y, name: str) -> Keywords | None:
         what = f"keywords {name!r}"
         before = len(self.problems)
-        exclude: tuple[str, ...] = ()
         if not isinstance(y.value, dict):
             phrases = tuple(("", p) for p in self.phrases(y, what))
             weight: float | None = 1.0
+            exclude: tuple[str, ...] = ()
+            not_near: tuple[str, ...] = ()
         else:
-            phrases, weight, exclude = self.language_phrases(y, what)
+            phrases, weight, exclude, not_near = self.language_phrases(y, what)
         if not phrases:
             if len(self.problems) == before:
                 self.fail(y, f"{what}: no phrases")
             return None
-        return Keywords(name, phrases, 1.0 if weight is None else weight, exclude)
+        return Keywords(name, phrases, 1.0 if weight is None else weight, exclude, not_near)
 
     def language_phrases(
         self, y: Y, what: str
-    ) -> tuple[tuple[tuple[str, str], ...], float | None, tuple[str, ...]]:
-        """A group's phrases per language, its weight and its exclude phrases."""
+    ) -> tuple[tuple[tuple[str, str], ...], float | None, tuple[str, ...], tuple[str, ...]]:
+        """A group's phrases per language, its weight, and its exclude and not_near phrases."""
         phrases: list[tuple[str, str]] = []
         weight: float | None = 1.0
-        exclude: tuple[str, ...] = ()
+        lists: dict[str, tuple[str, ...]] = {"exclude": (), "not_near": ()}
         for key, value in y.value.items():
             if key == "weight":
                 weight = self.number(value, f"{what} weight")
-            elif key == "exclude":
-                exclude = self.phrases(value, f"{what} exclude")
+            elif key in lists:
+                lists[key] = self.phrases(value, f"{what} {key}")
             elif close := difflib.get_close_matches(key, _GROUP_KEYS, n=1, cutoff=0.6):
                 self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean {close[0]!r}?")
             elif problem := language_problem(key):
-                self.fail(y.keys[key], f"{what}: {problem}, nor 'weight' or 'exclude'")
+                self.fail(y.keys[key], f"{what}: {problem}, nor 'weight', 'exclude' or 'not_near'")
             else:
                 phrases += [(key, p) for p in self.phrases(value, f"{what} {key}")]
-        return tuple(phrases), weight, exclude
+        return tuple(phrases), weight, lists["exclude"], lists["not_near"]
 
     def regexes(self, y: Y) -> tuple[Pattern, ...]:
         if not isinstance(y.value, dict):
@@ -733,7 +734,7 @@ def _split_destination(y: Y) -> str:
     return f"'{kind}:' needs a target after the colon, with no space ({example}), or quote it"
 
 
-_GROUP_KEYS = ["weight", "exclude"]  # a keyword group's keys besides its languages
+_GROUP_KEYS = ["weight", "exclude", "not_near"]  # a keyword group's keys besides its languages
 
 
 def _is_language_map(y: Y) -> bool:

@@ -692,13 +692,31 @@ def _keyword_mentions(group: Keywords, article: _Article) -> tuple[list[_Found],
                 continue
             taken.update(range(a, b + 1))
             start, end = section.starts[a], section.ends[b]
-            inside = next((p for ea, eb, p in excluded if ea <= a and b <= eb), None)
-            if inside is None:
+            problem = _keyword_problem(group, article, section, excluded, (a, b))
+            if not problem:
                 found.append(_found(article, section, group, phrase, (start, end)))
             else:
-                surface = section.text[start:end]
-                notes.append(f"not counted: {surface!r} is part of {inside!r} (exclude)")
+                notes.append(f"not counted: {section.text[start:end]!r} {problem}")
     return sorted(found, key=_order), notes
+
+
+def _keyword_problem(
+    group: Keywords,
+    article: _Article,
+    section: Section,
+    excluded: list[tuple[int, int, str]],
+    tokens: tuple[int, int],
+) -> str:
+    """Why the mention over ``tokens`` does not count ("" if it does): it is inside one of
+    the group's ``exclude`` phrases, or its sentence has one of its ``not_near`` phrases."""
+    a, b = tokens
+    inside = next((p for ea, eb, p in excluded if ea <= a and b <= eb), None)
+    if inside is not None:
+        return f"is part of {inside!r} (exclude)"
+    sentence = section.sentence_of[a]
+    near = (p for p in group.not_near if sentence in article.phrase_sentences(p, section.name))
+    phrase = next(near, None)
+    return "" if phrase is None else f"is in a sentence with {phrase!r} (not_near)"
 
 
 def _after_echo(analyzed: AnalyzedArticle, name: Field, section: Section, token: int) -> bool:

@@ -58,6 +58,9 @@ class Keywords:
     # phrases, in any language, that contain a keyword without being it ("de acuerdo con",
     # "according to", for the keyword "acuerdo", an agreement)
     exclude: tuple[str, ...] = ()
+    # phrases that, in the same sentence, show a mention is about something else
+    # ("negotiate" beside "Patriot systems": a purchase, not the peace talks)
+    not_near: tuple[str, ...] = ()
 
     def for_language(self, language: str) -> tuple[str, ...]:
         """The phrases that apply to an article in ``language`` ("" = unknown: all of them)."""

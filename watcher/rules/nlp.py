@@ -326,7 +326,7 @@ class Analyzer:
     def _phrase_texts(self, language: str) -> Iterator[str]:
         for rule in self.rules.rules:
             for group in rule.keywords:
-                yield from (*group.for_language(language), *group.exclude)
+                yield from (*group.for_language(language), *group.exclude, *group.not_near)
             for actor in rule.actors:
                 yield from (*actor.exclude, *actor.not_near)
 

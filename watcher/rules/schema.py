@@ -29,6 +29,7 @@ A fuller one (every key is optional except that a rule needs actors, keywords or
       talks:
         en: [peace talks, ceasefire]
         es: [conversaciones de paz, alto el fuego]
+        not_near: [minerals deal]      # not in a sentence with these (also: exclude)
       war: [war, invasion]             # a plain list applies to every language
     regex:                             # google-re2 syntax; add (?i) to ignore case
       summit: '(?i)summit in (Riyadh|Istanbul)'
