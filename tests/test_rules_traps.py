@@ -508,6 +508,11 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
         "Orbán arrives in Moscow on 'peace mission' after Kyiv visit",
         "China and Brazil float six-point plan to end Ukraine war",
         "Kellogg plan would freeze the front lines in Ukraine",
+        # headlinese without the article, and Moscow's "conflict" and "settlement" when
+        # they name Ukraine
+        "Putin sets out his terms to end war in Ukraine",
+        "Peskov: Moscow's view on a settlement of the Ukrainian conflict has not changed",
+        "Lavrov ve posible resolver el conflicto en Ucrania si Washington cumple lo pactado",
     ],
 )
 def test_headlines_of_the_talks_of_2024_and_2025_alert(shipped: Matcher, headline: str) -> None:
@@ -870,6 +875,24 @@ NOT_THE_PEACE_TALKS = {
         "Russian hackers compromise Ukrainian officers' messenger accounts",
         "Hackers working for Russian military intelligence have compromised the messenger "
         "accounts of Ukrainian officers with fake QR codes, researchers said on Wednesday.",
+    ),
+    # an end to "the conflict" as investors, firms and other conflicts use it: the words of
+    # a settlement count only where they name Ukraine
+    "investors on an end to the conflict": (
+        "Ukraine's bonds jump to a two-year high",
+        "Ukraine's dollar bonds rose for a fifth day on Tuesday as investors priced in an end "
+        "to the conflict with Russia next year. The finance ministry said it would not "
+        "comment on market moves.",
+    ),
+    "Moscow on Transnistria": (
+        "Russia says it wants a peaceful settlement in Transnistria",
+        "Russia's foreign ministry said on Friday that Moscow favoured a peaceful settlement "
+        "in Transnistria and accused Chisinau and Kyiv of pressure on the region.",
+    ),
+    "a carmaker waiting for the end (es)": (
+        "Renault descarta volver a Rusia hasta el fin del conflicto en Ucrania",
+        "El grupo francés dijo este jueves que no estudiará regresar al mercado ruso hasta el "
+        "fin del conflicto. Sus ventas en Europa subieron un 4 %.",
     ),
     # Zelensky and Putin in one sentence is the war, not the talks
     "Zelensky on Putin's offensive (en)": (
