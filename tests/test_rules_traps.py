@@ -836,7 +836,7 @@ NOT_THE_PEACE_TALKS = {
         "He said the first contracts could be signed next month.",
     ),
     "a debt restructuring": (
-        "Ukraine opens negotiations with bondholders on $2.6bn of GDP warrants",
+        "Ukraine opens negotiations on $2.6bn of GDP warrants",
         "Ukraine's finance ministry said it had started negotiations with holders of its "
         "GDP warrants, the last piece of its debt restructuring. A committee of investors "
         "said it was ready to talk.",

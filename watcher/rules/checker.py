@@ -547,7 +547,7 @@ class Checker:
             elif close := difflib.get_close_matches(key, _GROUP_KEYS, n=1, cutoff=0.6):
                 self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean {close[0]!r}?")
             elif problem := language_problem(key):
-                self.fail(y.keys[key], f"{what}: {problem}, nor 'weight', 'exclude' or 'not_near'")
+                self.fail(y.keys[key], f"{what}: {problem}, nor {_GROUP_KEYS_TEXT}")
             else:
                 phrases += [(key, p) for p in self.phrases(value, f"{what} {key}")]
         return tuple(phrases), weight, lists["exclude"], lists["not_near"]
@@ -735,6 +735,7 @@ def _split_destination(y: Y) -> str:
 
 
 _GROUP_KEYS = ["weight", "exclude", "not_near"]  # a keyword group's keys besides its languages
+_GROUP_KEYS_TEXT = ", ".join(map(repr, _GROUP_KEYS[:-1])) + f" or {_GROUP_KEYS[-1]!r}"
 
 
 def _is_language_map(y: Y) -> bool:

@@ -570,11 +570,15 @@ def _excluded(
         at = bisect.bisect_right(matches, (first, len(section.starts))) - 1
         if any(a <= first and last <= b for a, b in matches[max(0, at - 8) : at + 1]):
             return f"{surface!r} is part of {phrase!r} (exclude)"
-    sentence = section.sentence_at(start)
-    for phrase in actor.not_near:
-        if sentence in article.phrase_sentences(phrase, section.name):
-            return f"{surface!r} is in a sentence with {phrase!r} (not_near)"
-    return ""
+    near = _near_phrase(actor.not_near, article, section, section.sentence_at(start))
+    return "" if near is None else f"{surface!r} is in a sentence with {near!r} (not_near)"
+
+
+def _near_phrase(
+    phrases: tuple[str, ...], article: _Article, section: Section, sentence: int
+) -> str | None:
+    """The first of a term's ``not_near`` ``phrases`` in the ``sentence``, or None."""
+    return next((p for p in phrases if sentence in article.phrase_sentences(p, section.name)), None)
 
 
 def _ambiguity(
@@ -713,9 +717,7 @@ def _keyword_problem(
     inside = next((p for ea, eb, p in excluded if ea <= a and b <= eb), None)
     if inside is not None:
         return f"is part of {inside!r} (exclude)"
-    sentence = section.sentence_of[a]
-    near = (p for p in group.not_near if sentence in article.phrase_sentences(p, section.name))
-    phrase = next(near, None)
+    phrase = _near_phrase(group.not_near, article, section, section.sentence_of[a])
     return "" if phrase is None else f"is in a sentence with {phrase!r} (not_near)"
 
 
