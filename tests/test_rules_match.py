@@ -354,6 +354,27 @@ def test_a_keyword_in_a_sentence_with_a_not_near_phrase_is_not_counted() -> None
     assert matched(v) == ["Ukraine", "ceasefire", "Ukraine", "negotiate"]
 
 
+@pytest.mark.parametrize(
+    ("term", "text"),
+    [
+        ("actors:\n  Nicolás Maduro:\n    aliases: [Maduro]\n    not_near: [Maduro]\n",
+         "Nicolás Maduro spoke in Caracas. Maduro left."),
+        ("actors:\n  Georgia:\n    exclude: [georgia]\n", "Georgia votes. GEORGIA counts."),
+        ("keywords:\n  talks:\n    en: [peace talks]\n    not_near: [talk]\n",
+         "Peace talks resume. The peace talk failed."),
+        ("keywords:\n  talks:\n    en: [peace talks]\n    exclude: [Peace Talk]\n",
+         "Peace talks resume. The peace talk failed."),
+    ],
+)  # fmt: skip
+def test_what_the_checker_calls_self_silencing_drops_every_mention(term: str, text: str) -> None:
+    """The checker warns about an ``exclude`` that is the term's own name or phrase, and a
+    ``not_near`` inside one (tests/test_rules_schema.py): they do silence every mention."""
+    m = matcher(term)
+    v = verdict(m, article("Today", text))
+    assert not v.matched and matched(v) == []
+    assert sum("not counted" in r for r in v.reasons) >= 1
+
+
 def test_longest_phrase_wins_within_a_group() -> None:
     m = matcher("keywords: [peace, peace talks]\n")
     assert matched(verdict(m, article("x", "The peace talks resumed in peace."))) == [

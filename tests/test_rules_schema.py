@@ -605,6 +605,46 @@ def test_an_ambiguous_name_without_a_capital_is_a_warning(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
+    ("text", "where", "phrase"),
+    [
+        ("actors:\n  Nicolás Maduro:\n    aliases: [Maduro]\n    not_near: [cigar, Maduro]\n",
+         "4:23", "'Maduro'"),
+        ("actors:\n  Georgia:\n    exclude:\n      - Georgia Avenue\n      - georgia\n",
+         "5:9", "'georgia'"),
+        ("keywords:\n  talks:\n    en: [peace talks]\n    not_near: talk\n", "4:15", "'talk'"),
+        ("keywords:\n  talks:\n    es: [conversaciones de paz]\n"
+         "    exclude: [Conversación de paz]\n", "4:15", "'Conversación de paz'"),
+    ],
+)  # fmt: skip
+def test_an_exclude_or_not_near_that_silences_its_own_term_is_a_warning(
+    tmp_path: Path, text: str, where: str, phrase: str
+) -> None:
+    """An ``exclude`` that is one of the term's own names or phrases, or a ``not_near``
+    inside one, drops every mention of it (tests/test_rules_match.py): it loads, with a
+    warning at the phrase's own line and column."""
+    warning = only_warning(tmp_path, text)
+    assert warning.startswith(f"r.yaml:{where}: ") and phrase in warning
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "actors:\n  Maduro:\n    exclude: [George Maduro, plátano maduro]\n    not_near: [cigar]\n",
+        "actors:\n  Georgia:\n    exclude: [Georgias]\n    not_near: [Georgia Tech]\n",
+        "keywords:\n  deal:\n    es: [acuerdo]\n    exclude: [de acuerdo con]\n",
+        "keywords:\n  talks:\n    en: [talks]\n    not_near: [peace talks, Patriot]\n",
+    ],
+)  # fmt: skip
+def test_an_exclude_or_not_near_that_holds_more_than_the_name_is_no_warning(
+    tmp_path: Path, text: str
+) -> None:
+    """Longer phrases holding the name, and names that only look alike ("Georgias" is no
+    form of the name: names are not lemmatised), are what the keys are for."""
+    write(tmp_path, "r.yaml", text)
+    assert load_rules(tmp_path).warnings == ()
+
+
+@pytest.mark.parametrize(
     ("text", "where", "key"),
     [
         ("actors: {Boeing: Boeing Co, Boeing Company}\n", "1:29", "Boeing Company"),

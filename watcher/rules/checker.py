@@ -37,6 +37,7 @@ from watcher.rules.model import (
     names_in,
     never_met,
 )
+from watcher.rules.prefilter import fold, stem
 from watcher.rules.regex import regex_problem
 from watcher.rules.text import capitalised
 from watcher.rules.yamlpos import Y
@@ -45,6 +46,7 @@ from watcher.types import Field
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
 _COMMA_RE = re.compile(r",\s")  # "crash, accident": a list written as one text
+_WORD_RE = re.compile(r"[^\W_]+")
 _DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
 
 _RULE_KEYS = (
@@ -397,6 +399,7 @@ class Checker:
         corroborate = self.term_names(keys.get("corroborate"), f"{what} corroborate")
         if name in corroborate:  # its own name would corroborate every ambiguous mention
             self.fail(keys["corroborate"], f"{what} corroborate: an actor cannot vouch for itself")
+        self.self_silencing(keys, what, (name, *aliases, *ambiguous), "name")
         return Actor(
             name,
             aliases,
@@ -498,6 +501,26 @@ class Checker:
                     "keyword group (and use `near` or `none` for the context)"
                 )
 
+    def self_silencing(
+        self, keys: dict[str, Y], what: str, own: tuple[str, ...], kind: str
+    ) -> None:
+        """Warns about an ``exclude`` phrase that is one of the term's own names or phrases,
+        and a ``not_near`` phrase found inside one: every mention of it would be dropped
+        (words compared folded; a keyword's also joined to its plural and regular endings,
+        as its lemmas are). It loads, as a rule being tried out should, hence a warning."""
+        stemmed = kind == "phrase"
+        forms = [(_words(o, stemmed), o) for o in own]
+        for key in ("exclude", "not_near"):
+            if key not in keys:
+                continue
+            for item in _items(keys[key]):
+                words = _words(item.raw, stemmed)
+                same = next((o for f, o in forms if words and _within(words, f, key)), None)
+                if same is None:
+                    continue
+                hint = _silencing_hint(key, item.raw.strip(), same, kind)
+                self.warnings.append(f"{self.path}:{item.line}:{item.column}: {what} {key}: {hint}")
+
     def entity_types(self, y: Y, what: str) -> tuple[str, ...]:
         types = self.texts(y, f"{what} types")
         for label in types:
@@ -526,6 +549,7 @@ class Checker:
             not_near: tuple[str, ...] = ()
         else:
             phrases, weight, exclude, not_near = self.language_phrases(y, what)
+            self.self_silencing(y.value, what, tuple(p for _, p in phrases), "phrase")
         if not phrases:
             if len(self.problems) == before:
                 self.fail(y, f"{what}: no phrases")
@@ -704,6 +728,38 @@ class _LogicChecker:
             f"default: in one sentence), got {_describe(y)}",
         )
         return -1
+
+
+def _items(y: Y) -> list[Y]:
+    """The scalars of a phrase list (one text alone is a list of one)."""
+    return [i for i in (y.value if isinstance(y.value, list) else [y]) if isinstance(i.value, str)]
+
+
+def _words(phrase: str, stemmed: bool) -> tuple[str, ...]:
+    words = _WORD_RE.findall(fold(phrase))
+    return tuple(stem(w) for w in words) if stemmed else tuple(words)
+
+
+def _within(words: tuple[str, ...], own: tuple[str, ...], key: str) -> bool:
+    """Whether a mention of ``own`` always holds ``words``: as all of it (``exclude``
+    drops a mention inside the phrase) or anywhere in it (``not_near`` reads the sentence)."""
+    if key == "exclude":
+        return words == own
+    n = len(words)
+    return any(own[i : i + n] == words for i in range(len(own) - n + 1))
+
+
+def _silencing_hint(key: str, phrase: str, own: str, kind: str) -> str:
+    if key == "exclude":
+        return (
+            f"{phrase!r} is its own {kind} {own!r}, so no mention of it would count; exclude "
+            f'a longer phrase that holds it ("USS Gerald Ford" for "Ford")'
+        )
+    return (
+        f"{phrase!r} is in its own {kind} {own!r}: every sentence that mentions {own!r} has "
+        f"it, so no such mention would count; list the words that show another sense "
+        f'("Atlanta" for "Georgia")'
+    )
 
 
 def _one_pair(y: Y) -> bool:
