@@ -513,6 +513,11 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
         "Putin sets out his terms to end war in Ukraine",
         "Peskov: Moscow's view on a settlement of the Ukrainian conflict has not changed",
         "Lavrov ve posible resolver el conflicto en Ucrania si Washington cumple lo pactado",
+        # the two presidents' meeting, proposed, hosted or put off: the talks' summit
+        "Erdogan says Turkey ready to host a meeting between Putin and Zelensky",
+        "Kremlin: a Putin-Zelensky summit can only come at the end of the process",
+        "Zelensky says he would meet Russian President Vladimir Putin in Istanbul",
+        "Zelenski pide una reunión cara a cara con Putin",
     ],
 )
 def test_headlines_of_the_talks_of_2024_and_2025_alert(shipped: Matcher, headline: str) -> None:
@@ -894,7 +899,25 @@ NOT_THE_PEACE_TALKS = {
         "El grupo francés dijo este jueves que no estudiará regresar al mercado ruso hasta el "
         "fin del conflicto. Sus ventas en Europa subieron un 4 %.",
     ),
-    # Zelensky and Putin in one sentence is the war, not the talks
+    # Zelensky and Putin in one sentence is the war, not the talks; with a meeting word, the
+    # meeting must be theirs and to come: not the one of 2019, nor Putin's with another
+    "the 2019 meeting in a profile": (
+        "Zelensky at 48: from sitcom star to wartime leader",
+        "Volodymyr Zelensky turns 48 on Saturday, his fourth birthday in wartime. In December "
+        "2019 Zelensky met Putin in Paris, the only time the two sat at one table. He had "
+        "played a president on television before becoming one. Friends say he sleeps four "
+        "hours a night. His wife Olena runs a foundation for children of the war. He rarely "
+        "leaves Kyiv except for the front.",
+    ),
+    "Putin meets Xi as Zelensky tours the front": (
+        "Putin meets Xi in Beijing as Zelensky tours the front",
+        "The two leaders signed agreements on gas and grain. Chinese state media called the "
+        "visit a milestone.",
+    ),
+    "a summit of others, then Putin": (
+        "Zelensky at G7 summit: Putin's strikes test Europe's resolve",
+        "",
+    ),
     "Zelensky on Putin's offensive (en)": (
         "Zelensky says Putin will never take Kharkiv",
         "The president spoke to soldiers near the front line. Russian forces shelled the "
