@@ -518,6 +518,8 @@ def test_headlines_of_the_talks_without_the_word_peace_alert(
         "Kremlin: a Putin-Zelensky summit can only come at the end of the process",
         "Zelensky says he would meet Russian President Vladimir Putin in Istanbul",
         "Zelenski pide una reunión cara a cara con Putin",
+        "Putin dice estar dispuesto a reunirse con el presidente ucraniano, Volodímir Zelenski",
+        "Zelenski y Putin podrían reunirse en Ginebra",
     ],
 )
 def test_headlines_of_the_talks_of_2024_and_2025_alert(shipped: Matcher, headline: str) -> None:
@@ -914,10 +916,17 @@ NOT_THE_PEACE_TALKS = {
         "The two leaders signed agreements on gas and grain. Chinese state media called the "
         "visit a milestone.",
     ),
+    # (the meeting word and the names in one clause)
     "a summit of others, then Putin": (
         "Zelensky at G7 summit: Putin's strikes test Europe's resolve",
         "",
     ),
+    "a summit of others, then Putin (ellipsis)": (
+        "Zelensky at G7 summit… Putin's strikes test Europe's resolve",
+        "",
+    ),
+    "one skips the summit, the other attends": ("Putin to skip G20 summit, Zelensky to attend", ""),
+    "a speaker's colon": ("Zelensky: Putin's army will meet fierce resistance in Kharkiv", ""),
     "Zelensky on Putin's offensive (en)": (
         "Zelensky says Putin will never take Kharkiv",
         "The president spoke to soldiers near the front line. Russian forces shelled the "
