@@ -614,6 +614,8 @@ def test_an_ambiguous_name_without_a_capital_is_a_warning(tmp_path: Path) -> Non
         ("keywords:\n  talks:\n    en: [peace talks]\n    not_near: talk\n", "4:15", "'talk'"),
         ("keywords:\n  talks:\n    es: [conversaciones de paz]\n"
          "    exclude: [Conversación de paz]\n", "4:15", "'Conversación de paz'"),
+        ("actors:\n  Georgia:\n    exclude: [Georgias]\n", "3:15", "'Georgias'"),  # stems: es
+        ("actors:\n  Boeing 737:\n    not_near: [737]\n", "3:16", "'737'"),  # a number too
     ],
 )  # fmt: skip
 def test_an_exclude_or_not_near_that_silences_its_own_term_is_a_warning(
@@ -630,7 +632,9 @@ def test_an_exclude_or_not_near_that_silences_its_own_term_is_a_warning(
     "text",
     [
         "actors:\n  Maduro:\n    exclude: [George Maduro, plátano maduro]\n    not_near: [cigar]\n",
-        "actors:\n  Georgia:\n    exclude: [Georgias]\n    not_near: [Georgia Tech]\n",
+        "actors:\n  Georgia:\n    not_near: [Georgia Tech]\n",
+        "actors:\n  al-Assad:\n    not_near: [al Assad]\n",
+        "keywords:\n  strikes:\n    en: [strikes]\n    not_near: [striker]\n",
         "keywords:\n  deal:\n    es: [acuerdo]\n    exclude: [de acuerdo con]\n",
         "keywords:\n  talks:\n    en: [talks]\n    not_near: [peace talks, Patriot]\n",
     ],
@@ -638,8 +642,9 @@ def test_an_exclude_or_not_near_that_silences_its_own_term_is_a_warning(
 def test_an_exclude_or_not_near_that_holds_more_than_the_name_is_no_warning(
     tmp_path: Path, text: str
 ) -> None:
-    """Longer phrases holding the name, and names that only look alike ("Georgias" is no
-    form of the name: names are not lemmatised), are what the keys are for."""
+    """Longer phrases holding the name are what the keys are for; a word that only shares
+    a stem ("striker" beside "strikes": lemmas tell them apart) or splits otherwise ("al
+    Assad" beside "al-Assad") silences nothing."""
     write(tmp_path, "r.yaml", text)
     assert load_rules(tmp_path).warnings == ()
 

@@ -917,14 +917,8 @@ NOT_THE_PEACE_TALKS = {
         "visit a milestone.",
     ),
     # (the meeting word and the names in one clause)
-    "a summit of others, then Putin": (
-        "Zelensky at G7 summit: Putin's strikes test Europe's resolve",
-        "",
-    ),
-    "a summit of others, then Putin (ellipsis)": (
-        "Zelensky at G7 summit… Putin's strikes test Europe's resolve",
-        "",
-    ),
+    "a summit of others, then Putin": ("Zelensky at G7 summit: Putin's strikes test NATO", ""),
+    "a summit of others, then Putin (…)": ("Zelensky at G7 summit… Putin's strikes test NATO", ""),
     "one skips the summit, the other attends": ("Putin to skip G20 summit, Zelensky to attend", ""),
     "a speaker's colon": ("Zelensky: Putin's army will meet fierce resistance in Kharkiv", ""),
     "Zelensky on Putin's offensive (en)": (

@@ -37,16 +37,15 @@ from watcher.rules.model import (
     names_in,
     never_met,
 )
-from watcher.rules.prefilter import fold, stem
+from watcher.rules.prefilter import fold
 from watcher.rules.regex import regex_problem
-from watcher.rules.text import capitalised
+from watcher.rules.text import capitalised, tokenize
 from watcher.rules.yamlpos import Y
 from watcher.types import Field
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
 _COMMA_RE = re.compile(r",\s")  # "crash, accident": a list written as one text
-_WORD_RE = re.compile(r"[^\W_]+")
 _DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
 
 _RULE_KEYS = (
@@ -505,17 +504,16 @@ class Checker:
         self, keys: dict[str, Y], what: str, own: tuple[str, ...], kind: str
     ) -> None:
         """Warns about an ``exclude`` phrase that is one of the term's own names or phrases,
-        and a ``not_near`` phrase found inside one: every mention of it would be dropped
-        (words compared folded; a keyword's also joined to its plural and regular endings,
-        as its lemmas are). It loads, as a rule being tried out should, hence a warning."""
-        stemmed = kind == "phrase"
-        forms = [(_words(o, stemmed), o) for o in own]
+        and a ``not_near`` phrase found inside one: the mentions it should count would be
+        dropped. Tokens as matching splits them, folded, a plural counting as the same word
+        (what lemmas and stems both join). It loads, as a rule being tried out should."""
+        forms = [(_tokens(o), o) for o in own]
         for key in ("exclude", "not_near"):
             if key not in keys:
                 continue
             for item in _items(keys[key]):
-                words = _words(item.raw, stemmed)
-                same = next((o for f, o in forms if words and _within(words, f, key)), None)
+                tokens = _tokens(item.raw)
+                same = next((o for f, o in forms if tokens and _within(tokens, f, key)), None)
                 if same is None:
                     continue
                 hint = _silencing_hint(key, item.raw.strip(), same, kind)
@@ -731,33 +729,41 @@ class _LogicChecker:
 
 
 def _items(y: Y) -> list[Y]:
-    """The scalars of a phrase list (one text alone is a list of one)."""
-    return [i for i in (y.value if isinstance(y.value, list) else [y]) if isinstance(i.value, str)]
+    """The phrases of a list as ``Checker.text`` takes them (a number is its text too)."""
+    items = y.value if isinstance(y.value, list) else [y]
+    return [i for i in items if isinstance(i.value, str | int | float | bool) and i.raw.strip()]
 
 
-def _words(phrase: str, stemmed: bool) -> tuple[str, ...]:
-    words = _WORD_RE.findall(fold(phrase))
-    return tuple(stem(w) for w in words) if stemmed else tuple(words)
+def _tokens(phrase: str) -> tuple[str, ...]:
+    """The phrase's tokens as matching splits them ("al-Assad" is three), folded."""
+    text = fold(phrase.strip())
+    return tuple(text[a:b] for a, b in tokenize(text, 0, len(text)))
 
 
-def _within(words: tuple[str, ...], own: tuple[str, ...], key: str) -> bool:
-    """Whether a mention of ``own`` always holds ``words``: as all of it (``exclude``
+def _same(a: str, b: str) -> bool:
+    """One word, or a word and its plural: the forms any lemma table or stem joins."""
+    return a == b or a in (b + "s", b + "es") or b in (a + "s", a + "es")
+
+
+def _within(tokens: tuple[str, ...], own: tuple[str, ...], key: str) -> bool:
+    """Whether a mention of ``own`` always holds ``tokens``: as all of it (``exclude``
     drops a mention inside the phrase) or anywhere in it (``not_near`` reads the sentence)."""
+    n = len(tokens)
     if key == "exclude":
-        return words == own
-    n = len(words)
-    return any(own[i : i + n] == words for i in range(len(own) - n + 1))
+        return n == len(own) and all(map(_same, tokens, own))
+    return any(all(map(_same, tokens, own[i : i + n])) for i in range(len(own) - n + 1))
 
 
 def _silencing_hint(key: str, phrase: str, own: str, kind: str) -> str:
     if key == "exclude":
         return (
-            f"{phrase!r} is its own {kind} {own!r}, so no mention of it would count; exclude "
-            f'a longer phrase that holds it ("USS Gerald Ford" for "Ford")'
+            f"{phrase!r} is its own {kind} {own!r} (or its plural), so the mentions it should "
+            f'count would be dropped; exclude a longer phrase that holds it ("USS Gerald Ford" '
+            f'for "Ford")'
         )
     return (
-        f"{phrase!r} is in its own {kind} {own!r}: every sentence that mentions {own!r} has "
-        f"it, so no such mention would count; list the words that show another sense "
+        f"{phrase!r} is in its own {kind} {own!r}: a sentence that mentions {own!r} has it, "
+        f"so those mentions would not count; list the words that show another sense "
         f'("Atlanta" for "Georgia")'
     )
 
