@@ -89,6 +89,12 @@ NOT_VENEZUELAN_POLITICS = {
         "El sol y el cloro dañan el cabello. Un buen acondicionador protege el cabello seco, "
         "y cortar las puntas cada dos meses ayuda a que el cabello crezca sano.",
     ),
+    # a capitalised "Cabello" opening a headline, with "transición" (a hair "transition")
+    # where the minister's opposition words would corroborate him
+    "hair in transition (es)": (
+        "Cabello en transición: guía para dejar el alisado y lucir tus rizos",
+        "Dejar la plancha no es fácil. Te contamos cómo cuidar tu melena mientras crece.",
+    ),
     "a used car (en)": (
         "Buying a used Saab 9-3",
         "The Saab 9-3 convertible is a comfortable used car. Look under the Saab for oil "
