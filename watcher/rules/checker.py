@@ -39,7 +39,7 @@ from watcher.rules.model import (
 )
 from watcher.rules.prefilter import fold
 from watcher.rules.regex import regex_problem
-from watcher.rules.text import capitalised, tokenize
+from watcher.rules.text import capitalised, token_texts
 from watcher.rules.yamlpos import Y
 from watcher.types import Field
 
@@ -735,9 +735,8 @@ def _items(y: Y) -> list[Y]:
 
 
 def _tokens(phrase: str) -> tuple[str, ...]:
-    """The phrase's tokens as matching splits them ("al-Assad" is three), folded."""
-    text = fold(phrase.strip())
-    return tuple(text[a:b] for a, b in tokenize(text, 0, len(text)))
+    """The phrase's tokens as matching splits and folds them (nlp's phrase forms)."""
+    return tuple(map(fold, token_texts(phrase)))
 
 
 def _same(a: str, b: str) -> bool:

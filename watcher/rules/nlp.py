@@ -30,6 +30,7 @@ from watcher.rules.text import (
     capitalised,
     sentence_index,
     split_sentences,
+    token_texts,
     tokenize,
     windows,
     words_before,
@@ -513,5 +514,4 @@ def _entity(span: Any, offset: int) -> Entity:
 
 
 def _phrase_forms(text: str, lemma: Callable[[str], str]) -> tuple[frozenset[str], ...]:
-    tokens = [text[s:e] for s, e in tokenize(text, 0, len(text))]
-    return tuple(frozenset({fold(t), lemma(t)}) for t in tokens)
+    return tuple(frozenset({fold(t), lemma(t)}) for t in token_texts(text))

@@ -172,6 +172,11 @@ def tokenize(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
 
 
+def token_texts(text: str) -> list[str]:
+    """The tokens of a whole phrase, as matching splits it ("al-Assad" is three)."""
+    return _TOKEN_RE.findall(text)
+
+
 def count_words(text: str, start: int = 0, end: int | None = None) -> int:
     return len(_WORD_RE.findall(text, start, len(text) if end is None else end))
 
