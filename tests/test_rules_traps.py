@@ -372,6 +372,32 @@ NOT_VENEZUELAN_POLITICS = {
         "Camión cisterna de gasolina vuelca en una autopista del Táchira",
         "",
     ),
+    # Streets named after Caracas and Venezuela in other capitals, and the other Miraflores
+    # (a district of Lima, the Panama Canal's locks): the words match, the places are not.
+    "Bogotá's avenida Caracas (es)": (
+        "Choque entre dos buses del SITP cierra la avenida Caracas en Chapinero",
+        "Un choque entre dos buses del SITP en la avenida Caracas con calle 53 dejó cuatro "
+        "heridos leves la mañana de este lunes. La Secretaría de Movilidad de Bogotá pidió "
+        "a los conductores tomar la carrera Séptima mientras se despeja la Av. Caracas.",
+    ),
+    "Lima's avenida Venezuela (es)": (
+        "Vecinos denuncian huecos en la avenida Venezuela del Cercado de Lima",
+        "Los comerciantes de la avenida Venezuela reclamaron a la Municipalidad de Lima por "
+        "los baches que dañan los vehículos desde hace meses. La comuna anunció que el "
+        "asfaltado empezará en enero.",
+    ),
+    "Lima's Miraflores (es)": (
+        "Municipalidad de Miraflores amplía la ciclovía del malecón",
+        "La Municipalidad de Miraflores inauguró este domingo dos kilómetros nuevos de "
+        "ciclovía junto al malecón Cisneros. El alcalde del distrito de Miraflores dijo que "
+        "la obra costó 3 millones de soles.",
+    ),
+    "the Panama Canal's Miraflores Locks (en)": (
+        "Cargo ship briefly stuck at the Miraflores Locks as canal traffic resumes",
+        "A bulk carrier lost power while entering the Miraflores Locks on Tuesday and was "
+        "towed clear within two hours, the Panama Canal Authority said. Transits resumed "
+        "in the afternoon.",
+    ),
 }
 
 
