@@ -701,6 +701,58 @@ def test_an_excluded_full_name_corroborates_nothing() -> None:
     assert verdict(m, article("Ford dies at 93", "Gerald Ford led the country.")).matched
 
 
+SURNAMES_RULE = """\
+    name: gobierno
+    actors:
+      Pedro Sánchez:
+        ambiguous: [Sánchez]
+        corroborate: [Pablo Iglesias, Podemos party, Venezuela, talks]
+      Pablo Iglesias:
+        ambiguous: [Iglesias]
+      Podemos party:
+        aliases: [Podemos]
+        types: [ORG]
+      Venezuela:
+        exclude: [avenida Venezuela]
+    keywords:
+      talks:
+        es: [acuerdo]
+        exclude: [de acuerdo con]
+    """
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # two ambiguous names: neither vouches for the other
+        "Chava Iglesias y Hugo Sánchez protagonizarán una serie sobre el fútbol.",
+        # a typed actor's lowercase mention is a word ("podemos": we can), not the party
+        "El entrenador Sánchez dijo que podemos ganar el domingo.",
+        # a mention inside an actor's exclude or a keyword group's exclude
+        "El guía Sánchez vive en la avenida Venezuela desde 2010.",
+        "De acuerdo con el guía, Sánchez llegó tarde al museo.",
+    ],
+)
+def test_only_a_mention_that_counts_corroborates_an_ambiguous_name(text: str) -> None:
+    """A corroborating term's mention must be one matching would count: not an ambiguous
+    name (two would confirm each other), not lowercase where the actor has types, and not
+    inside an exclude."""
+    m = matcher(SURNAMES_RULE)
+    v = verdict(m, article("Crónica", text))
+    assert not {e.term for e in v.evidence} & {"Pedro Sánchez", "Pablo Iglesias"}
+
+
+def test_a_counted_mention_still_corroborates_an_ambiguous_name() -> None:
+    m = matcher(SURNAMES_RULE)
+    for text in (
+        "Sánchez y Podemos firmaron el programa de gobierno.",
+        "Sánchez viajó a Venezuela el lunes.",
+        "Sánchez defendió el acuerdo ante el Congreso.",
+    ):
+        v = verdict(m, article("Crónica", text))
+        assert "Pedro Sánchez" in {e.term for e in v.evidence}, text
+
+
 def test_an_article_naming_an_excluded_namesake_keeps_the_name_for_it() -> None:
     """One sense per article: when the text names a thing ``exclude`` lists and never the
     actor unambiguously, the bare name is that thing, whatever corroborates it nearby."""

@@ -347,8 +347,9 @@ class _Article:
         return memo[key]  # type: ignore[no-any-return]
 
     def context(self, name: str, where: Field) -> set[int]:
-        """Sentences of ``where`` where the rule's term ``name`` is mentioned (raw: no type
-        or corroboration checks), to corroborate an ambiguous name."""
+        """Sentences of ``where`` where the rule's term ``name`` is mentioned in a way that
+        can vouch for an ambiguous name (see ``_vouches``; no NER or corroboration of its
+        own, which would make two names vouch for each other)."""
         assert self.rule is not None
         term = self.rule.term(name)
         key = ("context", term, where)
@@ -364,14 +365,36 @@ class _Article:
         if isinstance(term, Actor):
             term_id = self.analyzed.term_ids.get(term)
             spans = self.analyzed.scan.spans(term_id) if term_id is not None else []
-            return {section.sentence_at(s) for f, s, _ in spans if f == where}
-        if isinstance(term, Keywords):
+            ambiguous = frozenset(fold(a) for a in term.ambiguous)
             return {
-                section.sentence_of[a]
-                for p in term.for_language(self.analyzed.language)
-                for a, _ in self.phrase_matches(p, where)
+                section.sentence_at(s)
+                for f, s, e in spans
+                if f == where and _vouches(term, self, section, (s, e), ambiguous)
             }
+        if isinstance(term, Keywords):
+            # counted mentions: not inside the group's exclude or beside its not_near
+            return {f.sentence for f in self.mentions(term)[0] if f.evidence.where == where}
         return set()
+
+
+def _vouches(
+    actor: Actor,
+    article: _Article,
+    section: Section,
+    span: tuple[int, int],
+    ambiguous: frozenset[str],
+) -> bool:
+    """Whether a mention of ``actor`` can corroborate another actor's ambiguous name: not
+    one of its own ambiguous names ("Chava Iglesias y Hugo Sánchez" confirms neither
+    politician), capitalised where the actor has types ("iglesias" the churches is not a
+    name), and not ruled out by its exclude or not_near."""
+    start, end = span
+    if section.folded[start:end] in ambiguous:
+        return False
+    surface = section.text[start:end]
+    if actor.types and not (section.caseless or capitalised(surface)):
+        return False
+    return not _excluded(actor, article, section, start, end, surface=surface)
 
 
 def _phrase_at(keys: list[tuple[str, str]], forms: tuple[frozenset[str], ...], i: int) -> bool:
