@@ -855,3 +855,17 @@ def test_a_group_labels_ambiguous_names_match_when_corroborated() -> None:
     assert [e.matched for e in v.evidence if e.term == "negotiators"] == ["Dmitriev"]
     v = verdict(m, article("t", "Dmitriev won the chess championship."))
     assert not v.matched  # nothing corroborates the surname
+
+
+def test_explain_says_how_many_matched_forms_it_does_not_list() -> None:
+    m = matcher("keywords: {weather: [rain, snow, hail, sleet, fog, wind, frost]}\n")
+    text = "Rain, snow, hail, sleet, fog, wind and frost hit the coast."
+    line = next(r for r in verdict(m, article("Storm", text)).reasons if "weather" in r)
+    assert "and 2 more forms" in line
+
+
+def test_explain_names_what_corroborated_an_ambiguous_name() -> None:
+    m = matcher(AMBIGUOUS_RULE)
+    reasons = verdict(m, article("t", "Maduro spoke in Caracas on Monday.")).reasons
+    note = next(r for r in reasons if "counted: 'Maduro'" in r)
+    assert "Caracas" in note

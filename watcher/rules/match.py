@@ -439,6 +439,7 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
         else:
             notes.append(f"not counted: {problem}")
     found = _without_vetoed(found, senses, notes)
+    notes += _vouched_notes(found, senses)
     majority = len(found) >= len(conflicts)
     found += [mention for mention, _ in conflicts if majority and found]
     types = "/".join(actor.types)
@@ -449,6 +450,17 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
     elif unread:
         notes.append(f"not counted: {len(unread)} more, as the mentions NER read are not {types}")
     return sorted(found, key=_order), notes
+
+
+def _vouched_notes(found: list[_Found], senses: _Senses) -> list[str]:
+    """What corroborated each counted ambiguous mention that a nearby term vouched for."""
+    window = senses.article.rule.window if senses.article.rule else 0
+    near = f"within {window} sentence{'s' * (window != 1)}" if window else "in its sentence"
+    return [
+        f"counted: {m.evidence.matched!r} in the {m.where} (ambiguous), {by} {near}"
+        for m in found
+        if (by := senses.vouched_by.get((m.where, m.evidence.start)))
+    ]
 
 
 def _without_vetoed(found: list[_Found], senses: _Senses, notes: list[str]) -> list[_Found]:
@@ -490,6 +502,8 @@ class _Senses:
     read_as_other: dict[str, tuple[int, str]] = field(default_factory=dict)
     # (field, start) -> folded name, of the ambiguous mentions only a nearby term corroborated
     nearby_only: dict[tuple[Field, int], str] = field(default_factory=dict)
+    # (field, start) -> the corroborating term of those mentions, for explain
+    vouched_by: dict[tuple[Field, int], str] = field(default_factory=dict)
 
     @functools.cached_property
     def ambiguous(self) -> frozenset[str]:
@@ -627,8 +641,10 @@ def _ambiguity(
             f"{surface!r} is ambiguous and the article names {senses.other_named!r} (exclude),"
             f" never {actor.name!r} by an unambiguous name"
         ), None
-    if senses.context_near(section.name, sentence):
+    vouching = senses.context_near(section.name, sentence)
+    if vouching:
         senses.nearby_only[section.name, start] = section.folded[start:end]
+        senses.vouched_by[section.name, start] = vouching
         return "", None
     if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
         return _ner_sense(actor, section, start, end, senses=senses)
@@ -643,7 +659,10 @@ def _ner_sense(
     if not senses.ner(section, section.sentence_at(start)):
         if senses.article.optimistic:
             return "", None
-        return f"{surface!r} is ambiguous and NER did not read its sentence", None
+        return (
+            f"{surface!r} in the {section.name} is ambiguous and NER did not read its sentence"
+            " (NER reads one sentence per actor, nlp.ner_chars characters at most)"
+        ), None
     problem, label = _type_problem(actor, section, start, end, surface)
     if label is None:
         return problem or _uncorroborated(surface, senses, section.name), None
@@ -954,8 +973,10 @@ def _term_lines(rule: Rule, article: _Article) -> Iterator[str]:
         counts = f"{len(found)} mention{'s' * (len(found) != 1)}" + (
             f" ({titled} in the title)" if titled else ""
         )
-        forms = sorted({f.evidence.matched for f in found})[:5]
-        shown = f": {', '.join(map(repr, forms))}" if forms else ""
+        forms = sorted({f.evidence.matched for f in found})
+        shown = f": {', '.join(map(repr, forms[:5]))}" if forms else ""
+        if len(forms) > 5:
+            shown += f" and {len(forms) - 5} more form{'s' * (len(forms) > 6)}"
         yield f"{kind} {term.name}: {counts}{shown}"
         notes = Counter(dropped)  # the same reason for many mentions is said once
         for note, times in list(notes.items())[:5]:
