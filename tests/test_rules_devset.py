@@ -162,5 +162,5 @@ def test_engine_meets_the_quality_targets(engine_scores: dict[str, Any], rule: s
     # venezuela: 0.909 on the whole set, because 1,153 of its 1,789 records are random
     # Venezuelan headlines, where the rule is precise; 0.79 on the picked records alone. The
     # false alerts are mostly solidarity-campaign pages about the campaign's own business,
-    # labelled passing (81, in the picked records and the first draw; docs/rules.md).
+    # labelled passing (81, in the picked records and the first draw; docs/quality.md).
     assert scores.strict_precision >= 0.87
