@@ -392,7 +392,7 @@ def test_regex() -> None:
     v = verdict(m, article("Indictment", "Prosecutors named the CARTEL DE LOS SOLES again."))
     assert v.matched and v.evidence[0] == Evidence(
         "regex", "cartel", "CARTEL DE LOS SOLES", "text",
-        "Prosecutors named the CARTEL DE LOS SOLES again.", 22, 41, None,
+        "Prosecutors named the CARTEL DE LOS SOLES again.", 22, 41, None, group="cartel",
     )  # fmt: skip
 
 

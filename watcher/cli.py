@@ -127,7 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _feeds_parser(sub)
     exp = _add(sub, "explain", _cmd_explain, "show how the rules judge articles (URLs or files)")
-    exp.add_argument("inputs", nargs="+", metavar="URL-or-FILE")
+    exp.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="URL-or-FILE",
+        help="a URL, an HTML page, a text file (first line the title), a .json article "
+        '({"id", "title", "text", "url", "lang"}) or a .jsonl file of them, one a line',
+    )
     exp.add_argument("--rules", type=Path, metavar="DIR", help="rules folder (default: config)")
     exp.add_argument("--json", action="store_true", help="one JSON object per article per line")
     back = _add(sub, "backtest", _cmd_backtest, "run the current rules over stored articles")
@@ -719,17 +725,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                 blocklist=lambda: blocklist,
             )
             for source in args.inputs:
-                try:
-                    report = await explainer.source(source)
-                except WatcherError as exc:
-                    print(f"watcher: {exc}", file=sys.stderr)
-                    failed += 1
-                    continue
-                print(
-                    json.dumps(report, ensure_ascii=False, default=str)
-                    if args.json
-                    else format_explanation(report) + "\n"
-                )
+                async for report in explainer.each(source):
+                    if isinstance(report, WatcherError):
+                        print(f"watcher: {report}", file=sys.stderr)
+                        failed += 1
+                        continue
+                    print(
+                        json.dumps(report, ensure_ascii=False, default=str)
+                        if args.json
+                        else format_explanation(report) + "\n"
+                    )
 
     asyncio.run(explain_all())
     return 1 if failed else 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,16 +13,19 @@ from zoneinfo import ZoneInfo
 from watcher.alerts.blocklist import Blocklist, blocked
 from watcher.alerts.compose import build_payload, render
 from watcher.articles.extract import (
+    JSON_LINES,
     Extracted,
     article_from_file,
+    article_from_json,
     article_from_text,
+    article_lines,
     build_article,
     extract_page,
 )
 from watcher.articles.fetch import fetch_article
 from watcher.clock import Clock
 from watcher.config import Config, NlpSettings
-from watcher.errors import FetchError, ParseError
+from watcher.errors import FetchError, ParseError, WatcherError
 from watcher.http import HttpClient
 from watcher.rules.explain import Summarize, explain
 from watcher.rules.schema import RuleSet
@@ -85,6 +88,32 @@ class Explainer:
             return await self.url(source)
         return await self.file(Path(source))
 
+    async def each(self, source: str) -> AsyncIterator[Report | WatcherError]:
+        """The reports on a source: one for a URL or a file, one per record of a ``.jsonl``
+        file, in order. A source or record that cannot be read comes as its WatcherError in
+        its place, so the records after a bad line are still explained."""
+        path = Path(source)
+        if path.suffix.lower() != JSON_LINES or source.startswith(("http://", "https://")):
+            try:
+                yield await self.source(source)
+            except WatcherError as exc:
+                yield exc
+            return
+        try:
+            lines = await self._cpu(article_lines, path)
+        except WatcherError as exc:
+            yield exc
+            return
+        for number, line in lines:
+            try:
+                yield await self._record(path, number, line)
+            except WatcherError as exc:
+                yield exc
+
+    async def _record(self, path: Path, number: int, line: str) -> Report:
+        source, article = await self._cpu(record_article, path, number, line)
+        return await self._cpu(explain_article, source, article, self._rules(), **self._options())
+
     def _options(self) -> dict[str, Any]:
         return {
             "blocklist": self._blocklist() if self._blocklist else None,
@@ -93,6 +122,14 @@ class Explainer:
             "timezone": self._config.watcher.timezone,
             "quotes": self._config.alerts.summary_sentences,
         }
+
+
+def record_article(path: Path, number: int, line: str) -> tuple[str, Article]:
+    """Line ``number`` of a JSON lines file as an article, with the source a report names:
+    FILE#ID, or FILE:LINE for a record without an id; ParseError naming FILE:LINE."""
+    where = f"{path}:{number}"
+    record_id, article = article_from_json(line, where=where, url=path.resolve().as_uri())
+    return (f"{path}#{record_id}" if record_id else where), article
 
 
 def explain_page(
@@ -153,18 +190,19 @@ def summarizer(tz: ZoneInfo, quotes: int) -> Summarize:
     """The alert text a report shows for the rules an article matches."""
 
     def summarize(article: Article, matches: list[Match], source: str) -> str:
-        outlet = article.site_name or _outlet(source)
+        outlet = article.site_name or _outlet(source, article.url)
         payload = build_payload(article, matches, source=outlet, quotes=quotes)
         return render(payload, tz=tz).text
 
     return summarize
 
 
-def _outlet(source: str) -> str:
+def _outlet(source: str, url: str = "") -> str:
     """Where an article given to explain comes from, as an alert names its outlet: the host
-    of a URL, the name of a file (the link itself ends the alert)."""
-    host = urlsplit(source).hostname
-    return host or Path(source).name or source
+    of a URL (the article's own, as a JSON record gives it), the name of a file (the link
+    itself ends the alert)."""
+    host = urlsplit(url).hostname if url.startswith(("http://", "https://")) else None
+    return host or urlsplit(source).hostname or Path(source).name or source
 
 
 def _extract(html: bytes, url: str) -> Extracted | None:

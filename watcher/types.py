@@ -99,6 +99,7 @@ class Evidence:
     end: int
     entity_label: str | None = None
     weight: float = 1.0  # the term's weight in the rule; 0 for context-only terms
+    group: str = ""  # the rule's term it counted for: a keyword's group ("" in old records)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
+import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -380,17 +381,36 @@ def _choose_title(source: ArticleSource, page_title: str, feed_title: str) -> st
 # --- local files, for `watcher explain FILE` --------------------------------------------
 
 _HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+JSON_LINES = ".jsonl"  # one article a line: see article_lines
+NOTE = "note"  # Article.extra: what the input lacks, for explain
 
 
 def article_from_file(path: Path) -> Article:
-    """An Article from an HTML page, or from plain UTF-8 text whose first line is the title.
+    """An Article from an HTML page, a JSON object (``.json``: see article_from_json), or
+    plain UTF-8 text whose first line is the title.
 
     Raises ParseError naming the file when it is missing, unreadable or not text.
     """
     data = _read(path)
-    if path.suffix.lower() in _HTML_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in _HTML_SUFFIXES:
         return _article_from_html(path, data)
+    if suffix == JSON_LINES:
+        raise ParseError(f"{path}: holds many articles, one a line: read it with article_lines")
+    if suffix == ".json":
+        text, url = _decode(path, data), path.resolve().as_uri()
+        return article_from_json(text, where=str(path), url=url)[1]
     return _article_from_text(path, data)
+
+
+def article_lines(path: Path) -> list[tuple[int, str]]:
+    """The lines of a JSON lines file that hold something, numbered from 1, for
+    article_from_json; ParseError naming the file when it is missing, unreadable or not text."""
+    text = _decode(path, _read(path))
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise ParseError(f"{path}: the file is empty; give one JSON article a line")
+    return lines
 
 
 def _read(path: Path) -> bytes:
@@ -402,6 +422,18 @@ def _read(path: Path) -> bytes:
         raise ParseError(f"{path}: is a directory, not an article file") from None
     except OSError as exc:
         raise ParseError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        raise ParseError(
+            f"{path}: not a text file (binary or not UTF-8); give an .html page or UTF-8 text"
+        )
+    return text
 
 
 def _article_from_html(path: Path, data: bytes) -> Article:
@@ -423,14 +455,7 @@ def _article_from_html(path: Path, data: bytes) -> Article:
 
 
 def _article_from_text(path: Path, data: bytes) -> Article:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = "\0"
-    if "\0" in text:
-        raise ParseError(
-            f"{path}: not a text file (binary or not UTF-8); give an .html page or UTF-8 text"
-        )
+    text = _decode(path, data)
     if not text.strip():
         raise ParseError(f"{path}: the file is empty; its first line should be the title")
     return article_from_text(text, url=path.resolve().as_uri())
@@ -442,4 +467,55 @@ def article_from_text(
     """Plain text as an article: the first line is the title, the rest the body (a text file
     given to `watcher explain`, or text pasted into the web tester: ``source`` says which)."""
     title, _, body = text.strip().partition("\n")
-    return Article(url=url, title=_clean(title), text=body.strip(), source=source)
+    what = "file" if source is ArticleSource.FILE else "text"
+    note = {} if body.strip() else {NOTE: f"the {what} has a title line and no text"}
+    return Article(url=url, title=_clean(title), text=body.strip(), source=source, extra=note)
+
+
+_RECORD_KEYS = ("title", "text", "url", "lang")
+_JSON_KINDS = {"list": "array", "str": "string", "int": "number", "float": "number"}
+
+
+def article_from_json(text: str, *, where: str, url: str = "") -> tuple[str, Article]:
+    """One JSON object ``{"id", "title", "text", "url", "lang"}`` (a ``.json`` file, a line of
+    a ``.jsonl`` one) as an article, with its id ("" without one); ``url`` when it has none.
+
+    Raises ParseError naming ``where`` (the file, or file:line) when it is not an object with
+    a title or a text.
+    """
+    record = _json_object(text, where)
+    fields = {key: _record_text(record, key, where) for key in _RECORD_KEYS}
+    title, body = _clean(fields["title"]), fields["text"].strip()
+    if not (title or body):
+        raise ParseError(f'{where}: the JSON object has no "title" or "text"')
+    article = Article(
+        url=fields["url"].strip() or url,
+        title=title,
+        text=body,
+        source=ArticleSource.FILE,
+        language=language_code(fields["lang"]),
+        extra={} if body else {NOTE: "the record has a title and no text"},
+    )
+    record_id = record.get("id")
+    return ("" if record_id is None else str(record_id)), article
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f"line {exc.lineno}, column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        raise ParseError(f"{where}: not valid JSON: {exc.msg} ({at})") from None
+    if not isinstance(record, dict):
+        kind = _JSON_KINDS.get(type(record).__name__, "value")
+        raise ParseError(
+            f'{where}: a JSON {kind} is no article: give an object with a "title" or a "text"'
+        )
+    return record
+
+
+def _record_text(record: dict[str, Any], key: str, where: str) -> str:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ParseError(f'{where}: "{key}" is {type(value).__name__}, not a string')
+    return value or ""

@@ -170,15 +170,17 @@ def _partial(found: int, count: int) -> float:
 def about_lines(result: Aboutness, topic: str) -> list[str]:
     """How the score came about, one feature a line, for ``explain``."""
     mark = "✓" if result.ok else "✗"
-    lines = [
-        f"{mark} about {topic}: score {result.score:.2f} "
+    score = (
+        f"score {result.score:.2f} "
         f"({'>=' if result.score >= result.min_score else '<'} min_score {result.min_score:g})"
-    ]
+    )
+    # a failed requirement decides the verdict whatever the score: it leads the line
+    failed = "".join(f"{failure}; " for failure in result.failed)
+    lines = [f"{mark} about {topic}: {failed}{score}"]
     lines += [
         f"  {f.name:8} {f.value:6.2f} x {f.weight:<4g} = {f.contribution:5.2f}  ({f.detail})"
         for f in result.features
     ]
-    lines += [f"  required: {failure}" for failure in result.failed]
     return lines
 
 

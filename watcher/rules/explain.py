@@ -40,6 +40,8 @@ def explain(
         "fallback_reason": article.fallback_reason,
         # Input caps the page went through before matching (articles.extract.PAGE_CAP).
         "page_cap": article.extra.get("page_cap", ""),
+        # What the input lacks, said by articles.extract ("the file has a title line and no text").
+        "note": article.extra.get("note", ""),
         "matches": [_verdict_json(v) for v in verdicts if v.matched],
         "verdicts": [_verdict_json(v) for v in verdicts],
         "summary": summary,
@@ -81,6 +83,8 @@ def format_explanation(report: dict[str, Any]) -> str:
     ]
     if report.get("page_cap"):
         lines.append(f"   page capped before extraction: {report['page_cap']}")
+    if report.get("note"):
+        lines.append(f"   note: {report['note']}")
     for v in report["verdicts"]:
         lines += _format_verdict(v)
     if report["summary"] and report.get("blocked"):
@@ -116,19 +120,27 @@ def _format_verdict(v: dict[str, Any]) -> list[str]:
     lines = ["", f"{v['rule']}: {head} (score {v['score']:g}, threshold {v['threshold']:g})"]
     lines += [f"   {reason}" for reason in v["reasons"]]
     for e in _strongest(v["evidence"]):
-        label = f" (as {entity_words(e['entity_label'])})" if e.get("entity_label") else ""
         lines.append(
-            f"   - {e['kind']} {e['term']}{label}: {e['matched']!r} in {e['where']}: "
-            f"{_short(e['sentence'])!r}"
+            f"   - {_evidence_name(e)}: {e['matched']!r} in {e['where']}: {_short(e['sentence'])!r}"
         )
     return lines
 
 
+def _evidence_name(e: dict[str, Any]) -> str:
+    """The term as the rule names it, and for a keyword the group's phrase that matched:
+    "keyword hostages (phrase 'hostage')", "actor Nicolás Maduro (as a person)"."""
+    group = e.get("group") or e["term"]
+    if e["kind"] == "keyword":
+        return f"keyword {group} (phrase {e['term']!r})"
+    label = f" (as {entity_words(e['entity_label'])})" if e.get("entity_label") else ""
+    return f"{e['kind']} {group}{label}"
+
+
 def _strongest(evidence: Sequence[dict[str, Any]], limit: int = 8) -> list[dict[str, Any]]:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     out = []
     for e in evidence:
-        key = (e["term"], e["where"])
+        key = (e.get("group", ""), e["term"], e["where"])
         if key not in seen:
             seen.add(key)
             out.append(e)

@@ -813,7 +813,9 @@ def _make_found(
     matched = section.text[start:end]
     text = _excerpt(section.sentence_text(sentence), matched)
     kind = _KINDS[type(term)]
-    evidence = Evidence(kind, shown, matched, section.name, text, start, end, label, term.weight)
+    evidence = Evidence(
+        kind, shown, matched, section.name, text, start, end, label, term.weight, term.name
+    )
     word = section.word_of[token] if section.word_of else 0
     return _Found(evidence, term.name, sentence, word)
 
