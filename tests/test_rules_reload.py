@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import load_config
+from watcher.config import FeedConfig, load_config
 from watcher.daemon import Daemon, RunOptions
 from watcher.errors import RuleError
 from watcher.pipeline import Pools
@@ -48,7 +48,7 @@ def test_rules_sending_to_a_channel_not_configured_are_refused_at_load_and_reloa
     assert source.load().names() == ["bakery"]
     (tmp_path / "b.yaml").write_text(TO_EMAIL)
     error = source.reload()
-    assert isinstance(error, RuleError) and "b.yaml:1" in error.problems[0]
+    assert isinstance(error, RuleError) and "b.yaml:3:16: " in error.problems[0]  # the item
     assert source.rules.names() == ["bakery"]  # the previous rules stay
     with pytest.raises(RuleError):
         RulesSource(tmp_path, channels={"console", "jsonl"}).load()
@@ -69,7 +69,27 @@ def test_rules_filtering_on_an_unknown_feed_are_loaded_with_a_warning(tmp_path: 
     (tmp_path / "rules" / "b.yaml").write_text(FEED_FILTER)
     assert source.reload() is None
     assert source.rules.names() == ["bakery", "wire"]
-    assert len(source.warnings) == 1 and "b.yaml:1" in source.warnings[0]
+    assert len(source.warnings) == 1 and "b.yaml:3:19: " in source.warnings[0]  # the item
+
+
+def test_a_destination_or_feed_the_config_lacks_is_named_at_its_own_item(
+    tmp_path: Path,
+) -> None:
+    """Not at the rule's first line: a file of several rules, block lists over lines."""
+    (tmp_path / "a.yaml").write_text(
+        "name: one\nactors: [sourdough]\n---\nname: two\nactors: [rye]\n"
+        "destinations:\n  - console\n  - email:desk@example.org\n"
+        "filters:\n  feeds:\n    - Wire\n    - tag:latam\n"
+    )
+    feeds = [FeedConfig(url="http://127.0.0.1:9/feed", name="Wire")]
+    source = RulesSource(tmp_path, feeds=feeds)
+    source.load()
+    (warning,) = source.warnings
+    assert warning.startswith(f"{tmp_path / 'a.yaml'}:12:7: ") and "'tag:latam'" in warning
+    with pytest.raises(RuleError) as caught:
+        RulesSource(tmp_path, channels={"console"}).load()
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{tmp_path / 'a.yaml'}:8:5: ") and "no email channel" in problem
 
 
 def test_a_rules_folder_without_rules_is_a_warning_in_check_and_the_daemon(

@@ -467,7 +467,53 @@ def test_the_docs_full_rule_passes_check_with_the_channels_it_names(
         ),
         (
             "actors: [Aa]\nkeywords: {Aa: [x]}\n",
-            "r.yaml:2:11: keyword group 'Aa': the name is already used by actor 'Aa'",
+            "r.yaml:2:12: keyword group 'Aa': the name is already used by actor 'Aa'",
+        ),
+        (
+            "actors: [Aa, Bb, Aa]\n",
+            "r.yaml:1:18: actor 'Aa': the name is already used by actor 'Aa'",
+        ),
+        (
+            'actors:\n  Aa:\n    aliases: ""\n',
+            "r.yaml:3:14: actor 'Aa' aliases: expected text, got empty text",
+        ),
+        (
+            "actors: [Aa]\nmatch:\n",
+            "r.yaml:2:7: match: needs a term name, a list or a mapping (all, any, none, near, "
+            "term), got nothing",
+        ),
+        (
+            "actors: [Aa, Bb, Cc]\nmatch: {near: [Aa, [Bb, [Cc]]]}\n",
+            "r.yaml:2:25: match: a near operand is a term or a list of terms, got a list",
+        ),
+        (
+            "actors: [Gaza, Hamas, Israel]\nmatch:\n  any: Gaza, Hamas, Israel\n",
+            "write a list: [Gaza, Hamas, Israel]",
+        ),
+        (
+            "actors:\n  Aa:\n    ambiguous: [Aa]\n    corroborate: Bb, Cc\n",
+            "write a list: [Bb, Cc]",
+        ),
+        (
+            "actors: [Aa]\nabout:\n  min_score: 2,5\n",
+            "r.yaml:3:14: about.min_score: expected a number of at least 0, got text ('2,5'); "
+            "use a decimal point: 2.5",
+        ),
+        (
+            "actors: [Aa]\nthreshold: 1,25\n",
+            "use a decimal point: 1.25",
+        ),
+        (
+            "actors: [Aa]\nwindow: -1\n",
+            "r.yaml:2:9: window: 0 to 5 sentences, got -1",
+        ),
+        (
+            "name: señal\nactors: [Aa]\n",
+            "r.yaml:1:7: name: 'señal' is not valid (use ASCII letters,",
+        ),
+        (
+            "actors: [Aa]\nregex: {r: []}\nmatch: [Aa, r]\n",
+            "r.yaml:2:12: regex 'r': no patterns",
         ),
         (
             "name: 'bad name!'\nactors: [Aa]\n",
@@ -650,6 +696,111 @@ def test_an_exclude_or_not_near_that_holds_more_than_the_name_is_no_warning(
 
 
 @pytest.mark.parametrize(
+    ("text", "where", "said"),
+    [
+        ("actors:\n  Israel:\n  aliases: [Israeli]\n", "3:3", "under 'Israel' (the actor above)"),
+        ("actors:\n  Israel: [Israeli]\n  types: [ORG]\n", "3:3", "'types'"),
+        ("actors:\n  ambiguous: [Maduro]\n", "2:3", "under the actor it belongs to"),
+        ("keywords:\n  hostages:\n    en: [hostage]\n  es: [rehén]\n", "4:3",
+         "under 'hostages' (the keyword group above)"),
+        ("keywords:\n  talks: [peace talks]\n  exclude: [talks show]\n", "3:3", "'exclude'"),
+    ],
+)  # fmt: skip
+def test_a_key_indented_as_a_term_of_its_own_is_a_warning(
+    tmp_path: Path, text: str, where: str, said: str
+) -> None:
+    """``aliases:`` one step short of its actor is an actor named "aliases", silently."""
+    warning = only_warning(tmp_path, text)
+    assert warning.startswith(f"r.yaml:{where}: ") and said in warning
+
+
+def test_terms_named_like_keys_in_their_place_are_no_warning(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", """\
+        name: one
+        actors:
+          Israel:
+            aliases: [Israeli]
+            types: [GPE]
+          weights: [Weights and Measures]
+        keywords:
+          en: [ceasefire]
+          es: [alto el fuego]
+          weight: 2
+        ---
+        name: two
+        keywords:
+          talks: [peace talks]
+          exports: [exports]
+        """)  # fmt: skip
+    assert load_rules(tmp_path).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "actors:\n  mediators:\n    aliases: []\n",
+        "actors:\n  mediators: []\n",
+    ],
+)
+def test_an_empty_aliases_list_on_a_lowercase_actor_is_a_warning(tmp_path: Path, text: str) -> None:
+    """A lowercase name with aliases is a group label; with none it matches its own word."""
+    warning = only_warning(tmp_path, text)
+    assert warning.startswith("r.yaml:") and "'mediators'" in warning and "empty" in warning
+    (rule,) = load_rules(tmp_path / "rules").rules
+    assert rule.actors[0].names == ("mediators",)  # what the warning is about
+
+
+def test_an_empty_aliases_list_on_a_capitalised_actor_is_no_warning(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", "actors:\n  Mediators:\n    aliases: []\n  envoys: [Witkoff]\n")
+    assert load_rules(tmp_path).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "phrase"),
+    [
+        ("keywords:\n  deal:\n    es: [acuerdo]\n    exclude: [“de acuerdo con”]\n", "4:15",
+         "'“de acuerdo con”'"),
+        ("keywords:\n  deal:\n    es: [«acuerdo de paz»]\n", "3:10", "«acuerdo de paz»"),
+        ("keywords:\n  deal:\n    de: [„Friedensabkommen“]\n", "3:10", "„Friedensabkommen“"),
+        ("actors:\n  Aa:\n    aliases:\n      - ‘Ab Cd’\n", "4:9", "‘Ab Cd’"),
+        ("actors:\n  “Hamas”: [Hamás]\n", "2:3", "“Hamas”"),
+        ("actors: [“Hamas”]\n", "1:10", "“Hamas”"),
+    ],
+)  # fmt: skip
+def test_a_phrase_in_typographic_quotes_is_a_warning(
+    tmp_path: Path, text: str, where: str, phrase: str
+) -> None:
+    """YAML quotes with ' and " only: “...” stay part of the phrase, which then never matches."""
+    warning = only_warning(tmp_path, text)
+    assert warning.startswith(f"r.yaml:{where}: ") and phrase in warning
+    assert "straight quotes" in warning
+
+
+def test_typographic_quotes_inside_a_phrase_are_no_warning(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", 'actors:\n  Aa: [“Ab” Cd, rock ’n’ roll, "“Ef”", Gh’]\n')
+    (warning,) = load_rules(tmp_path).warnings  # only the one quoted straight around them
+    assert "“Ef”" in warning
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "said"),
+    [
+        ("actors:\n  Pedro Sánchez:\n  Pedro Sanchez:\n", "3:3", "actor 'Pedro Sánchez'"),
+        ("keywords:\n  negociación: [negociación]\n  negociacion: [negociacion]\n", "3:3",
+         "keyword group 'negociación'"),
+        ("actors: [Boeing]\nkeywords:\n  boeing: [737 MAX]\n", "3:3", "actor 'Boeing'"),
+        ("actors: [OTAN, Otan]\n", "1:16", "actor 'OTAN'"),
+    ],
+)  # fmt: skip
+def test_term_names_differing_only_in_case_or_accents_are_a_warning(
+    tmp_path: Path, text: str, where: str, said: str
+) -> None:
+    """Matching folds case and accents: the two are likely one term written twice."""
+    warning = only_warning(tmp_path, text)
+    assert warning.startswith(f"r.yaml:{where}: ") and said in warning
+
+
+@pytest.mark.parametrize(
     ("text", "where", "key"),
     [
         ("actors: {Boeing: Boeing Co, Boeing Company}\n", "1:29", "Boeing Company"),
@@ -715,13 +866,112 @@ def test_quoted_phrases_with_commas_and_regexes_load(tmp_path: Path) -> None:
         ("actors:\n  - Aa\n - Bb\n", "3:2", "indentation"),
         ("actors:\n  Aa: x\n    Bb: [Bc]\n", "3:7", "indentation"),
         ("actors:\n  Aa: [Ab]\n    Bb: [Bc]\n", "3:5", "indentation"),
+        # An unclosed bracket surfaces at the next key: where it opened is the news.
+        ("keywords:\n  k:\n    en: [hostage, captive, captivity\n    es: [rehén]\n", "4:7",
+         "the list opened at 3:9 is not closed: add ']'"),
+        ("actors: [Aa, Bb\n", "2:1", "the list opened at 1:9 is not closed"),
+        ("actors:\n  Aa: {aliases: [Ab]\n  Bb: [Bc]\n", "3:3",
+         "the mapping opened at 2:7 is not closed: add '}'"),
+        ("actors:\n  Aa: ['Ab]\n  Bb: [Bc]\n", "4:1", "quoted text opened at 2:8 is not closed"),
+        # A tab after the text, before a comment, is no indentation.
+        ("actors:\n  Aa:\n    weight: 2\t# peso\n", "3:14", "a tab before a comment"),
+        ("actors:\n  Aa:\n    weight: 2\t \t# peso\n", "3:14", "a tab before a comment"),
     ],
-)
+)  # fmt: skip
 def test_yaml_syntax_errors_say_what_to_do(
     tmp_path: Path, text: str, where: str, hint: str
 ) -> None:
     problem = only_problem(tmp_path, text)
     assert problem.startswith(f"r.yaml:{where}: YAML syntax error: ") and hint in problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "actors: [Aa, 'Bb' Cc]\n",  # closed on its line: a missing comma, not a bracket
+        "actors:\n  - Aa\t# x\n",
+    ],
+)
+def test_a_syntax_error_is_not_blamed_on_what_it_is_not(tmp_path: Path, text: str) -> None:
+    problem = only_problem(tmp_path, text)
+    assert "is not closed" not in problem and "indent with spaces" not in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "said"),
+    [
+        ("actors:\n\u00a0\u00a0Aa: [Ab]\n", "2:1", "non-breaking space (U+00A0) in the indent"),
+        ("actors:\n  Aa:\n  \u00a0 aliases: [Ab]\n", "3:3", "(U+00A0) in the indentation"),
+        ("actors:\n  Aa:\n    weight:\u00a02\n", "3:12", "(U+00A0) after 'weight:'"),
+        ("actors:\n  Aa: \u00a0[Ab, Ac]\n", "2:7", "(U+00A0) after 'Aa:'"),
+        ("actors:\n  - \u202fAa\n", "2:5", "narrow non-breaking space (U+202F)"),
+        ("actors:\n\u3000\u3000Aa: [Ab]\n", "2:1", "(U+3000)"),
+        ("actors:\n  Aa:\n\u2007   aliases: [Ab]\n", "3:1", "(U+2007)"),
+    ],
+)  # fmt: skip
+def test_a_space_yaml_reads_as_text_is_named_where_it_is(
+    tmp_path: Path, text: str, where: str, said: str
+) -> None:
+    """Alt+Space on a Mac types a non-breaking space: in the indentation or after a colon YAML
+    reads it as text, and fails elsewhere (or reads ``weight:\u00a02`` as one text)."""
+    problem = only_problem(tmp_path, text)
+    assert problem.startswith(f"r.yaml:{where}: ") and said in problem
+    assert "replace it with a plain space" in problem
+
+
+def test_a_non_breaking_space_inside_a_text_is_the_texts_own(tmp_path: Path) -> None:
+    (rule,) = load_rule_file(write(tmp_path, "r.yaml", """\
+        description: >
+          Egypt\u00a0talks: at Sharm el\u00a0Sheikh
+        actors:
+          Sharm el\u00a0Sheikh: [Sharm, "el\u00a0Sheikh: resort"]
+          Egypt:
+            aliases: [Cairo\u00a0talks, "\u00a0Egipto"]  # a comment:\u00a0with one
+        regex:
+          r: (?i)talks:\u00a0now
+        """))  # fmt: skip
+    assert rule.actors[0].name == "Sharm el\u00a0Sheikh"
+    assert rule.regexes[0].patterns == ("(?i)talks:\u00a0now",)
+
+
+def test_corroborate_names_each_unknown_term_at_its_item(tmp_path: Path) -> None:
+    text = (
+        "actors:\n  Podemos:\n    ambiguous: [Podemos]\n"
+        "    corroborate: [Podemos2, Pedro Sanchez, Gobierno]\n"
+    )
+    problems = [p.replace(f"{tmp_path}/", "") for p in problems_of(tmp_path, text)]
+    assert [p.split(": ")[0] for p in problems] == ["r.yaml:4:19", "r.yaml:4:29", "r.yaml:4:44"]
+    assert all("unknown term" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # A group refused for its own reason is declared: match and about name it rightly.
+        ("actors: [Aa]\nkeywords:\n  hostages:\nmatch: [Aa, hostages]\n"
+         "about: {topic: [hostages]}\n", "3:12"),
+        ("actors: [Aa]\nkeywords:\n  hostages: {english: [x]}\nmatch: [Aa, hostages]\n", "3:14"),
+        ("actors: [Aa]\nkeywords:\n  hostages: []\nmatch: {any: [Aa, hostages]}\n", "3:13"),
+        ("actors:\n  Aa: {ambiguous: [Aa], corroborate: [r]}\nregex: {r: '(a'}\n", "3:12"),
+        # A misspelled terms key: said once, at the key, not at every name under it.
+        ("actores:\n  Aa: [Ab]\n  Bb: [Bc]\nkeywords: {k: [x]}\nmatch: {all: [Aa, Bb, k]}\n"
+         "about: {topic: [Aa]}\n", "1:1"),
+        ("actors: [Aa]\nkeyword: {k: [x]}\nmatch: [Aa, k]\n", "2:1"),
+    ],
+)  # fmt: skip
+def test_a_term_refused_or_unread_is_not_reported_again_where_it_is_named(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    """One error, the first: the rule is refused, without an unknown-term error per use."""
+    problem = only_problem(tmp_path, text)
+    assert problem.startswith(f"r.yaml:{where}: ") and "unknown term" not in problem
+
+
+def test_a_misspelled_terms_key_says_its_terms_were_not_read(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path, "actores:\n  Aa: [Ab]\nmatch: [Aa]\n")
+    assert "did you mean 'actors'?" in problem and "not read" in problem
+    other = only_problem(tmp_path, "actors: [Aa]\nthreshhold: 2\n")  # not a terms key
+    assert "not read" not in other
 
 
 @pytest.mark.parametrize(
@@ -762,7 +1012,7 @@ def test_names_are_required_when_a_file_has_several_rules(tmp_path: Path) -> Non
 def test_file_name_must_make_a_valid_rule_name(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path, "actors: [Aa]\n", name="my rule.yaml")
     assert problem.endswith("name: the file name 'my rule' is not a valid rule name; add name: "
-                            "with letters, digits, '-', '_' or '.'")  # fmt: skip
+                            "with ASCII letters, digits, '-', '_' or '.'")  # fmt: skip
 
 
 def test_duplicate_rule_names_in_one_file(tmp_path: Path) -> None:
@@ -822,11 +1072,25 @@ def test_missing_directory_and_file(tmp_path: Path) -> None:
         load_rule_file(tmp_path / "nope.yaml")
 
 
-def test_not_utf8(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("data", "where", "byte"),
+    [
+        (b"actors: [Caf\xe9]\n", "1:13", "byte 12: 0xe9"),
+        ("# Noticias\nactors: [Pol\u00edtica]\n".encode("cp1252"), "2:13", "byte 23: 0xed"),
+        (b"\xef\xbb\xbf# \xc3\xa9\nactors: [\xc3\xa9 Caf\xe9]\n", "2:15", "byte 23: 0xe9"),  # a BOM
+    ],
+)  # fmt: skip
+def test_not_utf8_names_the_first_bad_byte_where_an_editor_shows_it(
+    tmp_path: Path, data: bytes, where: str, byte: str
+) -> None:
+    """A file saved as Windows-1252 or Latin-1: its line and column (in characters), and its
+    offset in the file."""
     path = tmp_path / "r.yaml"
-    path.write_bytes(b"actors: [Caf\xe9]\n")
-    with pytest.raises(RuleError, match=r"r.yaml:1:1: not UTF-8 text \(byte 12\)"):
+    path.write_bytes(data)
+    with pytest.raises(RuleError) as caught:
         load_rule_file(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}:{where}: not UTF-8 text") and byte in problem
 
 
 def test_file_size_is_capped(tmp_path: Path) -> None:

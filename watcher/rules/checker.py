@@ -46,6 +46,9 @@ from watcher.types import Field
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
 _COMMA_RE = re.compile(r",\s")  # "crash, accident": a list written as one text
+_DECIMAL_COMMA_RE = re.compile(r"[-+]?\d+,\d+")  # "2,5": a decimal written the Spanish way
+# Quotes YAML does not take for quotes: around a phrase, they become part of it.
+_TYPOGRAPHIC_QUOTES = "“”„‟«»‘’‚‛‹›「」『』"
 _DESTINATION_KINDS = ("telegram", "email", "console", "apprise")
 
 _RULE_KEYS = (
@@ -68,6 +71,7 @@ _RULE_KEYS = (
 _ACTOR_KEYS = (
     "name", "aliases", "types", "exclude", "not_near", "weight", "ambiguous", "corroborate",
 )  # fmt: skip
+_TERM_KEYS = ("actors", "keywords", "regex")
 _ABOUT_KEYS = ("topic", "min_score", "weights", "require", "lead")
 _MAX_WINDOW = 5
 _FILTER_KEYS = ("feeds", "languages", "max_age", "categories", "authors", "url")
@@ -92,6 +96,8 @@ def _describe(y: Y) -> str:
         return "a list"
     if value is None:
         return "nothing"
+    if isinstance(value, str) and not y.raw.strip():
+        return "empty text"
     kind = {bool: "true/false", int: "a number", float: "a number"}.get(type(value), "text")
     return f"{kind} ({y.raw!r})" if len(y.raw) <= 40 else kind
 
@@ -110,20 +116,40 @@ class Checker:
         self.path = path
         self.problems = problems
         self.warnings = [] if warnings is None else warnings  # loads, but likely not meant
-        self.term_refs: list[tuple[Y, str]] = []  # (where, name): names to check once known
+        self.term_refs: list[tuple[Y, str, str]] = []  # (where, what, name): checked once known
+        # Names of terms declared but refused, their error said: an unknown-term error at each
+        # use would repeat it. True for all names when a misspelled key hides the terms.
+        self.refused: set[str] = set()
+        self.terms_unread = False
+        self.positions: dict[tuple[str, str], tuple[int, int]] = {}  # see Rule.positions
 
     def fail(self, y: Y, message: str) -> None:
         self.problems.append(f"{self.path}:{y.line}:{y.column}: {message}")
 
+    def warn(self, y: Y, message: str) -> None:
+        self.warnings.append(f"{self.path}:{y.line}:{y.column}: {message}")
+
+    def said(self, name: str) -> bool:
+        """Whether an unknown-term error for ``name`` would only repeat an error already said."""
+        return name in self.refused or self.terms_unread
+
     # generic shapes
 
-    def mapping(self, y: Y, what: str, allowed: tuple[str, ...] | None) -> dict[str, Y] | None:
+    def mapping(
+        self,
+        y: Y,
+        what: str,
+        allowed: tuple[str, ...] | None,
+        note: Callable[[str], str] = lambda key: "",
+    ) -> dict[str, Y] | None:
+        """The keys of a mapping, each unknown one refused (``note`` adds to its message)."""
         if not isinstance(y.value, dict):
             self.fail(y, f"{what}: expected a mapping (key: value lines), got {_describe(y)}")
             return None
         for key in y.value:
             if allowed is not None and key not in allowed:
-                self.fail(y.keys[key], f"{what}: unknown key {key!r}{_suggest(key, allowed)}")
+                hint = _suggest(key, allowed) + note(key)
+                self.fail(y.keys[key], f"{what}: unknown key {key!r}{hint}")
         return {k: v for k, v in y.value.items() if allowed is None or k in allowed}
 
     def text(self, y: Y, what: str) -> str | None:
@@ -135,7 +161,21 @@ class Checker:
     def phrases(self, y: Y, what: str) -> tuple[str, ...]:
         """Texts where a list is meant; one text alone is a list of one."""
         self.comma_list(y, what)
+        for item in _items(y):
+            self.typographic_quotes(item, what)
         return self.texts(y, what)
+
+    def typographic_quotes(self, y: Y, what: str) -> None:
+        """Warns about a phrase in typographic quotes (“...”, «...»): YAML quotes only with
+        straight ones, so these are part of the phrase, which then matches nothing meant."""
+        text = y.raw.strip()
+        if len(text) > 2 and text[0] in _TYPOGRAPHIC_QUOTES and text[-1] in _TYPOGRAPHIC_QUOTES:
+            self.warn(
+                y,
+                f"{what}: {text!r} is in typographic quotes ({text[0]}...{text[-1]}), which YAML "
+                f"keeps as part of the phrase, so it does not match as meant; use straight "
+                f'quotes or none: "{text[1:-1]}"',
+            )
 
     def comma_list(self, y: Y, what: str) -> None:
         """Warns when ``y`` is an unquoted text with ", " where a list is meant: YAML reads
@@ -164,7 +204,9 @@ class Checker:
             return None
         if ok and y.value >= minimum:
             return float(y.value)
-        self.fail(y, f"{what}: expected a number of at least {minimum:g}, got {_describe(y)}")
+        comma = isinstance(y.value, str) and _DECIMAL_COMMA_RE.fullmatch(y.raw.strip())
+        hint = f"; use a decimal point: {y.raw.strip().replace(',', '.')}" if comma else ""
+        self.fail(y, f"{what}: expected a number of at least {minimum:g}, got {_describe(y)}{hint}")
         return None
 
     def integer(self, y: Y, what: str, *, minimum: int = 1) -> int | None:
@@ -185,7 +227,10 @@ class Checker:
 
     def rule(self, doc: Y, default_name: str) -> Rule | None:
         start = len(self.problems)
-        keys = self.mapping(doc, "rule", _RULE_KEYS)
+        self.refused, self.positions = set(), {}
+        unknown = set(doc.value) - set(_RULE_KEYS) if isinstance(doc.value, dict) else set()
+        self.terms_unread = any(map(_taken_for_terms, unknown))
+        keys = self.mapping(doc, "rule", _RULE_KEYS, _unread_note)
         if keys is None:
             return None
         name = self.rule_name(keys, doc, default_name)
@@ -210,6 +255,7 @@ class Checker:
             logic,
             path=self.path,
             line=doc.line,
+            positions=self.positions,
             **options,
         )
 
@@ -221,14 +267,14 @@ class Checker:
                 self.fail(
                     doc,
                     f"name: the file name {default!r} is not a valid rule name; "
-                    "add name: with letters, digits, '-', '_' or '.'",
+                    "add name: with ASCII letters, digits, '-', '_' or '.'",
                 )
             return default or None
         name = self.text(keys["name"], "name")
         if name is not None and not _NAME_RE.fullmatch(name):
             self.fail(
                 keys["name"],
-                f"name: {name!r} is not valid (use letters, digits, "
+                f"name: {name!r} is not valid (use ASCII letters, digits, "
                 "'-', '_' or '.', up to 64, starting with a letter or digit)",
             )
         return name
@@ -258,6 +304,7 @@ class Checker:
             value = self.text(item, "destinations")
             if value is not None and self.destination_ok(item, value):
                 found.append(value)
+                self.positions.setdefault(("destinations", value), (item.line, item.column))
         return tuple(found)
 
     def destination_ok(self, y: Y, value: str) -> bool:
@@ -270,6 +317,8 @@ class Checker:
     def filters(self, y: Y) -> Filters:
         keys = self.mapping(y, "filters", _FILTER_KEYS) or {}
         feeds = self.phrases(keys["feeds"], "filters.feeds") if "feeds" in keys else ()
+        for item in _items(keys["feeds"]) if feeds else ():
+            self.positions.setdefault(("filters.feeds", item.raw.strip()), (item.line, item.column))
         languages = self.languages(keys["languages"]) if "languages" in keys else ()
         max_age = self.duration(keys["max_age"]) if "max_age" in keys else None
         categories = (
@@ -337,12 +386,21 @@ class Checker:
         keywords = self.keyword_groups(keys["keywords"]) if "keywords" in keys else ()
         regexes = self.regexes(keys["regex"]) if "regex" in keys else ()
         seen: dict[str, str] = {}
+        folded: dict[str, tuple[str, str]] = {}  # folded name -> (kind, name) first seen
         for kind, y, term in self._term_sources(keys, actors, keywords, regexes):
+            other = folded.setdefault(fold(term.name), (kind, term.name))
             if term.name in seen:
                 self.fail(
                     y,
                     f"{kind} {term.name!r}: the name is already used by "
                     f"{seen[term.name]} {term.name!r} (term names must be unique)",
+                )
+            elif other[1] != term.name:
+                self.warn(
+                    y,
+                    f"{kind} {term.name!r}: differs from {other[0]} {other[1]!r} only in case "
+                    "or accents, which matching ignores: likely one term written twice; keep "
+                    "one, with what each lists",
                 )
             seen.setdefault(term.name, kind)
         return actors, keywords, regexes
@@ -351,18 +409,18 @@ class Checker:
         self, keys: dict[str, Y], *groups: tuple[Term, ...]
     ) -> Iterator[tuple[str, Y, Term]]:
         for kind, key, group in zip(
-            ("actor", "keyword group", "regex"),
-            ("actors", "keywords", "regex"),
-            groups,
-            strict=True,
+            ("actor", "keyword group", "regex"), _TERM_KEYS, groups, strict=True
         ):
+            before: dict[str, int] = {}  # a name's copies so far in this group (a list's)
             for term in group:
-                yield kind, keys[key], term
+                nth = before[term.name] = before.get(term.name, -1) + 1
+                yield kind, _term_at(keys[key], term.name, nth), term
 
     def actors(self, y: Y) -> tuple[Actor, ...]:
         if isinstance(y.value, list):
             found = [self.actor_item(item) for item in y.value]
         elif isinstance(y.value, dict):
+            self.misplaced(y, "actors", "actor", _like_actor_key)
             found = [self.actor(y.keys[name], name, spec) for name, spec in y.value.items()]
         else:
             self.fail(y, f"actors: expected a mapping of names or a list, got {_describe(y)}")
@@ -378,15 +436,36 @@ class Checker:
             name = self.text(keys["name"], "actors: name")
             return self.actor(keys["name"], name, y) if name else None
         name = self.text(y, "actors")
+        self.typographic_quotes(y, "actors")
         return Actor(name) if name else None
+
+    def misplaced(self, y: Y, what: str, kind: str, looks_like: Callable[[str], str]) -> None:
+        """Warns about a term named like a key of the term above (``aliases:`` or ``en:``
+        indented one step short): YAML reads it as a term of its own, and it loads."""
+        above = ""
+        for name in y.value:
+            like = looks_like(name)
+            if not like:
+                above = name
+                continue
+            under = f"{above!r} (the {kind} above)" if above else f"the {kind} it belongs to"
+            self.warn(
+                y.keys[name],
+                f"{what}: {name!r} is read as {kind} {name!r}, but it is named like {like}; "
+                f"did you mean to indent it under {under}?",
+            )
 
     def actor(self, at: Y, name: str, spec: Y) -> Actor | None:
         what = f"actor {name!r}"
+        self.typographic_quotes(at, what)
         if spec.value is None:
             return Actor(name)
         if not isinstance(spec.value, dict):
+            self.empty_aliases(spec, name)
             return Actor(name, self.aliases(spec, what))
         keys = self.mapping(spec, what, _ACTOR_KEYS) or {}
+        if "aliases" in keys:
+            self.empty_aliases(keys["aliases"], name)
         aliases = self.aliases(keys["aliases"], what) if "aliases" in keys else ()
         types = self.entity_types(keys["types"], what) if "types" in keys else ()
         exclude = self.phrases(keys["exclude"], f"{what} exclude") if "exclude" in keys else ()
@@ -410,22 +489,42 @@ class Checker:
             corroborate,
         )
 
+    def empty_aliases(self, y: Y, name: str) -> None:
+        """Warns about ``aliases: []`` on a lowercase name: with aliases it would be a group
+        label (``Actor.names``), without them it is a word matched itself ("mediators")."""
+        if y.value == [] and not name[:1].isupper():
+            self.warn(
+                y,
+                f"actor {name!r} aliases: empty, so {name!r} is matched as a word itself (a "
+                "lowercase name with aliases is only a label for them); list its aliases, or "
+                "drop the empty list if the word is meant",
+            )
+
     def term_names(self, y: Y | None, what: str) -> tuple[str, ...]:
-        """Names of the rule's terms, checked once every term is known."""
+        """Names of the rule's terms, checked once every term is known (each at its item)."""
         if y is None:
             return ()
-        names = self.texts(y, what)
-        self.term_refs += [(y, f"{what}\0{n}") for n in names]
-        return names
+        if isinstance(y.value, dict):
+            return self.texts(y, what)  # refused, as a list of texts
+        names = []
+        for item in y.value if isinstance(y.value, list) else [y]:
+            name = self.text(item, what)
+            if name is not None:
+                self.term_refs.append((item, what, name))
+                names.append(name)
+        return tuple(names)
 
     def check_term_refs(self, names: list[str]) -> None:
-        for y, ref in self.term_refs:
-            what, name = ref.split("\0")
-            if name not in names:
-                self.fail(y, f"{what}: unknown term {name!r}{_suggest(name, names)}")
+        for y, what, name in self.term_refs:
+            if name not in names and not self.said(name):
+                hint = _list_hint(y, name) or _suggest(name, names)
+                self.fail(y, f"{what}: unknown term {name!r}{hint}")
         self.term_refs.clear()
 
     def window(self, y: Y) -> int | None:
+        if isinstance(y.value, int) and not isinstance(y.value, bool) and y.value < 0:
+            self.fail(y, f"window: 0 to {_MAX_WINDOW} sentences, got {y.value}")
+            return None
         value = self.integer(y, "window", minimum=0)
         if value is not None and value > _MAX_WINDOW:
             self.fail(y, f"window: at most {_MAX_WINDOW} sentences, got {value}")
@@ -534,6 +633,7 @@ class Checker:
         if not isinstance(y.value, dict):
             self.fail(y, f"keywords: expected a list or a mapping of groups, got {_describe(y)}")
             return ()
+        self.misplaced(y, "keywords", "keyword group", _like_group_key)
         found = (self.keyword_group(spec, name) for name, spec in y.value.items())
         return tuple(g for g in found if g is not None)
 
@@ -551,6 +651,7 @@ class Checker:
         if not phrases:
             if len(self.problems) == before:
                 self.fail(y, f"{what}: no phrases")
+            self.refused.add(name)
             return None
         return Keywords(name, phrases, 1.0 if weight is None else weight, exclude, not_near)
 
@@ -583,13 +684,20 @@ class Checker:
 
     def regex_group(self, y: Y, name: str) -> Pattern | None:
         what = f"regex {name!r}"
+        before = len(self.problems)
         patterns = self.texts(y, what)
         for pattern in patterns:
             problem = regex_problem(pattern)
             if problem:
                 self.fail(y, f"{what}: invalid regular expression {pattern!r}: {problem}")
-                return None
-        return Pattern(name, patterns) if patterns else None
+                patterns = ()
+                break
+        if not patterns and len(self.problems) == before:
+            self.fail(y, f"{what}: no patterns")
+        if not patterns:
+            self.refused.add(name)
+            return None
+        return Pattern(name, patterns)
 
     # logic
 
@@ -631,16 +739,25 @@ class _LogicChecker:
             return self.group(AllOf, y)
         if isinstance(y.value, dict):
             return self.mapping(y)
+        if y.value is None:
+            self.checker.fail(
+                y,
+                "match: needs a term name, a list or a mapping (all, any, none, near, term), "
+                "got nothing",
+            )
+            return None
         return self.term(y)
 
     def term(self, y: Y) -> Mentions | None:
         name = self.checker.text(y, "match")
         if name is None:
             return None
+        if name not in self.names and self.checker.said(name):
+            return None
         if name not in self.names:
             known = f"; known terms: {', '.join(self.names)}" if self.names else ""
             close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else known
+            hint = _list_hint(y, name) or (f"; did you mean {close[0]!r}?" if close else known)
             self.checker.fail(
                 y,
                 f"match: unknown term {name!r} (declare it under actors, keywords or regex){hint}",
@@ -708,10 +825,22 @@ class _LogicChecker:
 
     def operand(self, y: Y) -> tuple[str, ...] | None:
         items = y.value if isinstance(y.value, list) else [y]
-        terms = [self.term(item) for item in items]
+        terms = [self.operand_term(item, item is not y) for item in items]
         if not items or any(t is None for t in terms):
             return None
         return tuple(t.name for t in terms if t is not None)
+
+    def operand_term(self, y: Y, nested: bool) -> Mentions | None:
+        """One name of a near operand, which is a term or a list of terms, no deeper."""
+        if not isinstance(y.value, list | dict):
+            return self.term(y)
+        inside = " inside the operand's list" if nested else ""
+        self.checker.fail(
+            y,
+            f"match: a near operand is a term or a list of terms, got {_describe(y)}{inside}"
+            f"{_colon_hint(y)}",
+        )
+        return None
 
     def within(self, y: Y) -> int | None:
         """Words apart, None for "sentence", -1 when invalid."""
@@ -764,6 +893,53 @@ def _silencing_hint(key: str, phrase: str, own: str, kind: str) -> str:
         f"{phrase!r} is in its own {kind} {own!r}: a sentence that mentions {own!r} has it, "
         f"so those mentions would not count; list the words that show another sense "
         f'("Atlanta" for "Georgia")'
+    )
+
+
+def _term_at(y: Y, name: str, nth: int) -> Y:
+    """Where the term ``name`` is declared in ``y`` (actors, keywords or regex): its key, its
+    ``nth`` list item of that name, or ``y`` itself for a short form."""
+    if isinstance(y.value, dict):
+        return y.keys.get(name, y)
+    items = y.value if isinstance(y.value, list) else []
+    specs = [i.value.get("name") if isinstance(i.value, dict) else i for i in items]
+    named = [spec for spec in specs if spec is not None and spec.raw.strip() == name]
+    return named[nth] if nth < len(named) else y
+
+
+def _like_actor_key(name: str) -> str:
+    """What an actor's name looks like, if a key of the actor above ("" if not)."""
+    return "an actor's key" if name in _ACTOR_KEYS[1:] else ""
+
+
+def _like_group_key(name: str) -> str:
+    """What a keyword group's name looks like, if a key of the group above ("" if not)."""
+    if name in _GROUP_KEYS:
+        return "a keyword group's key"
+    return "" if language_problem(name) else "a language code"
+
+
+def _list_hint(y: Y, name: str) -> str:
+    """For an unknown term name with ", " in it: several names meant as a list."""
+    if y.quoted or not _COMMA_RE.search(name):
+        return ""
+    return f"; to name several, write a list: [{name}]"
+
+
+def _taken_for_terms(key: str) -> bool:
+    """Whether an unknown rule key is suggested as actors, keywords or regex (``actores``)."""
+    close = difflib.get_close_matches(key, _RULE_KEYS, n=1, cutoff=0.6)
+    return bool(close) and close[0] in _TERM_KEYS
+
+
+def _unread_note(key: str) -> str:
+    """Said once at a misspelled actors, keywords or regex key, instead of an unknown-term
+    error at every name that refers to a term under it."""
+    if not _taken_for_terms(key):
+        return ""
+    return (
+        " (until it is renamed, the terms under it are not read, and the names that refer "
+        "to them are not checked)"
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from watcher.errors import RuleError
 from watcher.rules.checker import Checker
 from watcher.rules.model import Rule, RuleSet
-from watcher.rules.yamlpos import compose
+from watcher.rules.yamlpos import compose, decode
 
 MAX_FILE_BYTES = 1_000_000
 SUFFIXES = (".yaml", ".yml")  # matched as written; rules/reload.py watches the same
@@ -158,10 +158,8 @@ def _age(rule: Rule) -> tuple[int, str, int]:
 def _parse_file(
     path: Path, data: bytes, problems: list[str], warnings: list[str] | None = None
 ) -> list[Rule]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.append(f"{path}:1:1: not UTF-8 text (byte {exc.start}); save the file as UTF-8")
+    text = decode(path, data, problems)
+    if text is None:
         return []
     found_warnings: list[str] = []
     documents = compose(path, text, problems, found_warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -176,6 +177,16 @@ class Rule:
     window: int = 0  # sentences around a mention that count as "together" (about, corroboration)
     path: Path = Path("<rule>")
     line: int = 1
+    # (key, item) -> (line, column) of a destination or filters.feeds item, for the problems
+    # only the config reveals (rules/reload.py); where, not what: no part of equality
+    positions: Mapping[tuple[str, str], tuple[int, int]] = field(
+        default_factory=dict, compare=False
+    )
+
+    def position(self, key: str, item: str) -> str:
+        """Where ``item`` of ``key`` is written, as "line:column" (the rule's line if unknown)."""
+        line, column = self.positions.get((key, item), (self.line, 1))
+        return f"{line}:{column}"
 
     @property
     def terms(self) -> tuple[Term, ...]:

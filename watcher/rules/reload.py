@@ -128,7 +128,7 @@ def empty_warnings(directory: Path, rules: RuleSet) -> list[str]:
 def routing_problems(rules: Sequence[Rule], channels: Collection[str]) -> list[str]:
     """Rules sending to a kind of channel that is not among ``channels`` (configured)."""
     return [
-        f"{rule.path}:{rule.line}: rule {rule.name} sends to {dest}, "
+        f"{rule.path}:{rule.position('destinations', dest)}: rule {rule.name} sends to {dest}, "
         f"but no {kind} channel is configured (see [{kind}])"
         for rule in rules
         for dest in rule.destinations
@@ -144,8 +144,9 @@ def feed_filter_warnings(rules: Sequence[Rule], feeds: Sequence[FeedConfig]) -> 
     known = {feed_name(f).casefold() for f in feeds}
     known |= {f"tag:{t}".casefold() for f in feeds for t in f.tags}
     return [
-        f"{rule.path}:{rule.line}: rule {rule.name}: filters.feeds names {item!r}, which no "
-        "configured feed has (names and tags are in [[feeds]]); it lets no article through"
+        f"{rule.path}:{rule.position('filters.feeds', item)}: rule {rule.name}: filters.feeds "
+        f"names {item!r}, which no configured feed has (names and tags are in [[feeds]]); it "
+        "lets no article through"
         for rule in rules
         for item in rule.filters.feeds
         if item.casefold() not in known

@@ -5,7 +5,10 @@ Refuses exotic tags, alias bombs and deep nesting before anything is built from 
 
 from __future__ import annotations
 
+import codecs
 import itertools
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +32,31 @@ class Y:
     quoted: bool = False  # a scalar in quotes or a block (| or >): its commas are deliberate
 
 
+def decode(path: Path, data: bytes, problems: list[str]) -> str | None:
+    """A rule file's text (a UTF-8 BOM dropped), or None after naming the first byte that is
+    not UTF-8 where an editor shows it: its line and column."""
+    body = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = body.rfind(b"\n", 0, exc.start) + 1
+        line = body.count(b"\n", 0, exc.start) + 1
+        column = len(body[start : exc.start].decode("utf-8", "replace")) + 1
+        offset = exc.start + len(data) - len(body)
+        problems.append(
+            f"{path}:{line}:{column}: not UTF-8 text (byte {offset}: 0x{body[exc.start]:02x}); "
+            "save the file as UTF-8"
+        )
+        return None
+
+
 def compose(
     path: Path, text: str, problems: list[str], warnings: list[str] | None = None
 ) -> list[Y] | None:
     """The documents in ``text``, or None after a problem; ``warnings`` gets what loads but
     was likely not meant."""
+    if _odd_spaces(path, text, problems):
+        return None
     try:
         _check_depth(text)
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
@@ -58,8 +81,10 @@ def _syntax_hint(exc: yaml.MarkedYAMLError, text: str) -> str:
     line = lines[mark.line] if mark and mark.line < len(lines) else ""
     indent = line[: len(line) - len(line.lstrip())]
     said = f"{exc.problem} {exc.context}"
+    if unclosed := _unclosed(exc):
+        return unclosed
     if "'\\t'" in said or "\t" in indent:
-        return "; indent with spaces, not tabs"
+        return _tab_hint(line, mark.column if mark else 0, indent)
     if "<block end>" in said:
         return "; check this line's indentation against the lines above"
     if "mapping values are not allowed" in said:
@@ -69,6 +94,87 @@ def _syntax_hint(exc: yaml.MarkedYAMLError, text: str) -> str:
             "that holds ': '"
         )
     return ""
+
+
+# What PyYAML was reading when it failed, for a bracket or quote left open: it names the
+# place the error surfaced (often the next key), and only its context says where it opened.
+_OPENED = {
+    "while parsing a flow sequence": "the list opened at {} is not closed: add ']' after its "
+    "last item",
+    "while parsing a flow mapping": "the mapping opened at {} is not closed: add '}}' after "
+    "its last entry",
+    "while scanning a quoted scalar": "the quoted text opened at {} is not closed: add the "
+    "closing quote",
+}
+
+
+def _unclosed(exc: yaml.MarkedYAMLError) -> str:
+    """Where a list, mapping or quote that is not closed opened; "" for another error. A
+    flow error on the line it opened is a missing comma, not a missing bracket."""
+    opened, problem, said = exc.context_mark, exc.problem_mark, exc.problem or ""
+    hint = _OPENED.get(exc.context or "")
+    if hint is None or opened is None or problem is None:
+        return ""
+    if "quoted" in hint:  # a quoted text may span lines: unclosed, it runs to the end
+        if "end of stream" not in said and "document separator" not in said:
+            return ""
+    elif problem.line == opened.line and "<stream end>" not in said:
+        return ""
+    return "; " + hint.format(f"{opened.line + 1}:{opened.column + 1}")
+
+
+def _tab_hint(line: str, column: int, indent: str) -> str:
+    """YAML allows a tab neither in the indentation nor between tokens, a comment included."""
+    if "\t" in indent:
+        return "; indent with spaces, not tabs"
+    if line[column:].lstrip(" \t").startswith("#"):
+        return "; a tab before a comment: YAML allows only spaces there (replace the tab)"
+    return "; replace the tab with a space, or quote the text that holds it"
+
+
+# Spaces YAML does not read as spaces: Alt+Space on a Mac keyboard types U+00A0, and text
+# pasted from a web page or a word processor brings the others.
+_ODD_SPACE = r"[^\S \t\n\r\x85\u2028\u2029]"
+_ODD_SPACE_RE = re.compile(
+    rf"^[\s-]*?(?P<indent>{_ODD_SPACE})"  # among the spaces and dashes that start the line
+    rf"|^[\s-]*[^\s:#'\"\[\]{{}},][^:#]*:[ \t]*(?P<after>{_ODD_SPACE})"  # after the key's colon
+)
+_LINE_BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # as PyYAML counts lines
+_BLOCK_SCALAR_RE = re.compile(r"(?:^|[\s:-])[|>][-+0-9]*[ \t]*(?:#.*)?$")
+_SPACE_NAMES = {
+    "\u00a0": "a non-breaking space",
+    "\u2007": "a figure space",
+    "\u202f": "a narrow non-breaking space",
+    "\u3000": "an ideographic space",
+}
+
+
+def _odd_spaces(path: Path, text: str, problems: list[str]) -> bool:
+    """Names each line whose indentation, or the space after its ``key:``, holds a space YAML
+    reads as text (it then fails on another line, or reads a key and its value as one text);
+    such a space inside a phrase is the phrase's own. Lines of a ``|`` or ``>`` text are
+    skipped. Whether any was found."""
+    found = False
+    block = -1  # indentation of the key whose | or > text the lines are, -1 outside one
+    for number, line in enumerate(_LINE_BREAK_RE.split(text), 1):
+        indent = len(line) - len(line.lstrip(" "))
+        if block >= 0 and (indent > block or not line.strip()):
+            continue
+        block = indent if _BLOCK_SCALAR_RE.search(line) else -1
+        match = _ODD_SPACE_RE.search(line)
+        if match is None:
+            continue
+        at = match.start("indent") if match["indent"] else match.start("after")
+        space = line[at]
+        before = line[:at].strip()
+        where = f"after {before!r}" if before else "in the indentation"
+        name = _SPACE_NAMES.get(space, f"an unusual space ({unicodedata.name(space, '?')})")
+        problems.append(
+            f"{path}:{number}:{at + 1}: {name} (U+{ord(space):04X}) {where}: YAML reads it "
+            "as text, not as a space; replace it with a plain space"
+        )
+        found = True
+    return found
 
 
 def _check_depth(text: str) -> None:
