@@ -187,6 +187,39 @@ def test_a_bad_jsonl_line_is_named_and_the_rest_explained(
     assert [e.split(": ")[1] for e in errors] == [f"{corpus}:{n}" for n in (2, 4, 5)]
 
 
+def test_hostile_jsonl_lines_are_named_and_the_rest_explained(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nesting past the recursion limit, a number past int's digit limit and a byte that is
+    not UTF-8 are errors of their own line; a line separator inside a record's text (JSON
+    writers leave U+2028 unescaped) does not split the record."""
+    corpus = tmp_path / "corpus.jsonl"
+    good = json.dumps({"id": "g", "title": "Hostage freed"}).encode()
+    cafe = b'{"title": "caf'  # then a Latin-1 é
+    lines = [
+        json.dumps(
+            {"id": "ls", "title": "Two\u2028lines", "text": "A\u2028B"}, ensure_ascii=False
+        ).encode(),
+        b"[" * 100_000,
+        b'{"title": "T", "n": ' + b"7" * 5000 + b"}",
+        cafe + b'\xe9"}',
+        good,
+    ]
+    corpus.write_bytes(b"\r\n".join(lines) + b"\r\n")
+
+    assert run(config, corpus) == 1
+
+    captured = capsys.readouterr()
+    sources = [json.loads(line)["source"] for line in captured.out.splitlines()]
+    assert sources == [f"{corpus}#ls", f"{corpus}#g"]
+    errors = captured.err.splitlines()
+    assert [e.split(": ")[1] for e in errors] == [
+        f"{corpus}:2",
+        f"{corpus}:3",
+        f"{corpus}:4:{len(cafe) + 1}",
+    ]
+
+
 def test_a_json_file_is_one_article(config: Path, tmp_path: Path) -> None:
     path = tmp_path / "story.json"
     path.write_text(json.dumps({"title": "Hostage freed", "text": "Ransom paid.", "lang": "es"}))

@@ -748,6 +748,8 @@ def test_a_counted_mention_still_corroborates_an_ambiguous_name() -> None:
         "Sánchez y Podemos firmaron el programa de gobierno.",
         "Sánchez viajó a Venezuela el lunes.",
         "Sánchez defendió el acuerdo ante el Congreso.",
+        # an ambiguous name the full name confirmed before it vouches like the full name
+        "Pablo Iglesias habló primero. Después Iglesias y Sánchez firmaron el pacto.",
     ):
         v = verdict(m, article("Crónica", text))
         assert "Pedro Sánchez" in {e.term for e in v.evidence}, text

@@ -21,6 +21,7 @@ from watcher.articles.extract import (
     article_lines,
     build_article,
     extract_page,
+    record_text,
 )
 from watcher.articles.fetch import fetch_article
 from watcher.clock import Clock
@@ -110,7 +111,7 @@ class Explainer:
             except WatcherError as exc:
                 yield exc
 
-    async def _record(self, path: Path, number: int, line: str) -> Report:
+    async def _record(self, path: Path, number: int, line: bytes) -> Report:
         source, article = await self._cpu(record_article, path, number, line)
         return await self._cpu(explain_article, source, article, self._rules(), **self._options())
 
@@ -124,11 +125,12 @@ class Explainer:
         }
 
 
-def record_article(path: Path, number: int, line: str) -> tuple[str, Article]:
+def record_article(path: Path, number: int, line: bytes) -> tuple[str, Article]:
     """Line ``number`` of a JSON lines file as an article, with the source a report names:
     FILE#ID, or FILE:LINE for a record without an id; ParseError naming FILE:LINE."""
     where = f"{path}:{number}"
-    record_id, article = article_from_json(line, where=where, url=path.resolve().as_uri())
+    text = record_text(line, where)
+    record_id, article = article_from_json(text, where=where, url=path.resolve().as_uri())
     return (f"{path}#{record_id}" if record_id else where), article
 
 

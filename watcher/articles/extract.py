@@ -403,14 +403,27 @@ def article_from_file(path: Path) -> Article:
     return _article_from_text(path, data)
 
 
-def article_lines(path: Path) -> list[tuple[int, str]]:
+def article_lines(path: Path) -> list[tuple[int, bytes]]:
     """The lines of a JSON lines file that hold something, numbered from 1, for
-    article_from_json; ParseError naming the file when it is missing, unreadable or not text."""
-    text = _decode(path, _read(path))
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    record_text; ParseError naming the file when it is missing, unreadable or empty. Split
+    on "\n" only: JSON writers leave U+2028 and U+0085 unescaped inside a record's text."""
+    data = _read(path).removeprefix(codecs.BOM_UTF8)
+    lines = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
     if not lines:
         raise ParseError(f"{path}: the file is empty; give one JSON article a line")
     return lines
+
+
+def record_text(line: bytes, where: str) -> str:
+    """One line of a JSON lines file as text; ParseError naming ``where`` (FILE:LINE) and
+    the column when it is not UTF-8, so the other lines can still be read."""
+    try:
+        return line.removesuffix(b"\r").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        column = len(line[: exc.start].decode("utf-8", "replace")) + 1
+        raise ParseError(
+            f"{where}:{column}: not UTF-8 (byte 0x{line[exc.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def _read(path: Path) -> bytes:
@@ -473,7 +486,10 @@ def article_from_text(
 
 
 _RECORD_KEYS = ("title", "text", "url", "lang")
-_JSON_KINDS = {"list": "array", "str": "string", "int": "number", "float": "number"}
+_JSON_KINDS = {
+    "list": "array", "dict": "object", "str": "string", "int": "number", "float": "number",
+    "bool": "true/false",
+}  # fmt: skip
 
 
 def article_from_json(text: str, *, where: str, url: str = "") -> tuple[str, Article]:
@@ -505,7 +521,10 @@ def _json_object(text: str, where: str) -> dict[str, Any]:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         at = f"line {exc.lineno}, column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
-        raise ParseError(f"{where}: not valid JSON: {exc.msg} ({at})") from None
+        hint = "; one article a line is a .jsonl file" if exc.msg == "Extra data" else ""
+        raise ParseError(f"{where}: not valid JSON: {exc.msg} ({at}){hint}") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, 100,000 brackets
+        raise ParseError(f"{where}: cannot read this JSON: {type(exc).__name__}") from None
     if not isinstance(record, dict):
         kind = _JSON_KINDS.get(type(record).__name__, "value")
         raise ParseError(
@@ -517,5 +536,6 @@ def _json_object(text: str, where: str) -> dict[str, Any]:
 def _record_text(record: dict[str, Any], key: str, where: str) -> str:
     value = record.get(key)
     if value is not None and not isinstance(value, str):
-        raise ParseError(f'{where}: "{key}" is {type(value).__name__}, not a string')
+        kind = _JSON_KINDS.get(type(value).__name__, "value")
+        raise ParseError(f'{where}: "{key}" is a JSON {kind}, not a string')
     return value or ""

@@ -204,8 +204,7 @@ class Checker:
             return None
         if ok and y.value >= minimum:
             return float(y.value)
-        comma = isinstance(y.value, str) and _DECIMAL_COMMA_RE.fullmatch(y.raw.strip())
-        hint = f"; use a decimal point: {y.raw.strip().replace(',', '.')}" if comma else ""
+        hint = _number_hint(y) if isinstance(y.value, str) else ""
         self.fail(y, f"{what}: expected a number of at least {minimum:g}, got {_describe(y)}{hint}")
         return None
 
@@ -229,8 +228,9 @@ class Checker:
         start = len(self.problems)
         self.refused, self.positions = set(), {}
         unknown = set(doc.value) - set(_RULE_KEYS) if isinstance(doc.value, dict) else set()
-        self.terms_unread = any(map(_taken_for_terms, unknown))
-        keys = self.mapping(doc, "rule", _RULE_KEYS, _unread_note)
+        present = set(doc.value) if isinstance(doc.value, dict) else set()
+        self.terms_unread = any(_taken_for_terms(k, present) for k in unknown)
+        keys = self.mapping(doc, "rule", _RULE_KEYS, lambda key: _unread_note(key, present))
         if keys is None:
             return None
         name = self.rule_name(keys, doc, default_name)
@@ -388,7 +388,12 @@ class Checker:
         seen: dict[str, str] = {}
         folded: dict[str, tuple[str, str]] = {}  # folded name -> (kind, name) first seen
         for kind, y, term in self._term_sources(keys, actors, keywords, regexes):
-            other = folded.setdefault(fold(term.name), (kind, term.name))
+            # only actors' names are matched as text; other term names are labels
+            other = (
+                folded.setdefault(fold(term.name), (kind, term.name))
+                if kind == "actor"
+                else (kind, term.name)
+            )
             if term.name in seen:
                 self.fail(
                     y,
@@ -443,8 +448,9 @@ class Checker:
         """Warns about a term named like a key of the term above (``aliases:`` or ``en:``
         indented one step short): YAML reads it as a term of its own, and it loads."""
         above = ""
-        for name in y.value:
-            like = looks_like(name)
+        for name, spec in y.value.items():
+            # a mapping under it is a term's own spec ("eu: {en: [...]}"): a real term
+            like = "" if isinstance(spec.value, dict) else looks_like(name)
             if not like:
                 above = name
                 continue
@@ -492,7 +498,7 @@ class Checker:
     def empty_aliases(self, y: Y, name: str) -> None:
         """Warns about ``aliases: []`` on a lowercase name: with aliases it would be a group
         label (``Actor.names``), without them it is a word matched itself ("mediators")."""
-        if y.value == [] and not name[:1].isupper():
+        if y.value == [] and name[:1].islower():
             self.warn(
                 y,
                 f"actor {name!r} aliases: empty, so {name!r} is matched as a word itself (a "
@@ -926,16 +932,28 @@ def _list_hint(y: Y, name: str) -> str:
     return f"; to name several, write a list: [{name}]"
 
 
-def _taken_for_terms(key: str) -> bool:
-    """Whether an unknown rule key is suggested as actors, keywords or regex (``actores``)."""
+def _number_hint(y: Y) -> str:
+    """For "2,5" (a decimal comma) or "1,000" (a thousands separator): how to write it."""
+    raw = y.raw.strip()
+    if not _DECIMAL_COMMA_RE.fullmatch(raw):
+        return ""
+    whole, part = raw.split(",")
+    if len(part) == 3:  # 1,000 or 1,500: a thousand and a half, or one and a half?
+        return f"; write {whole}{part} or {whole}.{part}: no thousands separator, a decimal point"
+    return f"; use a decimal point: {whole}.{part}"
+
+
+def _taken_for_terms(key: str, present: set[str]) -> bool:
+    """Whether an unknown rule key is suggested as actors, keywords or regex (``actores``)
+    and the rule has no key of that name: its terms are then what the rule lacks."""
     close = difflib.get_close_matches(key, _RULE_KEYS, n=1, cutoff=0.6)
-    return bool(close) and close[0] in _TERM_KEYS
+    return bool(close) and close[0] in _TERM_KEYS and close[0] not in present
 
 
-def _unread_note(key: str) -> str:
+def _unread_note(key: str, present: set[str]) -> str:
     """Said once at a misspelled actors, keywords or regex key, instead of an unknown-term
     error at every name that refers to a term under it."""
-    if not _taken_for_terms(key):
+    if not _taken_for_terms(key, present):
         return ""
     return (
         " (until it is renamed, the terms under it are not read, and the names that refer "

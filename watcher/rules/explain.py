@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -119,14 +119,14 @@ def _format_verdict(v: dict[str, Any]) -> list[str]:
     head = "MATCH" if v["matched"] else "no match"
     lines = ["", f"{v['rule']}: {head} (score {v['score']:g}, threshold {v['threshold']:g})"]
     lines += [f"   {reason}" for reason in v["reasons"]]
-    for e in _strongest(v["evidence"]):
+    for e in strongest(v["evidence"]):
         lines.append(
             f"   - {_evidence_name(e)}: {e['matched']!r} in {e['where']}: {_short(e['sentence'])!r}"
         )
     return lines
 
 
-def _evidence_name(e: dict[str, Any]) -> str:
+def _evidence_name(e: Mapping[str, Any]) -> str:
     """The term as the rule names it, and for a keyword the group's phrase that matched:
     "keyword hostages (phrase 'hostage')", "actor Nicolás Maduro (as a person)"."""
     group = e.get("group") or e["term"]
@@ -136,7 +136,9 @@ def _evidence_name(e: dict[str, Any]) -> str:
     return f"{e['kind']} {group}{label}"
 
 
-def _strongest(evidence: Sequence[dict[str, Any]], limit: int = 8) -> list[dict[str, Any]]:
+def strongest(evidence: Sequence[Mapping[str, Any]], limit: int = 8) -> list[Mapping[str, Any]]:
+    """The evidence lines to show (explain, the web page): the first per term, phrase and
+    field, at most ``limit``."""
     seen: set[tuple[str, str, str]] = set()
     out = []
     for e in evidence:

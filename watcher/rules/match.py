@@ -365,11 +365,11 @@ class _Article:
         if isinstance(term, Actor):
             term_id = self.analyzed.term_ids.get(term)
             spans = self.analyzed.scan.spans(term_id) if term_id is not None else []
-            ambiguous = frozenset(fold(a) for a in term.ambiguous)
+            senses = _Senses(term, self, spans)
             return {
                 section.sentence_at(s)
                 for f, s, e in spans
-                if f == where and _vouches(term, self, section, (s, e), ambiguous)
+                if f == where and _vouches(senses, section, (s, e))
             }
         if isinstance(term, Keywords):
             # counted mentions: not inside the group's exclude or beside its not_near
@@ -377,24 +377,29 @@ class _Article:
         return set()
 
 
-def _vouches(
-    actor: Actor,
-    article: _Article,
-    section: Section,
-    span: tuple[int, int],
-    ambiguous: frozenset[str],
-) -> bool:
-    """Whether a mention of ``actor`` can corroborate another actor's ambiguous name: not
-    one of its own ambiguous names ("Chava Iglesias y Hugo Sánchez" confirms neither
-    politician), capitalised where the actor has types ("iglesias" the churches is not a
-    name), and not ruled out by its exclude or not_near."""
-    start, end = span
-    if section.folded[start:end] in ambiguous:
-        return False
+def _vouches(senses: _Senses, section: Section, span: tuple[int, int]) -> bool:
+    """Whether a mention of ``senses.actor`` can corroborate another actor's ambiguous name:
+    capitalised where the actor has types or the name is ambiguous ("iglesias" the churches
+    is not a name), not ruled out by its exclude or not_near, and, for one of its ambiguous
+    names, confirmed by its full name before it ("Chava Iglesias y Hugo Sánchez" confirms
+    neither politician; after "Nicolás Maduro" in the title, "Maduro" vouches for "Saab")."""
+    actor, (start, end) = senses.actor, span
     surface = section.text[start:end]
-    if actor.types and not (section.caseless or capitalised(surface)):
+    ambiguous = section.folded[start:end] in senses.ambiguous
+    if (actor.types or ambiguous) and not (section.caseless or capitalised(surface)):
         return False
-    return not _excluded(actor, article, section, start, end, surface=surface)
+    if ambiguous and not _after_full_name(senses, section, start):
+        return False
+    return not _excluded(actor, senses.article, section, start, end, surface=surface)
+
+
+def _after_full_name(senses: _Senses, section: Section, start: int) -> bool:
+    """Whether the actor's unambiguous name comes before ``start``, or either is in the
+    title (a headline's surname and the text's full name confirm each other)."""
+    full = senses.full_name_at
+    if full is None:
+        return False
+    return full[0] == "title" or section.name == "title" or full[1] < start
 
 
 def _phrase_at(keys: list[tuple[str, str]], forms: tuple[frozenset[str], ...], i: int) -> bool:
@@ -454,8 +459,7 @@ def _actor_mentions(actor: Actor, article: _Article) -> tuple[list[_Found], list
 
 def _vouched_notes(found: list[_Found], senses: _Senses) -> list[str]:
     """What corroborated each counted ambiguous mention that a nearby term vouched for."""
-    window = senses.article.rule.window if senses.article.rule else 0
-    near = f"within {window} sentence{'s' * (window != 1)}" if window else "in its sentence"
+    near = _within_window(senses)
     return [
         f"counted: {m.evidence.matched!r} in the {m.where} (ambiguous), {by} {near}"
         for m in found
@@ -627,14 +631,12 @@ def _ambiguity(
     surface = section.text[start:end]
     if not (section.caseless or capitalised(surface)):
         return f"{surface!r} is lowercase: the word, not the name", None
-    full = senses.full_name_at
     sentence = section.sentence_at(start)
     # A headline names a person by surname and the text introduces the full name: for a
     # mention in the title, the full name anywhere in the article corroborates it.
-    before = full is not None and (full[0] == "title" or section.name == "title" or full[1] < start)
-    if before:
+    if _after_full_name(senses, section, start):
         return "", None
-    if full is None and senses.other_named:
+    if senses.full_name_at is None and senses.other_named:
         # One sense per article: a text about the Dutch war hero George Maduro calls him
         # "Maduro" further on, beside "military" and "invasion".
         return (
@@ -680,13 +682,18 @@ def _uncorroborated(surface: str, senses: _Senses, where: Field) -> str:
             f"{surface!r} in the {where} is ambiguous and nothing corroborates it ({full}; "
             "the rule names no other term: list some under `corroborate`)"
         )
-    window = senses.article.rule.window if senses.article.rule else 0
-    near = f"within {window} sentence{'' if window == 1 else 's'}" if window else "in its sentence"
+    near = _within_window(senses)
     names = ", ".join(senses.corroborators)
     return (
         f"{surface!r} in the {where} is ambiguous and nothing corroborates it ({full}, "
         f"no {names} {near})"
     )
+
+
+def _within_window(senses: _Senses) -> str:
+    """How near a corroborating term must be, in words: "within 1 sentence"."""
+    window = senses.article.rule.window if senses.article.rule else 0
+    return f"within {window} sentence{'s' * (window != 1)}" if window else "in its sentence"
 
 
 def _mid_sentence(section: Section, start: int) -> bool:

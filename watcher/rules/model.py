@@ -44,7 +44,7 @@ class Actor:
     @property
     def names(self) -> tuple[str, ...]:
         """The names matched: a lowercase name with aliases ("envoys") is a group label."""
-        if self.aliases and not self.name[:1].isupper():
+        if self.aliases and self.name[:1].islower():  # "3M" is a name, "envoys" a label
             return tuple(dict.fromkeys((*self.aliases, *self.ambiguous)))
         return tuple(dict.fromkeys((self.name, *self.aliases, *self.ambiguous)))
 

@@ -55,12 +55,14 @@ def compose(
 ) -> list[Y] | None:
     """The documents in ``text``, or None after a problem; ``warnings`` gets what loads but
     was likely not meant."""
-    if _odd_spaces(path, text, problems):
-        return None
     try:
         _check_depth(text)
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
+        # An odd space where YAML wants a space makes it fail on another line: name it. Only
+        # then: in a file that parses, such a space is part of a phrase or a regex.
+        if _odd_spaces(path, text, problems):
+            return None
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
         said = f"YAML syntax error: {exc.problem or exc.context}"
@@ -77,11 +79,11 @@ def compose(
 def _syntax_hint(exc: yaml.MarkedYAMLError, text: str) -> str:
     """What to do about a syntax error: PyYAML words it for its parser, not for the writer."""
     mark = exc.problem_mark or exc.context_mark
-    lines = text.splitlines()
+    lines = _LINE_BREAK_RE.split(text)  # as PyYAML counts lines
     line = lines[mark.line] if mark and mark.line < len(lines) else ""
     indent = line[: len(line) - len(line.lstrip())]
     said = f"{exc.problem} {exc.context}"
-    if unclosed := _unclosed(exc):
+    if unclosed := _unclosed(exc, lines):
         return unclosed
     if "'\\t'" in said or "\t" in indent:
         return _tab_hint(line, mark.column if mark else 0, indent)
@@ -108,19 +110,29 @@ _OPENED = {
 }
 
 
-def _unclosed(exc: yaml.MarkedYAMLError) -> str:
-    """Where a list, mapping or quote that is not closed opened; "" for another error. A
-    flow error on the line it opened is a missing comma, not a missing bracket."""
+def _unclosed(exc: yaml.MarkedYAMLError, lines: list[str]) -> str:
+    """Where a list, mapping or quote that is not closed opened; "" for another error. An
+    unclosed one runs to the end of the file or into the next key, a line indented no deeper
+    than the one it opened on; an error before that (on its own line, or on a continuation
+    line) is a missing comma or a stray quote inside it."""
     opened, problem, said = exc.context_mark, exc.problem_mark, exc.problem or ""
     hint = _OPENED.get(exc.context or "")
     if hint is None or opened is None or problem is None:
         return ""
+    at_end = any(end in said for end in ("end of stream", "<stream end>", "document"))
     if "quoted" in hint:  # a quoted text may span lines: unclosed, it runs to the end
-        if "end of stream" not in said and "document separator" not in said:
+        if not at_end:
             return ""
-    elif problem.line == opened.line and "<stream end>" not in said:
+    elif not at_end and not (
+        problem.line > opened.line and _indent(lines, problem.line) <= _indent(lines, opened.line)
+    ):
         return ""
     return "; " + hint.format(f"{opened.line + 1}:{opened.column + 1}")
+
+
+def _indent(lines: list[str], index: int) -> int:
+    line = lines[index] if index < len(lines) else ""
+    return len(line) - len(line.lstrip(" "))
 
 
 def _tab_hint(line: str, column: int, indent: str) -> str:
@@ -136,9 +148,10 @@ def _tab_hint(line: str, column: int, indent: str) -> str:
 # pasted from a web page or a word processor brings the others.
 _ODD_SPACE = r"[^\S \t\n\r\x85\u2028\u2029]"
 _ODD_SPACE_RE = re.compile(
-    rf"^[\s-]*?(?P<indent>{_ODD_SPACE})"  # among the spaces and dashes that start the line
-    rf"|^[\s-]*[^\s:#'\"\[\]{{}},][^:#]*:[ \t]*(?P<after>{_ODD_SPACE})"  # after the key's colon
+    rf"^[ \t-]*+(?P<indent>{_ODD_SPACE})"  # among the spaces and dashes that start the line
+    rf"|^[ \t-]*+[^\s:#'\"\[\]{{}},][^:#]*+:[ \t]*+(?P<after>{_ODD_SPACE})"  # after the key's colon
 )
+_ODD_START_RE = re.compile(rf"(?:[^\s:#]++:)?(?P<space>{_ODD_SPACE})")  # at a text's start
 _LINE_BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # as PyYAML counts lines
 _BLOCK_SCALAR_RE = re.compile(r"(?:^|[\s:-])[|>][-+0-9]*[ \t]*(?:#.*)?$")
 _SPACE_NAMES = {
@@ -146,6 +159,8 @@ _SPACE_NAMES = {
     "\u2007": "a figure space",
     "\u202f": "a narrow non-breaking space",
     "\u3000": "an ideographic space",
+    "\x0b": "a vertical tab",
+    "\x0c": "a form feed",
 }
 
 
@@ -253,7 +268,28 @@ class _Converter:
             value = self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             return self.fail(node, f"invalid value {node.value!r}: {exc}")
+        if node.style is None:
+            self.odd_space(node)
         return self.at(node, value, node.value)
+
+    def odd_space(self, node: yaml.ScalarNode) -> None:
+        """Warns about a plain text that starts with a space YAML reads as text, or holds one
+        right after a ``key:`` ("weight:<U+00A0>2" is one text, not a key and its value):
+        meant as indentation or a space, it changed what YAML read. A warning: such a file
+        loads as it did before (the space may be the phrase's own)."""
+        text = str(node.value)
+        found = _ODD_START_RE.match(text)
+        if found is None:
+            return
+        at = found.start("space")
+        space = text[at]
+        name = _SPACE_NAMES.get(space, f"an unusual space ({unicodedata.name(space, '?')})")
+        where = f"after {text[:at]!r}, so {text!r} is read as one text" if at else "at its start"
+        mark = node.start_mark
+        self.warnings.append(
+            f"{self.path}:{mark.line + 1}:{mark.column + at + 1}: {name} (U+{ord(space):04X}) "
+            f"{where}: YAML reads it as text, not as a space; replace it with a plain space"
+        )
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> Y:
         result = self.at(node, {})
@@ -269,6 +305,8 @@ class _Converter:
                 self.fail(key_node, "a key must be plain text")
                 continue
             key = self.at(key_node, key_node.value, key_node.value)
+            if key_node.style is None:
+                self.odd_space(key_node)
             if key_node.value in result.value:
                 self.fail(key_node, f"duplicate key {key_node.value!r}")
                 continue

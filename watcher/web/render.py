@@ -32,19 +32,6 @@ def evidence_sentence(sentence: str, evidence: Sequence[Mapping[str, Any]]) -> M
     return highlight(mark_words(sentence, evidence))
 
 
-def strongest(evidence: Sequence[Mapping[str, Any]], limit: int = 8) -> list[Mapping[str, Any]]:
-    """The evidence lines `watcher explain` prints: the first per (term, field), at most 8
-    (the same choice as watcher.rules.explain's text output)."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for e in evidence:
-        key = (str(e["term"]), str(e["where"]))
-        if key not in seen:
-            seen.add(key)
-            out.append(e)
-    return out[:limit]
-
-
 def bars(
     values: Sequence[int],
     labels: Sequence[str],
