@@ -347,6 +347,36 @@ def test_test_reply_fits_one_message_and_escapes() -> None:
     assert "<b>✅ would alert: rule-0</b>\n🔕 rule-1 held: rule rule-1 is muted until" in text
 
 
+def test_test_reply_names_a_keywords_group_and_phrase() -> None:
+    """As `watcher explain` does: the group the rule names, and the phrase that matched."""
+    evidence = {
+        "kind": "keyword",
+        "term": "hostage",
+        "group": "captivity",
+        "matched": "hostages",
+        "where": "text",
+        "sentence": "Hostages were freed.",
+    }
+    verdict = {
+        "rule": "captives",
+        "matched": True,
+        "score": 1.0,
+        "threshold": 1.0,
+        "reasons": [],
+        "evidence": [evidence],
+    }
+    report = {
+        "title": "T",
+        "language": "en",
+        "length": 20,
+        "text_source": "page",
+        "fallback_reason": "",
+        "verdicts": [verdict],
+    }
+    text = format_test(report)
+    assert "keyword captivity (phrase" in text and "hostage" in text, text
+
+
 def test_alert_buttons_on_telegram_alerts_only(tmp_path: Path) -> None:
     payload = {
         "title": "T",

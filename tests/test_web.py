@@ -505,6 +505,9 @@ async def test_tester_explains_pasted_text_like_watcher_explain(tmp_path: Path) 
         page, _ = await post(s, site.url("/tester"), {"csrf": csrf_of(form), "text": VENEZUELA})
         assert "MATCH</span> venezuela" in page and "no match</span> ukraine-peace" in page
         assert "and <mark>Venezuelan</mark> <mark>President</mark>" in page  # whole words
+        # a keyword's evidence names its group and the phrase, as `watcher explain` does
+        terms = re.findall(r'<span class="term">(.*?)</span>', html.unescape(page))
+        assert any(re.fullmatch(r"keyword \w+ \(phrase '[^']+'\)", t) for t in terms), terms
         config = site.config
         rules = RulesSource(config.watcher.rules_dir)
         report = explain_article(

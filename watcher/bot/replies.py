@@ -16,6 +16,7 @@ from watcher.alerts.compose import plural
 from watcher.alerts.plan import mutes_holding
 from watcher.config import PollingSettings, parse_duration
 from watcher.feeds.schedule import feed_status
+from watcher.rules.explain import evidence_name
 from watcher.rules.schema import RuleSet
 from watcher.store.feeds import FeedRow
 from watcher.store.replicas import LeaseCount, ReplicaRow
@@ -605,7 +606,7 @@ def _verdict_lines(v: Mapping[str, Any]) -> list[str]:
         seen.add(e["term"])
         sentence = _clip(str(e["sentence"]), 140)
         lines.append(
-            f"  • {esc(e['kind'])} <b>{esc(e['term'])}</b>: ‘{esc(_clip(str(e['matched']), 60))}’"
+            f"  • <b>{esc(evidence_name(e))}</b>: ‘{esc(_clip(str(e['matched']), 60))}’"
             f" in {esc(e['where'])}: <i>{esc(sentence)}</i>"
         )
     return lines

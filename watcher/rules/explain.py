@@ -121,12 +121,12 @@ def _format_verdict(v: dict[str, Any]) -> list[str]:
     lines += [f"   {reason}" for reason in v["reasons"]]
     for e in strongest(v["evidence"]):
         lines.append(
-            f"   - {_evidence_name(e)}: {e['matched']!r} in {e['where']}: {_short(e['sentence'])!r}"
+            f"   - {evidence_name(e)}: {e['matched']!r} in {e['where']}: {_short(e['sentence'])!r}"
         )
     return lines
 
 
-def _evidence_name(e: Mapping[str, Any]) -> str:
+def evidence_name(e: Mapping[str, Any]) -> str:
     """The term as the rule names it, and for a keyword the group's phrase that matched:
     "keyword hostages (phrase 'hostage')", "actor Nicolás Maduro (as a person)"."""
     group = e.get("group") or e["term"]

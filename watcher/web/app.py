@@ -28,7 +28,7 @@ from watcher.config import Config, Secret
 from watcher.errors import ConfigError, RuleError, WatcherError
 from watcher.explain import Explainer
 from watcher.feeds.schedule import FeedHealth, feed_status, health_problem
-from watcher.rules.explain import entity_words, format_explanation, strongest
+from watcher.rules.explain import entity_words, evidence_name, format_explanation, strongest
 from watcher.rules.reload import load_checked, rules_stamp
 from watcher.rules.schema import PRIORITIES, RuleSet
 from watcher.store.base import Store
@@ -128,6 +128,7 @@ class WebApp:
             highlight=render.highlight,
             evidence_sentence=render.evidence_sentence,
             strongest=strongest,
+            evidence_name=evidence_name,
             bars=render.bars,
             sparkline=render.sparkline,
             link=render.link,
