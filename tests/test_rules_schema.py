@@ -1288,3 +1288,8 @@ def test_a_name_starting_with_a_digit_is_a_name_not_a_group_label(tmp_path: Path
     ruleset = load_rules(tmp_path)
     assert ruleset.warnings == ()
     assert ruleset.rules[0].actors[0].names == ("3M",)
+
+
+def test_a_feature_name_with_an_accent_gets_a_suggestion(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path, "actors: [Aa]\nabout:\n  weights: {título: 2}\n")
+    assert problem.startswith("r.yaml:3:13: ") and "did you mean 'title'?" in problem

@@ -102,10 +102,18 @@ def _describe(y: Y) -> str:
     return f"{kind} ({y.raw!r})" if len(y.raw) <= 40 else kind
 
 
+def _closest(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
+    """The choice ``word`` is most likely a slip for, compared folded ("título" for
+    "title", "negociacion" for "negociación"), or None."""
+    folded = {fold(c): c for c in reversed(choices)}
+    close = difflib.get_close_matches(fold(word), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
+    close = _closest(word, choices)
+    if close is not None:
+        return f"; did you mean {close!r}?"
     return f" (valid: {', '.join(choices)})" if choices else ""
 
 
@@ -673,8 +681,8 @@ class Checker:
                 weight = self.number(value, f"{what} weight")
             elif key in lists:
                 lists[key] = self.phrases(value, f"{what} {key}")
-            elif close := difflib.get_close_matches(key, _GROUP_KEYS, n=1, cutoff=0.6):
-                self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean {close[0]!r}?")
+            elif close := _closest(key, _GROUP_KEYS):
+                self.fail(y.keys[key], f"{what}: unknown key {key!r}; did you mean {close!r}?")
             elif problem := language_problem(key):
                 self.fail(y.keys[key], f"{what}: {problem}, nor {_GROUP_KEYS_TEXT}")
             else:
@@ -762,8 +770,8 @@ class _LogicChecker:
             return None
         if name not in self.names:
             known = f"; known terms: {', '.join(self.names)}" if self.names else ""
-            close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
-            hint = _list_hint(y, name) or (f"; did you mean {close[0]!r}?" if close else known)
+            close = _closest(name, self.names)
+            hint = _list_hint(y, name) or (f"; did you mean {close!r}?" if close else known)
             self.checker.fail(
                 y,
                 f"match: unknown term {name!r} (declare it under actors, keywords or regex){hint}",
@@ -946,8 +954,8 @@ def _number_hint(y: Y) -> str:
 def _taken_for_terms(key: str, present: set[str]) -> bool:
     """Whether an unknown rule key is suggested as actors, keywords or regex (``actores``)
     and the rule has no key of that name: its terms are then what the rule lacks."""
-    close = difflib.get_close_matches(key, _RULE_KEYS, n=1, cutoff=0.6)
-    return bool(close) and close[0] in _TERM_KEYS and close[0] not in present
+    close = _closest(key, _RULE_KEYS)
+    return close in _TERM_KEYS and close not in present
 
 
 def _unread_note(key: str, present: set[str]) -> str:
