@@ -16,12 +16,11 @@ from watcher.articles.extract import (
     JSON_LINES,
     Extracted,
     article_from_file,
-    article_from_json,
+    article_from_line,
     article_from_text,
     article_lines,
     build_article,
     extract_page,
-    record_text,
 )
 from watcher.articles.fetch import fetch_article
 from watcher.clock import Clock
@@ -112,8 +111,7 @@ class Explainer:
                 yield exc
 
     async def _record(self, path: Path, number: int, line: bytes) -> Report:
-        source, article = await self._cpu(record_article, path, number, line)
-        return await self._cpu(explain_article, source, article, self._rules(), **self._options())
+        return await self._cpu(explain_line, path, number, line, self._rules(), **self._options())
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -125,13 +123,11 @@ class Explainer:
         }
 
 
-def record_article(path: Path, number: int, line: bytes) -> tuple[str, Article]:
-    """Line ``number`` of a JSON lines file as an article, with the source a report names:
-    FILE#ID, or FILE:LINE for a record without an id; ParseError naming FILE:LINE."""
-    where = f"{path}:{number}"
-    text = record_text(line, where)
-    record_id, article = article_from_json(text, where=where, url=path.resolve().as_uri())
-    return (f"{path}#{record_id}" if record_id else where), article
+def explain_line(path: Path, number: int, line: bytes, rules: RuleSet, **options: Any) -> Report:
+    """A line of a JSON lines file read and explained in one worker call (options as for
+    explain_article); ParseError naming FILE:LINE."""
+    source, article = article_from_line(path, number, line)
+    return explain_article(source, article, rules, **options)
 
 
 def explain_page(

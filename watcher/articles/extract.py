@@ -405,7 +405,7 @@ def article_from_file(path: Path) -> Article:
 
 def article_lines(path: Path) -> list[tuple[int, bytes]]:
     """The lines of a JSON lines file that hold something, numbered from 1, for
-    record_text; ParseError naming the file when it is missing, unreadable or empty. Split
+    article_from_line; ParseError naming the file when it is missing, unreadable or empty. Split
     on "\n" only: JSON writers leave U+2028 and U+0085 unescaped inside a record's text."""
     data = _read(path).removeprefix(codecs.BOM_UTF8)
     lines = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
@@ -414,9 +414,18 @@ def article_lines(path: Path) -> list[tuple[int, bytes]]:
     return lines
 
 
-def record_text(line: bytes, where: str) -> str:
-    """One line of a JSON lines file as text; ParseError naming ``where`` (FILE:LINE) and
-    the column when it is not UTF-8, so the other lines can still be read."""
+def article_from_line(path: Path, number: int, line: bytes) -> tuple[str, Article]:
+    """Line ``number`` of a JSON lines file (see article_lines) as an article, with the
+    source a report names: FILE#ID, or FILE:LINE for a record without an id. ParseError
+    names FILE:LINE, so the other lines can still be read."""
+    where = f"{path}:{number}"
+    text = _line_text(line, where)
+    record_id, article = article_from_json(text, where=where, url=path.resolve().as_uri())
+    return (f"{path}#{record_id}" if record_id else where), article
+
+
+def _line_text(line: bytes, where: str) -> str:
+    """A line as text; ParseError naming ``where`` and the column when it is not UTF-8."""
     try:
         return line.removesuffix(b"\r").decode("utf-8")
     except UnicodeDecodeError as exc:

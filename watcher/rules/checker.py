@@ -190,10 +190,10 @@ class Checker:
         ``crash, accident`` as one phrase, matched only as those words together. It loads as
         written ("Washington, D.C." and "Smith, John" are meant so), hence a warning."""
         if isinstance(y.value, str) and not y.quoted and _COMMA_RE.search(y.raw):
-            self.warnings.append(
-                f"{self.path}:{y.line}:{y.column}: {what}: {y.raw!r} is one phrase with "
-                f"commas; if you meant several, write a list: [{y.raw}]; if one, quote it "
-                f'to silence this: "{y.raw}"'
+            self.warn(
+                y,
+                f"{what}: {y.raw!r} is one phrase with commas; if you meant several, write a "
+                f'list: [{y.raw}]; if one, quote it to silence this: "{y.raw}"',
             )
 
     def texts(self, y: Y, what: str) -> tuple[str, ...]:
@@ -235,9 +235,8 @@ class Checker:
     def rule(self, doc: Y, default_name: str) -> Rule | None:
         start = len(self.problems)
         self.refused, self.positions = set(), {}
-        unknown = set(doc.value) - set(_RULE_KEYS) if isinstance(doc.value, dict) else set()
         present = set(doc.value) if isinstance(doc.value, dict) else set()
-        self.terms_unread = any(_taken_for_terms(k, present) for k in unknown)
+        self.terms_unread = any(_taken_for_terms(k, present) for k in present - set(_RULE_KEYS))
         keys = self.mapping(doc, "rule", _RULE_KEYS, lambda key: _unread_note(key, present))
         if keys is None:
             return None
@@ -394,25 +393,23 @@ class Checker:
         keywords = self.keyword_groups(keys["keywords"]) if "keywords" in keys else ()
         regexes = self.regexes(keys["regex"]) if "regex" in keys else ()
         seen: dict[str, str] = {}
-        folded: dict[str, tuple[str, str]] = {}  # folded name -> (kind, name) first seen
+        folded: dict[str, str] = {}  # folded actor name -> the actor name first seen
         for kind, y, term in self._term_sources(keys, actors, keywords, regexes):
-            # only actors' names are matched as text; other term names are labels
-            other = (
-                folded.setdefault(fold(term.name), (kind, term.name))
-                if kind == "actor"
-                else (kind, term.name)
-            )
             if term.name in seen:
                 self.fail(
                     y,
                     f"{kind} {term.name!r}: the name is already used by "
                     f"{seen[term.name]} {term.name!r} (term names must be unique)",
                 )
-            elif other[1] != term.name:
+            # only actors' names are matched as text; other term names are labels
+            elif (
+                kind == "actor"
+                and (first := folded.setdefault(fold(term.name), term.name)) != term.name
+            ):
                 self.warn(
                     y,
-                    f"{kind} {term.name!r}: differs from {other[0]} {other[1]!r} only in case "
-                    "or accents, which matching ignores: likely one term written twice; keep "
+                    f"{kind} {term.name!r}: differs from actor {first!r} only in case or "
+                    "accents, which matching ignores: likely one term written twice; keep "
                     "one, with what each lists",
                 )
             seen.setdefault(term.name, kind)
@@ -606,11 +603,12 @@ class Checker:
         for item in y.value if isinstance(y.value, list) else [y]:
             name = item.raw.strip()
             if isinstance(item.value, str) and not capitalised(name):
-                self.warnings.append(
-                    f"{self.path}:{item.line}:{item.column}: {what} ambiguous: {name!r} has "
-                    "no capital letter, and an ambiguous name counts only where the text "
-                    "capitalises it; to match the words, list them under aliases or in a "
-                    "keyword group (and use `near` or `none` for the context)"
+                self.warn(
+                    item,
+                    f"{what} ambiguous: {name!r} has no capital letter, and an ambiguous name "
+                    "counts only where the text capitalises it; to match the words, list them "
+                    "under aliases or in a keyword group (and use `near` or `none` for the "
+                    "context)",
                 )
 
     def self_silencing(
@@ -630,7 +628,7 @@ class Checker:
                 if same is None:
                     continue
                 hint = _silencing_hint(key, item.raw.strip(), same, kind)
-                self.warnings.append(f"{self.path}:{item.line}:{item.column}: {what} {key}: {hint}")
+                self.warn(item, f"{what} {key}: {hint}")
 
     def entity_types(self, y: Y, what: str) -> tuple[str, ...]:
         types = self.texts(y, f"{what} types")

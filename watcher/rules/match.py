@@ -463,7 +463,7 @@ def _vouched_notes(found: list[_Found], senses: _Senses) -> list[str]:
     return [
         f"counted: {m.evidence.matched!r} in the {m.where} (ambiguous), {by} {near}"
         for m in found
-        if (by := senses.vouched_by.get((m.where, m.evidence.start)))
+        if (by := senses.nearby_only.get((m.where, m.evidence.start), ("", ""))[1])
     ]
 
 
@@ -475,7 +475,7 @@ def _without_vetoed(found: list[_Found], senses: _Senses, notes: list[str]) -> l
     Chad beside "Sudan" stay the country when one "Chad Miller" further on is a PERSON."""
     if not senses.read_as_other:
         return found
-    vouched = Counter(senses.nearby_only.values())
+    vouched = Counter(name for name, _ in senses.nearby_only.values())
     vetoed = {
         name
         for name, (times, _) in senses.read_as_other.items()
@@ -483,7 +483,7 @@ def _without_vetoed(found: list[_Found], senses: _Senses, notes: list[str]) -> l
     }
     kept = []
     for mention in found:
-        name = senses.nearby_only.get((mention.where, mention.evidence.start))
+        name, _ = senses.nearby_only.get((mention.where, mention.evidence.start), ("", ""))
         if name in vetoed:
             label = senses.read_as_other[name][1]
             notes.append(f"not counted: {mention.evidence.matched!r}, read as {label} elsewhere")
@@ -504,10 +504,9 @@ class _Senses:
     # often as another (with the last such label)
     read_as_actor: Counter[str] = field(default_factory=Counter)
     read_as_other: dict[str, tuple[int, str]] = field(default_factory=dict)
-    # (field, start) -> folded name, of the ambiguous mentions only a nearby term corroborated
-    nearby_only: dict[tuple[Field, int], str] = field(default_factory=dict)
-    # (field, start) -> the corroborating term of those mentions, for explain
-    vouched_by: dict[tuple[Field, int], str] = field(default_factory=dict)
+    # (field, start) -> (folded name, the term that vouched), of the ambiguous mentions only
+    # a nearby term corroborated
+    nearby_only: dict[tuple[Field, int], tuple[str, str]] = field(default_factory=dict)
 
     @functools.cached_property
     def ambiguous(self) -> frozenset[str]:
@@ -645,8 +644,7 @@ def _ambiguity(
         ), None
     vouching = senses.context_near(section.name, sentence)
     if vouching:
-        senses.nearby_only[section.name, start] = section.folded[start:end]
-        senses.vouched_by[section.name, start] = vouching
+        senses.nearby_only[section.name, start] = (section.folded[start:end], vouching)
         return "", None
     if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
         return _ner_sense(actor, section, start, end, senses=senses)

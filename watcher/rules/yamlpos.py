@@ -164,6 +164,15 @@ _SPACE_NAMES = {
 }
 
 
+def _odd_space_said(space: str, where: str) -> str:
+    """What to say of a space YAML reads as text, found ``where`` ("in the indentation")."""
+    name = _SPACE_NAMES.get(space, f"an unusual space ({unicodedata.name(space, '?')})")
+    return (
+        f"{name} (U+{ord(space):04X}) {where}: YAML reads it as text, not as a space; replace "
+        "it with a plain space"
+    )
+
+
 def _odd_spaces(path: Path, text: str, problems: list[str]) -> bool:
     """Names each line whose indentation, or the space after its ``key:``, holds a space YAML
     reads as text (it then fails on another line, or reads a key and its value as one text);
@@ -180,14 +189,9 @@ def _odd_spaces(path: Path, text: str, problems: list[str]) -> bool:
         if match is None:
             continue
         at = match.start("indent") if match["indent"] else match.start("after")
-        space = line[at]
         before = line[:at].strip()
         where = f"after {before!r}" if before else "in the indentation"
-        name = _SPACE_NAMES.get(space, f"an unusual space ({unicodedata.name(space, '?')})")
-        problems.append(
-            f"{path}:{number}:{at + 1}: {name} (U+{ord(space):04X}) {where}: YAML reads it "
-            "as text, not as a space; replace it with a plain space"
-        )
+        problems.append(f"{path}:{number}:{at + 1}: {_odd_space_said(line[at], where)}")
         found = True
     return found
 
@@ -282,13 +286,11 @@ class _Converter:
         if found is None:
             return
         at = found.start("space")
-        space = text[at]
-        name = _SPACE_NAMES.get(space, f"an unusual space ({unicodedata.name(space, '?')})")
         where = f"after {text[:at]!r}, so {text!r} is read as one text" if at else "at its start"
         mark = node.start_mark
         self.warnings.append(
-            f"{self.path}:{mark.line + 1}:{mark.column + at + 1}: {name} (U+{ord(space):04X}) "
-            f"{where}: YAML reads it as text, not as a space; replace it with a plain space"
+            f"{self.path}:{mark.line + 1}:{mark.column + at + 1}: "
+            f"{_odd_space_said(text[at], where)}"
         )
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> Y:
