@@ -72,6 +72,34 @@ MADURO_THE_WORD = {
         "invasion force. He died in Dachau in 1945. The military later gave Maduro its "
         "highest decoration, and a new pavilion tells his story.",
     ),
+    # "Maduro" capitalised in mid-sentence, as part of another name or beside a noun it
+    # modifies, in an article that names nothing of Venezuela: NER (English) reads some of
+    # them as a person, and rule-based entities (Spanish) would take every one
+    "a handbag (en)": (
+        "Autumn trends",
+        "Shoppers loved the Maduro handbag from the new collection. It comes in brown "
+        "leather, and stores in Paris sold out within a week.",
+    ),
+    "a collection, and the word (en)": (
+        "Fall fashion: the maduro look",
+        "Designers embraced a maduro palette this season: deep browns and tobacco tones. The "
+        "Maduro collection by a Milan house sold out. Stylists call it grown-up elegance.",
+    ),
+    "cigars (es)": (
+        "Los mejores puros del año",
+        "El panel probó cuarenta puros. El Padrón 1964 Maduro ganó, por delante de un "
+        "Connecticut. El Oliva Serie V Maduro quedó tercero.",
+    ),
+    "a restaurant (es)": (
+        "Cena en Casa Maduro",
+        "Reservamos mesa en Casa Maduro, el nuevo local cubano del centro. El cerdo estaba "
+        "tierno y los mojitos, fuertes.",
+    ),
+    "fashion (es)": (
+        "Tendencias de otoño",
+        "La colección Maduro de una firma italiana se agotó en Madrid. Los tonos tabaco "
+        "dominan la temporada.",
+    ),
 }
 
 
@@ -465,6 +493,23 @@ def test_headlines_that_name_venezuela_without_its_name_alert(
     shipped: Matcher, headline: str
 ) -> None:
     assert alerts(shipped, headline, "") == ["venezuela"]
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        "Milei arremete contra Maduro en su discurso de fin de año",
+        "El papa envía un mensaje a Maduro desde el Vaticano",
+        "Lo que se sabe de la salud de Maduro",
+        "Lula, Petro y Maduro, ausentes de la foto final",
+        "Lo que respondió Maduro a la carta del papa",
+    ],
+)
+def test_a_spanish_headline_naming_maduro_alone_alerts(shipped: Matcher, headline: str) -> None:
+    # no other Venezuelan name or word: "Maduro" after a preposition, a conjunction, a verb
+    # or a comma stands as a name of its own (rule-based entities: spaCy has no Spanish
+    # model on PyPI)
+    assert "venezuela" in alerts(shipped, headline, "")
 
 
 def test_spanish_only_maduro_story_alerts(shipped: Matcher) -> None:

@@ -10,6 +10,7 @@ import bisect
 import dataclasses
 import functools
 import itertools
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +36,15 @@ from watcher.rules.model import (
 from watcher.rules.nlp import AnalyzedArticle, Analyzer, Section
 from watcher.rules.prefilter import fold
 from watcher.rules.regex import compile_regex
-from watcher.rules.text import blank_noise, cap, capitalised, headings, repair, title_lines
+from watcher.rules.text import (
+    DETERMINERS,
+    blank_noise,
+    cap,
+    capitalised,
+    headings,
+    repair,
+    title_lines,
+)
 from watcher.types import Article, Evidence, Field, Match
 
 _SENTENCE_CHARS = 400
@@ -43,6 +52,9 @@ _MAX_REGEX_HITS = 1000
 _MAX_MENTIONS = 1000  # per term: more say nothing new, and would cost time and memory
 _NER_PER_ACTOR = 1  # sentences per actor through NER; its sense holds for the rest
 _UNREAD = "\0unread"  # a typed mention in a sentence NER did not read
+_LOOK_BACK = 80  # characters
+# The last one or two words before a name, and what separates them from it and each other.
+_WORDS_BEFORE = re.compile(r"(?:(?P<before>\w+)(?P<sep>\W*?))?(?P<last>\w+)(?P<gap>\W*)\Z")
 
 
 @dataclass(frozen=True)
@@ -646,9 +658,37 @@ def _ambiguity(
     if vouching:
         senses.nearby_only[section.name, start] = (section.folded[start:end], vouching)
         return "", None
-    if actor.types and (senses.context_anywhere() or _mid_sentence(section, start)):
+    if actor.types and (senses.context_anywhere() or _standalone(senses, section, start)):
         return _ner_sense(actor, section, start, end, senses=senses)
     return _uncorroborated(surface, senses, section.name), None
+
+
+def _standalone(senses: _Senses, section: Section, start: int) -> bool:
+    """Whether an ambiguous name no term corroborates may still be the actor by its type
+    alone. Only where no statistical NER reads the language (rule-based entities), and only
+    a name in mid-sentence that stands as its own noun phrase ("la detención de Maduro",
+    "Trump y Maduro", "dijo Maduro"): not one after an article or a capitalised word or
+    number, or after an article and a noun, which make it part of another name or a
+    modifier ("un Maduro", "Casa Maduro", "Padrón 1964 Maduro", "la colección Maduro").
+    Where NER runs, its type needs a corroborating term somewhere in the article: the small
+    English model reads "the Maduro handbag" as a person."""
+    analyzed = senses.article.analyzed
+    if analyzed.statistical:
+        return False
+    begin = section.sentences[section.sentence_at(start)][0] if section.sentences else 0
+    # the two words before: a bounded look back, as a sentence can be a whole page
+    words = _WORDS_BEFORE.search(section.folded, max(begin, start - _LOOK_BACK), start)
+    if words is None:
+        return False  # the sentence's first word: its capital says nothing
+    if words["gap"].strip():
+        return True  # after punctuation: "Lula, Petro y Maduro", "«Maduro»"
+    determiners = DETERMINERS.get(analyzed.language, frozenset())
+    previous = section.text[words.start("last") : words.end("last")]
+    if words["last"] in determiners or previous.isdigit():
+        return False
+    if not section.caseless and previous[:1].isupper():
+        return False
+    return not (words["before"] in determiners and not words["sep"].strip())
 
 
 def _ner_sense(
@@ -692,12 +732,6 @@ def _within_window(senses: _Senses) -> str:
     """How near a corroborating term must be, in words: "within 1 sentence"."""
     window = senses.article.rule.window if senses.article.rule else 0
     return f"within {window} sentence{'s' * (window != 1)}" if window else "in its sentence"
-
-
-def _mid_sentence(section: Section, start: int) -> bool:
-    """Whether a word precedes ``start`` in its sentence: a capital there marks a name."""
-    begin = section.sentences[section.sentence_at(start)][0] if section.sentences else 0
-    return any(c.isalnum() for c in section.text[begin:start])
 
 
 def _type_problem(

@@ -161,6 +161,22 @@ def _add_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int)
         spans.append((start + left, start + right))
 
 
+# Articles and demonstratives (folded), per language: a name right after one, or after one
+# and a common noun, is part of a noun phrase about something else ("un Maduro" is a cigar,
+# "la colección Maduro" a collection); the surname of a person stands alone.
+DETERMINERS = {
+    lang: frozenset(words.split())
+    for lang, words in {
+        "es": "el la los las lo un una unos unas este esta estos estas ese esa aquel aquella",
+        "en": "the a an this that these those",
+        "pt": "o a os as um uma uns umas este esta esse essa",
+        "fr": "le la les un une des ce cet cette ces",
+        "it": "il lo la i gli le un uno una questo questa",
+        "de": "der die das den dem des ein eine einen einem einer dieser diese dieses",
+    }.items()
+}
+
+
 def capitalised(surface: str) -> bool:
     """Whether a word of ``surface`` starts with a capital ("presidente Maduro" does, "a
     maduro look" does not): what an ambiguous or typed name needs to count as the name."""
