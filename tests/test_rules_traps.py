@@ -512,6 +512,17 @@ def test_a_spanish_headline_naming_maduro_alone_alerts(shipped: Matcher, headlin
     assert "venezuela" in alerts(shipped, headline, "")
 
 
+def test_explain_names_the_word_that_makes_maduro_part_of_another_name(
+    shipped: Matcher,
+) -> None:
+    article = Article(
+        "https://example.org/t", "Cena en Casa Maduro", "", ArticleSource.FILE, language="es"
+    )
+    verdict = next(v for v in shipped.explain(article) if v.rule == "venezuela")
+    assert not verdict.matched
+    assert any("'Casa'" in reason for reason in verdict.reasons)
+
+
 def test_spanish_only_maduro_story_alerts(shipped: Matcher) -> None:
     text = (
         "Maduro anunció el lunes nuevas medidas económicas durante un acto en el palacio de "

@@ -637,8 +637,7 @@ def _ambiguity(
     actor: Actor, section: Section, start: int, end: int, *, senses: _Senses
 ) -> tuple[str, str | None]:
     """An ambiguous name is the actor only when corroborated: by the full name before it,
-    by a corroborating term nearby, or by NER's type when such a term is in the article or
-    the name is capitalised in mid-sentence."""
+    by a corroborating term nearby, or by its entity type (see ``_by_type``)."""
     surface = section.text[start:end]
     if not (section.caseless or capitalised(surface)):
         return f"{surface!r} is lowercase: the word, not the name", None
@@ -658,37 +657,54 @@ def _ambiguity(
     if vouching:
         senses.nearby_only[section.name, start] = (section.folded[start:end], vouching)
         return "", None
-    if actor.types and (senses.context_anywhere() or _standalone(senses, section, start)):
+    return _by_type(actor, section, start, end, senses=senses)
+
+
+def _by_type(
+    actor: Actor, section: Section, start: int, end: int, *, senses: _Senses
+) -> tuple[str, str | None]:
+    """An ambiguous name no nearby term corroborates: its entity type decides, when a
+    corroborating term is elsewhere in the article or the name stands alone (``_joined_to``)."""
+    uncorroborated = _uncorroborated(section.text[start:end], senses, section.name)
+    if not actor.types:
+        return uncorroborated, None
+    joined = None if senses.context_anywhere() else _joined_to(senses, section, start)
+    if joined is None:
         return _ner_sense(actor, section, start, end, senses=senses)
-    return _uncorroborated(surface, senses, section.name), None
+    if joined:
+        return f"{uncorroborated}; after {joined!r} it is part of another name", None
+    return uncorroborated, None
 
 
-def _standalone(senses: _Senses, section: Section, start: int) -> bool:
-    """Whether an ambiguous name no term corroborates may still be the actor by its type
-    alone. Only where no statistical NER reads the language (rule-based entities), and only
-    a name in mid-sentence that stands as its own noun phrase ("la detención de Maduro",
-    "Trump y Maduro", "dijo Maduro"): not one after an article or a capitalised word or
-    number, or after an article and a noun, which make it part of another name or a
-    modifier ("un Maduro", "Casa Maduro", "Padrón 1964 Maduro", "la colección Maduro").
-    Where NER runs, its type needs a corroborating term somewhere in the article: the small
-    English model reads "the Maduro handbag" as a person."""
+def _joined_to(senses: _Senses, section: Section, start: int) -> str | None:
+    """None when an ambiguous name no term corroborates may still be the actor by its type
+    alone; else the word joining it to another name ("" when there is none to show).
+
+    Only where no statistical NER reads the language (rule-based entities), and only a name
+    in mid-sentence that stands as its own noun phrase ("la detención de Maduro", "Trump y
+    Maduro", "dijo Maduro"): not one after an article, a capitalised word or a number, or
+    after an article and a noun, which make it part of another name or a modifier ("un
+    Maduro", "Casa Maduro", "Padrón 1964 Maduro", "la colección Maduro"). Where NER runs,
+    its type needs a corroborating term somewhere in the article: the small English model
+    reads "the Maduro handbag" as a person."""
     analyzed = senses.article.analyzed
     if analyzed.statistical:
-        return False
+        return ""
     begin = section.sentences[section.sentence_at(start)][0] if section.sentences else 0
     # the two words before: a bounded look back, as a sentence can be a whole page
     words = _WORDS_BEFORE.search(section.folded, max(begin, start - _LOOK_BACK), start)
     if words is None:
-        return False  # the sentence's first word: its capital says nothing
+        return ""  # the sentence's first word: its capital says nothing
     if words["gap"].strip():
-        return True  # after punctuation: "Lula, Petro y Maduro", "«Maduro»"
+        return None  # after punctuation: "Lula, Petro y Maduro", "«Maduro»"
     determiners = DETERMINERS.get(analyzed.language, frozenset())
     previous = section.text[words.start("last") : words.end("last")]
-    if words["last"] in determiners or previous.isdigit():
-        return False
-    if not section.caseless and previous[:1].isupper():
-        return False
-    return not (words["before"] in determiners and not words["sep"].strip())
+    capital = not section.caseless and previous[:1].isupper()
+    if words["last"] in determiners or previous.isdigit() or capital:
+        return previous
+    if words["before"] in determiners and not words["sep"].strip():
+        return section.text[words.start("before") : words.end("last")]
+    return None
 
 
 def _ner_sense(
