@@ -161,18 +161,21 @@ def _add_stripped(spans: list[tuple[int, int]], text: str, start: int, end: int)
         spans.append((start + left, start + right))
 
 
-# Articles and demonstratives (folded), per language: a name right after one, or after one
-# and a common noun, is part of a noun phrase about something else ("un Maduro" is a cigar,
-# "la colección Maduro" a collection); the surname of a person stands alone.
+# Articles, demonstratives and possessives (folded), per language: a name right after one,
+# or after one and a common noun, is part of a noun phrase about something else ("un Maduro"
+# is a cigar, "su Maduro de leche cruda" a cheese, "la colección Maduro" a collection); the
+# surname of a person stands alone.
 DETERMINERS = {
     lang: frozenset(words.split())
     for lang, words in {
-        "es": "el la los las lo un una unos unas este esta estos estas ese esa aquel aquella",
-        "en": "the a an this that these those",
-        "pt": "o a os as um uma uns umas este esta esse essa",
-        "fr": "le la les un une des ce cet cette ces",
-        "it": "il lo la i gli le un uno una questo questa",
-        "de": "der die das den dem des ein eine einen einem einer dieser diese dieses",
+        "es": "el la los las lo un una unos unas este esta estos estas ese esa aquel aquella "
+        "su sus mi mis tu tus nuestro nuestra",
+        "en": "the a an this that these those his her its their my our your",
+        "pt": "o a os as um uma uns umas este esta esse essa seu sua seus suas",
+        "fr": "le la les un une des ce cet cette ces son sa ses leur leurs",
+        "it": "il lo la i gli le un uno una questo questa suo sua",
+        "de": "der die das den dem des ein eine einen einem einer dieser diese dieses sein "
+        "seine ihr ihre",
     }.items()
 }
 
