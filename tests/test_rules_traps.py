@@ -429,6 +429,28 @@ NOT_VENEZUELAN_POLITICS = {
 }
 
 
+NOT_VENEZUELAN_POLITICS.update(
+    {
+        # streets named after Venezuela and its capital, in Bogotá and Buenos Aires
+        "a Bogotá trunk road (es)": (
+            "TransMilenio cierra dos estaciones de la Caracas por obras",
+            "Los buses troncales no pararán en las estaciones de la calle 45 durante seis semanas.",
+        ),
+        "a Buenos Aires street (es)": (
+            "Incendio en la calle Venezuela deja tres heridos",
+            "El fuego comenzó en un departamento del tercer piso y los bomberos evacuaron a 40 "
+            "vecinos.",
+        ),
+        # a cheese named after its ripeness, after a possessive
+        "a prize cheese (es)": (
+            "Un queso de Zamora, el mejor del certamen nacional",
+            "La quesería familiar se llevó el primer premio con su Maduro de leche cruda, curado "
+            "seis meses en cueva.",
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize("case", sorted(NOT_VENEZUELAN_POLITICS))
 def test_look_alikes_of_venezuelan_names_never_alert(shipped: Matcher, case: str) -> None:
     title, text = NOT_VENEZUELAN_POLITICS[case]
@@ -1020,6 +1042,43 @@ NOT_THE_PEACE_TALKS = {
         "allies and praise strongmen. The Trump campaign called the remarks desperate. The "
         "election is in three weeks.",
     ),
+    # Ukraine's other negotiations, named by the verb alone (no headline word of `other
+    # talks`), and Russia only as the invader: "negotiate" beside Ukraine needs other words
+    # of talks in the article
+    "EU membership negotiations": (
+        "EU opens membership negotiations with Ukraine in Luxembourg",
+        "The European Union formally opened membership negotiations with Ukraine on Tuesday "
+        "at an intergovernmental conference. Kyiv applied to join days after Russia's full-"
+        "scale invasion and must first reform its courts.",
+    ),
+    "a grain deal with a neighbour": (
+        "Ukraine and Romania negotiate new rules for grain transport",
+        "Ukraine and Romania are negotiating a licensing scheme for Ukrainian grain trucks, "
+        "the Romanian transport minister said. The two ministers met in Bucharest.",
+    ),
+    "air defence purchases": (
+        "Ukraine negotiating purchase of 10 more NASAMS batteries, defence minister says",
+        "Ukraine is negotiating with Norway and the United States to buy ten more NASAMS "
+        "batteries, the defence minister said on Monday. Deliveries could take two years.",
+    ),
+    "an IMF loan, spelled out (es)": (
+        "Ucrania y el Fondo Monetario Internacional alcanzan un acuerdo para un préstamo",
+        "El Gobierno de Ucrania y el Fondo Monetario Internacional alcanzaron un acuerdo "
+        "técnico para un nuevo programa, en plena guerra con Rusia. El directorio del fondo "
+        "deberá aprobarlo.",
+    ),
+    # the two presidents' call about another war: its "conflict" is not this one
+    "a call about another war": (
+        "Trump and Putin discuss Israel-Iran conflict in phone call",
+        "Donald Trump and Vladimir Putin spoke by phone on Saturday about the fighting between "
+        "Israel and Iran, the Kremlin said. Putin offered to mediate.",
+    ),
+    # talks between a federation and a league, with a Ukrainian and a Russian word nearby
+    "a football federation's talks": (
+        "UEFA holds talks on Russia's return as Ukraine threatens a boycott",
+        "UEFA has held talks with the Russian football union on letting its youth teams "
+        "return, and the Ukrainian association threatened to boycott any match against them.",
+    ),
 }
 
 
@@ -1297,6 +1356,32 @@ TRUE_STORIES = {
         "brokered by the UN nuclear watchdog. The IAEA said the work took four days. The "
         "plant's six reactors are in cold shutdown. It was the agency's fourth such "
         "arrangement since October.",
+    ),
+    # Ukraine's negotiators, by the word, with no other word of talks
+    "the negotiators in Miami": (
+        "ukraine-peace",
+        "Zelensky says his negotiators raised air defence, not territory, in Miami",
+        "Ukraine's negotiators spent two days with the American side in Florida, President "
+        "Volodymyr Zelensky said in his evening address.",
+    ),
+    # Moscow's words for the talks, and Trump's ultimatum
+    "a settlement with Ukraine": (
+        "ukraine-peace",
+        "Lavrov says summit understandings remain the basis for a settlement with Ukraine",
+        "Russian Foreign Minister Sergei Lavrov said on Tuesday that Moscow had not changed "
+        "its position. He said a new meeting of the two presidents needed preparation.",
+    ),
+    "stop the fighting in Ukraine": (
+        "ukraine-peace",
+        "Trump gives Putin 50 days or faces tariffs",
+        "President Donald Trump threatened Russia with severe tariffs unless Vladimir Putin "
+        "agrees within 50 days to stop the fighting in Ukraine.",
+    ),
+    # a bare "Maduro" beside the US president, in a headline with no other Venezuelan word
+    "a call with Trump": (
+        "venezuela",
+        "Trump says he spoke with Maduro by phone, calls the talks productive",
+        "",
     ),
 }
 
