@@ -534,6 +534,14 @@ def test_a_spanish_headline_naming_maduro_alone_alerts(shipped: Matcher, headlin
     assert "venezuela" in alerts(shipped, headline, "")
 
 
+def test_a_portuguese_preposition_is_not_an_article(shipped: Matcher) -> None:
+    # "a" is the Portuguese article and the preposition "to": "telefona a Maduro"
+    article = Article(
+        "https://example.org/t", "Lula telefona a Maduro", "", ArticleSource.FILE, language="pt"
+    )
+    assert "venezuela" in [m.rule for m in shipped.match(article)]
+
+
 def test_explain_names_the_word_that_makes_maduro_part_of_another_name(
     shipped: Matcher,
 ) -> None:

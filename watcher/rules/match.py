@@ -665,12 +665,12 @@ def _by_type(
 ) -> tuple[str, str | None]:
     """An ambiguous name no nearby term corroborates: its entity type decides, when a
     corroborating term is elsewhere in the article or the name stands alone (``_joined_to``)."""
+    joined: str | None = ""
+    if actor.types:
+        joined = None if senses.context_anywhere() else _joined_to(senses, section, start)
+        if joined is None:
+            return _ner_sense(actor, section, start, end, senses=senses)
     uncorroborated = _uncorroborated(section.text[start:end], senses, section.name)
-    if not actor.types:
-        return uncorroborated, None
-    joined = None if senses.context_anywhere() else _joined_to(senses, section, start)
-    if joined is None:
-        return _ner_sense(actor, section, start, end, senses=senses)
     if joined:
         return f"{uncorroborated}; after {joined!r} it is part of another name", None
     return uncorroborated, None
@@ -682,11 +682,11 @@ def _joined_to(senses: _Senses, section: Section, start: int) -> str | None:
 
     Only where no statistical NER reads the language (rule-based entities), and only a name
     in mid-sentence that stands as its own noun phrase ("la detención de Maduro", "Trump y
-    Maduro", "dijo Maduro"): not one after an article, a capitalised word or a number, or
-    after an article and a noun, which make it part of another name or a modifier ("un
-    Maduro", "Casa Maduro", "Padrón 1964 Maduro", "la colección Maduro"). Where NER runs,
-    its type needs a corroborating term somewhere in the article: the small English model
-    reads "the Maduro handbag" as a person."""
+    Maduro", "dijo Maduro"): not one after an article or a possessive, a capitalised word or
+    a number, or after an article and a noun, which make it part of another name or a
+    modifier ("un Maduro", "Casa Maduro", "Padrón 1964 Maduro", "la colección Maduro"). Where
+    NER runs, its type needs a corroborating term somewhere in the article: the small English
+    model reads "the Maduro handbag" as a person."""
     analyzed = senses.article.analyzed
     if analyzed.statistical:
         return ""

@@ -171,7 +171,8 @@ DETERMINERS = {
         "es": "el la los las lo un una unos unas este esta estos estas ese esa aquel aquella "
         "su sus mi mis tu tus nuestro nuestra",
         "en": "the a an this that these those his her its their my our your",
-        "pt": "o a os as um uma uns umas este esta esse essa seu sua seus suas",
+        # not "a": in Portuguese also the preposition ("disse a Maduro")
+        "pt": "o os as um uma uns umas este esta esse essa seu sua seus suas",
         "fr": "le la les un une des ce cet cette ces son sa ses leur leurs",
         "it": "il lo la i gli le un uno una questo questa suo sua",
         "de": "der die das den dem des ein eine einen einem einer dieser diese dieses sein "
