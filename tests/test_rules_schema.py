@@ -1156,6 +1156,20 @@ def test_alias_bombs_are_refused(tmp_path: Path) -> None:
     assert len(too_big) == 1  # said once, not once per node past the limit
 
 
+def test_two_groups_share_a_not_near_list_through_an_anchor(tmp_path: Path) -> None:
+    # docs/rules.md, Keywords: a list written once, with a YAML anchor, for two groups
+    (tmp_path / "r.yaml").write_text(
+        "actors: [Ukraine]\n"
+        "keywords:\n"
+        "  verbs:\n    en: [negotiate]\n    not_near: &other [drone deal, transfer fee]\n"
+        "  nouns:\n    en: [negotiator]\n    not_near: *other\n"
+        "match: {near: [Ukraine, [verbs, nouns]]}\n",
+        encoding="utf-8",
+    )
+    groups = load_rules(tmp_path).rules[0].keywords
+    assert [g.not_near for g in groups] == [("drone deal", "transfer fee")] * 2
+
+
 def test_recursive_aliases_are_refused(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, "actors: &a [Aa, *a]\n")
     assert problems  # a RuleError, not a RecursionError
